@@ -1,0 +1,112 @@
+// chutoro — the data_source interface and the built-in sources.
+//
+// The HNSW graph and the exact all-pairs oracle address items by id only
+// (faiss DistanceComputer style), so any item type works: dense vectors,
+// variable-length strings, user plugins. A source owns its items and defines a
+// dissimilarity d(i, j) >= 0 with d(i, i) = 0 and d(i, j) = d(j, i). HDBSCAN*
+// (Campello et al. 2013) assumes such a dissimilarity; the triangle inequality
+// is not required, but HNSW recall degrades for non-metrics.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace chutoro {
+
+/// A pair of item ids, each in [0, size()).
+struct index_pair {
+  std::uint32_t a;
+  std::uint32_t b;
+};
+
+/// Abstract data source. Implementations must make distance() and
+/// distance_batch() safe to call concurrently from several threads.
+class data_source {
+ public:
+  virtual ~data_source() = default;
+  /// Number of items n. Ids are 0..n-1.
+  [[nodiscard]] virtual std::size_t size() const noexcept = 0;
+  /// Name of the distance, e.g. "euclidean", "levenshtein".
+  [[nodiscard]] virtual std::string name() const = 0;
+  /// Dimension of dense items, 0 for items without one (strings, plugins).
+  [[nodiscard]] virtual std::size_t dim() const noexcept { return 0; }
+  /// d(i, j) >= 0. Ids are not range-checked (callers guarantee i, j < size()).
+  [[nodiscard]] virtual float distance(std::size_t i, std::size_t j) const = 0;
+  /// out[k] = distance(pairs[k].a, pairs[k].b); out.size() == pairs.size().
+  /// The default loops over distance(); sources with a faster batch path override it.
+  virtual void distance_batch(std::span<const index_pair> pairs, std::span<float> out) const;
+};
+
+/// Built-in dense metrics (stable values, shared with the C ABI and Python).
+enum class dense_metric : int { euclidean = 0, cosine = 1, manhattan = 2 };
+
+/// Parses "euclidean" | "cosine" | "manhattan"; throws error(invalid_argument) otherwise.
+dense_metric parse_dense_metric(std::string_view name);
+[[nodiscard]] std::string_view to_string(dense_metric m) noexcept;
+
+/// Dense float32 matrix, n x dim, row-major, copied into rows padded to a
+/// multiple of 16 floats and aligned to 64 bytes.
+///  - euclidean: sqrt(sum (x_k - y_k)^2)
+///  - manhattan: sum |x_k - y_k|
+///  - cosine:    1 - <x, y> / (|x| |y|), rows are normalised once at
+///               construction; a zero row is rejected (cosine is undefined there).
+/// Throws error(invalid_argument) on n == 0, dim == 0, values.size() != n*dim,
+/// or a NaN/Inf value (the message names the row and column).
+class dense_source final : public data_source {
+ public:
+  dense_source(std::span<const float> values, std::size_t n, std::size_t dim, dense_metric metric);
+  ~dense_source() override;
+  dense_source(const dense_source&) = delete;
+  dense_source& operator=(const dense_source&) = delete;
+
+  [[nodiscard]] std::size_t size() const noexcept override { return n_; }
+  [[nodiscard]] std::string name() const override { return std::string(to_string(metric_)); }
+  [[nodiscard]] std::size_t dim() const noexcept override { return dim_; }
+  [[nodiscard]] float distance(std::size_t i, std::size_t j) const override;
+
+  [[nodiscard]] dense_metric metric() const noexcept { return metric_; }
+  /// Padded row stride in floats (a multiple of 16).
+  [[nodiscard]] std::size_t stride() const noexcept { return stride_; }
+  /// Pointer to row i (stride() floats, the tail beyond dim() is zero).
+  [[nodiscard]] const float* row(std::size_t i) const noexcept { return data_ + i * stride_; }
+
+ private:
+  std::size_t n_, dim_, stride_;
+  dense_metric metric_;
+  float* data_ = nullptr;  // 64-byte aligned, owned
+};
+
+/// UTF-8 strings under the Levenshtein distance over Unicode code points
+/// (unit costs for insertion, deletion, substitution). Strings are decoded
+/// once at construction; invalid UTF-8 is rejected naming the item index.
+class string_source final : public data_source {
+ public:
+  explicit string_source(std::span<const std::string> items);
+  [[nodiscard]] std::size_t size() const noexcept override { return offsets_.size() - 1; }
+  [[nodiscard]] std::string name() const override { return "levenshtein"; }
+  [[nodiscard]] float distance(std::size_t i, std::size_t j) const override;
+
+  /// Code points of item i.
+  [[nodiscard]] std::span<const char32_t> item(std::size_t i) const noexcept {
+    return {codepoints_.data() + offsets_[i], offsets_[i + 1] - offsets_[i]};
+  }
+
+ private:
+  std::vector<char32_t> codepoints_;
+  std::vector<std::size_t> offsets_;
+};
+
+/// Levenshtein distance between two code-point sequences. O(|a| |b|) time,
+/// O(min(|a|, |b|)) memory. Thread safe.
+std::uint32_t levenshtein(std::span<const char32_t> a, std::span<const char32_t> b);
+
+/// Decodes UTF-8; throws error(parse) naming `what` and the byte offset on invalid input.
+std::vector<char32_t> decode_utf8(std::string_view s, std::string_view what);
+
+}  // namespace chutoro

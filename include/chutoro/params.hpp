@@ -1,0 +1,77 @@
+// chutoro — clustering parameters, with HDBSCAN*'s names and defaults
+// (hdbscan.HDBSCAN / sklearn.cluster.HDBSCAN) plus FISHDBC's HNSW knobs.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string_view>
+
+namespace chutoro {
+
+/// How flat clusters are chosen from the condensed tree (stable values).
+enum class cluster_selection_method : int {
+  eom = 0,   ///< excess of mass (Campello et al. 2013, section 4.1)
+  leaf = 1,  ///< the leaves of the condensed cluster tree
+};
+
+/// Where candidate edges for the minimum spanning tree come from (stable values).
+enum class candidate_mode : int {
+  hnsw = 0,   ///< FISHDBC: every distance computed while building the HNSW graph
+  exact = 1,  ///< all n(n-1)/2 pairs: reproduces HDBSCAN* exactly, O(n^2) time
+};
+
+cluster_selection_method parse_cluster_selection_method(std::string_view s);
+candidate_mode parse_candidate_mode(std::string_view s);
+std::string_view to_string(cluster_selection_method m) noexcept;
+std::string_view to_string(candidate_mode m) noexcept;
+
+/// Parameters of the graph stage: they fix the minimum spanning tree.
+struct build_params {
+  /// k of the core distance: the distance to the k-th nearest item, the item
+  /// itself counting as the first (hdbscan / scikit-learn convention). Empty:
+  /// use min_cluster_size. Must be >= 1.
+  std::optional<std::size_t> min_samples;
+  candidate_mode candidates = candidate_mode::hnsw;
+  /// HNSW: links per node on layers >= 1 (layer 0 keeps 2m). Must be >= 2.
+  std::size_t m = 16;
+  /// HNSW: size of the dynamic candidate list while inserting. Must be >= 1.
+  std::size_t ef_construction = 100;
+  /// Seed of the HNSW level draw; the same seed gives the same result.
+  std::uint64_t seed = 42;
+  /// Worker threads; 0 = the OpenMP default (all cores).
+  int threads = 0;
+  /// FISHDBC compaction: candidate edges are reduced to the minimum spanning
+  /// forest whenever more than max(compaction_min_edges, compaction_factor * n_inserted)
+  /// new edges are buffered. Bounds candidate-edge memory (see docs/algorithm.md).
+  std::size_t compaction_factor = 16;
+  std::size_t compaction_min_edges = std::size_t{1} << 20;
+};
+
+/// Parameters of the selection stage: cheap, can change without rebuilding.
+struct selection_params {
+  /// Smallest size a group must have to be a cluster. Must be >= 2.
+  std::size_t min_cluster_size = 5;
+  cluster_selection_method method = cluster_selection_method::eom;
+  /// Clusters split below this mutual-reachability distance are merged back
+  /// (Malzer & Baum 2020, HDBSCAN(epsilon-hat)). Must be >= 0.
+  double cluster_selection_epsilon = 0.0;
+  /// Allow the root to be selected as the only cluster.
+  bool allow_single_cluster = false;
+};
+
+/// All parameters of one fit.
+struct params {
+  build_params build;
+  selection_params selection;
+
+  /// The effective core-distance k: build.min_samples or min_cluster_size.
+  [[nodiscard]] std::size_t min_samples() const noexcept {
+    return build.min_samples.value_or(selection.min_cluster_size);
+  }
+};
+
+/// Throws error(invalid_argument) naming the parameter when any value is out of range.
+void validate(const params& p);
+
+}  // namespace chutoro

@@ -1,0 +1,75 @@
+// chutoro — results as plain arrays, in the hdbscan Python library's column layouts.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+namespace chutoro {
+
+/// One minimum-spanning-tree edge; `distance` is the mutual reachability
+/// distance max(core(a), core(b), d(a, b)). hdbscan's minimum_spanning_tree_
+/// rows [from, to, distance].
+struct mst_edge {
+  std::int64_t a;
+  std::int64_t b;
+  double distance;
+};
+
+/// One merge of the single-linkage tree (scipy/hdbscan layout): clusters
+/// `left` and `right` merge at `distance` into cluster n + row index, of `size` items.
+/// Ids < n are items.
+struct linkage_row {
+  std::int64_t left;
+  std::int64_t right;
+  double distance;
+  std::int64_t size;
+};
+
+/// One edge of the condensed tree (hdbscan's condensed_tree_ record:
+/// parent, child, lambda_val, child_size). Ids < n are items, the root cluster is n.
+/// lambda_val = 1 / distance at which `child` leaves `parent` (inf for distance 0).
+struct condensed_row {
+  std::int64_t parent;
+  std::int64_t child;
+  double lambda_val;
+  std::int64_t child_size;
+};
+
+/// The minimum spanning tree and the state it was built from: the expensive,
+/// reusable part of a fit. Edges are sorted by (distance, a, b).
+struct spanning_tree {
+  std::size_t n = 0;
+  std::vector<float> core_distances;  ///< n values
+  std::vector<mst_edge> edges;        ///< n - 1 edges (infinite weight joins disconnected parts)
+};
+
+/// Counters and per-stage wall times (seconds) of a fit.
+struct fit_stats {
+  std::uint64_t distance_computations = 0;
+  std::uint64_t candidate_edges = 0;       ///< edges harvested (before compaction)
+  std::uint64_t peak_buffered_edges = 0;   ///< largest candidate-edge buffer held at once
+  std::uint64_t compactions = 0;
+  double seconds_graph = 0;      ///< HNSW build + candidate harvest (or all-pairs core distances)
+  double seconds_mst = 0;        ///< minimum spanning tree
+  double seconds_hierarchy = 0;  ///< single linkage, condensed tree, selection, scores
+};
+
+/// The flat clustering and everything hdbscan exposes after fit.
+struct clustering {
+  std::vector<std::int32_t> labels;        ///< n, -1 = noise, clusters 0..k-1
+  std::vector<double> probabilities;       ///< n, in [0, 1] (0 for noise)
+  std::vector<double> outlier_scores;      ///< n, GLOSH (Campello et al. 2015, sec. 5.1), in [0, 1]
+  std::vector<double> cluster_persistence; ///< k, hdbscan's cluster_persistence_
+  std::vector<condensed_row> condensed_tree;
+  std::vector<linkage_row> single_linkage_tree;  ///< n - 1 rows
+  [[nodiscard]] std::size_t n_clusters() const noexcept { return cluster_persistence.size(); }
+};
+
+/// Result of chutoro::fit.
+struct result : clustering {
+  spanning_tree tree;
+  fit_stats stats;
+};
+
+}  // namespace chutoro
