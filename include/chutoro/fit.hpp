@@ -11,7 +11,6 @@
 #include <chutoro/data_source.hpp>
 #include <chutoro/params.hpp>
 #include <chutoro/result.hpp>
-
 #include <cstddef>
 #include <functional>
 #include <string_view>
@@ -28,9 +27,8 @@ using progress_fn = std::function<void(std::string_view stage, std::size_t done,
 /// Throws error(invalid_argument) for bad parameters, fewer than 2 items, or a
 /// NaN/negative distance (naming the pair). Thread safety: reentrant; uses
 /// build.threads OpenMP threads.
-spanning_tree build_spanning_tree(const data_source& data, const build_params& bp,
-                                  std::size_t min_samples, fit_stats* stats = nullptr,
-                                  const progress_fn& progress = {});
+spanning_tree build_spanning_tree(const data_source& data, const build_params& bp, std::size_t min_samples,
+                                  fit_stats* stats = nullptr, const progress_fn& progress = {});
 
 /// HDBSCAN* extraction from a spanning tree (Campello et al. 2013/2015;
 /// hdbscan's conventions): single linkage, condensed tree, selection, labels,

@@ -47,8 +47,8 @@ struct spanning_tree {
 /// Counters and per-stage wall times (seconds) of a fit.
 struct fit_stats {
   std::uint64_t distance_computations = 0;
-  std::uint64_t candidate_edges = 0;       ///< edges harvested (before compaction)
-  std::uint64_t peak_buffered_edges = 0;   ///< largest candidate-edge buffer held at once
+  std::uint64_t candidate_edges = 0;      ///< edges harvested (before compaction)
+  std::uint64_t peak_buffered_edges = 0;  ///< largest candidate-edge buffer held at once
   std::uint64_t compactions = 0;
   double seconds_graph = 0;      ///< HNSW build + candidate harvest (or all-pairs core distances)
   double seconds_mst = 0;        ///< minimum spanning tree
@@ -57,10 +57,10 @@ struct fit_stats {
 
 /// The flat clustering and everything hdbscan exposes after fit.
 struct clustering {
-  std::vector<std::int32_t> labels;        ///< n, -1 = noise, clusters 0..k-1
-  std::vector<double> probabilities;       ///< n, in [0, 1] (0 for noise)
-  std::vector<double> outlier_scores;      ///< n, GLOSH (Campello et al. 2015, sec. 5.1), in [0, 1]
-  std::vector<double> cluster_persistence; ///< k, hdbscan's cluster_persistence_
+  std::vector<std::int32_t> labels;         ///< n, -1 = noise, clusters 0..k-1
+  std::vector<double> probabilities;        ///< n, in [0, 1] (0 for noise)
+  std::vector<double> outlier_scores;       ///< n, GLOSH (Campello et al. 2015, sec. 5.1), in [0, 1]
+  std::vector<double> cluster_persistence;  ///< k, hdbscan's cluster_persistence_
   std::vector<condensed_row> condensed_tree;
   std::vector<linkage_row> single_linkage_tree;  ///< n - 1 rows
   [[nodiscard]] std::size_t n_clusters() const noexcept { return cluster_persistence.size(); }

@@ -1,0 +1,135 @@
+#include <omp.h>
+
+#include <chrono>
+#include <chutoro/error.hpp>
+#include <chutoro/fit.hpp>
+#include <string>
+
+#include "core/distance_dispatch.hpp"
+#include "core/hierarchy/hierarchy.hpp"
+#include "core/hnsw/hnsw.hpp"
+#include "core/mst/candidate_graph.hpp"
+#include "core/mst/exact.hpp"
+
+namespace chutoro {
+
+namespace {
+
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+/// Restores the OpenMP thread count on scope exit.
+class omp_threads_scope {
+ public:
+  explicit omp_threads_scope(int threads) : saved_(omp_get_max_threads()) {
+    if (threads > 0) omp_set_num_threads(threads);
+  }
+  ~omp_threads_scope() { omp_set_num_threads(saved_); }
+  omp_threads_scope(const omp_threads_scope&) = delete;
+  omp_threads_scope& operator=(const omp_threads_scope&) = delete;
+
+ private:
+  int saved_;
+};
+
+template <class Distance>
+spanning_tree build_hnsw(std::size_t n, const build_params& bp, std::size_t min_samples, const Distance& dist,
+                         fit_stats& stats, const progress_fn& progress) {
+  const auto t0 = std::chrono::steady_clock::now();
+  detail::candidate_graph graph(n, min_samples, bp.compaction_factor, bp.compaction_min_edges);
+  detail::hnsw_builder<Distance, detail::candidate_graph> hnsw(n, bp.m, bp.ef_construction, bp.seed, dist,
+                                                               graph);
+  const std::size_t step = std::max<std::size_t>(n / 200, 1);
+  for (std::size_t i = 0; i < n; ++i) {
+    graph.set_items_seen(i + 1);
+    hnsw.insert(static_cast<std::uint32_t>(i));
+    if (progress && (i + 1) % step == 0) progress("graph", i + 1, n);
+  }
+  // An item that met fewer than min_samples - 1 others during the build (rare:
+  // tiny or very unbalanced inputs) gets its neighbours from a graph search.
+  const std::size_t k = min_samples - 1;
+  for (std::size_t i = 0; i < n; ++i)
+    if (graph.known_neighbours(i) < k)
+      hnsw.search(static_cast<std::uint32_t>(i), k, std::max(bp.ef_construction, k));
+  stats.distance_computations = hnsw.distance_computations();
+  stats.seconds_graph = seconds_since(t0);
+  const auto t1 = std::chrono::steady_clock::now();
+  spanning_tree tree = graph.finish();
+  stats.candidate_edges = graph.harvested();
+  stats.peak_buffered_edges = graph.peak_buffered();
+  stats.compactions = graph.compactions();
+  stats.seconds_mst = seconds_since(t1);
+  return tree;
+}
+
+template <class Distance>
+spanning_tree build_exact(std::size_t n, std::size_t min_samples, const Distance& dist, fit_stats& stats,
+                          const progress_fn& progress) {
+  const auto t0 = std::chrono::steady_clock::now();
+  spanning_tree tree;
+  tree.n = n;
+  tree.core_distances = detail::exact_core_distances(n, min_samples, dist);
+  if (progress) progress("core distances", n, n);
+  stats.distance_computations = std::uint64_t(n) * (n - 1);
+  stats.seconds_graph = seconds_since(t0);
+  const auto t1 = std::chrono::steady_clock::now();
+  tree.edges = detail::exact_prim(n, tree.core_distances, dist);
+  if (progress) progress("mst", n, n);
+  stats.distance_computations += std::uint64_t(n) * (n - 1) / 2;
+  stats.candidate_edges = std::uint64_t(n) * (n - 1) / 2;
+  stats.seconds_mst = seconds_since(t1);
+  return tree;
+}
+
+}  // namespace
+
+spanning_tree build_spanning_tree(const data_source& data, const build_params& bp, std::size_t min_samples,
+                                  fit_stats* stats, const progress_fn& progress) {
+  params p;
+  p.build = bp;
+  p.build.min_samples = min_samples;
+  validate(p);
+  const std::size_t n = data.size();
+  expects(
+      n >= 2, error_code::invalid_argument,
+      "data source '" + data.name() + "' has " + std::to_string(n) + " items; clustering needs at least 2");
+  expects(n <= std::size_t{0xFFFFFFFE}, error_code::invalid_argument,
+          "data source '" + data.name() + "' has more than 2^32 - 2 items");
+  expects(min_samples <= n, error_code::invalid_argument,
+          "min_samples (" + std::to_string(min_samples) + ") exceeds the number of items (" +
+              std::to_string(n) + ")");
+  fit_stats local;
+  fit_stats& st = stats ? *stats : local;
+  omp_threads_scope threads(bp.threads);
+  return detail::with_distance(data, [&](const auto& dist) {
+    return bp.candidates == candidate_mode::exact ? build_exact(n, min_samples, dist, st, progress)
+                                                  : build_hnsw(n, bp, min_samples, dist, st, progress);
+  });
+}
+
+clustering extract_clusters(const spanning_tree& tree, const selection_params& sp) {
+  params p;
+  p.selection = sp;
+  validate(p);
+  expects(tree.edges.size() + 1 == tree.n, error_code::invalid_argument,
+          "spanning tree has " + std::to_string(tree.edges.size()) + " edges for " + std::to_string(tree.n) +
+              " items (expected n - 1)");
+  return detail::extract(tree.n, tree.edges, sp);
+}
+
+result fit(const data_source& data, const params& p, const progress_fn& progress) {
+  validate(p);
+  const std::size_t n = data.size();
+  expects(n >= p.selection.min_cluster_size, error_code::invalid_argument,
+          "data source '" + data.name() + "' has " + std::to_string(n) +
+              " items, fewer than min_cluster_size (" + std::to_string(p.selection.min_cluster_size) + ")");
+  result r;
+  r.tree = build_spanning_tree(data, p.build, p.min_samples(), &r.stats, progress);
+  const auto t0 = std::chrono::steady_clock::now();
+  static_cast<clustering&>(r) = extract_clusters(r.tree, p.selection);
+  r.stats.seconds_hierarchy = seconds_since(t0);
+  return r;
+}
+
+}  // namespace chutoro

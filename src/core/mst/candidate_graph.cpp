@@ -1,0 +1,152 @@
+#include "core/mst/candidate_graph.hpp"
+
+#include <algorithm>
+#include <limits>
+#include <span>
+#include <utility>
+
+#include "core/mst/union_find.hpp"
+
+namespace chutoro::detail {
+
+namespace {
+constexpr float kInf = std::numeric_limits<float>::infinity();
+
+struct weighted {
+  float w;
+  std::uint32_t a, b;
+  float d;
+};
+}  // namespace
+
+candidate_graph::candidate_graph(std::size_t n, std::size_t min_samples, std::size_t compaction_factor,
+                                 std::size_t compaction_min_edges)
+    : n_(n),
+      k_(min_samples > 0 ? min_samples - 1 : 0),
+      factor_(compaction_factor),
+      min_edges_(compaction_min_edges),
+      threshold_(compaction_min_edges),
+      knn_d_(n * k_),
+      knn_id_(n * k_),
+      count_(n, 0) {}
+
+void candidate_graph::set_items_seen(std::size_t seen) noexcept {
+  threshold_ = std::max(min_edges_, factor_ * seen);
+}
+
+void candidate_graph::offer(std::uint32_t i, std::uint32_t j, float d) noexcept {
+  if (k_ == 0) return;
+  float* hd = &knn_d_[i * k_];
+  std::uint32_t* hi = &knn_id_[i * k_];
+  std::uint32_t& c = count_[i];
+  if (c == k_ && d >= hd[0]) return;  // not among the k nearest
+  for (std::uint32_t s = 0; s < c; ++s)
+    if (hi[s] == j) return;  // pair already known
+  if (c < k_) {
+    // sift up
+    std::size_t pos = c++;
+    while (pos > 0) {
+      const std::size_t parent = (pos - 1) / 2;
+      if (hd[parent] >= d) break;
+      hd[pos] = hd[parent], hi[pos] = hi[parent];
+      pos = parent;
+    }
+    hd[pos] = d, hi[pos] = j;
+    return;
+  }
+  // replace the root (largest) and sift down
+  std::size_t pos = 0;
+  for (;;) {
+    std::size_t child = 2 * pos + 1;
+    if (child >= k_) break;
+    if (child + 1 < k_ && hd[child + 1] > hd[child]) ++child;
+    if (hd[child] <= d) break;
+    hd[pos] = hd[child], hi[pos] = hi[child];
+    pos = child;
+  }
+  hd[pos] = d, hi[pos] = j;
+}
+
+float candidate_graph::core_distance(std::size_t i) const noexcept {
+  if (k_ == 0) return 0.0f;
+  return count_[i] == k_ ? knn_d_[i * k_] : kInf;
+}
+
+namespace {
+
+bool lighter(const weighted& x, const weighted& y) noexcept {
+  if (x.w != y.w) return x.w < y.w;
+  if (x.a != y.a) return x.a < y.a;
+  return x.b < y.b;
+}
+
+// Filter-Kruskal (Osipov, Sanders, Singler 2009): split at the median, solve
+// the light half, drop heavy edges already inside one component, recurse.
+// Under the strict order `lighter` the forest is unique and is appended to
+// `out` in Kruskal order. Expected O(E + n log n log(E / n)).
+void filter_kruskal(std::span<weighted> e, union_find& uf, std::vector<raw_edge>& out) {
+  if (e.empty() || out.size() + 1 >= uf.size()) return;
+  if (e.size() <= 1024) {
+    std::sort(e.begin(), e.end(), lighter);
+    for (const weighted& x : e)
+      if (uf.unite(x.a, x.b)) out.push_back({x.a, x.b, x.d});
+    return;
+  }
+  const std::size_t mid = e.size() / 2;
+  std::nth_element(e.begin(), e.begin() + static_cast<std::ptrdiff_t>(mid), e.end(), lighter);
+  filter_kruskal(e.first(mid), uf, out);
+  auto heavy = e.subspan(mid);
+  const auto kept = std::partition(heavy.begin(), heavy.end(),
+                                   [&uf](const weighted& x) { return uf.find(x.a) != uf.find(x.b); });
+  filter_kruskal(heavy.first(static_cast<std::size_t>(kept - heavy.begin())), uf, out);
+}
+
+}  // namespace
+
+std::vector<raw_edge> minimum_spanning_forest(std::size_t n, std::span<const raw_edge> edges,
+                                              std::span<const float> core) {
+  std::vector<weighted> ws;
+  ws.reserve(edges.size());
+  for (auto [a, b, d] : edges) {
+    if (a > b) std::swap(a, b);
+    const float c = core.empty() ? 0.0f : std::max(core[a], core[b]);
+    ws.push_back({std::max(c, d), a, b, d});
+  }
+  std::vector<raw_edge> forest;
+  union_find uf(n);
+  filter_kruskal(ws, uf, forest);
+  return forest;
+}
+
+void candidate_graph::compact() {
+  harvested_ += buffer_.size();
+  peak_ = std::max<std::uint64_t>(peak_, buffer_.size() + forest_.size());
+  ++compactions_;
+  std::vector<float> core(n_);
+  for (std::size_t i = 0; i < n_; ++i) core[i] = core_distance(i);
+  buffer_.insert(buffer_.end(), forest_.begin(), forest_.end());
+  forest_ = minimum_spanning_forest(n_, buffer_, core);
+  buffer_ = {};
+}
+
+spanning_tree candidate_graph::finish() {
+  compact();
+  spanning_tree t;
+  t.n = n_;
+  t.core_distances.resize(n_);
+  for (std::size_t i = 0; i < n_; ++i) t.core_distances[i] = core_distance(i);
+  union_find uf(n_);
+  t.edges.reserve(n_ > 0 ? n_ - 1 : 0);
+  for (const raw_edge& e : forest_) {
+    uf.unite(e.a, e.b);
+    const float w = std::max({t.core_distances[e.a], t.core_distances[e.b], e.d});
+    t.edges.push_back({e.a, e.b, static_cast<double>(w)});
+  }
+  // Disconnected candidate graph: join each remaining part to item 0's at infinity.
+  for (std::uint32_t i = 1; i < n_; ++i)
+    if (uf.unite(0, i)) t.edges.push_back({0, i, std::numeric_limits<double>::infinity()});
+  forest_ = {};
+  return t;
+}
+
+}  // namespace chutoro::detail

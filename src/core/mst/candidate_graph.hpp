@@ -1,0 +1,83 @@
+// chutoro — FISHDBC's candidate graph (Dell'Amico 2019, section 3.2): the
+// core-distance estimates and the bounded set of candidate edges.
+//
+// Every harvested distance d(a, b) updates the k-nearest lists of a and b
+// (k = min_samples - 1 other items, since the item itself is the first
+// neighbour) and is buffered as a candidate edge. When the buffer exceeds
+// max(compaction_min_edges, compaction_factor * n_seen) edges, buffer and
+// forest are reduced to their minimum spanning forest under the current
+// mutual reachability distance (Kruskal), so memory stays within
+// (n - 1) + threshold + (edges of one insertion) edges of 12 bytes.
+// Core-distance estimates only decrease as more distances arrive, so an edge
+// dropped by a compaction was the heaviest on a cycle when it was dropped;
+// this is FISHDBC's approximation. Not thread safe.
+#pragma once
+
+#include <chutoro/result.hpp>
+#include <cstddef>
+#include <cstdint>
+#include <limits>
+#include <span>
+#include <vector>
+
+namespace chutoro::detail {
+
+/// A candidate edge with its raw (not mutual-reachability) distance.
+struct raw_edge {
+  std::uint32_t a;
+  std::uint32_t b;
+  float d;
+};
+
+/// Minimum spanning forest of `edges` on items 0..n-1 under mutual reachability
+/// max(core[a], core[b], d) (plain d when `core` is empty), ties broken by
+/// (a, b) so the forest is unique; returned in Kruskal order with a < b.
+/// Filter-Kruskal, expected O(E + n log n log(E / n)) time, O(E) extra memory.
+std::vector<raw_edge> minimum_spanning_forest(std::size_t n, std::span<const raw_edge> edges,
+                                              std::span<const float> core);
+
+class candidate_graph {
+ public:
+  /// n items, core distance = distance to the min_samples-th nearest (self included).
+  candidate_graph(std::size_t n, std::size_t min_samples, std::size_t compaction_factor,
+                  std::size_t compaction_min_edges);
+
+  /// Records one computed distance (a != b).
+  void edge(std::uint32_t a, std::uint32_t b, float d) {
+    offer(a, b, d);
+    offer(b, a, d);
+    buffer_.push_back({a, b, d});
+    if (buffer_.size() >= threshold_) compact();
+  }
+
+  /// Tells the graph how many items have been inserted (scales the threshold).
+  void set_items_seen(std::size_t seen) noexcept;
+
+  /// Number of known neighbours of item i (at most min_samples - 1).
+  [[nodiscard]] std::size_t known_neighbours(std::size_t i) const noexcept { return count_[i]; }
+  /// Current core-distance estimate of item i: +inf while fewer than k neighbours are known.
+  [[nodiscard]] float core_distance(std::size_t i) const noexcept;
+
+  /// Minimum spanning forest of all candidate edges under mutual reachability.
+  void compact();
+
+  /// Final spanning tree: compacts, joins disconnected parts with infinite
+  /// edges, and returns edges (mutual reachability) sorted by (distance, a, b).
+  spanning_tree finish();
+
+  [[nodiscard]] std::uint64_t harvested() const noexcept { return harvested_ + buffer_.size(); }
+  [[nodiscard]] std::uint64_t peak_buffered() const noexcept { return peak_; }
+  [[nodiscard]] std::uint64_t compactions() const noexcept { return compactions_; }
+
+ private:
+  void offer(std::uint32_t i, std::uint32_t j, float d) noexcept;
+
+  std::size_t n_, k_, factor_, min_edges_, threshold_;
+  std::vector<float> knn_d_;           // n x k, max-heap by distance per item
+  std::vector<std::uint32_t> knn_id_;  // n x k
+  std::vector<std::uint32_t> count_;   // filled slots per item
+  std::vector<raw_edge> forest_, buffer_;
+  std::uint64_t harvested_ = 0, peak_ = 0, compactions_ = 0;
+};
+
+}  // namespace chutoro::detail

@@ -1,0 +1,120 @@
+// chutoro — exact HDBSCAN* spanning tree over all pairs (the oracle mode).
+//
+// Core distances: for every item, the (min_samples - 1) smallest distances to
+// other items (the item itself is the first neighbour), by a full scan.
+// Minimum spanning tree: Prim's algorithm on the implicit complete graph under
+// mutual reachability (Campello et al. 2013, section 2.2; the "generic" HDBSCAN*
+// algorithm). O(n^2) distance evaluations, O(n) memory, OpenMP-parallel over items.
+#pragma once
+
+#include <algorithm>
+#include <chutoro/result.hpp>
+#include <cstddef>
+#include <cstdint>
+#include <exception>
+#include <limits>
+#include <vector>
+
+namespace chutoro::detail {
+
+/// Runs `body(i)` for i in [0, n) on OpenMP threads; the first exception thrown
+/// by any iteration is rethrown on the calling thread after the loop.
+template <class Body>
+void parallel_for(std::size_t n, Body&& body) {
+  std::exception_ptr failure;
+#pragma omp parallel for schedule(dynamic, 16)
+  for (std::int64_t i = 0; i < static_cast<std::int64_t>(n); ++i) {
+    try {
+      body(static_cast<std::size_t>(i));
+    } catch (...) {
+#pragma omp critical(chutoro_parallel_for)
+      if (!failure) failure = std::current_exception();
+    }
+  }
+  if (failure) std::rethrow_exception(failure);
+}
+
+/// Exact core distances: out[i] = distance to the min_samples-th nearest item,
+/// the item itself counting as the first. Requires min_samples <= n.
+template <class Distance>
+std::vector<float> exact_core_distances(std::size_t n, std::size_t min_samples, const Distance& dist) {
+  std::vector<float> core(n, 0.0f);
+  const std::size_t k = min_samples - 1;
+  if (k == 0) return core;
+  parallel_for(n, [&](std::size_t i) {
+    std::vector<float> heap;  // max-heap of the k smallest
+    heap.reserve(k + 1);
+    for (std::size_t j = 0; j < n; ++j) {
+      if (j == i) continue;
+      const float d = dist(static_cast<std::uint32_t>(i), static_cast<std::uint32_t>(j));
+      if (heap.size() < k) {
+        heap.push_back(d);
+        std::push_heap(heap.begin(), heap.end());
+      } else if (d < heap.front()) {
+        std::pop_heap(heap.begin(), heap.end());
+        heap.back() = d;
+        std::push_heap(heap.begin(), heap.end());
+      }
+    }
+    core[i] = heap.front();
+  });
+  return core;
+}
+
+/// Prim's algorithm under mutual reachability; returns n - 1 edges sorted by
+/// (distance, a, b) with a < b. Ties in the frontier are broken by the smaller id.
+template <class Distance>
+std::vector<mst_edge> exact_prim(std::size_t n, const std::vector<float>& core, const Distance& dist) {
+  constexpr float kInf = std::numeric_limits<float>::infinity();
+  std::vector<float> best(n, kInf);
+  std::vector<std::uint32_t> from(n, 0);
+  std::vector<char> in_tree(n, 0);
+  std::vector<mst_edge> edges;
+  edges.reserve(n - 1);
+  std::uint32_t cur = 0;
+  in_tree[0] = 1;
+  for (std::size_t step = 1; step < n; ++step) {
+    float best_w = kInf;
+    std::uint32_t best_v = std::numeric_limits<std::uint32_t>::max();
+    const float core_cur = core[cur];
+    std::exception_ptr failure;
+#pragma omp parallel
+    {
+      float lw = kInf;
+      std::uint32_t lv = std::numeric_limits<std::uint32_t>::max();
+      try {
+#pragma omp for schedule(static) nowait
+        for (std::int64_t v = 0; v < static_cast<std::int64_t>(n); ++v) {
+          if (in_tree[v]) continue;
+          const float w = std::max({dist(cur, static_cast<std::uint32_t>(v)), core_cur, core[v]});
+          if (w < best[v]) best[v] = w, from[v] = cur;
+          if (best[v] < lw || (best[v] == lw && static_cast<std::uint32_t>(v) < lv))
+            lw = best[v], lv = static_cast<std::uint32_t>(v);
+        }
+      } catch (...) {
+#pragma omp critical(chutoro_prim_failure)
+        if (!failure) failure = std::current_exception();
+      }
+#pragma omp critical(chutoro_prim)
+      if (lw < best_w || (lw == best_w && lv < best_v)) best_w = lw, best_v = lv;
+    }
+    if (failure) std::rethrow_exception(failure);
+    if (best_v == std::numeric_limits<std::uint32_t>::max()) {
+      // Only infinite distances remain: take the smallest remaining id.
+      best_v = 0;
+      while (in_tree[best_v]) ++best_v;
+    }
+    in_tree[best_v] = 1;
+    const std::int64_t a = std::min(from[best_v], best_v), b = std::max(from[best_v], best_v);
+    edges.push_back({a, b, static_cast<double>(best[best_v])});
+    cur = best_v;
+  }
+  std::sort(edges.begin(), edges.end(), [](const mst_edge& x, const mst_edge& y) {
+    if (x.distance != y.distance) return x.distance < y.distance;
+    if (x.a != y.a) return x.a < y.a;
+    return x.b < y.b;
+  });
+  return edges;
+}
+
+}  // namespace chutoro::detail

@@ -1,0 +1,50 @@
+#include <chutoro/error.hpp>
+#include <chutoro/params.hpp>
+#include <cmath>
+#include <string>
+
+namespace chutoro {
+
+cluster_selection_method parse_cluster_selection_method(std::string_view s) {
+  if (s == "eom") return cluster_selection_method::eom;
+  if (s == "leaf") return cluster_selection_method::leaf;
+  throw error(error_code::invalid_argument,
+              "cluster_selection_method: unknown value '" + std::string(s) + "' (expected eom or leaf)");
+}
+
+candidate_mode parse_candidate_mode(std::string_view s) {
+  if (s == "hnsw") return candidate_mode::hnsw;
+  if (s == "exact") return candidate_mode::exact;
+  throw error(error_code::invalid_argument,
+              "candidates: unknown value '" + std::string(s) + "' (expected hnsw or exact)");
+}
+
+std::string_view to_string(cluster_selection_method m) noexcept {
+  return m == cluster_selection_method::leaf ? "leaf" : "eom";
+}
+
+std::string_view to_string(candidate_mode m) noexcept {
+  return m == candidate_mode::exact ? "exact" : "hnsw";
+}
+
+void validate(const params& p) {
+  const auto& b = p.build;
+  const auto& s = p.selection;
+  expects(s.min_cluster_size >= 2, error_code::invalid_argument,
+          "min_cluster_size must be >= 2 (got " + std::to_string(s.min_cluster_size) + ")");
+  expects(!b.min_samples || *b.min_samples >= 1, error_code::invalid_argument,
+          "min_samples must be >= 1 (got " + std::to_string(b.min_samples.value_or(0)) + ")");
+  expects(std::isfinite(s.cluster_selection_epsilon) && s.cluster_selection_epsilon >= 0.0,
+          error_code::invalid_argument,
+          "cluster_selection_epsilon must be a finite number >= 0 (got " +
+              std::to_string(s.cluster_selection_epsilon) + ")");
+  expects(b.m >= 2 && b.m <= 1024, error_code::invalid_argument,
+          "m (HNSW links per node) must be in [2, 1024] (got " + std::to_string(b.m) + ")");
+  expects(b.ef_construction >= 1 && b.ef_construction <= 100000, error_code::invalid_argument,
+          "ef_construction must be in [1, 100000] (got " + std::to_string(b.ef_construction) + ")");
+  expects(b.threads >= 0, error_code::invalid_argument,
+          "threads must be >= 0, 0 meaning all cores (got " + std::to_string(b.threads) + ")");
+  expects(b.compaction_factor >= 1, error_code::invalid_argument, "compaction_factor must be >= 1");
+}
+
+}  // namespace chutoro
