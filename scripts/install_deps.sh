@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Installs every system package chutoro needs to build and test (Debian/Ubuntu).
+# Idempotent: installs only what is missing. Needs root or sudo when something is.
+set -euo pipefail
+packages=(cmake ninja-build g++ pkg-config
+          libcli11-dev nlohmann-json3-dev
+          libgtest-dev libgmock-dev librapidcheck-dev)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+echo "chutoro: installing ${missing[*]}" >&2
+sudo_cmd=()
+[ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
+"${sudo_cmd[@]}" apt-get update -qq
+DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"

@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# One command runs the whole test suite: install dependencies, build (Release),
+# then every GoogleTest/RapidCheck test through CTest.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/build.sh
+ctest --preset release "$@"
