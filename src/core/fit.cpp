@@ -3,6 +3,8 @@
 #include <chrono>
 #include <chutoro/error.hpp>
 #include <chutoro/fit.hpp>
+#include <numeric>
+#include <random>
 #include <string>
 
 #include "core/distance_dispatch.hpp"
@@ -40,10 +42,16 @@ spanning_tree build_hnsw(std::size_t n, const build_params& bp, std::size_t min_
   detail::candidate_graph graph(n, min_samples, bp.compaction_factor, bp.compaction_min_edges);
   detail::hnsw_builder<Distance, detail::candidate_graph> hnsw(n, bp.m, bp.ef_construction, bp.seed, dist,
                                                                graph);
+  // Insert in a seeded random order: inputs sorted by some key (word lists,
+  // files grouped by class) otherwise build a poorly navigable graph.
+  std::vector<std::uint32_t> order(n);
+  std::iota(order.begin(), order.end(), 0u);
+  std::mt19937_64 rng(bp.seed ^ 0x9E3779B97F4A7C15ull);
+  for (std::size_t i = n; i > 1; --i) std::swap(order[i - 1], order[rng() % i]);
   const std::size_t step = std::max<std::size_t>(n / 200, 1);
   for (std::size_t i = 0; i < n; ++i) {
     graph.set_items_seen(i + 1);
-    hnsw.insert(static_cast<std::uint32_t>(i));
+    hnsw.insert(order[i]);
     if (progress && (i + 1) % step == 0) progress("graph", i + 1, n);
   }
   // An item that met fewer than min_samples - 1 others during the build (rare:

@@ -166,7 +166,9 @@ class hnsw_builder {
     }
     while (!cand.empty()) {
       const scored c = cand.top();
-      if (c.d > found.top().d && found.size() >= ef) break;
+      // Stop at the first candidate no closer than the worst kept one; with
+      // integer distances (levenshtein) this avoids walking whole plateaus of ties.
+      if (found.size() >= ef && c.d >= found.top().d) break;
       cand.pop();
       const id_t* lk = links(c.id, l);
       for (id_t k = 0; k < lk[0]; ++k) {
@@ -199,7 +201,7 @@ class hnsw_builder {
       for (const scored& s : sel) {
         const float d = raw(c.id, s.id);
         sink_.edge(c.id, s.id, d);
-        if (d < c.d) {
+        if (d <= c.d) {
           good = false;
           break;
         }
