@@ -1,0 +1,97 @@
+// chutoro — input readers (CSV, NPY, one-item-per-line text) and the atomic
+// writer of clustering results.
+//
+// Every reader loads the whole file at once, validates everything and throws
+// chutoro::error whose message starts with the file's path and names the place
+// (CSV: 1-based line number as a text editor shows it, column name and 1-based
+// index; NPY: the 0-based array index X[i, j]) and the problem.
+//
+// Error codes: io (missing, unreadable or unwritable file), parse (malformed
+// contents: empty input, NaN/Inf, ragged rows, non-numeric cells, bad quoting,
+// truncated data), type_mismatch (NPY dtype, rank or memory order),
+// invalid_argument (unknown label column, unknown format name or extension).
+//
+// Thread safety: all functions are reentrant; they share no state.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace chutoro {
+
+/// Input file formats (stable values).
+enum class input_format : int {
+  csv = 0,    ///< comma-separated, header row, numeric feature columns
+  npy = 1,    ///< NumPy .npy, 2-D float32/float64, C order
+  lines = 2,  ///< UTF-8 text, one item (string) per line
+};
+
+/// Parses "csv" | "npy" | "lines"; throws error(invalid_argument) otherwise.
+input_format parse_input_format(std::string_view name);
+[[nodiscard]] std::string_view to_string(input_format f) noexcept;
+
+/// Format from the file extension, case-insensitively: .csv -> csv; .npy -> npy;
+/// .txt, .lines, .lst -> lines. Throws error(invalid_argument) naming the file
+/// for any other extension. Does not open the file.
+input_format detect_format(const std::filesystem::path& path);
+
+/// A dense n x dim table read from a file.
+struct dense_table {
+  std::vector<float> values;         ///< n * dim float32, row-major
+  std::size_t n = 0;                 ///< rows (items), >= 1
+  std::size_t dim = 0;               ///< feature columns, >= 1
+  std::vector<std::string> columns;  ///< dim feature column names (NPY: "0", "1", ...)
+  std::vector<std::string> labels;   ///< n label strings when a label column was read, else empty
+};
+
+/// Reads a CSV file (RFC 4180: comma separator, double-quoted cells with ""
+/// escapes, quoted cells may span lines; LF or CRLF line ends; a UTF-8 BOM is
+/// skipped). The first record is the header and is required: a first record
+/// whose cells are all numbers is rejected as missing its header, except for
+/// pandas' default names "0", "1", ..., "dim-1". Blank lines are skipped
+/// anywhere. Cells may carry spaces or tabs around the number. Every column
+/// except `label_column` must hold finite numbers that fit float32 (parsed with
+/// std::from_chars; "nan", "inf" and empty cells are rejected). The label
+/// column's cells are kept verbatim (after unquoting) as strings.
+/// Throws error (see above): io, parse (no data rows, ragged row, bad cell,
+/// unterminated quote), invalid_argument (label_column not in the header, or
+/// named twice). O(file size) time; memory: the file plus n*dim floats.
+dense_table read_csv(const std::filesystem::path& path,
+                     std::optional<std::string_view> label_column = std::nullopt);
+
+/// Reads a NumPy .npy file (format versions 1.0, 2.0 and 3.0): a 2-D array of
+/// dtype float32 ('<f4', '>f4') or float64 ('<f8', '>f8', converted to float32),
+/// C order. Column names are "0" .. "dim-1"; labels stay empty.
+/// Throws error: io; parse (bad magic or header, truncated data, trailing bytes
+/// after the data, n or dim zero, NaN/Inf, float64 values beyond float32's
+/// range); type_mismatch (other dtypes, named; rank != 2; Fortran order).
+dense_table read_npy(const std::filesystem::path& path);
+
+/// Reads UTF-8 text, one item per line: items are split at '\n', a trailing
+/// '\r' is removed from each, a leading UTF-8 BOM is skipped. Lines are kept
+/// verbatim, empty ones included (an empty line is an empty-string item), with
+/// one exception: the empty piece after a final line terminator is not an item,
+/// so "a\nb\n" and "a\nb" both give {"a", "b"}, while "a\n\nb\n" gives {"a", "", "b"}.
+/// UTF-8 validity is not checked here (string_source checks it).
+/// Throws error: io; parse when the file holds no item (zero bytes or a BOM only).
+std::vector<std::string> read_lines(const std::filesystem::path& path);
+
+/// Writes `label,probability,outlier_score` with a header and one row per item
+/// in input order. Atomic: the rows go to a new temporary file in the same
+/// directory (".<name>.tmp-<pid>-<k>", created with mode 0666 & ~umask), which
+/// is fsync'ed and renamed over `path`, then the directory is fsync'ed; so a
+/// reader sees either the old file or the complete new one, and on any failure
+/// the temporary file is removed and `path` is left untouched. Doubles are
+/// written with std::to_chars (shortest round-trip form).
+/// Throws error(invalid_argument) when the three spans differ in size,
+/// error(io) naming the file when it cannot be written.
+void write_clustering_csv(const std::filesystem::path& path, std::span<const std::int32_t> labels,
+                          std::span<const double> probabilities, std::span<const double> outlier_scores);
+
+}  // namespace chutoro

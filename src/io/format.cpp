@@ -1,0 +1,42 @@
+// chutoro — input format names and detection by file extension.
+#include <algorithm>
+#include <cctype>
+#include <chutoro/error.hpp>
+#include <chutoro/io.hpp>
+#include <string>
+
+namespace chutoro {
+
+input_format parse_input_format(std::string_view name) {
+  if (name == "csv") return input_format::csv;
+  if (name == "npy") return input_format::npy;
+  if (name == "lines") return input_format::lines;
+  throw error(error_code::invalid_argument,
+              "unknown input format \"" + std::string(name) + "\"; choose csv, npy or lines");
+}
+
+std::string_view to_string(input_format f) noexcept {
+  switch (f) {
+    case input_format::csv:
+      return "csv";
+    case input_format::npy:
+      return "npy";
+    case input_format::lines:
+      return "lines";
+  }
+  return "unknown";
+}
+
+input_format detect_format(const std::filesystem::path& path) {
+  std::string ext = path.extension().string();
+  std::transform(ext.begin(), ext.end(), ext.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  if (ext == ".csv") return input_format::csv;
+  if (ext == ".npy") return input_format::npy;
+  if (ext == ".txt" || ext == ".lines" || ext == ".lst") return input_format::lines;
+  throw error(error_code::invalid_argument,
+              path.string() + ": cannot tell the format from the extension \"" + ext +
+                  "\" (known: .csv, .npy, .txt, .lines, .lst); name it with --format csv|npy|lines");
+}
+
+}  // namespace chutoro

@@ -1,0 +1,53 @@
+// chutoro — helpers shared by the readers and writers in src/io (internal).
+#pragma once
+
+#include <chutoro/error.hpp>
+#include <cstddef>
+#include <filesystem>
+#include <string>
+#include <string_view>
+
+namespace chutoro::io_detail {
+
+/// Throws error(io) "<path>: <what>: <strerror(err)>".
+[[noreturn]] void throw_io(const std::filesystem::path& path, std::string_view what, int err);
+
+/// A file opened read-only (RAII). Throws error(io) naming the path when it is
+/// missing, unreadable or a directory.
+class input_file {
+ public:
+  explicit input_file(const std::filesystem::path& path);
+  ~input_file();
+  input_file(const input_file&) = delete;
+  input_file& operator=(const input_file&) = delete;
+
+  /// Reads up to `size` bytes, retrying short reads; returns the bytes read
+  /// (< size only at end of file). Throws error(io) on a read error.
+  std::size_t read(void* out, std::size_t size);
+  /// The whole rest of the file.
+  std::string read_all();
+  [[nodiscard]] const std::filesystem::path& path() const noexcept { return path_; }
+
+ private:
+  std::filesystem::path path_;
+  int fd_ = -1;
+  std::size_t size_hint_ = 0;  // st_size of a regular file, else 0
+};
+
+/// The whole file as bytes.
+inline std::string read_whole_file(const std::filesystem::path& path) { return input_file(path).read_all(); }
+
+/// `s` in double quotes for a one-line error message: cut to `max_chars` with
+/// "...", control characters escaped (\n, \r, \t, \xNN).
+std::string quote_text(std::string_view s, std::size_t max_chars = 40);
+
+/// Removes a leading UTF-8 byte order mark.
+inline std::string_view strip_bom(std::string_view s) noexcept {
+  if (s.size() >= 3 && static_cast<unsigned char>(s[0]) == 0xEF && static_cast<unsigned char>(s[1]) == 0xBB &&
+      static_cast<unsigned char>(s[2]) == 0xBF) {
+    s.remove_prefix(3);
+  }
+  return s;
+}
+
+}  // namespace chutoro::io_detail

@@ -1,0 +1,356 @@
+// chutoro — NumPy .npy reader (format versions 1.0, 2.0, 3.0; see numpy's
+// numpy/lib/format.py): magic "\x93NUMPY", version, little-endian header length
+// (uint16 for 1.x, uint32 for 2.x/3.x), then a Python dict literal
+// {'descr': '<f8', 'fortran_order': False, 'shape': (n, dim), } and the data.
+#include <algorithm>
+#include <bit>
+#include <charconv>
+#include <chutoro/error.hpp>
+#include <chutoro/io.hpp>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "io/io_common.hpp"
+
+namespace chutoro {
+namespace {
+
+struct npy_header {
+  std::string descr;
+  bool structured = false;
+  bool fortran_order = false;
+  std::vector<std::uint64_t> shape;
+  bool has_descr = false, has_fortran = false, has_shape = false;
+};
+
+/// Parses the header dict; throws error(parse) with `file` on malformed text.
+class header_parser {
+ public:
+  header_parser(std::string_view text, const std::string& file) : s_(text), file_(file) {}
+
+  npy_header parse() {
+    npy_header h;
+    ws();
+    expect('{');
+    for (;;) {
+      ws();
+      if (peek() == '}') break;
+      const std::string key = string_lit();
+      ws();
+      expect(':');
+      ws();
+      if (key == "descr") {
+        if (peek() == '[') {
+          h.structured = true;
+          skip_value();
+        } else {
+          h.descr = string_lit();
+        }
+        h.has_descr = true;
+      } else if (key == "fortran_order") {
+        if (word("True")) {
+          h.fortran_order = true;
+        } else if (word("False")) {
+          h.fortran_order = false;
+        } else {
+          fail("fortran_order is neither True nor False");
+        }
+        h.has_fortran = true;
+      } else if (key == "shape") {
+        h.shape = shape_tuple();
+        h.has_shape = true;
+      } else {
+        skip_value();
+      }
+      ws();
+      if (peek() == ',') {
+        ++i_;
+        continue;
+      }
+      ws();
+      if (peek() == '}') break;
+      fail("expected ',' or '}'");
+    }
+    if (!h.has_descr || !h.has_fortran || !h.has_shape)
+      fail("a key of descr, fortran_order, shape is missing");
+    return h;
+  }
+
+ private:
+  [[noreturn]] void fail(const std::string& what) const {
+    throw error(error_code::parse,
+                file_ + ": malformed .npy header (" + what + "): " + io_detail::quote_text(trimmed(), 120));
+  }
+  std::string_view trimmed() const {
+    std::string_view t = s_;
+    while (!t.empty() && (t.back() == ' ' || t.back() == '\n' || t.back() == '\0')) t.remove_suffix(1);
+    return t;
+  }
+  char peek() const { return i_ < s_.size() ? s_[i_] : '\0'; }
+  void ws() {
+    while (i_ < s_.size() && (s_[i_] == ' ' || s_[i_] == '\t' || s_[i_] == '\n' || s_[i_] == '\r')) ++i_;
+  }
+  void expect(char c) {
+    if (peek() != c) fail(std::string("expected '") + c + "'");
+    ++i_;
+  }
+  bool word(std::string_view w) {
+    if (s_.substr(i_, w.size()) != w) return false;
+    i_ += w.size();
+    return true;
+  }
+  std::string string_lit() {
+    const char q = peek();
+    if (q != '\'' && q != '"') fail("expected a quoted string");
+    ++i_;
+    const auto end = s_.find(q, i_);
+    if (end == std::string_view::npos) fail("unterminated string");
+    std::string out(s_.substr(i_, end - i_));
+    i_ = end + 1;
+    return out;
+  }
+  std::vector<std::uint64_t> shape_tuple() {
+    expect('(');
+    std::vector<std::uint64_t> dims;
+    for (;;) {
+      ws();
+      if (peek() == ')') {
+        ++i_;
+        break;
+      }
+      if (peek() < '0' || peek() > '9') fail("shape holds a non-integer");
+      std::uint64_t v = 0;
+      while (peek() >= '0' && peek() <= '9') {
+        const auto digit = static_cast<std::uint64_t>(peek() - '0');
+        if (v > (std::numeric_limits<std::uint64_t>::max() - digit) / 10) fail("shape value too large");
+        v = v * 10 + digit;
+        ++i_;
+      }
+      if (peek() == 'L') ++i_;  // Python 2 long
+      dims.push_back(v);
+      ws();
+      if (peek() == ',') {
+        ++i_;
+      } else if (peek() != ')') {
+        fail("expected ',' or ')' in shape");
+      }
+    }
+    return dims;
+  }
+  void skip_value() {
+    int depth = 0;
+    while (i_ < s_.size()) {
+      const char c = s_[i_];
+      if (c == '\'' || c == '"') {
+        string_lit();
+        continue;
+      }
+      if (c == '(' || c == '[' || c == '{') ++depth;
+      if (c == ')' || c == ']' || c == '}') {
+        if (depth == 0) return;
+        --depth;
+      }
+      if (c == ',' && depth == 0) return;
+      ++i_;
+    }
+    fail("unterminated value");
+  }
+
+  std::string_view s_;
+  const std::string& file_;
+  std::size_t i_ = 0;
+};
+
+std::string shape_string(const std::vector<std::uint64_t>& shape) {
+  std::string s = "(";
+  for (std::size_t k = 0; k < shape.size(); ++k) s += (k ? ", " : "") + std::to_string(shape[k]);
+  if (shape.size() == 1) s += ",";
+  return s + ")";
+}
+
+/// numpy's name for a simple dtype string such as "<i8" -> "int64".
+std::string dtype_name(std::string_view descr) {
+  std::string_view d = descr;
+  if (!d.empty() && (d[0] == '<' || d[0] == '>' || d[0] == '|' || d[0] == '=')) d.remove_prefix(1);
+  if (d.empty()) return std::string(descr);
+  const char kind = d[0];
+  const std::string size(d.substr(1));
+  int bytes = 0;
+  for (char c : size) {
+    if (c < '0' || c > '9') return std::string(descr);
+    bytes = bytes * 10 + (c - '0');
+  }
+  const std::string bits = std::to_string(bytes * 8);
+  switch (kind) {
+    case 'f':
+      return "float" + bits;
+    case 'i':
+      return "int" + bits;
+    case 'u':
+      return "uint" + bits;
+    case 'c':
+      return "complex" + bits;
+    case 'b':
+      return "bool";
+    case 'U':
+      return "unicode string";
+    case 'S':
+      return "bytes";
+    case 'O':
+      return "object";
+    case 'M':
+      return "datetime64";
+    case 'm':
+      return "timedelta64";
+    default:
+      return std::string(descr);
+  }
+}
+
+template <class T>
+T byteswap_value(T v) noexcept {
+  unsigned char b[sizeof(T)];
+  std::memcpy(b, &v, sizeof(T));
+  std::reverse(b, b + sizeof(T));
+  std::memcpy(&v, b, sizeof(T));
+  return v;
+}
+
+[[noreturn]] void throw_not_finite(const std::string& file, std::size_t k, std::size_t dim, double v) {
+  const std::string where =
+      file + ": X[" + std::to_string(k / dim) + ", " + std::to_string(k % dim) + "] (0-based row, column)";
+  if (std::isnan(v)) throw error(error_code::parse, where + " is NaN; remove or impute missing values");
+  if (std::isinf(v)) throw error(error_code::parse, where + " is infinite; values must be finite");
+  char num[32];
+  const auto r = std::to_chars(num, num + sizeof num, v);
+  throw error(error_code::parse, where + " = " + std::string(num, r.ptr) + " is beyond float32's range");
+}
+
+}  // namespace
+
+dense_table read_npy(const std::filesystem::path& path) {
+  const std::string file = path.string();
+  io_detail::input_file in(path);
+
+  unsigned char pre[12];
+  const std::size_t got = in.read(pre, 10);
+  if (got == 0) throw error(error_code::parse, file + ": empty input: the file has no bytes");
+  if (got < 10 || std::memcmp(pre, "\x93NUMPY", 6) != 0) {
+    throw error(error_code::parse, file + ": not a .npy file (the magic bytes \\x93NUMPY are missing)");
+  }
+  const int major = pre[6];
+  const int minor = pre[7];
+  std::size_t header_len = 0;
+  if (major == 1) {
+    header_len = static_cast<std::size_t>(pre[8]) | (static_cast<std::size_t>(pre[9]) << 8);
+  } else if (major == 2 || major == 3) {
+    if (in.read(pre + 10, 2) != 2) throw error(error_code::parse, file + ": truncated .npy header");
+    header_len = static_cast<std::size_t>(pre[8]) | (static_cast<std::size_t>(pre[9]) << 8) |
+                 (static_cast<std::size_t>(pre[10]) << 16) | (static_cast<std::size_t>(pre[11]) << 24);
+  } else {
+    throw error(error_code::parse, file + ": unsupported .npy format version " + std::to_string(major) + "." +
+                                       std::to_string(minor) + " (1.0, 2.0 and 3.0 are supported)");
+  }
+  if (header_len > (std::size_t{1} << 24)) {
+    throw error(error_code::parse,
+                file + ": malformed .npy header (length " + std::to_string(header_len) + ")");
+  }
+  std::string header(header_len, '\0');
+  if (in.read(header.data(), header_len) != header_len) {
+    throw error(error_code::parse, file + ": truncated .npy header");
+  }
+  const npy_header h = header_parser(header, file).parse();
+
+  // ---- dtype, rank, order
+  if (h.structured) {
+    throw error(error_code::type_mismatch, file +
+                                               ": structured dtype (a list of fields) is not supported; "
+                                               "need a plain float32 or float64 array");
+  }
+  const std::string& d = h.descr;
+  const bool little = d.size() == 3 && (d[0] == '<' || d[0] == '=' || d[0] == '|');
+  const bool big = d.size() == 3 && d[0] == '>';
+  const bool f4 = (little || big) && d.substr(1) == "f4";
+  const bool f8 = (little || big) && d.substr(1) == "f8";
+  if (!f4 && !f8) {
+    throw error(error_code::type_mismatch,
+                file + ": dtype " + dtype_name(d) + " ('" + d +
+                    "') is not supported; need float32 ('<f4') or float64 ('<f8'), "
+                    "e.g. save X.astype(np.float32)");
+  }
+  static_assert(std::endian::native == std::endian::little, "the .npy reader assumes a little-endian host");
+  const bool swap = big;
+  if (h.shape.size() != 2) {
+    throw error(error_code::type_mismatch, file + ": array has rank " + std::to_string(h.shape.size()) +
+                                               " (shape " + shape_string(h.shape) +
+                                               "); need a 2-D array of shape (n, dim)");
+  }
+  if (h.fortran_order) {
+    throw error(error_code::type_mismatch, file +
+                                               ": array is in Fortran order; save a C-order array "
+                                               "(np.save(path, np.ascontiguousarray(X)))");
+  }
+  const std::uint64_t n = h.shape[0];
+  const std::uint64_t dim = h.shape[1];
+  if (n == 0 || dim == 0) {
+    throw error(error_code::parse, file + ": empty input: array of shape " + shape_string(h.shape) +
+                                       " has no " + (n == 0 ? "rows" : "columns"));
+  }
+  const std::size_t item = f4 ? 4 : 8;
+  if (dim > std::numeric_limits<std::size_t>::max() / item / n) {
+    throw error(error_code::parse, file + ": shape " + shape_string(h.shape) + " is too large");
+  }
+  const std::size_t count = static_cast<std::size_t>(n * dim);
+
+  dense_table t;
+  t.n = static_cast<std::size_t>(n);
+  t.dim = static_cast<std::size_t>(dim);
+  t.columns.reserve(t.dim);
+  for (std::size_t j = 0; j < t.dim; ++j) t.columns.push_back(std::to_string(j));
+  t.values.resize(count);
+
+  auto truncated = [&](std::size_t have_items) {
+    throw error(error_code::parse, file + ": truncated data: the header promises shape " +
+                                       shape_string(h.shape) + " of " + dtype_name(d) + " (" +
+                                       std::to_string(count * item) + " bytes) but only " +
+                                       std::to_string(have_items * item) + " bytes or fewer follow");
+  };
+
+  if (f4) {
+    const std::size_t bytes = in.read(t.values.data(), count * 4);
+    if (bytes != count * 4) truncated(bytes / 4);
+    for (std::size_t k = 0; k < count; ++k) {
+      float v = t.values[k];
+      if (swap) t.values[k] = v = byteswap_value(v);
+      if (!std::isfinite(v)) throw_not_finite(file, k, t.dim, v);
+    }
+  } else {
+    constexpr std::size_t chunk = std::size_t{1} << 16;
+    std::vector<double> buf(std::min(chunk, count));
+    for (std::size_t k0 = 0; k0 < count; k0 += chunk) {
+      const std::size_t m = std::min(chunk, count - k0);
+      const std::size_t bytes = in.read(buf.data(), m * 8);
+      if (bytes != m * 8) truncated(k0 + bytes / 8);
+      for (std::size_t k = 0; k < m; ++k) {
+        double v = buf[k];
+        if (swap) v = byteswap_value(v);
+        const auto f = static_cast<float>(v);
+        if (!std::isfinite(f)) throw_not_finite(file, k0 + k, t.dim, v);
+        t.values[k0 + k] = f;
+      }
+    }
+  }
+  char extra = 0;
+  if (in.read(&extra, 1) != 0) {
+    throw error(error_code::parse, file + ": bytes follow the data that the header's shape " +
+                                       shape_string(h.shape) + " and dtype " + dtype_name(d) +
+                                       " account for; the header or the file is wrong");
+  }
+  return t;
+}
+
+}  // namespace chutoro
