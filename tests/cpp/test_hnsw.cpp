@@ -1,0 +1,214 @@
+// test_hnsw.cpp — the HNSW graph stage (src/core/hnsw/hnsw.hpp) and the
+// quality of the default (hnsw) mode on the real data.
+//
+// What the tests prove:
+//  - HnswRecall.*: at chutoro::build_params' defaults (m, ef_construction), a
+//    search with ef = ef_construction finds the true 10 nearest neighbours
+//    (brute force over the same float distances) with recall >= 0.95, on
+//    5000 x 16 Gaussian blobs and on 2000 x 8 uniform points.
+//  - HnswDeterminism.SameSeedSameGraph: two builds with one seed compute the
+//    same number of distances, harvest the same edge sequence and answer every
+//    search identically.
+//  - HnswSearch.NeverHarvestsTheQueryItself: search() hands no (q, q) pair to
+//    the sink (candidate_graph::edge requires a != b: a self pair would count
+//    the item as its own neighbour at distance 0 and shrink its core distance).
+//  - HnswCore.NeverBelowExact: a core distance estimated from harvested
+//    distances is the k-th smallest of a subset of the true distances, so it can
+//    never be smaller than the exact core distance (FISHDBC's invariant), also
+//    when min_samples is large enough for fit's fallback search to run.
+//  - QualityDefaultVsExact.*: on digits.csv, clusterable_data.npy and
+//    chameleon_ds3.csv (full files, default params, min_cluster_size 5) the
+//    default hnsw mode's labels agree with the exact mode's at ARI >= 0.95.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <chrono>
+#include <chutoro/chutoro.hpp>
+#include <cstdio>
+#include <vector>
+
+#include "core/hnsw/hnsw.hpp"
+#include "test_data.hpp"
+
+namespace {
+
+using namespace chutoro_test;
+
+struct source_distance {
+  const chutoro::data_source* src;
+  float operator()(std::uint32_t a, std::uint32_t b) const { return src->distance(a, b); }
+};
+
+struct harvested {
+  std::uint32_t a, b;
+  float d;
+  bool operator==(const harvested&) const = default;
+};
+
+struct recording_sink {
+  std::vector<harvested> edges;
+  std::size_t self_pairs = 0;
+  void edge(std::uint32_t a, std::uint32_t b, float d) {
+    edges.push_back({a, b, d});
+    self_pairs += a == b;
+  }
+};
+
+struct null_sink {
+  void edge(std::uint32_t, std::uint32_t, float) {}
+};
+
+using builder = chutoro::detail::hnsw_builder<source_distance, null_sink>;
+
+// Mean recall@k of search(q, k, ef) over `queries` items, against brute force.
+double recall_at(const dense_data& d, std::size_t k, std::size_t queries) {
+  chutoro::dense_source src(d.values, d.n, d.dim, chutoro::dense_metric::euclidean);
+  const chutoro::build_params defaults;
+  null_sink sink;
+  builder b(d.n, defaults.m, defaults.ef_construction, defaults.seed, source_distance{&src}, sink);
+  for (std::uint32_t i = 0; i < d.n; ++i) b.insert(i);
+  std::size_t hits = 0;
+  const std::size_t step = d.n / queries;
+  for (std::size_t qi = 0; qi < queries; ++qi) {
+    const auto q = static_cast<std::uint32_t>(qi * step);
+    std::vector<std::pair<float, std::uint32_t>> all;
+    for (std::uint32_t j = 0; j < d.n; ++j)
+      if (j != q) all.push_back({src.distance(q, j), j});
+    std::partial_sort(all.begin(), all.begin() + static_cast<std::ptrdiff_t>(k), all.end());
+    const auto got = b.search(q, k, defaults.ef_construction);
+    for (std::size_t t = 0; t < k; ++t)
+      hits += std::any_of(got.begin(), got.end(), [&](const auto& s) { return s.id == all[t].second; });
+  }
+  return static_cast<double>(hits) / static_cast<double>(k * queries);
+}
+
+}  // namespace
+
+TEST(HnswRecall, GaussianBlobs5000x16) {
+  const double r = recall_at(make_blobs(5000, 16, 10, 0.0, 16), 10, 1000);
+  std::printf("[ recall@10 ] 5000 x 16 blobs: %.4f\n", r);
+  EXPECT_GE(r, 0.95);
+}
+
+TEST(HnswRecall, Uniform2000x8) {
+  const double r = recall_at(make_uniform(2000, 8, 8), 10, 1000);
+  std::printf("[ recall@10 ] 2000 x 8 uniform: %.4f\n", r);
+  EXPECT_GE(r, 0.95);
+}
+
+TEST(HnswDeterminism, SameSeedSameGraph) {
+  const dense_data d = make_blobs(3000, 8, 6, 0.05, 3);
+  chutoro::dense_source src(d.values, d.n, d.dim, chutoro::dense_metric::euclidean);
+  auto build = [&](recording_sink& sink) {
+    chutoro::detail::hnsw_builder<source_distance, recording_sink> b(d.n, 16, 100, 42, source_distance{&src},
+                                                                     sink);
+    for (std::uint32_t i = 0; i < d.n; ++i) b.insert(i);
+    return b;
+  };
+  recording_sink s1, s2;
+  auto b1 = build(s1);
+  auto b2 = build(s2);
+  EXPECT_EQ(b1.distance_computations(), b2.distance_computations());
+  EXPECT_GT(b1.distance_computations(), d.n * 100);
+  EXPECT_TRUE(s1.edges == s2.edges) << "the harvested edge sequences differ";
+  for (std::uint32_t q = 0; q < d.n; q += 7) {
+    const auto r1 = b1.search(q, 10, 50);
+    const auto r2 = b2.search(q, 10, 50);
+    ASSERT_EQ(r1.size(), r2.size());
+    for (std::size_t t = 0; t < r1.size(); ++t) {
+      EXPECT_EQ(r1[t].id, r2[t].id) << "query " << q;
+      EXPECT_EQ(r1[t].d, r2[t].d) << "query " << q;
+    }
+  }
+  EXPECT_EQ(b1.distance_computations(), b2.distance_computations());
+  // And through the public API: the same seed gives the same spanning tree.
+  chutoro::build_params bp;
+  bp.seed = 7;
+  const auto t1 = chutoro::build_spanning_tree(src, bp, 5);
+  const auto t2 = chutoro::build_spanning_tree(src, bp, 5);
+  ASSERT_EQ(t1.edges.size(), t2.edges.size());
+  for (std::size_t e = 0; e < t1.edges.size(); ++e) {
+    EXPECT_EQ(t1.edges[e].a, t2.edges[e].a);
+    EXPECT_EQ(t1.edges[e].b, t2.edges[e].b);
+    EXPECT_EQ(t1.edges[e].distance, t2.edges[e].distance);
+  }
+}
+
+TEST(HnswSearch, NeverHarvestsTheQueryItself) {
+  const dense_data d = make_blobs(300, 4, 3, 0.1, 7);
+  chutoro::dense_source src(d.values, d.n, d.dim, chutoro::dense_metric::euclidean);
+  recording_sink sink;
+  chutoro::detail::hnsw_builder<source_distance, recording_sink> b(d.n, 16, 100, 42, source_distance{&src},
+                                                                   sink);
+  for (std::uint32_t i = 0; i < d.n; ++i) b.insert(i);
+  EXPECT_EQ(sink.self_pairs, 0u) << "self pairs harvested while inserting";
+  for (std::uint32_t q = 0; q < d.n; ++q) {
+    const auto found = b.search(q, 10, 100);
+    for (const auto& s : found) ASSERT_NE(s.id, q);
+  }
+  EXPECT_EQ(sink.self_pairs, 0u) << "search(q, ...) harvested (q, q, 0) for " << sink.self_pairs << " of "
+                                 << d.n << " queries";
+}
+
+TEST(HnswCore, NeverBelowExact) {
+  const dense_data d = make_blobs(1000, 2, 3, 0.1, 1);
+  chutoro::dense_source src(d.values, d.n, d.dim, chutoro::dense_metric::euclidean);
+  for (std::size_t ms : {5, 60, 150}) {
+    chutoro::build_params bp;  // defaults: m 16, ef_construction 100
+    const auto h = chutoro::build_spanning_tree(src, bp, ms);
+    bp.candidates = chutoro::candidate_mode::exact;
+    bp.threads = 1;  // exact Prim opens one OpenMP region per step: slow on a busy 2-core machine
+    const auto e = chutoro::build_spanning_tree(src, bp, ms);
+    std::size_t below = 0, first = d.n;
+    for (std::size_t i = 0; i < d.n; ++i)
+      if (h.core_distances[i] < e.core_distances[i]) ++below, first = std::min(first, i);
+    EXPECT_EQ(below, 0u) << "min_samples " << ms << ": " << below
+                         << " hnsw core distances below the exact ones"
+                         << (below ? "; first: item " + std::to_string(first) + ", " +
+                                         std::to_string(h.core_distances[first]) + " < " +
+                                         std::to_string(e.core_distances[first])
+                                   : std::string());
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Default-mode quality on the real data.
+
+namespace {
+
+void expect_default_close_to_exact(const std::string& name, const dense_data& d) {
+  chutoro::dense_source src(d.values, d.n, d.dim, chutoro::dense_metric::euclidean);
+  chutoro::params p;  // defaults: hnsw, min_cluster_size 5
+  const auto t0 = std::chrono::steady_clock::now();
+  const chutoro::result h = chutoro::fit(src, p);
+  const auto t1 = std::chrono::steady_clock::now();
+  p.build.candidates = chutoro::candidate_mode::exact;
+  p.build.threads = 1;  // exact Prim opens one OpenMP region per step: slow on a busy 2-core machine
+  const chutoro::result e = chutoro::fit(src, p);
+  const auto t2 = std::chrono::steady_clock::now();
+  const double ari = adjusted_rand(h.labels, e.labels);
+  double wh = 0, we = 0;
+  for (const auto& x : h.tree.edges) wh += x.distance;
+  for (const auto& x : e.tree.edges) we += x.distance;
+  std::printf(
+      "[ quality ] %s (%zu x %zu): ARI(hnsw, exact) %.4f, clusters %zu / %zu, MST weight ratio %.5f, "
+      "fit %.2f s / %.2f s\n",
+      name.c_str(), d.n, d.dim, ari, h.n_clusters(), e.n_clusters(), wh / we,
+      std::chrono::duration<double>(t1 - t0).count(), std::chrono::duration<double>(t2 - t1).count());
+  EXPECT_GE(ari, 0.95) << name;
+  EXPECT_GE(wh, we) << name;  // the approximation can only lose
+}
+
+}  // namespace
+
+TEST(QualityDefaultVsExact, Digits) {
+  expect_default_close_to_exact("digits.csv", load_csv(data_path("digits.csv"), true));
+}
+
+TEST(QualityDefaultVsExact, ClusterableData) {
+  expect_default_close_to_exact("clusterable_data.npy", load_npy(data_path("clusterable_data.npy")));
+}
+
+TEST(QualityDefaultVsExact, ChameleonDs3) {
+  expect_default_close_to_exact("chameleon_ds3.csv", load_csv(data_path("chameleon_ds3.csv"), false));
+}
