@@ -9,7 +9,8 @@
 //  - OracleData/OracleGrid.*: on tie-free data sets (random blobs, jittered
 //    subsamples of chameleon_ds3 and clusterable_data, n <= 1500) and over the
 //    grid min_cluster_size {5, 15} x min_samples {unset, 1, 3, 10} x {eom, leaf}
-//    x epsilon {0, a value that changes the selection} x allow_single_cluster:
+//    x epsilon {0, a value that changes the selection, one above every cluster's
+//    birth distance} x allow_single_cluster:
 //      1. the exact spanning tree is a minimum spanning tree of the complete
 //         mutual-reachability graph: core distances equal the reference's,
 //         every edge weight is max(core a, core b, d(a, b)), the edges form a
@@ -467,6 +468,12 @@ TEST_P(OracleGrid, ExactModeReproducesReference) {
           merging += eps.has_value();
           std::vector<double> epsilons{0.0};
           if (eps) epsilons.push_back(*eps);
+          // And one above every birth distance: everything climbs to the root's
+          // children, or to the root itself with allow_single_cluster.
+          double top = 0.0;
+          for (double b : h0.birth_distance)
+            if (std::isfinite(b)) top = std::max(top, b);
+          if (top > 0.0) epsilons.push_back(1.5 * top);
           for (double epsilon : epsilons) {
             const chutoro::params p = make_params(mcs, ms, leaf, epsilon, asc);
             std::ostringstream where;
