@@ -132,6 +132,7 @@ class hnsw_builder {
   // Distance from the current query to x, computed once per query and harvested.
   float dq(id_t x) {
     if (dist_mark_[x] == dist_epoch_) return dist_cache_[x];
+    if (x == q_) return 0.0f;  // search() from an inserted item meets itself: not a pair
     const float d = raw(q_, x);
     dist_mark_[x] = dist_epoch_;
     dist_cache_[x] = d;

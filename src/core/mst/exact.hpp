@@ -62,51 +62,67 @@ std::vector<float> exact_core_distances(std::size_t n, std::size_t min_samples, 
 }
 
 /// Prim's algorithm under mutual reachability; returns n - 1 edges sorted by
-/// (distance, a, b) with a < b. Ties in the frontier are broken by the smaller id.
+/// (distance, a, b) with a < b. Edges are compared by the strict order
+/// (weight, min id, max id), so the tree is the unique minimum under that
+/// order, the same one minimum_spanning_forest (Kruskal) picks: mutual
+/// reachability makes equal weights common even without tied distances.
 template <class Distance>
 std::vector<mst_edge> exact_prim(std::size_t n, const std::vector<float>& core, const Distance& dist) {
   constexpr float kInf = std::numeric_limits<float>::infinity();
-  std::vector<float> best(n, kInf);
-  std::vector<std::uint32_t> from(n, 0);
+  constexpr std::uint32_t kNone = std::numeric_limits<std::uint32_t>::max();
+  struct key {
+    float w;
+    std::uint32_t lo, hi;
+    bool operator<(const key& o) const noexcept {
+      if (w != o.w) return w < o.w;
+      if (lo != o.lo) return lo < o.lo;
+      return hi < o.hi;
+    }
+  };
+  std::vector<key> best(n, key{kInf, kNone, kNone});
   std::vector<char> in_tree(n, 0);
   std::vector<mst_edge> edges;
   edges.reserve(n - 1);
   std::uint32_t cur = 0;
   in_tree[0] = 1;
+  // One parallel region per step only pays off when a step is long.
+  const bool parallel = n >= 16384;
   for (std::size_t step = 1; step < n; ++step) {
-    float best_w = kInf;
-    std::uint32_t best_v = std::numeric_limits<std::uint32_t>::max();
+    key best_k{kInf, kNone, kNone};
+    std::uint32_t best_v = kNone;
     const float core_cur = core[cur];
     std::exception_ptr failure;
-#pragma omp parallel
+#pragma omp parallel if (parallel)
     {
-      float lw = kInf;
-      std::uint32_t lv = std::numeric_limits<std::uint32_t>::max();
+      key lk{kInf, kNone, kNone};
+      std::uint32_t lv = kNone;
       try {
 #pragma omp for schedule(static) nowait
-        for (std::int64_t v = 0; v < static_cast<std::int64_t>(n); ++v) {
+        for (std::int64_t iv = 0; iv < static_cast<std::int64_t>(n); ++iv) {
+          const auto v = static_cast<std::uint32_t>(iv);
           if (in_tree[v]) continue;
-          const float w = std::max({dist(cur, static_cast<std::uint32_t>(v)), core_cur, core[v]});
-          if (w < best[v]) best[v] = w, from[v] = cur;
-          if (best[v] < lw || (best[v] == lw && static_cast<std::uint32_t>(v) < lv))
-            lw = best[v], lv = static_cast<std::uint32_t>(v);
+          const key k{std::max({dist(cur, v), core_cur, core[v]}), std::min(cur, v), std::max(cur, v)};
+          if (k < best[v]) best[v] = k;
+          if (best[v] < lk || (!(lk < best[v]) && v < lv)) lk = best[v], lv = v;
         }
       } catch (...) {
 #pragma omp critical(chutoro_prim_failure)
         if (!failure) failure = std::current_exception();
       }
 #pragma omp critical(chutoro_prim)
-      if (lw < best_w || (lw == best_w && lv < best_v)) best_w = lw, best_v = lv;
+      if (lv != kNone && (best_v == kNone || lk < best_k || (!(best_k < lk) && lv < best_v)))
+        best_k = lk, best_v = lv;
     }
     if (failure) std::rethrow_exception(failure);
-    if (best_v == std::numeric_limits<std::uint32_t>::max()) {
-      // Only infinite distances remain: take the smallest remaining id.
-      best_v = 0;
-      while (in_tree[best_v]) ++best_v;
-    }
+    if (best_v == kNone) break;  // unreachable: every vertex outside the tree has a key
     in_tree[best_v] = 1;
-    const std::int64_t a = std::min(from[best_v], best_v), b = std::max(from[best_v], best_v);
-    edges.push_back({a, b, static_cast<double>(best[best_v])});
+    const key& k = best[best_v];
+    if (k.lo == kNone) {
+      // Only infinite distances remain: join at infinity.
+      edges.push_back({0, best_v, std::numeric_limits<double>::infinity()});
+    } else {
+      edges.push_back({k.lo, k.hi, static_cast<double>(k.w)});
+    }
     cur = best_v;
   }
   std::sort(edges.begin(), edges.end(), [](const mst_edge& x, const mst_edge& y) {
