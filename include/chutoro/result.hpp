@@ -57,10 +57,18 @@ struct fit_stats {
 
 /// The flat clustering and everything hdbscan exposes after fit.
 struct clustering {
-  std::vector<std::int32_t> labels;         ///< n, -1 = noise, clusters 0..k-1
-  std::vector<double> probabilities;        ///< n, in [0, 1] (0 for noise)
-  std::vector<double> outlier_scores;       ///< n, GLOSH (Campello et al. 2015, sec. 5.1), in [0, 1]
-  std::vector<double> cluster_persistence;  ///< k, hdbscan's cluster_persistence_
+  std::vector<std::int32_t> labels;  ///< n, -1 = noise, clusters 0..k-1 in ascending condensed-tree id
+  /// n, in [0, 1]: min(lambda_i, lambda_max(c)) / lambda_max(c) within the
+  /// item's cluster c (hdbscan's probabilities_); 0 for noise.
+  std::vector<double> probabilities;
+  /// n, GLOSH (Campello et al. 2015, section 5.1): (lambda_max - lambda_i) /
+  /// lambda_max over the item's condensed-tree subtree, in [0, 1]. As in hdbscan,
+  /// NaN where that subtree holds exact duplicates (lambda_max = inf) and the
+  /// item's own lambda is finite.
+  std::vector<double> outlier_scores;
+  /// k, hdbscan's cluster_persistence_: stability / (cluster size x the
+  /// largest lambda in the tree); 1 when that lambda is 0 or infinite.
+  std::vector<double> cluster_persistence;
   std::vector<condensed_row> condensed_tree;
   std::vector<linkage_row> single_linkage_tree;  ///< n - 1 rows
   [[nodiscard]] std::size_t n_clusters() const noexcept { return cluster_persistence.size(); }
