@@ -1,0 +1,20 @@
+"""chutoro: fast density-based clustering for any data and any distance.
+
+chutoro implements FISHDBC (Dell'Amico 2019, "FISHDBC: Flexible, Incremental,
+Scalable, Hierarchical Density-Based Clustering for Arbitrary Data and
+Distance", arXiv:1910.07283), a scalable approximation of HDBSCAN* (Campello,
+Moulavi & Sander 2013; Campello et al. 2015). ``candidates="exact"`` computes
+all pairs and reproduces HDBSCAN* exactly.
+
+The entry point is :class:`FISHDBC`, a scikit-learn estimator shaped like
+``hdbscan.HDBSCAN``::
+
+    import chutoro
+    labels = chutoro.FISHDBC(min_cluster_size=15).fit_predict(X)
+"""
+
+from chutoro._core import __version__
+from chutoro._estimator import FISHDBC
+from chutoro._trees import CondensedTree, MinimumSpanningTree, SingleLinkageTree
+
+__all__ = ["FISHDBC", "CondensedTree", "SingleLinkageTree", "MinimumSpanningTree", "__version__"]
