@@ -39,8 +39,13 @@ struct build_params {
   std::size_t ef_construction = 100;
   /// Seed of the HNSW level draw; the same seed gives the same result.
   std::uint64_t seed = 42;
-  /// Worker threads; 0 = the OpenMP default (all cores).
+  /// Worker threads; 0 = the OpenMP default (all cores). The result does not
+  /// depend on it: for a fixed seed the build is bit-identical for any thread count.
   int threads = 0;
+  /// Largest insertion batch of the parallel HNSW build (docs/algorithm.md):
+  /// items of one batch search the graph as it was before the batch and see
+  /// each other only through direct distances. Must be >= 1.
+  std::size_t batch_size = 128;
   /// FISHDBC compaction: candidate edges are reduced to the minimum spanning
   /// forest whenever more than max(compaction_min_edges, compaction_factor * n_inserted)
   /// new edges are buffered. Bounds candidate-edge memory (see docs/algorithm.md).

@@ -50,9 +50,10 @@ struct fit_stats {
   std::uint64_t candidate_edges = 0;      ///< edges harvested (before compaction)
   std::uint64_t peak_buffered_edges = 0;  ///< largest candidate-edge buffer held at once
   std::uint64_t compactions = 0;
-  double seconds_graph = 0;      ///< HNSW build + candidate harvest (or all-pairs core distances)
-  double seconds_mst = 0;        ///< minimum spanning tree
-  double seconds_hierarchy = 0;  ///< single linkage, condensed tree, selection, scores
+  std::uint64_t max_batch_edges = 0;  ///< most edges harvested by one insertion batch
+  double seconds_graph = 0;           ///< HNSW build + candidate harvest (or all-pairs core distances)
+  double seconds_mst = 0;             ///< minimum spanning tree
+  double seconds_hierarchy = 0;       ///< single linkage, condensed tree, selection, scores
 };
 
 /// The flat clustering and everything hdbscan exposes after fit.

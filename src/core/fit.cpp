@@ -38,29 +38,47 @@ class omp_threads_scope {
 template <class Distance>
 spanning_tree build_hnsw(std::size_t n, const build_params& bp, std::size_t min_samples, const Distance& dist,
                          fit_stats& stats, const progress_fn& progress) {
+  using index_t = detail::hnsw_index<Distance>;
   const auto t0 = std::chrono::steady_clock::now();
   detail::candidate_graph graph(n, min_samples, bp.compaction_factor, bp.compaction_min_edges);
-  detail::hnsw_builder<Distance, detail::candidate_graph> hnsw(n, bp.m, bp.ef_construction, bp.seed, dist,
-                                                               graph);
+  index_t hnsw(n, bp.m, bp.ef_construction, bp.seed, dist);
+  const auto threads = static_cast<std::size_t>(std::max(omp_get_max_threads(), 1));
+  std::vector<typename index_t::worker> workers;
+  workers.reserve(threads);
+  for (std::size_t t = 0; t < threads; ++t) workers.emplace_back(n);
+  auto absorb = [&] {
+    std::vector<std::span<const detail::raw_edge>> parts;
+    std::uint64_t harvested = 0;
+    for (auto& w : workers) parts.emplace_back(w.edges), harvested += w.edges.size();
+    stats.max_batch_edges = std::max(stats.max_batch_edges, harvested);
+    graph.absorb(parts);
+    for (auto& w : workers) w.edges.clear();
+  };
   // Insert in a seeded random order: inputs sorted by some key (word lists,
-  // files grouped by class) otherwise build a poorly navigable graph.
+  // files grouped by class) otherwise build a poorly navigable graph. Batches
+  // grow with the graph (a quarter of the items inserted, at most batch_size),
+  // independently of the thread count, so the result is too.
   std::vector<std::uint32_t> order(n);
   std::iota(order.begin(), order.end(), 0u);
   std::mt19937_64 rng(bp.seed ^ 0x9E3779B97F4A7C15ull);
   for (std::size_t i = n; i > 1; --i) std::swap(order[i - 1], order[rng() % i]);
-  const std::size_t step = std::max<std::size_t>(n / 200, 1);
-  for (std::size_t i = 0; i < n; ++i) {
-    graph.set_items_seen(i + 1);
-    hnsw.insert(order[i]);
-    if (progress && (i + 1) % step == 0) progress("graph", i + 1, n);
+  const std::size_t report_every = std::max<std::size_t>(n / 200, 1);
+  for (std::size_t done = 0, reported = 0; done < n;) {
+    const std::size_t batch = std::min({std::max<std::size_t>(done / 4, 1), bp.batch_size, n - done});
+    hnsw.insert_batch(std::span(order).subspan(done, batch), workers);
+    done += batch;
+    graph.set_items_seen(done);
+    absorb();
+    if (progress && done - reported >= report_every) progress("graph", done, n), reported = done;
   }
   // An item that met fewer than min_samples - 1 others during the build (rare:
   // tiny or very unbalanced inputs) gets its neighbours from a graph search.
   const std::size_t k = min_samples - 1;
   for (std::size_t i = 0; i < n; ++i)
     if (graph.known_neighbours(i) < k)
-      hnsw.search(static_cast<std::uint32_t>(i), k, std::max(bp.ef_construction, k));
-  stats.distance_computations = hnsw.distance_computations();
+      hnsw.search(static_cast<std::uint32_t>(i), k, std::max(bp.ef_construction, k), workers[0]);
+  absorb();
+  for (const auto& w : workers) stats.distance_computations += w.computed;
   stats.seconds_graph = seconds_since(t0);
   const auto t1 = std::chrono::steady_clock::now();
   spanning_tree tree = graph.finish();

@@ -44,6 +44,7 @@ void validate(const params& p) {
           "ef_construction must be in [1, 100000] (got " + std::to_string(b.ef_construction) + ")");
   expects(b.threads >= 0, error_code::invalid_argument,
           "threads must be >= 0, 0 meaning all cores (got " + std::to_string(b.threads) + ")");
+  expects(b.batch_size >= 1, error_code::invalid_argument, "batch_size must be >= 1");
   expects(b.compaction_factor >= 1, error_code::invalid_argument, "compaction_factor must be >= 1");
 }
 

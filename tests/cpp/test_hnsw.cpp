@@ -6,11 +6,12 @@
 //    search with ef = ef_construction finds the true 10 nearest neighbours
 //    (brute force over the same float distances) with recall >= 0.95, on
 //    5000 x 16 Gaussian blobs and on 2000 x 8 uniform points.
-//  - HnswDeterminism.SameSeedSameGraph: two builds with one seed compute the
-//    same number of distances, harvest the same edge sequence and answer every
-//    search identically.
+//  - HnswDeterminism.SameSeedSameGraph: a build on one thread and a build on
+//    two with one seed compute the same number of distances, harvest the same
+//    multiset of edges, answer every search identically, and give the same
+//    spanning tree through build_spanning_tree.
 //  - HnswSearch.NeverHarvestsTheQueryItself: search() hands no (q, q) pair to
-//    the sink (candidate_graph::edge requires a != b: a self pair would count
+//    the harvest (candidate_graph::edge requires a != b: a self pair would count
 //    the item as its own neighbour at distance 0 and shrink its core distance).
 //  - HnswCore.NeverBelowExact: a core distance estimated from harvested
 //    distances is the k-th smallest of a subset of the true distances, so it can
@@ -25,6 +26,8 @@
 #include <chrono>
 #include <chutoro/chutoro.hpp>
 #include <cstdio>
+#include <span>
+#include <tuple>
 #include <vector>
 
 #include "core/hnsw/hnsw.hpp"
@@ -39,34 +42,50 @@ struct source_distance {
   float operator()(std::uint32_t a, std::uint32_t b) const { return src->distance(a, b); }
 };
 
-struct harvested {
-  std::uint32_t a, b;
-  float d;
-  bool operator==(const harvested&) const = default;
-};
+using index = chutoro::detail::hnsw_index<source_distance>;
 
-struct recording_sink {
-  std::vector<harvested> edges;
-  std::size_t self_pairs = 0;
-  void edge(std::uint32_t a, std::uint32_t b, float d) {
-    edges.push_back({a, b, d});
-    self_pairs += a == b;
+// Builds an index over all items in batches as fit() does (one worker per thread).
+struct built {
+  index idx;
+  std::vector<index::worker> workers;
+  built(const chutoro::data_source& src, std::size_t m, std::size_t ef, std::uint64_t seed, int threads = 1)
+      : idx(src.size(), m, ef, seed, source_distance{&src}) {
+    for (int t = 0; t < threads; ++t) workers.emplace_back(src.size());
+    std::vector<std::uint32_t> ids(src.size());
+    for (std::uint32_t i = 0; i < ids.size(); ++i) ids[i] = i;
+    for (std::size_t done = 0; done < ids.size();) {
+      const std::size_t batch =
+          std::min<std::size_t>({std::max<std::size_t>(done / 4, 1), 128, ids.size() - done});
+      idx.insert_batch(std::span(ids).subspan(done, batch), workers);
+      done += batch;
+    }
+  }
+  // Harvested edges of all workers, sorted (a multiset: the order across workers is free).
+  std::vector<std::tuple<std::uint32_t, std::uint32_t, float>> harvest() const {
+    std::vector<std::tuple<std::uint32_t, std::uint32_t, float>> out;
+    for (const auto& w : workers)
+      for (const auto& e : w.edges) out.emplace_back(e.a, e.b, e.d);
+    std::sort(out.begin(), out.end());
+    return out;
+  }
+  std::uint64_t computed() const {
+    std::uint64_t c = 0;
+    for (const auto& w : workers) c += w.computed;
+    return c;
+  }
+  std::size_t self_pairs() const {
+    std::size_t c = 0;
+    for (const auto& w : workers)
+      for (const auto& e : w.edges) c += e.a == e.b;
+    return c;
   }
 };
-
-struct null_sink {
-  void edge(std::uint32_t, std::uint32_t, float) {}
-};
-
-using builder = chutoro::detail::hnsw_builder<source_distance, null_sink>;
 
 // Mean recall@k of search(q, k, ef) over `queries` items, against brute force.
 double recall_at(const dense_data& d, std::size_t k, std::size_t queries) {
   chutoro::dense_source src(d.values, d.n, d.dim, chutoro::dense_metric::euclidean);
   const chutoro::build_params defaults;
-  null_sink sink;
-  builder b(d.n, defaults.m, defaults.ef_construction, defaults.seed, source_distance{&src}, sink);
-  for (std::uint32_t i = 0; i < d.n; ++i) b.insert(i);
+  built b(src, defaults.m, defaults.ef_construction, defaults.seed);
   std::size_t hits = 0;
   const std::size_t step = d.n / queries;
   for (std::size_t qi = 0; qi < queries; ++qi) {
@@ -75,7 +94,7 @@ double recall_at(const dense_data& d, std::size_t k, std::size_t queries) {
     for (std::uint32_t j = 0; j < d.n; ++j)
       if (j != q) all.push_back({src.distance(q, j), j});
     std::partial_sort(all.begin(), all.begin() + static_cast<std::ptrdiff_t>(k), all.end());
-    const auto got = b.search(q, k, defaults.ef_construction);
+    const auto got = b.idx.search(q, k, defaults.ef_construction, b.workers[0]);
     for (std::size_t t = 0; t < k; ++t)
       hits += std::any_of(got.begin(), got.end(), [&](const auto& s) { return s.id == all[t].second; });
   }
@@ -99,32 +118,30 @@ TEST(HnswRecall, Uniform2000x8) {
 TEST(HnswDeterminism, SameSeedSameGraph) {
   const dense_data d = make_blobs(3000, 8, 6, 0.05, 3);
   chutoro::dense_source src(d.values, d.n, d.dim, chutoro::dense_metric::euclidean);
-  auto build = [&](recording_sink& sink) {
-    chutoro::detail::hnsw_builder<source_distance, recording_sink> b(d.n, 16, 100, 42, source_distance{&src},
-                                                                     sink);
-    for (std::uint32_t i = 0; i < d.n; ++i) b.insert(i);
-    return b;
-  };
-  recording_sink s1, s2;
-  auto b1 = build(s1);
-  auto b2 = build(s2);
-  EXPECT_EQ(b1.distance_computations(), b2.distance_computations());
-  EXPECT_GT(b1.distance_computations(), d.n * 100);
-  EXPECT_TRUE(s1.edges == s2.edges) << "the harvested edge sequences differ";
+  // One thread and two threads: the batch schedule, not the thread count or
+  // timing, fixes the graph, so both builds must agree exactly.
+  built b1(src, 16, 100, 42, 1);
+  built b2(src, 16, 100, 42, 2);
+  EXPECT_EQ(b1.computed(), b2.computed());
+  EXPECT_GT(b1.computed(), d.n * 100);
+  EXPECT_TRUE(b1.harvest() == b2.harvest()) << "the harvested edge multisets differ";
   for (std::uint32_t q = 0; q < d.n; q += 7) {
-    const auto r1 = b1.search(q, 10, 50);
-    const auto r2 = b2.search(q, 10, 50);
+    const auto r1 = b1.idx.search(q, 10, 50, b1.workers[0]);
+    const auto r2 = b2.idx.search(q, 10, 50, b2.workers[0]);
     ASSERT_EQ(r1.size(), r2.size());
     for (std::size_t t = 0; t < r1.size(); ++t) {
       EXPECT_EQ(r1[t].id, r2[t].id) << "query " << q;
       EXPECT_EQ(r1[t].d, r2[t].d) << "query " << q;
     }
   }
-  EXPECT_EQ(b1.distance_computations(), b2.distance_computations());
-  // And through the public API: the same seed gives the same spanning tree.
+  EXPECT_EQ(b1.computed(), b2.computed());
+  // And through the public API: the same seed gives the same spanning tree,
+  // with one thread and with two.
   chutoro::build_params bp;
   bp.seed = 7;
+  bp.threads = 1;
   const auto t1 = chutoro::build_spanning_tree(src, bp, 5);
+  bp.threads = 2;
   const auto t2 = chutoro::build_spanning_tree(src, bp, 5);
   ASSERT_EQ(t1.edges.size(), t2.edges.size());
   for (std::size_t e = 0; e < t1.edges.size(); ++e) {
@@ -137,17 +154,14 @@ TEST(HnswDeterminism, SameSeedSameGraph) {
 TEST(HnswSearch, NeverHarvestsTheQueryItself) {
   const dense_data d = make_blobs(300, 4, 3, 0.1, 7);
   chutoro::dense_source src(d.values, d.n, d.dim, chutoro::dense_metric::euclidean);
-  recording_sink sink;
-  chutoro::detail::hnsw_builder<source_distance, recording_sink> b(d.n, 16, 100, 42, source_distance{&src},
-                                                                   sink);
-  for (std::uint32_t i = 0; i < d.n; ++i) b.insert(i);
-  EXPECT_EQ(sink.self_pairs, 0u) << "self pairs harvested while inserting";
+  built b(src, 16, 100, 42, 2);
+  EXPECT_EQ(b.self_pairs(), 0u) << "self pairs harvested while inserting";
   for (std::uint32_t q = 0; q < d.n; ++q) {
-    const auto found = b.search(q, 10, 100);
+    const auto found = b.idx.search(q, 10, 100, b.workers[0]);
     for (const auto& s : found) ASSERT_NE(s.id, q);
   }
-  EXPECT_EQ(sink.self_pairs, 0u) << "search(q, ...) harvested (q, q, 0) for " << sink.self_pairs << " of "
-                                 << d.n << " queries";
+  EXPECT_EQ(b.self_pairs(), 0u) << "search(q, ...) harvested (q, q, 0) for " << b.self_pairs() << " of "
+                                << d.n << " queries";
 }
 
 TEST(HnswCore, NeverBelowExact) {

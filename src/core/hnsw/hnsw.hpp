@@ -1,34 +1,45 @@
 // chutoro — HNSW graph construction (Malkov & Yashunin 2018, "Efficient and
 // robust approximate nearest neighbor search using Hierarchical Navigable
 // Small World graphs", Algorithms 1, 2 and 4) with FISHDBC's harvest
-// (Dell'Amico 2019, section 3): every distance the build computes is handed
-// to a sink as a candidate edge.
+// (Dell'Amico 2019, section 3): every distance the build computes is recorded
+// as a candidate edge in the computing worker's buffer.
 //
 // Items are addressed by id only; the distance is a callable the class is
 // templated on, so built-in metrics inline. Layer 0 keeps m0 = 2m links, upper
 // layers m; levels are drawn as floor(-ln(U) / ln(m)) from a seeded generator.
-// Not thread safe: one builder inserts from one thread.
+//
+// Parallel, deterministic insertion in batches (docs/algorithm.md):
+//  1. every item of the batch, in parallel, searches the graph as it was
+//     before the batch (read only), adds its earlier batch-mates to its
+//     candidates, selects its neighbours and writes its own lists;
+//  2. the reverse links are grouped by target node and applied in batch
+//     order, in parallel over target nodes (pruning full lists);
+//  3. the entry point is updated in batch order.
+// No locks: phase 1 only reads shared lists, phase 2 gives each list to one
+// thread. The graph, and so the harvested multiset of edges, depends only on
+// the seed and the batch schedule, never on the thread count or timing.
 #pragma once
+
+#include <omp.h>
 
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
-#include <limits>
+#include <exception>
 #include <queue>
 #include <random>
+#include <span>
 #include <utility>
 #include <vector>
 
+#include "core/mst/candidate_graph.hpp"
+
 namespace chutoro::detail {
 
-/// Distance: float(std::uint32_t a, std::uint32_t b) const.
-/// Sink: void edge(std::uint32_t a, std::uint32_t b, float d) for every newly
-/// computed pair. Distances recomputed for pairs already linked (when a full
-/// neighbour list is pruned) are counted but not re-harvested: every link's
-/// distance was harvested when the link was made.
-template <class Distance, class Sink>
-class hnsw_builder {
+/// Distance: float(std::uint32_t a, std::uint32_t b) const, thread safe.
+template <class Distance>
+class hnsw_index {
  public:
   using id_t = std::uint32_t;
   struct scored {
@@ -38,20 +49,32 @@ class hnsw_builder {
     bool operator>(const scored& o) const noexcept { return o < *this; }
   };
 
-  hnsw_builder(std::size_t n, std::size_t m, std::size_t ef_construction, std::uint64_t seed, Distance dist,
-               Sink& sink)
-      : n_(n),
-        m_(m),
+  /// Per-thread scratch state and harvest buffer. `edges` receives every newly
+  /// computed pair; distances recomputed for pairs already linked (when a full
+  /// list is pruned) are counted but not harvested again: every link's
+  /// distance was harvested when the link was made.
+  class worker {
+   public:
+    explicit worker(std::size_t n) : dist_mark_(n, 0), layer_mark_(n, 0), dist_cache_(n, 0.0f) {}
+    std::vector<raw_edge> edges;
+    std::uint64_t computed = 0;
+
+   private:
+    friend class hnsw_index;
+    std::vector<std::uint32_t> dist_mark_, layer_mark_;
+    std::vector<float> dist_cache_;
+    std::uint32_t dist_epoch_ = 0, layer_epoch_ = 0;
+    id_t q_ = 0;
+  };
+
+  hnsw_index(std::size_t n, std::size_t m, std::size_t ef_construction, std::uint64_t seed, Distance dist)
+      : m_(m),
         m0_(2 * m),
         ef_(std::max<std::size_t>(ef_construction, 1)),
         dist_(std::move(dist)),
-        sink_(sink),
         level_(n),
         links0_(n * (m0_ + 1), 0),
-        upper_(n),
-        dist_mark_(n, 0),
-        layer_mark_(n, 0),
-        dist_cache_(n, 0.0f) {
+        upper_(n) {
     std::mt19937_64 rng(seed);
     const double mult = 1.0 / std::log(static_cast<double>(std::max<std::size_t>(m, 2)));
     for (std::size_t i = 0; i < n; ++i) {
@@ -63,104 +86,140 @@ class hnsw_builder {
     }
   }
 
-  /// Inserts item q (ids must be inserted once each, in any order).
-  void insert(id_t q) {
-    begin_query(q);
-    const int lq = level_[q];
-    if (count_ == 0) {
-      entry_ = q;
-      max_level_ = lq;
-      ++count_;
-      return;
+  /// Inserts `batch` (ids not yet inserted, distinct), using up to
+  /// workers.size() OpenMP threads; worker t serves thread t.
+  void insert_batch(std::span<const id_t> batch, std::span<worker> workers) {
+    if (batch.empty()) return;
+    std::size_t first = 0;
+    if (count_ == 0) {  // the first item becomes the entry point
+      entry_ = batch[0];
+      max_level_ = level_[batch[0]];
+      count_ = 1;
+      first = 1;
     }
-    id_t ep = entry_;
-    float ep_d = dq(ep);
-    for (int l = max_level_; l > lq; --l) greedy(ep, ep_d, l);
-    std::vector<scored> eps{{ep_d, ep}};
-    for (int l = std::min(lq, max_level_); l >= 0; --l) {
-      std::vector<scored> w = search_layer(eps, ef_, l);
-      std::vector<scored> sel = select_heuristic(w, l == 0 ? m0_ : m_);
-      id_t* lq_links = links(q, l);
-      lq_links[0] = static_cast<id_t>(sel.size());
-      for (std::size_t k = 0; k < sel.size(); ++k) lq_links[1 + k] = sel[k].id;
-      for (const scored& s : sel) connect(s.id, q, s.d, l);
-      eps = std::move(w);
-    }
-    if (lq > max_level_) {
-      max_level_ = lq;
-      entry_ = q;
-    }
-    ++count_;
+    const auto items = batch.subspan(first);
+    const int threads = static_cast<int>(std::min<std::size_t>(workers.size(), items.size()));
+    // Phase 1: searches against the graph as it was before the batch.
+    std::vector<std::vector<link_request>> requests(items.size());
+    run_parallel(
+        items.size(), threads, [&](std::size_t i, worker& w) { requests[i] = plan_links(items, i, w); },
+        workers);
+    // Phase 2: reverse links, grouped by (target, layer), applied in batch order.
+    std::vector<link_request> all;
+    for (auto& r : requests) all.insert(all.end(), r.begin(), r.end());
+    std::stable_sort(all.begin(), all.end(), [](const link_request& x, const link_request& y) {
+      return x.target != y.target ? x.target < y.target : x.layer < y.layer;
+    });
+    std::vector<std::size_t> group_start;
+    for (std::size_t r = 0; r < all.size(); ++r)
+      if (r == 0 || all[r].target != all[r - 1].target || all[r].layer != all[r - 1].layer)
+        group_start.push_back(r);
+    group_start.push_back(all.size());
+    run_parallel(
+        group_start.size() - 1, threads,
+        [&](std::size_t g, worker& w) {
+          for (std::size_t r = group_start[g]; r < group_start[g + 1]; ++r)
+            connect(all[r].target, all[r].source, all[r].d, all[r].layer, w);
+        },
+        workers);
+    // Phase 3: entry point, in batch order.
+    for (id_t q : items)
+      if (level_[q] > max_level_) max_level_ = level_[q], entry_ = q;
+    count_ += items.size();
   }
 
-  /// k approximate nearest neighbours of item q among the inserted items
-  /// (q itself excluded), ascending. Harvests what it computes.
-  std::vector<scored> search(id_t q, std::size_t k, std::size_t ef) {
+  /// k approximate nearest neighbours of inserted item q (q excluded),
+  /// ascending. Harvests what it computes into w. Not concurrent with insert.
+  std::vector<scored> search(id_t q, std::size_t k, std::size_t ef, worker& w) {
     if (count_ == 0) return {};
-    begin_query(q);
+    begin_query(q, w);
     id_t ep = entry_;
-    float ep_d = dq(ep);
-    for (int l = max_level_; l > 0; --l) greedy(ep, ep_d, l);
-    std::vector<scored> w = search_layer({{ep_d, ep}}, std::max(ef, k + 1), 0);
-    std::erase_if(w, [q](const scored& s) { return s.id == q; });
-    if (w.size() > k) w.resize(k);
-    return w;
+    float ep_d = dq(ep, w);
+    for (int l = max_level_; l > 0; --l) greedy(ep, ep_d, l, w);
+    std::vector<scored> found = search_layer({{ep_d, ep}}, std::max(ef, k + 1), 0, w);
+    std::erase_if(found, [q](const scored& s) { return s.id == q; });
+    if (found.size() > k) found.resize(k);
+    return found;
   }
 
-  [[nodiscard]] std::uint64_t distance_computations() const noexcept { return computed_; }
   [[nodiscard]] std::size_t inserted() const noexcept { return count_; }
 
  private:
+  struct link_request {
+    id_t target, source;
+    float d;
+    int layer;
+  };
+
+  template <class Body>
+  static void run_parallel(std::size_t count, int threads, Body&& body, std::span<worker> workers) {
+    std::exception_ptr failure;
+#pragma omp parallel num_threads(std::max(threads, 1)) if (threads > 1)
+    {
+      worker& w = workers[static_cast<std::size_t>(omp_get_thread_num())];
+#pragma omp for schedule(dynamic, 1)
+      for (std::int64_t i = 0; i < static_cast<std::int64_t>(count); ++i) {
+        try {
+          body(static_cast<std::size_t>(i), w);
+        } catch (...) {
+#pragma omp critical(chutoro_hnsw_failure)
+          if (!failure) failure = std::current_exception();
+        }
+      }
+    }
+    if (failure) std::rethrow_exception(failure);
+  }
+
   id_t* links(id_t x, int l) noexcept {
     return l == 0 ? &links0_[static_cast<std::size_t>(x) * (m0_ + 1)]
                   : &upper_[x][static_cast<std::size_t>(l - 1) * (m_ + 1)];
   }
 
-  void begin_query(id_t q) {
-    q_ = q;
-    if (++dist_epoch_ == 0) {
-      std::fill(dist_mark_.begin(), dist_mark_.end(), 0);
-      dist_epoch_ = 1;
+  void begin_query(id_t q, worker& w) {
+    w.q_ = q;
+    if (++w.dist_epoch_ == 0) {
+      std::fill(w.dist_mark_.begin(), w.dist_mark_.end(), 0);
+      w.dist_epoch_ = 1;
     }
   }
 
-  float raw(id_t a, id_t b) {
-    ++computed_;
+  float raw(id_t a, id_t b, worker& w) const {
+    ++w.computed;
     return dist_(a, b);
   }
 
-  // Distance from the current query to x, computed once per query and harvested.
-  float dq(id_t x) {
-    if (dist_mark_[x] == dist_epoch_) return dist_cache_[x];
-    if (x == q_) return 0.0f;  // search() from an inserted item meets itself: not a pair
-    const float d = raw(q_, x);
-    dist_mark_[x] = dist_epoch_;
-    dist_cache_[x] = d;
-    sink_.edge(q_, x, d);
+  // Distance from the worker's query to x, computed once per query and harvested.
+  float dq(id_t x, worker& w) const {
+    if (w.dist_mark_[x] == w.dist_epoch_) return w.dist_cache_[x];
+    if (x == w.q_) return 0.0f;  // search() from an inserted item meets itself: not a pair
+    const float d = raw(w.q_, x, w);
+    w.dist_mark_[x] = w.dist_epoch_;
+    w.dist_cache_[x] = d;
+    w.edges.push_back({w.q_, x, d});
     return d;
   }
 
-  void greedy(id_t& ep, float& ep_d, int l) {
+  void greedy(id_t& ep, float& ep_d, int l, worker& w) {
     for (bool changed = true; changed;) {
       changed = false;
       const id_t* lk = links(ep, l);
       for (id_t k = 0; k < lk[0]; ++k) {
-        const float d = dq(lk[1 + k]);
+        const float d = dq(lk[1 + k], w);
         if (d < ep_d) ep_d = d, ep = lk[1 + k], changed = true;
       }
     }
   }
 
   // Algorithm 2: beam search on layer l from the entry points; result ascending.
-  std::vector<scored> search_layer(const std::vector<scored>& eps, std::size_t ef, int l) {
-    if (++layer_epoch_ == 0) {
-      std::fill(layer_mark_.begin(), layer_mark_.end(), 0);
-      layer_epoch_ = 1;
+  std::vector<scored> search_layer(const std::vector<scored>& eps, std::size_t ef, int l, worker& w) {
+    if (++w.layer_epoch_ == 0) {
+      std::fill(w.layer_mark_.begin(), w.layer_mark_.end(), 0);
+      w.layer_epoch_ = 1;
     }
     std::priority_queue<scored, std::vector<scored>, std::greater<>> cand;  // nearest first
     std::priority_queue<scored> found;                                      // farthest first
     for (const scored& e : eps) {
-      layer_mark_[e.id] = layer_epoch_;
+      w.layer_mark_[e.id] = w.layer_epoch_;
       cand.push(e);
       found.push(e);
       if (found.size() > ef) found.pop();
@@ -174,9 +233,9 @@ class hnsw_builder {
       const id_t* lk = links(c.id, l);
       for (id_t k = 0; k < lk[0]; ++k) {
         const id_t x = lk[1 + k];
-        if (layer_mark_[x] == layer_epoch_) continue;
-        layer_mark_[x] = layer_epoch_;
-        const float d = dq(x);
+        if (w.layer_mark_[x] == w.layer_epoch_) continue;
+        w.layer_mark_[x] = w.layer_epoch_;
+        const float d = dq(x, w);
         if (found.size() < ef || d < found.top().d) {
           cand.push({d, x});
           found.push({d, x});
@@ -189,19 +248,19 @@ class hnsw_builder {
     return out;
   }
 
-  // Algorithm 4 (keepPrunedConnections = false), as hnswlib: a candidate is
-  // kept when it is closer to the base than to every already kept neighbour.
+  // Algorithm 4 (keepPrunedConnections = false): a candidate is kept when it
+  // is closer to the base than to every already kept neighbour (ties drop it).
   // `cand` is ascending by distance to the base.
-  std::vector<scored> select_heuristic(const std::vector<scored>& cand, std::size_t m) {
-    std::vector<scored> sel;
+  std::vector<scored> select_heuristic(const std::vector<scored>& cand, std::size_t m, worker& w) const {
     if (cand.size() <= m) return cand;
+    std::vector<scored> sel;
     sel.reserve(m);
     for (const scored& c : cand) {
       if (sel.size() >= m) break;
       bool good = true;
       for (const scored& s : sel) {
-        const float d = raw(c.id, s.id);
-        sink_.edge(c.id, s.id, d);
+        const float d = raw(c.id, s.id, w);
+        w.edges.push_back({c.id, s.id, d});
         if (d <= c.d) {
           good = false;
           break;
@@ -212,8 +271,38 @@ class hnsw_builder {
     return sel;
   }
 
+  // Phase 1 for items[i]: search, add earlier batch-mates, select, write own lists.
+  std::vector<link_request> plan_links(std::span<const id_t> items, std::size_t i, worker& w) {
+    const id_t q = items[i];
+    const int lq = level_[q];
+    begin_query(q, w);
+    std::vector<link_request> out;
+    id_t ep = entry_;
+    float ep_d = dq(ep, w);
+    for (int l = max_level_; l > lq; --l) greedy(ep, ep_d, l, w);
+    std::vector<scored> eps{{ep_d, ep}};
+    for (int l = lq; l >= 0; --l) {
+      std::vector<scored> found;
+      if (l <= max_level_) {
+        found = search_layer(eps, ef_, l, w);
+        eps = found;  // batch-mates are not searched through: their lists are being written
+      }
+      for (std::size_t j = 0; j < i; ++j)
+        if (level_[items[j]] >= l) found.push_back({dq(items[j], w), items[j]});
+      std::sort(found.begin(), found.end());
+      const std::vector<scored> sel = select_heuristic(found, l == 0 ? m0_ : m_, w);
+      id_t* own = links(q, l);
+      own[0] = static_cast<id_t>(sel.size());
+      for (std::size_t k = 0; k < sel.size(); ++k) {
+        own[1 + k] = sel[k].id;
+        out.push_back({sel[k].id, q, sel[k].d, l});
+      }
+    }
+    return out;
+  }
+
   // Adds the link e -> q on layer l, pruning e's list with the heuristic when full.
-  void connect(id_t e, id_t q, float d_eq, int l) {
+  void connect(id_t e, id_t q, float d_eq, int l, worker& w) {
     id_t* lk = links(e, l);
     const std::size_t cap = l == 0 ? m0_ : m_;
     if (lk[0] < cap) {
@@ -224,26 +313,21 @@ class hnsw_builder {
     std::vector<scored> cand;
     cand.reserve(cap + 1);
     cand.push_back({d_eq, q});
-    for (id_t k = 0; k < lk[0]; ++k) cand.push_back({raw(e, lk[1 + k]), lk[1 + k]});
+    for (id_t k = 0; k < lk[0]; ++k) cand.push_back({raw(e, lk[1 + k], w), lk[1 + k]});
     std::sort(cand.begin(), cand.end());
-    const std::vector<scored> sel = select_heuristic(cand, cap);
+    const std::vector<scored> sel = select_heuristic(cand, cap, w);
     lk[0] = static_cast<id_t>(sel.size());
     for (std::size_t k = 0; k < sel.size(); ++k) lk[1 + k] = sel[k].id;
   }
 
-  std::size_t n_, m_, m0_, ef_;
+  std::size_t m_, m0_, ef_;
   Distance dist_;
-  Sink& sink_;
   std::vector<std::uint8_t> level_;
   std::vector<id_t> links0_;              // n x (1 + m0): count, links
   std::vector<std::vector<id_t>> upper_;  // per node: level x (1 + m)
-  std::vector<std::uint32_t> dist_mark_, layer_mark_;
-  std::vector<float> dist_cache_;
-  std::uint32_t dist_epoch_ = 0, layer_epoch_ = 0;
-  id_t q_ = 0, entry_ = 0;
+  id_t entry_ = 0;
   int max_level_ = 0;
   std::size_t count_ = 0;
-  std::uint64_t computed_ = 0;
 };
 
 }  // namespace chutoro::detail

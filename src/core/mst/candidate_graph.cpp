@@ -1,5 +1,7 @@
 #include "core/mst/candidate_graph.hpp"
 
+#include <omp.h>
+
 #include <algorithm>
 #include <limits>
 #include <span>
@@ -29,6 +31,26 @@ candidate_graph::candidate_graph(std::size_t n, std::size_t min_samples, std::si
       knn_d_(n * k_),
       knn_id_(n * k_),
       count_(n, 0) {}
+
+void candidate_graph::absorb(std::span<const std::span<const raw_edge>> parts) {
+  std::size_t total = 0;
+  for (const auto& part : parts) total += part.size();
+  if (total == 0) return;
+  const bool parallel = total >= 4096;
+#pragma omp parallel if (parallel)
+  {
+    const auto t = static_cast<std::uint32_t>(omp_get_thread_num());
+    const auto threads = static_cast<std::uint32_t>(omp_get_num_threads());
+    for (const auto& part : parts)
+      for (const raw_edge& e : part) {
+        if (e.a % threads == t) offer(e.a, e.b, e.d);
+        if (e.b % threads == t) offer(e.b, e.a, e.d);
+      }
+  }
+  buffer_.reserve(buffer_.size() + total);
+  for (const auto& part : parts) buffer_.insert(buffer_.end(), part.begin(), part.end());
+  if (buffer_.size() >= threshold_) compact();
+}
 
 void candidate_graph::set_items_seen(std::size_t seen) noexcept {
   threshold_ = std::max(min_edges_, factor_ * seen);

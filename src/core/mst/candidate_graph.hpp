@@ -7,7 +7,8 @@
 // max(compaction_min_edges, compaction_factor * n_seen) edges, buffer and
 // forest are reduced to their minimum spanning forest under the current
 // mutual reachability distance (Kruskal), so memory stays within
-// (n - 1) + threshold + (edges of one insertion) edges of 12 bytes.
+// (n - 1) + threshold + (edges harvested by one insertion batch) edges of
+// 12 bytes (the build hands edges over once per batch, see absorb()).
 // Core-distance estimates only decrease as more distances arrive, so an edge
 // dropped by a compaction was the heaviest on a cycle when it was dropped;
 // this is FISHDBC's approximation. Not thread safe.
@@ -49,6 +50,12 @@ class candidate_graph {
     buffer_.push_back({a, b, d});
     if (buffer_.size() >= threshold_) compact();
   }
+
+  /// Records a batch of computed distances (as edge() for each), offering
+  /// them to the k-nearest lists in parallel (each OpenMP thread owns the
+  /// items i with i % threads == thread), then compacts if the buffer reached
+  /// the threshold. The result does not depend on the order of `parts`.
+  void absorb(std::span<const std::span<const raw_edge>> parts);
 
   /// Tells the graph how many items have been inserted (scales the threshold).
   void set_items_seen(std::size_t seen) noexcept;
