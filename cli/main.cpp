@@ -1,6 +1,7 @@
 // chutoro — the command-line tool.
 //
-//   chutoro cluster INPUT [options]   cluster a CSV, NPY or one-item-per-line file
+//   chutoro cluster INPUT [options]   cluster a CSV, NPY, text, Parquet or Arrow file
+//   chutoro cluster --plugin LIB.so --plugin-arg ARG [options]   cluster a plugin's items
 //   chutoro --version
 //
 // Exit status: 0 success; 1 a failure with the input, the run or the output
@@ -16,11 +17,14 @@
 #include <algorithm>
 #include <charconv>
 #include <chrono>
+#include <chutoro/arrow.hpp>
 #include <chutoro/data_source.hpp>
 #include <chutoro/error.hpp>
 #include <chutoro/fit.hpp>
 #include <chutoro/io.hpp>
+#include <chutoro/metrics.hpp>
 #include <chutoro/params.hpp>
+#include <chutoro/plugin_source.hpp>
 #include <chutoro/scores.hpp>
 #include <chutoro/version.hpp>
 #include <cmath>
@@ -62,11 +66,15 @@ struct cluster_options {
   std::string seed = "42";  // parsed here: CLI11 wraps "-1" into an unsigned
   long long threads = 0;
   std::string label_column;
+  std::string column;  // parquet / arrow: the column to cluster
+  std::string plugin;  // a plugin library instead of INPUT
+  std::string plugin_arg;
   std::string output;
   bool json = false;
   bool quiet = false;
   // Which options were given.
   bool has_min_samples = false, has_threads = false, has_label_column = false, has_output = false;
+  bool has_column = false, has_plugin = false, has_plugin_arg = false;
 };
 
 double seconds_since(clock_type::time_point t0) {
@@ -230,83 +238,171 @@ int run_cluster(const cluster_options& o) {
   }
   if (o.has_threads && o.threads > 0) omp_set_num_threads(static_cast<int>(o.threads));
 
-  // ---- format and metric
+  // ---- input, format and metric
+  if (o.has_plugin == !o.input.empty()) {
+    throw usage_error(o.has_plugin ? "give either INPUT or --plugin, not both"
+                                   : "INPUT is required (or --plugin LIB.so --plugin-arg ARG)");
+  }
+  if (o.has_plugin_arg && !o.has_plugin) throw usage_error("--plugin-arg needs --plugin");
+  if (o.has_plugin) {
+    if (!o.metric.empty())
+      throw usage_error("--metric does not apply to --plugin: the plugin defines the distance");
+    if (o.format != "auto") throw usage_error("--format does not apply to --plugin");
+    if (o.has_label_column || o.has_column)
+      throw usage_error("--label-column and --column do not apply to --plugin");
+  }
+  const std::string input_name = o.has_plugin ? o.plugin : o.input;
   chutoro::input_format format{};
-  if (o.format == "auto") {
+  if (o.has_plugin) {
+    // no file format
+  } else if (o.format == "auto") {
     try {
       format = chutoro::detect_format(o.input);
     } catch (const chutoro::error& e) {
       throw usage_error(e.what());
     }
-  } else if (o.format == "csv" || o.format == "npy" || o.format == "lines") {
+  } else if (o.format == "csv" || o.format == "npy" || o.format == "lines" || o.format == "parquet" ||
+             o.format == "arrow") {
     format = chutoro::parse_input_format(o.format);
   } else {
-    throw usage_error("unknown --format \"" + o.format + "\"; choose auto, csv, npy or lines");
+    throw usage_error("unknown --format \"" + o.format +
+                      "\"; choose auto, csv, npy, lines, parquet or arrow");
   }
-  const bool dense = format != chutoro::input_format::lines;
-  const std::string format_name(chutoro::to_string(format));
-  std::string metric = o.metric.empty() ? (dense ? "euclidean" : "levenshtein") : o.metric;
-  const bool dense_metric_name = metric == "euclidean" || metric == "cosine" || metric == "manhattan";
-  if (!dense_metric_name && metric != "levenshtein") {
-    throw usage_error("unknown --metric \"" + metric +
-                      "\"; choose euclidean, cosine or manhattan (csv, npy) or levenshtein (lines)");
+  const bool columnar =
+      !o.has_plugin && (format == chutoro::input_format::parquet || format == chutoro::input_format::arrow);
+  std::string format_name = o.has_plugin ? "plugin" : std::string(chutoro::to_string(format));
+  if (columnar && !chutoro::arrow_files_supported()) {
+    throw chutoro::error(
+        chutoro::error_code::unsupported,
+        o.input + ": " + (format == chutoro::input_format::parquet ? "Parquet" : "Arrow IPC") +
+            " support was not built into this chutoro (Apache Arrow C++ was not found when it was "
+            "configured; run scripts/arrow_env.sh and rebuild)");
   }
-  if (dense && !dense_metric_name) {
-    throw usage_error("metric \"" + metric + "\" does not fit format " + format_name +
-                      " (dense vectors): choose euclidean, cosine or manhattan");
+  if (o.has_column && !columnar) {
+    throw usage_error("--column needs a parquet or arrow input; " + o.input + " is read as " + format_name);
   }
-  if (!dense && dense_metric_name) {
-    throw usage_error("metric \"" + metric + "\" does not fit format " + format_name +
-                      " (strings): choose levenshtein");
-  }
-  if (o.has_label_column && format != chutoro::input_format::csv) {
-    throw usage_error("--label-column needs a csv input; " + o.input + " is read as " + format_name);
+  if (o.has_label_column && (o.has_plugin || format != chutoro::input_format::csv)) {
+    throw usage_error("--label-column needs a csv input; " + input_name + " is read as " + format_name);
   }
   if (o.has_output) check_output_path(o.output);
+
+  static const std::vector<std::string> dense_metrics = {"euclidean", "cosine",  "manhattan", "inner_product",
+                                                         "angular",   "hamming", "tanimoto"};
+  static const std::vector<std::string> string_metrics = {"levenshtein", "jaccard"};
+  auto one_of = [](const std::vector<std::string>& names, const std::string& m) {
+    return std::find(names.begin(), names.end(), m) != names.end();
+  };
+  auto joined = [](const std::vector<std::string>& names) {
+    std::string j;
+    for (std::size_t k = 0; k < names.size(); ++k)
+      j += (k == 0 ? "" : k + 1 == names.size() ? " or " : ", ") + names[k];
+    return j;
+  };
+  if (!o.metric.empty() && !one_of(dense_metrics, o.metric) && !one_of(string_metrics, o.metric)) {
+    throw usage_error("unknown --metric \"" + o.metric + "\"; choose " + joined(dense_metrics) +
+                      " (vectors: csv, npy, parquet/arrow list columns) or " + joined(string_metrics) +
+                      " (strings: lines, parquet/arrow string columns)");
+  }
+  // The kind of item is known before reading except for parquet/arrow (the column's type tells).
+  auto check_fit = [&](bool dense_items, const std::string& m) {
+    if (dense_items && !one_of(dense_metrics, m)) {
+      throw usage_error("metric \"" + m + "\" does not fit format " + format_name +
+                        " (dense vectors): choose " + joined(dense_metrics));
+    }
+    if (!dense_items && !one_of(string_metrics, m)) {
+      throw usage_error("metric \"" + m + "\" does not fit format " + format_name + " (strings): choose " +
+                        joined(string_metrics));
+    }
+  };
+  if (!o.has_plugin && !columnar && !o.metric.empty())
+    check_fit(format != chutoro::input_format::lines, o.metric);
 
   // ---- read
   const auto t_read = clock_type::now();
   std::unique_ptr<chutoro::data_source> source;
   chutoro::dense_table table;
+  std::vector<std::string> items;
+  bool dense = false;
   std::size_t n = 0, dim = 0;
   auto with_file = [&](const auto& build) {
     try {
       build();
     } catch (const chutoro::error& e) {
       const std::string msg = e.what();
-      if (msg.rfind(o.input, 0) == 0) throw;  // already names the file
-      throw chutoro::error(e.code(), o.input + ": " + msg);
+      if (msg.rfind(input_name, 0) == 0 || msg.rfind("plugin " + input_name, 0) == 0)
+        throw;  // names the file
+      throw chutoro::error(e.code(), input_name + ": " + msg);
     }
   };
-  if (dense) {
-    table =
-        format == chutoro::input_format::csv
-            ? chutoro::read_csv(o.input, o.has_label_column ? std::optional<std::string_view>(o.label_column)
-                                                            : std::nullopt)
-            : chutoro::read_npy(o.input);
-    n = table.n;
-    dim = table.dim;
-    with_file([&] {
-      source = std::make_unique<chutoro::dense_source>(table.values, table.n, table.dim,
-                                                       chutoro::parse_dense_metric(metric));
-    });
-    table.values = {};  // the source holds its own copy
+  std::string metric;
+  if (o.has_plugin) {
+    source = std::make_unique<chutoro::plugin_source>(o.plugin, o.plugin_arg);
+    n = source->size();
+    metric = source->name();
   } else {
-    const std::vector<std::string> items = chutoro::read_lines(o.input);
-    n = items.size();
-    with_file([&] { source = std::make_unique<chutoro::string_source>(items); });
+    if (format == chutoro::input_format::csv) {
+      table = chutoro::read_csv(
+          o.input, o.has_label_column ? std::optional<std::string_view>(o.label_column) : std::nullopt);
+      dense = true;
+    } else if (format == chutoro::input_format::npy) {
+      table = chutoro::read_npy(o.input);
+      dense = true;
+    } else if (format == chutoro::input_format::lines) {
+      items = chutoro::read_lines(o.input);
+    } else {
+      const auto col = o.has_column ? std::optional<std::string_view>(o.column) : std::nullopt;
+      chutoro::column_data c = format == chutoro::input_format::parquet
+                                   ? chutoro::read_parquet(o.input, col)
+                                   : chutoro::read_arrow_ipc(o.input, col);
+      dense = c.type == chutoro::column_data::kind::dense;
+      if (dense) {
+        table = std::move(c.dense);
+      } else {
+        items = std::move(c.strings);
+      }
+      format_name += ", column " + c.name;
+    }
+    metric = o.metric.empty() ? (dense ? "euclidean" : "levenshtein") : o.metric;
+    check_fit(dense, metric);
+    if (dense) {
+      n = table.n;
+      dim = table.dim;
+      with_file([&] {
+        if (metric == "inner_product" || metric == "angular") {
+          source = std::make_unique<chutoro::product_source>(table.values, table.n, table.dim,
+                                                             chutoro::parse_product_metric(metric));
+        } else if (metric == "hamming" || metric == "tanimoto") {
+          source = std::make_unique<chutoro::bit_source>(chutoro::bit_source::from_dense(
+              table.values, table.n, table.dim, chutoro::parse_bit_metric(metric)));
+        } else {
+          source = std::make_unique<chutoro::dense_source>(table.values, table.n, table.dim,
+                                                           chutoro::parse_dense_metric(metric));
+        }
+      });
+      table.values = {};  // the source holds its own copy
+    } else {
+      n = items.size();
+      with_file([&] {
+        if (metric == "jaccard") {
+          source = std::make_unique<chutoro::set_source>(chutoro::set_source::from_token_lines(items));
+        } else {
+          source = std::make_unique<chutoro::string_source>(items);
+        }
+      });
+      items = {};
+    }
   }
   const double seconds_read = seconds_since(t_read);
 
   if (n < p.selection.min_cluster_size) {
     throw chutoro::error(chutoro::error_code::invalid_argument,
-                         o.input + ": " + std::to_string(n) + (n == 1 ? " item" : " items") +
+                         input_name + ": " + std::to_string(n) + (n == 1 ? " item" : " items") +
                              ", fewer than --min-cluster-size " +
                              std::to_string(p.selection.min_cluster_size));
   }
   if (p.min_samples() > n) {
     throw chutoro::error(chutoro::error_code::invalid_argument,
-                         o.input + ": " + std::to_string(n) + (n == 1 ? " item" : " items") +
+                         input_name + ": " + std::to_string(n) + (n == 1 ? " item" : " items") +
                              ", fewer than --min-samples " + std::to_string(p.min_samples()) +
                              (o.has_min_samples ? "" : " (--min-samples defaults to --min-cluster-size)"));
   }
@@ -354,7 +450,8 @@ int run_cluster(const cluster_options& o) {
   if (o.json) {
     nlohmann::ordered_json j;
     j["version"] = CHUTORO_VERSION_STRING;
-    j["input"] = o.input;
+    j["input"] = input_name;
+    if (o.has_plugin) j["plugin_arg"] = o.plugin_arg;
     j["format"] = format_name;
     j["n"] = n;
     j["dim"] = dim;
@@ -389,7 +486,7 @@ int run_cluster(const cluster_options& o) {
     std::cout << j.dump() << '\n';
   } else if (!o.quiet) {
     std::ostringstream s;
-    s << "chutoro " << CHUTORO_VERSION_STRING << ": " << o.input << " (" << format_name << "), " << n
+    s << "chutoro " << CHUTORO_VERSION_STRING << ": " << input_name << " (" << format_name << "), " << n
       << (n == 1 ? " item" : " items");
     if (dense) s << " x " << dim << (dim == 1 ? " dim" : " dims");
     s << "\n";
@@ -426,11 +523,22 @@ int run_cluster(const cluster_options& o) {
 CLI::App* add_cluster_command(CLI::App& app, cluster_options& o) {
   CLI::App* c = app.add_subcommand("cluster", "Cluster the items of INPUT (FISHDBC / HDBSCAN*)");
   c->add_option("INPUT", o.input,
-                "Input file: .csv (header row), .npy (2-D float32/float64) or text (one item a line)")
-      ->required();
-  c->add_option("--format", o.format, "auto (by extension) | csv | npy | lines")->capture_default_str();
-  c->add_option("--metric", o.metric,
-                "euclidean (default) | cosine | manhattan for csv/npy; levenshtein (default) for lines");
+                "Input file: .csv (header row), .npy (2-D float32/float64), text (one item a line), "
+                ".parquet or .arrow/.feather (one column)");
+  c->add_option("--format", o.format, "auto (by extension) | csv | npy | lines | parquet | arrow")
+      ->capture_default_str();
+  c->add_option(
+      "--metric", o.metric,
+      "vectors: euclidean (default) | cosine | manhattan | inner_product | angular | hamming | tanimoto "
+      "(0/1 values); strings: levenshtein (default) | jaccard (whitespace token sets)");
+  c->add_option(
+      "--column", o.column,
+      "parquet/arrow: the column to cluster (fixed_size_list or list of float32/float64, or string); "
+      "default: the only column");
+  c->add_option("--plugin", o.plugin,
+                "Cluster the items of a plugin library (chutoro/plugin.h) instead of INPUT");
+  c->add_option("--plugin-arg", o.plugin_arg,
+                "The argument string passed to the plugin (e.g. its data file)");
   c->add_option("--min-cluster-size", o.min_cluster_size, "Smallest cluster size, >= 2")
       ->capture_default_str();
   c->add_option("--min-samples", o.min_samples,
@@ -481,6 +589,9 @@ int main(int argc, char** argv) {
   o.has_threads = cluster->count("--threads") > 0;
   o.has_label_column = cluster->count("--label-column") > 0;
   o.has_output = cluster->count("--output") > 0;
+  o.has_column = cluster->count("--column") > 0;
+  o.has_plugin = cluster->count("--plugin") > 0;
+  o.has_plugin_arg = cluster->count("--plugin-arg") > 0;
 
   try {
     return run_cluster(o);

@@ -5,6 +5,9 @@
 #include <chutoro/data_source.hpp>
 #include <chutoro/error.hpp>
 #include <chutoro/fit.hpp>
+#include <chutoro/metrics.hpp>
 #include <chutoro/params.hpp>
+#include <chutoro/plugin_source.hpp>
 #include <chutoro/result.hpp>
+#include <chutoro/simd.hpp>
 #include <chutoro/version.hpp>

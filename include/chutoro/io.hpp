@@ -27,17 +27,20 @@ namespace chutoro {
 
 /// Input file formats (stable values).
 enum class input_format : int {
-  csv = 0,    ///< comma-separated, header row, numeric feature columns
-  npy = 1,    ///< NumPy .npy, 2-D float32/float64, C order
-  lines = 2,  ///< UTF-8 text, one item (string) per line
+  csv = 0,      ///< comma-separated, header row, numeric feature columns
+  npy = 1,      ///< NumPy .npy, 2-D float32/float64, C order
+  lines = 2,    ///< UTF-8 text, one item (string) per line
+  parquet = 3,  ///< Apache Parquet, one column (chutoro/arrow.hpp; needs a build with Arrow)
+  arrow = 4,    ///< Arrow IPC file or stream / Feather v2, one column (chutoro/arrow.hpp)
 };
 
-/// Parses "csv" | "npy" | "lines"; throws error(invalid_argument) otherwise.
+/// Parses "csv" | "npy" | "lines" | "parquet" | "arrow"; throws error(invalid_argument) otherwise.
 input_format parse_input_format(std::string_view name);
 [[nodiscard]] std::string_view to_string(input_format f) noexcept;
 
 /// Format from the file extension, case-insensitively: .csv -> csv; .npy -> npy;
-/// .txt, .lines, .lst -> lines. Throws error(invalid_argument) naming the file
+/// .txt, .lines, .lst -> lines; .parquet, .pq -> parquet; .arrow, .feather,
+/// .ipc, .arrows -> arrow. Throws error(invalid_argument) naming the file
 /// for any other extension. Does not open the file.
 input_format detect_format(const std::filesystem::path& path);
 

@@ -11,14 +11,22 @@
 #include <string>
 
 #include "metrics/dense_kernels.hpp"
+#include "metrics/set_bit_kernels.hpp"
 
 namespace chutoro::detail {
 
 template <dense_metric M>
 struct dense_distance_fn {
   const dense_source* src;
+  dense_kernel kernel = kernel_for(M, dense_kernels());
   float operator()(std::uint32_t a, std::uint32_t b) const noexcept {
-    return dense_distance(M, src->row(a), src->row(b), src->stride());
+    return finish_distance(M, kernel(src->row(a), src->row(b), src->stride()));
+  }
+  /// Hints the cache to load item a's row.
+  void prefetch(std::uint32_t a) const noexcept {
+    const char* p = reinterpret_cast<const char*>(src->row(a));
+    const std::size_t bytes = src->stride() * sizeof(float);
+    for (std::size_t off = 0; off < bytes; off += 64) __builtin_prefetch(p + off);
   }
 };
 
@@ -26,6 +34,32 @@ struct string_distance_fn {
   const string_source* src;
   float operator()(std::uint32_t a, std::uint32_t b) const noexcept {
     return static_cast<float>(levenshtein(src->item(a), src->item(b)));
+  }
+};
+
+struct set_distance_fn {
+  const set_source* src;
+  float operator()(std::uint32_t a, std::uint32_t b) const noexcept {
+    return jaccard_kernel(src->item(a), src->item(b));
+  }
+};
+
+template <bit_metric M>
+struct bit_distance_fn {
+  const bit_source* src;
+  float operator()(std::uint32_t a, std::uint32_t b) const noexcept {
+    if constexpr (M == bit_metric::tanimoto) return tanimoto_kernel(src->row(a), src->row(b), src->words());
+    return hamming_kernel(src->row(a), src->row(b), src->words());
+  }
+};
+
+template <product_metric M>
+struct product_distance_fn {
+  const product_source* src;
+  float operator()(std::uint32_t a, std::uint32_t b) const noexcept {
+    if constexpr (M == product_metric::angular)
+      return angular_kernel(src->row(a), src->row(b), src->stride());
+    return inner_product_kernel(src->row(a), src->row(b), src->stride());
   }
 };
 
@@ -55,6 +89,15 @@ decltype(auto) with_distance(const data_source& data, F&& f) {
     }
   }
   if (const auto* s = dynamic_cast<const string_source*>(&data)) return f(string_distance_fn{s});
+  if (const auto* s = dynamic_cast<const set_source*>(&data)) return f(set_distance_fn{s});
+  if (const auto* b = dynamic_cast<const bit_source*>(&data)) {
+    if (b->metric() == bit_metric::tanimoto) return f(bit_distance_fn<bit_metric::tanimoto>{b});
+    return f(bit_distance_fn<bit_metric::hamming>{b});
+  }
+  if (const auto* p = dynamic_cast<const product_source*>(&data)) {
+    if (p->metric() == product_metric::angular) return f(product_distance_fn<product_metric::angular>{p});
+    return f(product_distance_fn<product_metric::inner_product>{p});
+  }
   return f(checked_distance_fn{&data});
 }
 

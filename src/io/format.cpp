@@ -11,8 +11,10 @@ input_format parse_input_format(std::string_view name) {
   if (name == "csv") return input_format::csv;
   if (name == "npy") return input_format::npy;
   if (name == "lines") return input_format::lines;
+  if (name == "parquet") return input_format::parquet;
+  if (name == "arrow") return input_format::arrow;
   throw error(error_code::invalid_argument,
-              "unknown input format \"" + std::string(name) + "\"; choose csv, npy or lines");
+              "unknown input format \"" + std::string(name) + "\"; choose csv, npy, lines, parquet or arrow");
 }
 
 std::string_view to_string(input_format f) noexcept {
@@ -23,6 +25,10 @@ std::string_view to_string(input_format f) noexcept {
       return "npy";
     case input_format::lines:
       return "lines";
+    case input_format::parquet:
+      return "parquet";
+    case input_format::arrow:
+      return "arrow";
   }
   return "unknown";
 }
@@ -34,9 +40,13 @@ input_format detect_format(const std::filesystem::path& path) {
   if (ext == ".csv") return input_format::csv;
   if (ext == ".npy") return input_format::npy;
   if (ext == ".txt" || ext == ".lines" || ext == ".lst") return input_format::lines;
-  throw error(error_code::invalid_argument,
-              path.string() + ": cannot tell the format from the extension \"" + ext +
-                  "\" (known: .csv, .npy, .txt, .lines, .lst); name it with --format csv|npy|lines");
+  if (ext == ".parquet" || ext == ".pq") return input_format::parquet;
+  if (ext == ".arrow" || ext == ".feather" || ext == ".ipc" || ext == ".arrows") return input_format::arrow;
+  throw error(
+      error_code::invalid_argument,
+      path.string() + ": cannot tell the format from the extension \"" + ext +
+          "\" (known: .csv, .npy, .txt, .lines, .lst, .parquet, .pq, .arrow, .feather, .ipc, .arrows); "
+          "name it with --format csv|npy|lines|parquet|arrow");
 }
 
 }  // namespace chutoro

@@ -101,8 +101,11 @@ TEST(IoFormat, DetectsByExtension) {
   EXPECT_EQ(chutoro::detect_format("x.npy"), chutoro::input_format::npy);
   EXPECT_EQ(chutoro::detect_format("words.txt"), chutoro::input_format::lines);
   EXPECT_EQ(chutoro::detect_format("words.lines"), chutoro::input_format::lines);
-  expect_error([] { (void)chutoro::detect_format("data.parquet"); }, error_code::invalid_argument,
-               {"data.parquet", ".parquet", "--format"});
+  EXPECT_EQ(chutoro::detect_format("data.parquet"), chutoro::input_format::parquet);
+  EXPECT_EQ(chutoro::detect_format("data.Feather"), chutoro::input_format::arrow);
+  EXPECT_EQ(chutoro::detect_format("data.arrow"), chutoro::input_format::arrow);
+  expect_error([] { (void)chutoro::detect_format("data.xlsx"); }, error_code::invalid_argument,
+               {"data.xlsx", ".xlsx", "--format"});
   expect_error([] { (void)chutoro::detect_format("noext"); }, error_code::invalid_argument, {"noext"});
   EXPECT_EQ(chutoro::parse_input_format("npy"), chutoro::input_format::npy);
   EXPECT_EQ(chutoro::to_string(chutoro::input_format::lines), "lines");

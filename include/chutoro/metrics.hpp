@@ -1,0 +1,134 @@
+// chutoro — built-in sources for sets, bit vectors and inner products
+// (the dense L2/L1/cosine and string sources are in data_source.hpp).
+//
+// Each is a final data_source the pipeline unwraps into an inlined kernel
+// (src/core/distance_dispatch.hpp). HDBSCAN* needs a dissimilarity:
+// d >= 0, d(i, i) = 0, d(i, j) = d(j, i). The triangle inequality is not
+// required, but HNSW search (and so FISHDBC's candidate edges) assumes
+// something close to a metric; with a non-metric, recall and the agreement
+// with exact HDBSCAN* degrade, and `candidates = exact` stays correct.
+// See docs/metrics.md for formulas, properties and references.
+#pragma once
+
+#include <chutoro/data_source.hpp>
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace chutoro {
+
+/// Jaccard distance between two sorted, duplicate-free id sets:
+/// 1 - |a n b| / |a u b|, and 0 when both are empty. A metric. O(|a| + |b|).
+[[nodiscard]] float jaccard_distance(std::span<const std::uint32_t> a,
+                                     std::span<const std::uint32_t> b) noexcept;
+
+/// Sets of uint32 ids under the Jaccard distance (metric name "jaccard").
+/// Stored as CSR: item i is ids[offsets[i] .. offsets[i+1]).
+class set_source final : public data_source {
+ public:
+  /// `offsets` has n + 1 entries, offsets[0] = 0, non-decreasing, offsets[n] =
+  /// ids.size(); each item's ids strictly increasing (sorted, no duplicates).
+  /// Empty sets are allowed (d(empty, empty) = 0, d(empty, non-empty) = 1).
+  /// Throws error(invalid_argument) naming the item on any violation, or when n == 0.
+  set_source(std::span<const std::uint32_t> ids, std::span<const std::size_t> offsets);
+
+  /// Token sets of text lines: each line is split at ASCII whitespace, tokens
+  /// are numbered in order of first appearance, each line's ids are sorted and
+  /// deduplicated. An empty or all-blank line is the empty set. O(total bytes).
+  static set_source from_token_lines(std::span<const std::string> lines);
+
+  [[nodiscard]] std::size_t size() const noexcept override { return offsets_.size() - 1; }
+  [[nodiscard]] std::string name() const override { return "jaccard"; }
+  [[nodiscard]] float distance(std::size_t i, std::size_t j) const override;
+
+  /// Ids of item i (sorted, unique).
+  [[nodiscard]] std::span<const std::uint32_t> item(std::size_t i) const noexcept {
+    return {ids_.data() + offsets_[i], offsets_[i + 1] - offsets_[i]};
+  }
+
+ private:
+  set_source() = default;
+  std::vector<std::uint32_t> ids_;
+  std::vector<std::size_t> offsets_;
+};
+
+/// Metrics over packed bit vectors (stable values).
+enum class bit_metric : int {
+  hamming = 0,   ///< number of differing bits: popcount(x xor y). A metric.
+  tanimoto = 1,  ///< 1 - popcount(x and y) / popcount(x or y); 0 when both are zero. A metric.
+};
+bit_metric parse_bit_metric(std::string_view name);  ///< "hamming" | "tanimoto"; else error(invalid_argument)
+[[nodiscard]] std::string_view to_string(bit_metric m) noexcept;
+
+/// n bit vectors of `nbits` bits each, stored as 64-bit words (rows padded with zero bits).
+class bit_source final : public data_source {
+ public:
+  /// `packed` holds n rows of ceil(nbits / 8) bytes, row-major, bits in each
+  /// byte most significant first (numpy.packbits' default order); bits past
+  /// nbits in a row's last byte are ignored. Throws error(invalid_argument)
+  /// when n == 0, nbits == 0 or the size does not match.
+  bit_source(std::span<const std::uint8_t> packed, std::size_t n, std::size_t nbits, bit_metric metric);
+
+  /// From a dense n x dim table whose values are all 0 or 1 (bit k = column k).
+  /// Throws error(invalid_argument) naming the row and column of any other value.
+  static bit_source from_dense(std::span<const float> values, std::size_t n, std::size_t dim,
+                               bit_metric metric);
+
+  [[nodiscard]] std::size_t size() const noexcept override { return n_; }
+  [[nodiscard]] std::string name() const override { return std::string(to_string(metric_)); }
+  [[nodiscard]] std::size_t dim() const noexcept override { return nbits_; }
+  [[nodiscard]] float distance(std::size_t i, std::size_t j) const override;
+
+  [[nodiscard]] bit_metric metric() const noexcept { return metric_; }
+  [[nodiscard]] std::size_t words() const noexcept { return words_; }
+  /// words() 64-bit words of row i; bit k of the row is bit (63 - k % 64) of word k / 64.
+  [[nodiscard]] const std::uint64_t* row(std::size_t i) const noexcept { return bits_.data() + i * words_; }
+
+ private:
+  bit_source(std::size_t n, std::size_t nbits, bit_metric metric);
+  std::size_t n_, nbits_, words_;
+  bit_metric metric_;
+  std::vector<std::uint64_t> bits_;
+};
+
+/// Inner-product metrics over dense float32 vectors (stable values).
+enum class product_metric : int {
+  /// max(0, 1 - <x, y>) (faiss/usearch "ip" as a distance). Not a metric and,
+  /// unless every row has unit norm, not even a dissimilarity: d(x, x) =
+  /// 1 - |x|^2 != 0, and pairs with <x, y> >= 1 all tie at 0 (the clamp keeps
+  /// d >= 0 as the pipeline requires). For unit rows it equals cosine.
+  inner_product = 0,
+  /// arccos(<x, y> / (|x| |y|)) / pi in [0, 1]: the angle between the rows.
+  /// A metric on directions (zero rows are rejected).
+  angular = 1,
+};
+product_metric parse_product_metric(std::string_view name);  ///< "inner_product" | "angular"
+[[nodiscard]] std::string_view to_string(product_metric m) noexcept;
+
+/// Dense float32 n x dim rows (padded to 16 floats, zero tails) under a product metric.
+class product_source final : public data_source {
+ public:
+  /// Throws error(invalid_argument) on n == 0, dim == 0, a size mismatch, a
+  /// NaN/Inf value (naming row and column) or, for angular, a zero row.
+  product_source(std::span<const float> values, std::size_t n, std::size_t dim, product_metric metric);
+
+  [[nodiscard]] std::size_t size() const noexcept override { return n_; }
+  [[nodiscard]] std::string name() const override { return std::string(to_string(metric_)); }
+  [[nodiscard]] std::size_t dim() const noexcept override { return dim_; }
+  [[nodiscard]] float distance(std::size_t i, std::size_t j) const override;
+
+  [[nodiscard]] product_metric metric() const noexcept { return metric_; }
+  [[nodiscard]] std::size_t stride() const noexcept { return stride_; }
+  /// stride() floats of row i (angular: normalised to unit length).
+  [[nodiscard]] const float* row(std::size_t i) const noexcept { return data_.data() + i * stride_; }
+
+ private:
+  std::size_t n_, dim_, stride_;
+  product_metric metric_;
+  std::vector<float> data_;
+};
+
+}  // namespace chutoro

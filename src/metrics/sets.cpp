@@ -1,0 +1,70 @@
+// chutoro — set_source (Jaccard over sorted id sets) and token sets of text lines.
+#include <algorithm>
+#include <chutoro/error.hpp>
+#include <chutoro/metrics.hpp>
+#include <string>
+#include <unordered_map>
+
+#include "metrics/set_bit_kernels.hpp"
+
+namespace chutoro {
+
+float jaccard_distance(std::span<const std::uint32_t> a, std::span<const std::uint32_t> b) noexcept {
+  return detail::jaccard_kernel(a, b);
+}
+
+set_source::set_source(std::span<const std::uint32_t> ids, std::span<const std::size_t> offsets) {
+  expects(
+      offsets.size() >= 2, error_code::invalid_argument,
+      "set_source: no items (offsets needs n + 1 >= 2 entries, got " + std::to_string(offsets.size()) + ")");
+  expects(offsets.front() == 0 && offsets.back() == ids.size(), error_code::invalid_argument,
+          "set_source: offsets must start at 0 and end at ids.size() (" + std::to_string(ids.size()) + ")");
+  for (std::size_t i = 0; i + 1 < offsets.size(); ++i) {
+    expects(offsets[i] <= offsets[i + 1], error_code::invalid_argument,
+            "set_source: offsets decrease at item " + std::to_string(i));
+    for (std::size_t k = offsets[i] + 1; k < offsets[i + 1]; ++k) {
+      expects(ids[k - 1] < ids[k], error_code::invalid_argument,
+              "set_source: item " + std::to_string(i) + " is not sorted and duplicate-free (ids " +
+                  std::to_string(ids[k - 1]) + " then " + std::to_string(ids[k]) + ")");
+    }
+  }
+  ids_.assign(ids.begin(), ids.end());
+  offsets_.assign(offsets.begin(), offsets.end());
+}
+
+set_source set_source::from_token_lines(std::span<const std::string> lines) {
+  expects(!lines.empty(), error_code::invalid_argument, "set_source: no lines");
+  set_source s;
+  std::unordered_map<std::string_view, std::uint32_t> id_of;
+  s.offsets_.reserve(lines.size() + 1);
+  s.offsets_.push_back(0);
+  auto blank = [](char c) {
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';
+  };
+  for (const std::string& line : lines) {
+    const std::size_t begin = s.ids_.size();
+    std::size_t t = 0;
+    while (t < line.size()) {
+      while (t < line.size() && blank(line[t])) ++t;
+      const std::size_t start = t;
+      while (t < line.size() && !blank(line[t])) ++t;
+      if (t == start) break;
+      const std::string_view token(line.data() + start, t - start);
+      const auto [it, fresh] = id_of.try_emplace(token, static_cast<std::uint32_t>(id_of.size()));
+      expects(id_of.size() < 0xFFFFFFFFu, error_code::invalid_argument,
+              "set_source: more than 2^32 - 1 tokens");
+      s.ids_.push_back(it->second);
+    }
+    std::sort(s.ids_.begin() + static_cast<std::ptrdiff_t>(begin), s.ids_.end());
+    s.ids_.erase(std::unique(s.ids_.begin() + static_cast<std::ptrdiff_t>(begin), s.ids_.end()),
+                 s.ids_.end());
+    s.offsets_.push_back(s.ids_.size());
+  }
+  return s;
+}
+
+float set_source::distance(std::size_t i, std::size_t j) const {
+  return detail::jaccard_kernel(item(i), item(j));
+}
+
+}  // namespace chutoro
