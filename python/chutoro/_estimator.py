@@ -394,7 +394,7 @@ def _dense_float32(X: np.ndarray) -> np.ndarray:
     if big.any():
         i, j = (int(v) for v in np.argwhere(big)[0])
         raise ValueError(
-            f"X: row {i}, column {j} is {X[i, j]!r}, beyond float32's range (|x| <= 3.4e38); "
+            f"X: row {i}, column {j} is {float(X[i, j])!r}, beyond float32's range (|x| <= 3.4e38); "
             "chutoro computes distances in float32"
         )
     return X.astype(np.float32)
@@ -407,16 +407,16 @@ def _precomputed_float32(D: np.ndarray) -> np.ndarray:
     bad = ~np.isfinite(D)
     if bad.any():
         i, j = (int(v) for v in np.argwhere(bad)[0])
-        raise ValueError(f"precomputed distances: X[{i}, {j}] is {D[i, j]!r}; distances must be finite")
+        raise ValueError(f"precomputed distances: X[{i}, {j}] is {float(D[i, j])!r}; distances must be finite")
     neg = D < 0
     if neg.any():
         i, j = (int(v) for v in np.argwhere(neg)[0])
-        raise ValueError(f"precomputed distances: X[{i}, {j}] = {D[i, j]!r} is negative; distances must be >= 0")
+        raise ValueError(f"precomputed distances: X[{i}, {j}] = {float(D[i, j])!r} is negative; distances must be >= 0")
     asym = ~np.isclose(D, D.T, rtol=1e-5, atol=1e-8)
     if asym.any():
         i, j = (int(v) for v in np.argwhere(asym)[0])
         raise ValueError(
-            f"precomputed distances: X is not symmetric: X[{i}, {j}] = {D[i, j]!r} but X[{j}, {i}] = {D[j, i]!r}"
+            f"precomputed distances: X is not symmetric: X[{i}, {j}] = {float(D[i, j])!r} but X[{j}, {i}] = {float(D[j, i])!r}"
         )
     return _dense_float32(D)
 

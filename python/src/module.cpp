@@ -22,6 +22,7 @@
 #include <nanobind/stl/vector.h>
 
 #include <atomic>
+#include <chrono>
 #include <chutoro/chutoro.hpp>
 #include <cmath>
 #include <cstddef>
@@ -156,8 +157,8 @@ nb::ndarray<nb::numpy, T> to_numpy(std::vector<T>&& v) {
   return to_numpy(std::move(v), {n});
 }
 
-nb::dict to_dict(chutoro::result&& r) {
-  const std::size_t n = r.tree.n;
+nb::dict to_dict(chutoro::clustering&& r, chutoro::spanning_tree&& tree, const chutoro::fit_stats& st) {
+  const std::size_t n = tree.n;
   nb::dict out;
   out["labels"] = to_numpy(std::move(r.labels));
   out["probabilities"] = to_numpy(std::move(r.probabilities));
@@ -185,22 +186,22 @@ nb::dict to_dict(chutoro::result&& r) {
   out["single_linkage_tree"] = to_numpy(std::move(slt), {r.single_linkage_tree.size(), 4});
 
   std::vector<double> mst;
-  mst.reserve(3 * r.tree.edges.size());
-  for (const auto& e : r.tree.edges) {
+  mst.reserve(3 * tree.edges.size());
+  for (const auto& e : tree.edges) {
     mst.insert(mst.end(), {static_cast<double>(e.a), static_cast<double>(e.b), e.distance});
   }
-  out["minimum_spanning_tree"] = to_numpy(std::move(mst), {r.tree.edges.size(), 3});
-  out["core_distances"] = to_numpy(std::move(r.tree.core_distances));
+  out["minimum_spanning_tree"] = to_numpy(std::move(mst), {tree.edges.size(), 3});
+  out["core_distances"] = to_numpy(std::move(tree.core_distances));
 
   nb::dict stats;
   stats["n"] = n;
-  stats["distance_computations"] = r.stats.distance_computations;
-  stats["candidate_edges"] = r.stats.candidate_edges;
-  stats["peak_buffered_edges"] = r.stats.peak_buffered_edges;
-  stats["compactions"] = r.stats.compactions;
-  stats["seconds_graph"] = r.stats.seconds_graph;
-  stats["seconds_mst"] = r.stats.seconds_mst;
-  stats["seconds_hierarchy"] = r.stats.seconds_hierarchy;
+  stats["distance_computations"] = st.distance_computations;
+  stats["candidate_edges"] = st.candidate_edges;
+  stats["peak_buffered_edges"] = st.peak_buffered_edges;
+  stats["compactions"] = st.compactions;
+  stats["seconds_graph"] = st.seconds_graph;
+  stats["seconds_mst"] = st.seconds_mst;
+  stats["seconds_hierarchy"] = st.seconds_hierarchy;
   out["stats"] = stats;
   return out;
 }
@@ -245,7 +246,47 @@ nb::dict fit(const chutoro::data_source& source, std::size_t min_cluster_size, s
     throw;
   }
   if (callable && callable->failed()) callable->raise();
-  return to_dict(std::move(r));
+  const chutoro::fit_stats stats = r.stats;
+  chutoro::spanning_tree tree = std::move(r.tree);
+  return to_dict(std::move(static_cast<chutoro::clustering&>(r)), std::move(tree), stats);
+}
+
+using mst_array = nb::ndarray<const double, nb::ndim<2>, nb::c_contig, nb::device::cpu>;
+using core_array = nb::ndarray<const float, nb::ndim<1>, nb::c_contig, nb::device::cpu>;
+
+/// The selection stage alone, on a spanning tree from an earlier fit.
+nb::dict extract_clusters(const mst_array& mst, const core_array& core_distances, std::size_t min_cluster_size,
+                          const std::string& cluster_selection_method, double cluster_selection_epsilon,
+                          bool allow_single_cluster) {
+  chutoro::expects(mst.shape(1) == 3, chutoro::error_code::invalid_argument,
+                   "minimum_spanning_tree must have 3 columns (from, to, distance)");
+  const std::size_t n = core_distances.shape(0);
+  chutoro::spanning_tree tree;
+  tree.n = n;
+  tree.core_distances.assign(core_distances.data(), core_distances.data() + n);
+  tree.edges.reserve(mst.shape(0));
+  for (std::size_t i = 0; i < mst.shape(0); ++i) {
+    const double* row = mst.data() + 3 * i;
+    const auto a = static_cast<std::int64_t>(row[0]), b = static_cast<std::int64_t>(row[1]);
+    chutoro::expects(a >= 0 && b >= 0 && static_cast<std::size_t>(a) < n && static_cast<std::size_t>(b) < n,
+                     chutoro::error_code::invalid_argument,
+                     "minimum_spanning_tree row " + std::to_string(i) + ": item ids must be in [0, n)");
+    tree.edges.push_back({a, b, row[2]});
+  }
+  chutoro::selection_params sp;
+  sp.min_cluster_size = min_cluster_size;
+  sp.method = chutoro::parse_cluster_selection_method(cluster_selection_method);
+  sp.cluster_selection_epsilon = cluster_selection_epsilon;
+  sp.allow_single_cluster = allow_single_cluster;
+  chutoro::clustering c;
+  chutoro::fit_stats st;
+  {
+    nb::gil_scoped_release release;
+    const auto t0 = std::chrono::steady_clock::now();
+    c = chutoro::extract_clusters(tree, sp);
+    st.seconds_hierarchy = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  }
+  return to_dict(std::move(c), std::move(tree), st);
 }
 
 void translate_chutoro_error(const std::exception_ptr& p, void*) {
@@ -350,6 +391,13 @@ NB_MODULE(_core, m) {
         "progress(stage, done, total), when given, is called from this thread a few hundred times "
         "per stage. A pending signal (Ctrl-C) interrupts the fit at the next report. Raises "
         "ValueError/TypeError/OSError from chutoro::error, or what the metric or progress raised.");
+
+  m.def("extract_clusters", &extract_clusters, "minimum_spanning_tree"_a.noconvert(),
+        "core_distances"_a.noconvert(), "min_cluster_size"_a, "cluster_selection_method"_a,
+        "cluster_selection_epsilon"_a, "allow_single_cluster"_a,
+        "The selection stage alone (chutoro::extract_clusters) on the spanning tree of an earlier fit: "
+        "minimum_spanning_tree (n-1, 3) float64 C order (from, to, distance), sorted by (distance, "
+        "from, to); core_distances (n,) float32. Returns the same dict as fit(). O(n log n).");
 
   m.def(
       "levenshtein",
