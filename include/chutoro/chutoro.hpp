@@ -9,5 +9,4 @@
 #include <chutoro/params.hpp>
 #include <chutoro/plugin_source.hpp>
 #include <chutoro/result.hpp>
-#include <chutoro/simd.hpp>
 #include <chutoro/version.hpp>
