@@ -26,11 +26,13 @@
 #include <chutoro/params.hpp>
 #include <chutoro/plugin_source.hpp>
 #include <chutoro/scores.hpp>
+#include <chutoro/simd.hpp>
 #include <chutoro/version.hpp>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <filesystem>
+#include <functional>
 #include <iostream>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -571,8 +573,15 @@ CLI::App* add_cluster_command(CLI::App& app, cluster_options& o) {
 
 int main(int argc, char** argv) {
   CLI::App app{"chutoro: FISHDBC density-based clustering, a scalable approximation of HDBSCAN*", "chutoro"};
-  app.set_version_flag("--version", std::string("chutoro ") + CHUTORO_VERSION_STRING,
-                       "Print the version and exit");
+  app.set_version_flag("--version", std::function<std::string()>([] {
+                         try {
+                           return std::string("chutoro ") + CHUTORO_VERSION_STRING + "\nsimd " +
+                                  chutoro::simd_target();
+                         } catch (const chutoro::error& e) {
+                           throw CLI::ValidationError("--version", e.what());
+                         }
+                       }),
+                       "Print the version and the SIMD target of the distance kernels, and exit");
   app.require_subcommand(1);
   cluster_options o;
   CLI::App* cluster = add_cluster_command(app, o);

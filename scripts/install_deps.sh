@@ -3,7 +3,7 @@
 # Idempotent: installs only what is missing. Needs root or sudo when something is.
 set -euo pipefail
 packages=(cmake ninja-build g++ pkg-config
-          libcli11-dev nlohmann-json3-dev
+          libcli11-dev nlohmann-json3-dev libhwy-dev
           libgtest-dev libgmock-dev librapidcheck-dev)
 missing=()
 for p in "${packages[@]}"; do

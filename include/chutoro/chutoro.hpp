@@ -9,4 +9,5 @@
 #include <chutoro/params.hpp>
 #include <chutoro/plugin_source.hpp>
 #include <chutoro/result.hpp>
+#include <chutoro/simd.hpp>
 #include <chutoro/version.hpp>

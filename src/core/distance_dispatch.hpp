@@ -18,8 +18,15 @@ namespace chutoro::detail {
 template <dense_metric M>
 struct dense_distance_fn {
   const dense_source* src;
+  dense_kernel kernel = kernel_for(M, dense_kernels());
   float operator()(std::uint32_t a, std::uint32_t b) const noexcept {
-    return dense_distance(M, src->row(a), src->row(b), src->stride());
+    return finish_distance(M, kernel(src->row(a), src->row(b), src->stride()));
+  }
+  /// Hints the cache to load item a's row.
+  void prefetch(std::uint32_t a) const noexcept {
+    const char* p = reinterpret_cast<const char*>(src->row(a));
+    const std::size_t bytes = src->stride() * sizeof(float);
+    for (std::size_t off = 0; off < bytes; off += 64) __builtin_prefetch(p + off);
   }
 };
 

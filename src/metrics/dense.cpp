@@ -1,5 +1,4 @@
-// Dense float32 sources and their kernels. Scalar loops written so the
-// compiler vectorises them at the baseline ISA; Highway dispatch is a later step.
+// Dense float32 sources. The kernels are chosen at run time (dense_simd.cpp).
 #include <chutoro/data_source.hpp>
 #include <chutoro/error.hpp>
 #include <cmath>
@@ -81,7 +80,8 @@ dense_source::~dense_source() {
 }
 
 float dense_source::distance(std::size_t i, std::size_t j) const {
-  return detail::dense_distance(metric_, row(i), row(j), stride_);
+  const detail::dense_kernel k = detail::kernel_for(metric_, detail::dense_kernels());
+  return detail::finish_distance(metric_, k(row(i), row(j), stride_));
 }
 
 }  // namespace chutoro

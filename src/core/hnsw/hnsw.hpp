@@ -231,10 +231,19 @@ class hnsw_index {
       if (found.size() >= ef && c.d >= found.top().d) break;
       cand.pop();
       const id_t* lk = links(c.id, l);
+      // Unvisited neighbours first, with their items prefetched: the distance
+      // loop is otherwise bound by memory latency on large inputs.
+      id_t fresh[kMaxLinks];
+      id_t n_fresh = 0;
       for (id_t k = 0; k < lk[0]; ++k) {
         const id_t x = lk[1 + k];
         if (w.layer_mark_[x] == w.layer_epoch_) continue;
         w.layer_mark_[x] = w.layer_epoch_;
+        fresh[n_fresh++] = x;
+        if constexpr (requires { dist_.prefetch(x); }) dist_.prefetch(x);
+      }
+      for (id_t k = 0; k < n_fresh; ++k) {
+        const id_t x = fresh[k];
         const float d = dq(x, w);
         if (found.size() < ef || d < found.top().d) {
           cand.push({d, x});
@@ -320,6 +329,7 @@ class hnsw_index {
     for (std::size_t k = 0; k < sel.size(); ++k) lk[1 + k] = sel[k].id;
   }
 
+  static constexpr std::size_t kMaxLinks = 2048;  // 2m for m <= 1024 (validate() caps m)
   std::size_t m_, m0_, ef_;
   Distance dist_;
   std::vector<std::uint8_t> level_;

@@ -1,0 +1,146 @@
+// Dense float32 kernels through Google Highway's dynamic dispatch: one
+// source compiled for every x86/Arm target Highway supports (SSE2...AVX-512,
+// NEON), the best one the CPU has chosen once at start-up.
+// Rows are padded to a multiple of 16 floats and 64-byte aligned (dense_source),
+// so full aligned vectors cover a row with no tail at any vector width.
+
+// clang-format off
+#undef HWY_TARGET_INCLUDE
+#define HWY_TARGET_INCLUDE "metrics/dense_simd.cpp"
+#include <hwy/foreach_target.h>
+#include <hwy/highway.h>
+// clang-format on
+
+HWY_BEFORE_NAMESPACE();
+namespace chutoro::detail::HWY_NAMESPACE {
+namespace hn = hwy::HWY_NAMESPACE;
+
+float SquaredL2(const float* HWY_RESTRICT a, const float* HWY_RESTRICT b, std::size_t stride) {
+  const hn::ScalableTag<float> d;
+  const std::size_t N = hn::Lanes(d);
+  auto s0 = hn::Zero(d), s1 = hn::Zero(d);
+  std::size_t i = 0;
+  for (; i + 2 * N <= stride; i += 2 * N) {
+    const auto x0 = hn::Sub(hn::Load(d, a + i), hn::Load(d, b + i));
+    const auto x1 = hn::Sub(hn::Load(d, a + i + N), hn::Load(d, b + i + N));
+    s0 = hn::MulAdd(x0, x0, s0);
+    s1 = hn::MulAdd(x1, x1, s1);
+  }
+  for (; i < stride; i += N) {
+    const auto x = hn::Sub(hn::Load(d, a + i), hn::Load(d, b + i));
+    s0 = hn::MulAdd(x, x, s0);
+  }
+  return hn::GetLane(hn::SumOfLanes(d, hn::Add(s0, s1)));
+}
+
+float L1(const float* HWY_RESTRICT a, const float* HWY_RESTRICT b, std::size_t stride) {
+  const hn::ScalableTag<float> d;
+  const std::size_t N = hn::Lanes(d);
+  auto s0 = hn::Zero(d), s1 = hn::Zero(d);
+  std::size_t i = 0;
+  for (; i + 2 * N <= stride; i += 2 * N) {
+    s0 = hn::Add(s0, hn::Abs(hn::Sub(hn::Load(d, a + i), hn::Load(d, b + i))));
+    s1 = hn::Add(s1, hn::Abs(hn::Sub(hn::Load(d, a + i + N), hn::Load(d, b + i + N))));
+  }
+  for (; i < stride; i += N) s0 = hn::Add(s0, hn::Abs(hn::Sub(hn::Load(d, a + i), hn::Load(d, b + i))));
+  return hn::GetLane(hn::SumOfLanes(d, hn::Add(s0, s1)));
+}
+
+float Dot(const float* HWY_RESTRICT a, const float* HWY_RESTRICT b, std::size_t stride) {
+  const hn::ScalableTag<float> d;
+  const std::size_t N = hn::Lanes(d);
+  auto s0 = hn::Zero(d), s1 = hn::Zero(d);
+  std::size_t i = 0;
+  for (; i + 2 * N <= stride; i += 2 * N) {
+    s0 = hn::MulAdd(hn::Load(d, a + i), hn::Load(d, b + i), s0);
+    s1 = hn::MulAdd(hn::Load(d, a + i + N), hn::Load(d, b + i + N), s1);
+  }
+  for (; i < stride; i += N) s0 = hn::MulAdd(hn::Load(d, a + i), hn::Load(d, b + i), s0);
+  return hn::GetLane(hn::SumOfLanes(d, hn::Add(s0, s1)));
+}
+
+}  // namespace chutoro::detail::HWY_NAMESPACE
+HWY_AFTER_NAMESPACE();
+
+#if HWY_ONCE
+#include "metrics/dense_simd.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <chutoro/error.hpp>
+#include <cstdlib>
+#include <mutex>
+#include <string>
+
+namespace chutoro::detail {
+
+HWY_EXPORT(SquaredL2);
+HWY_EXPORT(L1);
+HWY_EXPORT(Dot);
+
+namespace {
+
+std::string lower(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
+  return s;
+}
+
+// Reads the function pointers for the currently chosen target.
+dense_kernel_table read_table() {
+  hwy::GetChosenTarget().Update(hwy::SupportedTargets());
+  dense_kernel_table t;
+  t.squared_l2 = HWY_DYNAMIC_DISPATCH(SquaredL2);
+  t.l1 = HWY_DYNAMIC_DISPATCH(L1);
+  t.dot = HWY_DYNAMIC_DISPATCH(Dot);
+  return t;
+}
+
+std::mutex& table_mutex() {
+  static std::mutex m;
+  return m;
+}
+
+}  // namespace
+
+std::vector<simd_target_info> compiled_simd_targets() {
+  std::vector<simd_target_info> out;
+  for (std::int64_t t : hwy::SupportedAndGeneratedTargets()) out.push_back({t, lower(hwy::TargetName(t))});
+  return out;
+}
+
+dense_kernel_table dense_kernels_for(std::int64_t target) {
+  std::lock_guard<std::mutex> lock(table_mutex());
+  hwy::SetSupportedTargetsForTest(target);
+  dense_kernel_table t = read_table();
+  t.target = lower(hwy::TargetName(target));
+  hwy::SetSupportedTargetsForTest(0);
+  hwy::GetChosenTarget().Update(hwy::SupportedTargets());
+  return t;
+}
+
+const dense_kernel_table& dense_kernels() {
+  static const dense_kernel_table table = [] {
+    const auto targets = compiled_simd_targets();  // best first
+    if (const char* env = std::getenv("CHUTORO_SIMD_TARGET"); env && *env) {
+      const std::string want = lower(env);
+      std::string names;
+      for (const auto& t : targets) {
+        if (t.name == want) return dense_kernels_for(t.bits);
+        names += (names.empty() ? "" : ", ") + t.name;
+      }
+      throw error(error_code::invalid_argument, "CHUTORO_SIMD_TARGET='" + std::string(env) +
+                                                    "' is not a target this CPU supports and this build has "
+                                                    "(available: " +
+                                                    names + ")");
+    }
+    return dense_kernels_for(targets.front().bits);
+  }();
+  return table;
+}
+
+}  // namespace chutoro::detail
+
+namespace chutoro {
+std::string simd_target() { return detail::dense_kernels().target; }
+}  // namespace chutoro
+#endif  // HWY_ONCE

@@ -1,0 +1,39 @@
+// chutoro — SIMD dense kernels chosen at run time (Google Highway dynamic
+// dispatch). Each kernel takes two rows of `stride` floats, stride a multiple
+// of 16, both 64-byte aligned, and is thread safe and noexcept.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace chutoro::detail {
+
+using dense_kernel = float (*)(const float*, const float*, std::size_t);
+
+struct dense_kernel_table {
+  dense_kernel squared_l2 = nullptr;  ///< sum (a_k - b_k)^2
+  dense_kernel l1 = nullptr;          ///< sum |a_k - b_k|
+  dense_kernel dot = nullptr;         ///< sum a_k b_k
+  std::string target;                 ///< Highway target name, lower case ("avx2", "avx3", "sse4", ...)
+};
+
+/// The kernels of the best target the CPU supports, or of the target named by
+/// the environment variable CHUTORO_SIMD_TARGET (read once, at first use;
+/// an unknown or unsupported name throws error(invalid_argument) listing the
+/// available ones). Thread safe.
+const dense_kernel_table& dense_kernels();
+
+struct simd_target_info {
+  std::int64_t bits;  ///< Highway target bit
+  std::string name;   ///< lower-case name
+};
+
+/// Targets compiled into this build that this CPU supports, best first.
+std::vector<simd_target_info> compiled_simd_targets();
+
+/// The kernels of one specific target (for tests and benchmarks).
+dense_kernel_table dense_kernels_for(std::int64_t target);
+
+}  // namespace chutoro::detail
