@@ -3,6 +3,7 @@
 //  - the C++ Tanimoto plugin over digits.csv binarised (pixel >= 8) as hex fingerprints;
 //  - the C Jaccard plugin over token sets made from letter.csv rows ("c<k>=<value>").
 #include <gtest/gtest.h>
+#include <sys/wait.h>
 
 #include <chutoro/error.hpp>
 #include <chutoro/fit.hpp>
@@ -11,6 +12,7 @@
 #include <chutoro/plugin_source.hpp>
 #include <chutoro/scores.hpp>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -137,3 +139,50 @@ TEST(PluginExamples, JaccardShinglesOfWords) {
 }
 
 }  // namespace
+
+#ifdef CHUTORO_CLI_PATH
+namespace {
+
+std::string run_cli(const std::string& args, int* rc) {
+  const fs::path out = tmp_dir() / "cli_out.txt";
+  const std::string cmd = std::string(CHUTORO_CLI_PATH) + " cluster " + args + " >" + out.string() + " 2>&1";
+  const int status = std::system(cmd.c_str());
+  *rc = WEXITSTATUS(status);
+  std::ifstream f(out);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+TEST(PluginExamples, CliRunsAPlugin) {
+  const fs::path words = tmp_dir() / "cli_words.txt";
+  {
+    std::ifstream in(chutoro_test::data_path("words_en.txt"));
+    std::ofstream out(words);
+    std::string w;
+    for (int k = 0; k < 800 && std::getline(in, w); ++k) out << w << '\n';
+  }
+  int rc = 0;
+  std::string out = run_cli(std::string("--plugin ") + CHUTORO_JACCARD_PLUGIN +
+                                " --plugin-arg file=" + words.string() + ",shingle=2 --json",
+                            &rc);
+  ASSERT_EQ(rc, 0) << out;
+  EXPECT_NE(out.find("\"format\":\"plugin\""), std::string::npos) << out;
+  EXPECT_NE(out.find("\"metric\":\"jaccard\""), std::string::npos) << out;
+  EXPECT_NE(out.find("\"n\":800"), std::string::npos) << out;
+  // A plugin failure: one error line naming the plugin file, exit 1.
+  out = run_cli(std::string("--plugin ") + CHUTORO_JACCARD_PLUGIN + " --plugin-arg /nonexistent.txt", &rc);
+  EXPECT_EQ(rc, 1) << out;
+  EXPECT_NE(out.find(std::string("chutoro: error: plugin ") + CHUTORO_JACCARD_PLUGIN), std::string::npos)
+      << out;
+  EXPECT_NE(out.find("/nonexistent.txt: cannot open"), std::string::npos) << out;
+  // Usage errors: INPUT and --plugin together, --metric with a plugin.
+  out = run_cli(words.string() + " --plugin " + CHUTORO_JACCARD_PLUGIN, &rc);
+  EXPECT_EQ(rc, 2) << out;
+  out =
+      run_cli(std::string("--plugin ") + CHUTORO_JACCARD_PLUGIN + " --plugin-arg x --metric euclidean", &rc);
+  EXPECT_EQ(rc, 2) << out;
+}
+
+}  // namespace
+#endif
