@@ -1,8 +1,14 @@
 #!/usr/bin/env bash
 # One command runs the whole test suite: install dependencies, build (Release),
-# then every GoogleTest/RapidCheck test through CTest.
+# every GoogleTest/RapidCheck test through CTest, then the Python package:
+# .venv with chutoro and its test extra (scripts/python_env.sh) and pytest
+# (tests/python; CHUTORO_FULL_GRID=1 runs the whole oracle grids).
+# Arguments go to ctest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/arrow_env.sh  # optional Arrow C++ (pyarrow wheel) for the Parquet/Arrow readers
 scripts/build.sh
 ctest --preset release "$@"
+scripts/python_env.sh
+# pytest exits non-zero (5) when it collects no test, so that cannot pass silently.
+.venv/bin/python -m pytest tests/python -q -ra -p no:cacheprovider
