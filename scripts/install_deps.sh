@@ -5,7 +5,8 @@ set -euo pipefail
 packages=(cmake ninja-build g++ pkg-config
           libcli11-dev nlohmann-json3-dev libhwy-dev
           libgtest-dev libgmock-dev librapidcheck-dev
-          python3 python3-venv python3-dev)
+          python3 python3-venv python3-dev
+          clang libomp-14-dev)  # clang + libomp with libarcher: the ThreadSanitizer build
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
