@@ -24,6 +24,9 @@ INTERRUPT_SCRIPT = textwrap.dedent(
     import numpy as np
     import chutoro
 
+    # Python keeps SIGINT ignored when it starts with it ignored (a child of a
+    # background job): install the interactive handler, as a terminal would have.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     kind, n, dim, delay = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
     rng = np.random.default_rng(0)
     if kind == "callable":
@@ -52,7 +55,7 @@ INTERRUPT_SCRIPT = textwrap.dedent(
 
 def run_interrupted(kind: str, n: int, dim: int, delay: float = 1.0) -> dict:
     out = subprocess.run([sys.executable, "-c", INTERRUPT_SCRIPT, kind, str(n), str(dim), str(delay)],
-                         capture_output=True, text=True, timeout=300)
+                         capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     return json.loads(out.stdout.strip().splitlines()[-1])
 
