@@ -47,7 +47,6 @@ void candidate_graph::absorb(std::span<const std::span<const raw_edge>> parts) {
         if (e.b % threads == t) offer(e.b, e.a, e.d);
       }
   }
-  buffer_.reserve(buffer_.size() + total);
   for (const auto& part : parts) buffer_.insert(buffer_.end(), part.begin(), part.end());
   if (buffer_.size() >= threshold_) compact();
 }
