@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 
 #include <algorithm>
+#include <chutoro/simd.hpp>
 #include <chutoro/version.hpp>
 #include <cstdlib>
 #include <filesystem>
@@ -160,7 +161,8 @@ void expect_result_csv(const fs::path& p, std::size_t n) {
 TEST_F(Cli, Version) {
   const run_result r = run({"--version"});
   EXPECT_EQ(r.rc, 0);
-  EXPECT_EQ(r.out, std::string("chutoro ") + CHUTORO_VERSION_STRING + "\n");
+  EXPECT_EQ(r.out,
+            std::string("chutoro ") + CHUTORO_VERSION_STRING + "\nsimd " + chutoro::simd_target() + "\n");
 }
 
 TEST_F(Cli, HelpExitsZero) {
