@@ -45,7 +45,7 @@ struct build_params {
   /// Largest insertion batch of the parallel HNSW build (docs/algorithm.md):
   /// items of one batch search the graph as it was before the batch and see
   /// each other only through direct distances. Must be >= 1.
-  std::size_t batch_size = 128;
+  std::size_t batch_size = 32;
   /// FISHDBC compaction: candidate edges are reduced to the minimum spanning
   /// forest whenever more than max(compaction_min_edges, compaction_factor * n_inserted)
   /// new edges are buffered. Bounds candidate-edge memory (see docs/algorithm.md).

@@ -55,7 +55,7 @@ struct built {
     for (std::uint32_t i = 0; i < ids.size(); ++i) ids[i] = i;
     for (std::size_t done = 0; done < ids.size();) {
       const std::size_t batch =
-          std::min<std::size_t>({std::max<std::size_t>(done / 4, 1), 128, ids.size() - done});
+          std::min<std::size_t>({std::max<std::size_t>(done / 4, 1), 32, ids.size() - done});
       idx.insert_batch(std::span(ids).subspan(done, batch), workers);
       done += batch;
     }
