@@ -2,7 +2,7 @@
 # One command runs the whole test suite: install dependencies, build (Release),
 # every GoogleTest/RapidCheck test through CTest, then the Python package:
 # .venv with chutoro and its test extra (scripts/python_env.sh) and pytest
-# (tests/python; CHUTORO_FULL_GRID=1 runs the whole oracle grids).
+# (tests/python, the whole oracle grids; CHUTORO_FULL_GRID=0 runs a subsample).
 # Arguments go to ctest.
 set -euo pipefail
 cd "$(dirname "$0")/.."

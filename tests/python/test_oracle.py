@@ -36,7 +36,7 @@ warnings.filterwarnings("ignore", category=FutureWarning)
 
 
 def spread(cases, keep_every):
-    """pytest params: every keep_every-th case runs by default, the rest are `slow` (CHUTORO_FULL_GRID=1)."""
+    """pytest params: every keep_every-th case is in the quick subsample, the rest are `slow`."""
     out = []
     for i, case in enumerate(cases):
         marks = () if i % keep_every == 0 else (pytest.mark.slow,)
