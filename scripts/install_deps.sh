@@ -4,7 +4,7 @@
 set -euo pipefail
 packages=(cmake ninja-build g++ pkg-config
           libcli11-dev nlohmann-json3-dev libhwy-dev
-          libgtest-dev libgmock-dev librapidcheck-dev
+          libgtest-dev libgmock-dev librapidcheck-dev libbenchmark-dev
           python3 python3-venv python3-dev
           clang libomp-14-dev)  # clang + libomp with libarcher: the ThreadSanitizer build
 missing=()
