@@ -247,9 +247,13 @@ class FISHDBC(ClusterMixin, BaseEstimator):
                 threads=p["threads"],
                 progress=bar,
             )
-        finally:
+        except BaseException:
             if bar is not None:
                 bar.close()
+            raise
+        if bar is not None:
+            bar.complete()
+            bar.close()
         self._set_fitted(r, data, n)
         if bar is not None:
             bar.summary(self.labels_, time.perf_counter() - started)
@@ -473,6 +477,11 @@ class _ProgressBar:
         self.stream.write(f"\rchutoro: {stage:<14} [{'#' * filled}{'-' * (30 - filled)}] {pct:3d}%")
         self.stream.flush()
         self.drawn = True
+
+    def complete(self) -> None:
+        """Shows the last stage at 100% (its final report may come before its last items)."""
+        if self.last is not None and self.last[1] < 100:
+            self(self.last[0], 1, 1)
 
     def close(self) -> None:
         if self.drawn:
