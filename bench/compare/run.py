@@ -46,8 +46,11 @@ import machine  # noqa: E402
 
 ROOT = HERE.parents[1]
 RESULTS = ROOT / "bench" / "results"
-TOOLS = ["chutoro", "chutoro-exact", "hnswlib", "hdbscan", "sklearn", "fast_hdbscan", "fishdbc"]
-STRING_TOOLS = {"chutoro", "chutoro-exact", "fishdbc"}
+# chutoro-passive: the same CLI run with OMP_WAIT_POLICY=passive (threads sleep at once at a
+# barrier instead of spinning): a diagnostic row, since on a shared, oversubscribed machine
+# libgomp's default spin-then-sleep wait slows chutoro's batch-synchronised build down.
+TOOLS = ["chutoro", "chutoro-passive", "chutoro-exact", "hnswlib", "hdbscan", "sklearn", "fast_hdbscan", "fishdbc"]
+STRING_TOOLS = {"chutoro", "chutoro-passive", "chutoro-exact", "fishdbc"}
 
 
 def supports(tool: str, w: datasets.Workload, exact_max_n: int) -> tuple[bool, str]:
@@ -58,9 +61,21 @@ def supports(tool: str, w: datasets.Workload, exact_max_n: int) -> tuple[bool, s
     return True, ""
 
 
+GNU_TIME = Path("/usr/bin/time")
+
+
 def run_process(cmd: list[str], cap: float, env: dict) -> dict:
-    """Runs cmd in its own process group; returns wall, peak RSS, rc, timed_out, stdout, stderr."""
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+    """Runs cmd in its own process group; returns wall, peak RSS, rc, timed_out, stdout, stderr.
+
+    Peak RSS: Linux counts in a child's ru_maxrss the RSS it had before exec, which after a
+    fork (or vfork) from this orchestrator is the orchestrator's own (~130 MiB with numpy and
+    scikit-learn loaded). So the command runs under GNU time (`/usr/bin/time -f %M`, a ~2 MiB
+    process), which reports its own child's ru_maxrss; without it, wait4's value is used and
+    is only an upper bound."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err, \
+            tempfile.NamedTemporaryFile(prefix="chutoro-bench-rss-") as rss:
+        if GNU_TIME.exists():
+            cmd = [str(GNU_TIME), "-f", "%M", "-o", rss.name] + cmd
         t0 = time.perf_counter()
         p = subprocess.Popen(cmd, stdout=out, stderr=err, env=env, start_new_session=True)
         timed_out = False
@@ -78,7 +93,12 @@ def run_process(cmd: list[str], cap: float, env: dict) -> dict:
         p.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
         err.seek(0)
-        return {"wall": wall, "peak_rss_bytes": ru.ru_maxrss * 1024, "rc": p.returncode,
+        peak = None if timed_out else ru.ru_maxrss * 1024  # unknown for a killed run
+        if GNU_TIME.exists() and not timed_out:
+            lines = Path(rss.name).read_text().split()
+            if lines and lines[-1].isdigit():
+                peak = int(lines[-1]) * 1024
+        return {"wall": wall, "peak_rss_bytes": peak, "rc": p.returncode,
                 "timed_out": timed_out, "stdout": out.read().decode(errors="replace"),
                 "stderr": err.read().decode(errors="replace")[-2000:]}
 
@@ -88,6 +108,8 @@ def one_run(tool: str, w: datasets.Workload, wdir: Path, args, tmp: Path) -> dic
     env = dict(os.environ)
     t = str(args.threads)
     env.update(OMP_NUM_THREADS=t, NUMBA_NUM_THREADS=t, OPENBLAS_NUM_THREADS=t, MKL_NUM_THREADS=t)
+    if tool == "chutoro-passive":
+        env["OMP_WAIT_POLICY"] = "passive"
     if tool.startswith("chutoro"):
         inp = wdir / ("items.txt" if w.kind == "strings" else "X.npy")
         labels_csv = tmp / "labels.csv"
@@ -143,7 +165,7 @@ def run_tool(tool: str, w: datasets.Workload, wdir: Path, args) -> dict:
         runs.append(r)
         status = ("> cap" if r["timed_out"] else "error" if "error" in r else f"{r['fit_seconds']:.3f} s fit")
         print(f"  {tool:14s} run {i + 1}: {status} (process {r['process_seconds']:.2f} s, "
-              f"{r['peak_rss_bytes'] / 2**20:.0f} MiB, load {r['loadavg_start'][0]:.2f}->{r['loadavg_end'][0]:.2f})",
+              f"{(r['peak_rss_bytes'] or 0) / 2**20:.0f} MiB, load {r['loadavg_start'][0]:.2f}->{r['loadavg_end'][0]:.2f})",
               flush=True)
         if r["timed_out"] or "error" in r or r["process_seconds"] >= args.repeat_below:
             break
@@ -172,16 +194,25 @@ def ari(a, b) -> float:
     return float(adjusted_rand_score(a, b))
 
 
-def dominated_timeout(tool: str, w: datasets.Workload) -> str | None:
-    """A blob workload no smaller (n and d) than one where this tool already hit the cap."""
+def dominated_timeout(tool: str, w: datasets.Workload, cap: float) -> str | None:
+    """Why a blob run would certainly pass the cap, judged from this tool's smaller blob runs:
+    it hit the cap on a workload no larger in n and d, or its fit time on a workload of the
+    same d times n'/n (no tool here is faster than linear in n) already exceeds the cap."""
     if w.kind != "blobs":
         return None
     for f in RESULTS.glob("blobs_*.json"):
         prev = json.loads(f.read_text())
         pw = prev["workload"]
         e = prev["tools"].get(tool)
-        if e and e.get("status") == "timeout" and pw["name"] != w.name and pw["n"] <= w.n and pw["d"] <= w.d:
+        if not e or pw["name"] == w.name or pw["n"] > w.n or pw["d"] > w.d:
+            continue
+        if e.get("status") == "timeout" and e["cap_seconds"] <= cap:
             return f"not run: > {e['cap_seconds']:.0f} s cap on the smaller {pw['name']}"
+        if e.get("status") == "ok" and pw["d"] == w.d and pw["n"] < w.n:
+            lower = e["fit_seconds"] * w.n / pw["n"]
+            if lower > cap:
+                return (f"not run: {e['fit_seconds']:.0f} s on {pw['name']} x {w.n // pw['n']} (linear in n, "
+                        f"a lower bound) = {lower:.0f} s > the {cap:.0f} s cap")
     return None
 
 
@@ -208,7 +239,7 @@ def run_workload(w: datasets.Workload, tools: list[str], args) -> None:
         if not ok:
             rec["tools"][tool] = {"tool": tool, "status": "unsupported", "why": why}
             continue
-        dom = None if args.no_skip else dominated_timeout(tool, w)
+        dom = None if args.no_skip else dominated_timeout(tool, w, args.cap)
         if dom:
             print(f"  {tool:14s} {dom}")
             rec["tools"][tool] = {"tool": tool, "status": "skipped", "why": dom}
