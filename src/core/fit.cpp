@@ -62,14 +62,16 @@ spanning_tree build_hnsw(std::size_t n, const build_params& bp, std::size_t min_
   std::iota(order.begin(), order.end(), 0u);
   std::mt19937_64 rng(bp.seed ^ 0x9E3779B97F4A7C15ull);
   for (std::size_t i = n; i > 1; --i) std::swap(order[i - 1], order[rng() % i]);
-  const std::size_t report_every = std::max<std::size_t>(n / 200, 1);
-  for (std::size_t done = 0, reported = 0; done < n;) {
+  detail::progress_ticker tick([&](std::size_t done) {
+    if (progress) progress("graph", done, n);
+  });
+  for (std::size_t done = 0; done < n;) {
     const std::size_t batch = std::min({std::max<std::size_t>(done / 4, 1), bp.batch_size, n - done});
     hnsw.insert_batch(std::span(order).subspan(done, batch), workers);
     done += batch;
     graph.set_items_seen(done);
     absorb();
-    if (progress && done - reported >= report_every) progress("graph", done, n), reported = done;
+    tick(done, done == n);
   }
   // An item that met fewer than min_samples - 1 others during the build (rare:
   // tiny or very unbalanced inputs) gets its neighbours from a graph search.
@@ -95,13 +97,19 @@ spanning_tree build_exact(std::size_t n, std::size_t min_samples, const Distance
   const auto t0 = std::chrono::steady_clock::now();
   spanning_tree tree;
   tree.n = n;
-  tree.core_distances = detail::exact_core_distances(n, min_samples, dist);
-  if (progress) progress("core distances", n, n);
+  detail::progress_ticker core_tick([&](std::size_t done) {
+    if (progress) progress("core distances", done, n);
+  });
+  tree.core_distances = detail::exact_core_distances(n, min_samples, dist, &core_tick);
+  core_tick(n, true);
   stats.distance_computations = std::uint64_t(n) * (n - 1);
   stats.seconds_graph = seconds_since(t0);
   const auto t1 = std::chrono::steady_clock::now();
-  tree.edges = detail::exact_prim(n, tree.core_distances, dist);
-  if (progress) progress("mst", n, n);
+  detail::progress_ticker mst_tick([&](std::size_t done) {
+    if (progress) progress("mst", done, n);
+  });
+  tree.edges = detail::exact_prim(n, tree.core_distances, dist, &mst_tick);
+  mst_tick(n, true);
   stats.distance_computations += std::uint64_t(n) * (n - 1) / 2;
   stats.candidate_edges = std::uint64_t(n) * (n - 1) / 2;
   stats.seconds_mst = seconds_since(t1);

@@ -7,26 +7,59 @@
 // algorithm). O(n^2) distance evaluations, O(n) memory, OpenMP-parallel over items.
 #pragma once
 
+#include <omp.h>
+
 #include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <chutoro/result.hpp>
 #include <cstddef>
 #include <cstdint>
 #include <exception>
+#include <functional>
 #include <limits>
 #include <vector>
 
 namespace chutoro::detail {
 
-/// Runs `body(i)` for i in [0, n) on OpenMP threads; the first exception thrown
-/// by any iteration is rethrown on the calling thread after the loop.
+/// Reports progress from the calling thread at most every 50 ms; the callback
+/// may throw to cancel (Python's KeyboardInterrupt does).
+class progress_ticker {
+ public:
+  using callback = std::function<void(std::size_t done)>;
+  explicit progress_ticker(callback fn) : fn_(std::move(fn)), last_(std::chrono::steady_clock::now()) {}
+  /// Calls the callback if 50 ms passed since the last call (or `force`).
+  void operator()(std::size_t done, bool force = false) {
+    if (!fn_) return;
+    const auto now = std::chrono::steady_clock::now();
+    if (!force && now - last_ < std::chrono::milliseconds(50)) return;
+    last_ = now;
+    fn_(done);
+  }
+
+ private:
+  callback fn_;
+  std::chrono::steady_clock::time_point last_;
+};
+
+/// Runs `body(i)` for i in [0, n) on OpenMP threads. The calling thread (team
+/// thread 0) ticks `ticker` with the number of iterations done. The first
+/// exception thrown by an iteration or by the ticker stops the remaining
+/// iterations and is rethrown on the calling thread after the loop.
 template <class Body>
-void parallel_for(std::size_t n, Body&& body) {
+void parallel_for(std::size_t n, Body&& body, progress_ticker* ticker = nullptr) {
   std::exception_ptr failure;
+  std::atomic<bool> stop{false};
+  std::atomic<std::size_t> done{0};
 #pragma omp parallel for schedule(dynamic, 16)
   for (std::int64_t i = 0; i < static_cast<std::int64_t>(n); ++i) {
+    if (stop.load(std::memory_order_relaxed)) continue;
     try {
       body(static_cast<std::size_t>(i));
+      const std::size_t d = done.fetch_add(1, std::memory_order_relaxed) + 1;
+      if (ticker && omp_get_thread_num() == 0) (*ticker)(d);
     } catch (...) {
+      stop.store(true, std::memory_order_relaxed);
 #pragma omp critical(chutoro_parallel_for)
       if (!failure) failure = std::current_exception();
     }
@@ -37,27 +70,31 @@ void parallel_for(std::size_t n, Body&& body) {
 /// Exact core distances: out[i] = distance to the min_samples-th nearest item,
 /// the item itself counting as the first. Requires min_samples <= n.
 template <class Distance>
-std::vector<float> exact_core_distances(std::size_t n, std::size_t min_samples, const Distance& dist) {
+std::vector<float> exact_core_distances(std::size_t n, std::size_t min_samples, const Distance& dist,
+                                        progress_ticker* ticker = nullptr) {
   std::vector<float> core(n, 0.0f);
   const std::size_t k = min_samples - 1;
   if (k == 0) return core;
-  parallel_for(n, [&](std::size_t i) {
-    std::vector<float> heap;  // max-heap of the k smallest
-    heap.reserve(k + 1);
-    for (std::size_t j = 0; j < n; ++j) {
-      if (j == i) continue;
-      const float d = dist(static_cast<std::uint32_t>(i), static_cast<std::uint32_t>(j));
-      if (heap.size() < k) {
-        heap.push_back(d);
-        std::push_heap(heap.begin(), heap.end());
-      } else if (d < heap.front()) {
-        std::pop_heap(heap.begin(), heap.end());
-        heap.back() = d;
-        std::push_heap(heap.begin(), heap.end());
-      }
-    }
-    core[i] = heap.front();
-  });
+  parallel_for(
+      n,
+      [&](std::size_t i) {
+        std::vector<float> heap;  // max-heap of the k smallest
+        heap.reserve(k + 1);
+        for (std::size_t j = 0; j < n; ++j) {
+          if (j == i) continue;
+          const float d = dist(static_cast<std::uint32_t>(i), static_cast<std::uint32_t>(j));
+          if (heap.size() < k) {
+            heap.push_back(d);
+            std::push_heap(heap.begin(), heap.end());
+          } else if (d < heap.front()) {
+            std::pop_heap(heap.begin(), heap.end());
+            heap.back() = d;
+            std::push_heap(heap.begin(), heap.end());
+          }
+        }
+        core[i] = heap.front();
+      },
+      ticker);
   return core;
 }
 
@@ -67,7 +104,8 @@ std::vector<float> exact_core_distances(std::size_t n, std::size_t min_samples, 
 /// order, the same one minimum_spanning_forest (Kruskal) picks: mutual
 /// reachability makes equal weights common even without tied distances.
 template <class Distance>
-std::vector<mst_edge> exact_prim(std::size_t n, const std::vector<float>& core, const Distance& dist) {
+std::vector<mst_edge> exact_prim(std::size_t n, const std::vector<float>& core, const Distance& dist,
+                                 progress_ticker* ticker = nullptr) {
   constexpr float kInf = std::numeric_limits<float>::infinity();
   constexpr std::uint32_t kNone = std::numeric_limits<std::uint32_t>::max();
   struct key {
@@ -88,6 +126,7 @@ std::vector<mst_edge> exact_prim(std::size_t n, const std::vector<float>& core, 
   // One parallel region per step only pays off when a step is long.
   const bool parallel = n >= 16384;
   for (std::size_t step = 1; step < n; ++step) {
+    if (ticker) (*ticker)(step);
     key best_k{kInf, kNone, kNone};
     std::uint32_t best_v = kNone;
     const float core_cur = core[cur];
