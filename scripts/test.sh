@@ -10,5 +10,7 @@ scripts/arrow_env.sh  # optional Arrow C++ (pyarrow wheel) for the Parquet/Arrow
 scripts/build.sh
 ctest --preset release "$@"
 scripts/python_env.sh
+# The example plugins built above, for chutoro.load_plugin's tests (they skip without them).
+export CHUTORO_PLUGIN_DIR="${CHUTORO_PLUGIN_DIR:-$PWD/build/release/examples/plugins}"
 # pytest exits non-zero (5) when it collects no test, so that cannot pass silently.
 .venv/bin/python -m pytest tests/python -q -ra -p no:cacheprovider

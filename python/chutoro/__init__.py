@@ -11,10 +11,14 @@ The entry point is :class:`FISHDBC`, a scikit-learn estimator shaped like
 
     import chutoro
     labels = chutoro.FISHDBC(min_cluster_size=15).fit_predict(X)
+
+X may also be an Arrow column (any object with ``__arrow_c_stream__`` or
+``__arrow_c_array__``) or a plugin source from :func:`load_plugin`.
 """
 
 from chutoro._core import __version__
 from chutoro._estimator import FISHDBC
+from chutoro._plugin import load_plugin
 from chutoro._trees import CondensedTree, MinimumSpanningTree, SingleLinkageTree
 
-__all__ = ["FISHDBC", "CondensedTree", "SingleLinkageTree", "MinimumSpanningTree", "__version__"]
+__all__ = ["FISHDBC", "load_plugin", "CondensedTree", "SingleLinkageTree", "MinimumSpanningTree", "__version__"]

@@ -26,7 +26,10 @@ _DENSE_METRICS = {
     "l1": "manhattan",
     "cityblock": "manhattan",
 }
-_METRIC_CHOICES = "euclidean, cosine, manhattan (or l2, l1, cityblock), levenshtein, precomputed, or a callable"
+_METRIC_CHOICES = (
+    "euclidean, cosine, manhattan (or l2, l1, cityblock), levenshtein, jaccard, precomputed, or a callable"
+)
+_DEFAULT_METRIC = "euclidean"
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
 _DEFAULT_SEED = 42  # the library's and the CLI's default
 _FITTED = (
@@ -72,12 +75,16 @@ class FISHDBC(ClusterMixin, BaseEstimator):
         ``"euclidean"``, ``"cosine"``, ``"manhattan"`` (aliases ``"l2"``,
         ``"l1"``, ``"cityblock"``) for vectors, computed in float32;
         ``"levenshtein"`` for a sequence of ``str`` (unit costs over Unicode
-        code points); ``"precomputed"`` for a square (n, n) distance matrix;
+        code points); ``"jaccard"`` for a sequence of ``str`` taken as sets of
+        whitespace-separated tokens (1 - |A n B| / |A u B|); ``"precomputed"`` for a square (n, n) distance matrix;
         or a callable ``metric(a, b) -> float >= 0`` over the items of any
         sequence of Python objects. The callable path calls Python once per
         distance (about a microsecond each on top of the function itself):
         use it for thousands of items, not millions, and prefer the hnsw
         candidates (O(n log n) calls) over exact ones (n^2 calls).
+        With a plugin source as X (:func:`chutoro.load_plugin`) the plugin
+        defines the distance: metric must be left at its default or name the
+        plugin's distance (``source.name``).
     cluster_selection_method : {"eom", "leaf"}, default="eom"
         Excess of mass (Campello et al. 2013, section 4.1) or the leaves of
         the condensed tree.
@@ -196,6 +203,14 @@ class FISHDBC(ClusterMixin, BaseEstimator):
             ``metric="levenshtein"``, or any sequence of objects for a
             callable metric. Vectors may be float32 or float64 (or anything
             numpy converts to them); NaN and infinite values are rejected.
+            Also accepted: a plugin source from :func:`chutoro.load_plugin`,
+            and any Arrow object exposing ``__arrow_c_stream__`` or
+            ``__arrow_c_array__`` (pyarrow Array, ChunkedArray, RecordBatch,
+            one-column Table, RecordBatchReader, ...), read without a
+            Python-side copy: a FixedSizeList/List<float32|float64> column is
+            dense vectors (for the vector metrics), a string column is items
+            for ``"levenshtein"`` or ``"jaccard"``. Nulls raise ValueError
+            naming the row. pandas objects take the array-like path.
         y : ignored
 
         Returns
@@ -211,13 +226,17 @@ class FISHDBC(ClusterMixin, BaseEstimator):
             precomputed matrix, or a negative/NaN distance from a callable.
         TypeError
             Parameters of the wrong type, sparse input, non-str items for
-            levenshtein, a callable that returns something other than a number.
+            levenshtein or jaccard, a callable that returns something other
+            than a number, an Arrow column of another type (or a table with
+            several columns), a metric that does not fit the plugin or Arrow
+            column.
         KeyboardInterrupt
             Ctrl-C during the fit; the estimator is left unfitted.
         """
         self._clear_fitted()
         p = self._check_params()
         source, data = self._make_source(X, p["metric"])
+        arrow_dim = int(source.dim) if data is None and isinstance(source, _core.DenseSource) else None
         n = len(source)
         if n < p["min_cluster_size"]:
             raise ValueError(
@@ -255,6 +274,8 @@ class FISHDBC(ClusterMixin, BaseEstimator):
             bar.complete()
             bar.close()
         self._set_fitted(r, data, n)
+        if arrow_dim is not None:
+            self.n_features_in_ = arrow_dim  # dense Arrow input (validate_data sets it for arrays)
         if bar is not None:
             bar.summary(self.labels_, time.perf_counter() - started)
         return self
@@ -267,9 +288,9 @@ class FISHDBC(ClusterMixin, BaseEstimator):
     def __sklearn_tags__(self):  # noqa: D105
         tags = super().__sklearn_tags__()
         tags.input_tags.pairwise = self.metric == "precomputed"
-        if self.metric == "levenshtein" or callable(self.metric):
+        if self.metric in ("levenshtein", "jaccard") or callable(self.metric):
             tags.input_tags.two_d_array = False
-            tags.input_tags.string = self.metric == "levenshtein"
+            tags.input_tags.string = self.metric in ("levenshtein", "jaccard")
         return tags
 
     def _clear_fitted(self) -> None:
@@ -304,7 +325,7 @@ class FISHDBC(ClusterMixin, BaseEstimator):
             p["metric"] = metric
         elif isinstance(metric, str):
             name = metric.lower()
-            if name not in _DENSE_METRICS and name not in ("levenshtein", "precomputed"):
+            if name not in _DENSE_METRICS and name not in ("levenshtein", "jaccard", "precomputed"):
                 raise ValueError(f"metric: unknown value {metric!r} (expected {_METRIC_CHOICES})")
             p["metric"] = name
         else:
@@ -313,11 +334,17 @@ class FISHDBC(ClusterMixin, BaseEstimator):
 
     def _make_source(self, X: Any, metric: str | Callable[[Any, Any], float]) -> tuple[_core.Source, np.ndarray | None]:
         """The library's data source for X, and the dense data kept for plotting (or None)."""
+        if isinstance(X, _core.Source):
+            return _plugin_source(X, self.metric), None
         if callable(metric):
             items = _as_item_list(X)
             return _core.CallableSource(items, metric), None
+        if metric != "precomputed" and _is_arrow(X):
+            return _core.arrow_source(X, _DENSE_METRICS.get(metric, metric)), None
         if metric == "levenshtein":
             return _core.StringSource(_as_strings(X)), None
+        if metric == "jaccard":
+            return _core.TokenSetSource(_as_strings(X, metric)), None
         X = validate_data(
             self,
             X,
@@ -425,22 +452,39 @@ def _precomputed_float32(D: np.ndarray) -> np.ndarray:
     return _dense_float32(D)
 
 
-def _as_strings(X: Any) -> list[str]:
+def _plugin_source(X: Any, metric: Any) -> Any:
+    """X itself (a source made by load_plugin) when the metric agrees with it."""
+    if callable(metric) or not isinstance(metric, str) or metric.lower() not in (_DEFAULT_METRIC, X.name.lower()):
+        raise ValueError(
+            f"X is a plugin source whose distance is {X.name!r}; leave metric at its default or set it to "
+            f"{X.name!r} (got {metric!r})"
+        )
+    return X
+
+
+def _is_arrow(X: Any) -> bool:
+    """True for objects of the Arrow PyCapsule interface (pandas objects keep the array-like path)."""
+    if isinstance(X, np.ndarray) or type(X).__module__.split(".")[0] == "pandas":
+        return False
+    return hasattr(X, "__arrow_c_stream__") or hasattr(X, "__arrow_c_array__")
+
+
+def _as_strings(X: Any, metric: str = "levenshtein") -> list[str]:
     if isinstance(X, (str, bytes)):
-        raise TypeError("metric='levenshtein' needs a sequence of str, not a single str")
+        raise TypeError(f"metric='{metric}' needs a sequence of str, not a single str")
     if isinstance(X, np.ndarray):
         if X.ndim != 1:
-            raise ValueError(f"metric='levenshtein' needs a 1-D sequence of str (got an array of shape {X.shape})")
+            raise ValueError(f"metric='{metric}' needs a 1-D sequence of str (got an array of shape {X.shape})")
         X = X.tolist()
     try:
         items = list(X)
     except TypeError:
-        raise TypeError(f"metric='levenshtein' needs a sequence of str (got {type(X).__name__})") from None
+        raise TypeError(f"metric='{metric}' needs a sequence of str (got {type(X).__name__})") from None
     if not items:
-        raise ValueError("X is empty: metric='levenshtein' needs at least one str")
+        raise ValueError(f"X is empty: metric='{metric}' needs at least one str")
     for i, s in enumerate(items):
         if not isinstance(s, str):
-            raise TypeError(f"X[{i}] is {type(s).__name__}, not str (metric='levenshtein' clusters strings)")
+            raise TypeError(f"X[{i}] is {type(s).__name__}, not str (metric='{metric}' clusters strings)")
         try:
             s.encode("utf-8")
         except UnicodeEncodeError as e:

@@ -10,6 +10,12 @@
 // type_mismatch -> TypeError; io -> OSError; unsupported -> NotImplementedError;
 // internal -> RuntimeError), keeping the library's message.
 //
+// Arrow input (arrow_source): X is read through the Arrow PyCapsule interface
+// (__arrow_c_stream__ / __arrow_c_array__) with the C data interface structs
+// alone; pyarrow is never imported here. The producer's buffers are read in
+// place by chutoro::arrow_column_builder (no Python-side conversion) and
+// released by their capsules.
+//
 // Interruption: chutoro::fit calls its progress callback from the calling
 // thread between units of work; the callback briefly takes the GIL, runs
 // PyErr_CheckSignals() and, when a signal handler raised (Ctrl-C ->
@@ -19,14 +25,20 @@
 #include <nanobind/ndarray.h>
 #include <nanobind/stl/optional.h>
 #include <nanobind/stl/string.h>
+#include <nanobind/stl/unique_ptr.h>
 #include <nanobind/stl/vector.h>
 
 #include <atomic>
 #include <chrono>
+#include <chutoro/arrow.hpp>
 #include <chutoro/chutoro.hpp>
+#include <chutoro/metrics.hpp>
+#include <chutoro/plugin_source.hpp>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
+#include <filesystem>
 #include <memory>
 #include <optional>
 #include <span>
@@ -316,6 +328,145 @@ void translate_chutoro_error(const std::exception_ptr& p, void*) {
 
 }  // namespace
 
+
+// The Arrow C stream interface (arrow.apache.org/docs/format/CStreamInterface.html).
+#ifndef ARROW_C_STREAM_INTERFACE
+#define ARROW_C_STREAM_INTERFACE
+extern "C" {
+struct ArrowArrayStream {
+  int (*get_schema)(struct ArrowArrayStream*, struct ArrowSchema* out);
+  int (*get_next)(struct ArrowArrayStream*, struct ArrowArray* out);
+  const char* (*get_last_error)(struct ArrowArrayStream*);
+  void (*release)(struct ArrowArrayStream*);
+  void* private_data;
+};
+}
+#endif
+
+namespace {
+
+/// Releases a C data interface struct we own (one obtained from a stream).
+template <class T>
+struct released {
+  T value{};
+  released() = default;
+  released(const released&) = delete;
+  released& operator=(const released&) = delete;
+  ~released() {
+    if (value.release != nullptr) value.release(&value);
+  }
+};
+
+void* capsule_pointer(const nb::handle capsule, const char* name, const char* method) {
+  if (!PyCapsule_CheckExact(capsule.ptr()) || !PyCapsule_IsValid(capsule.ptr(), name)) {
+    throw nb::type_error(("X." + std::string(method) + "() did not return a PyCapsule named '" + name + "'").c_str());
+  }
+  void* p = PyCapsule_GetPointer(capsule.ptr(), name);
+  if (p == nullptr) throw nb::python_error();
+  return p;
+}
+
+/// The one column of a record batch / table (Arrow struct "+s"), or the array itself.
+const ArrowSchema& column_schema(const ArrowSchema& schema) {
+  if (schema.format == nullptr || std::strcmp(schema.format, "+s") != 0) return schema;
+  if (schema.n_children != 1 || schema.children == nullptr || schema.children[0] == nullptr) {
+    std::string names;
+    for (std::int64_t k = 0; k < schema.n_children && schema.children != nullptr; ++k) {
+      const ArrowSchema* c = schema.children[k];
+      names += std::string(k ? ", " : "") + "'" + (c && c->name ? c->name : "") + "'";
+    }
+    throw chutoro::error(chutoro::error_code::type_mismatch,
+                         "X: an Arrow table or record batch must have exactly one column (got " +
+                             std::to_string(schema.n_children) + (names.empty() ? "" : ": " + names) +
+                             "); select the column of vectors or strings, e.g. table.select(['name'])");
+  }
+  return *schema.children[0];
+}
+
+/// Appends one chunk, unwrapping the single column of a struct (record batch) chunk.
+void append_chunk(chutoro::arrow_column_builder& builder, const ArrowSchema& schema, const ArrowArray& array) {
+  const ArrowSchema& col = column_schema(schema);
+  if (&col == &schema) {
+    nb::gil_scoped_release release;
+    builder.append(col, array);
+    return;
+  }
+  chutoro::expects(array.n_children == 1 && array.children != nullptr && array.children[0] != nullptr,
+                   chutoro::error_code::parse, "X: malformed Arrow record batch (no child array)");
+  chutoro::expects(array.null_count == 0 || array.n_buffers < 1 || array.buffers == nullptr ||
+                       array.buffers[0] == nullptr,
+                   chutoro::error_code::parse, "X: Arrow struct rows with nulls are not supported");
+  // A struct's children are read at the parent's offset: a shallow view with that
+  // offset and the parent's length (never released: the producer owns it).
+  ArrowArray child = *array.children[0];
+  child.offset += array.offset;
+  child.length = array.length;
+  nb::gil_scoped_release release;
+  builder.append(col, child);
+}
+
+/// One column from an object with __arrow_c_stream__ or __arrow_c_array__.
+chutoro::column_data read_arrow(nb::handle x) {
+  chutoro::arrow_column_builder builder("X");
+  std::string name;
+  if (nb::hasattr(x, "__arrow_c_stream__")) {
+    nb::object capsule = x.attr("__arrow_c_stream__")();
+    auto* stream = static_cast<ArrowArrayStream*>(capsule_pointer(capsule, "arrow_array_stream", "__arrow_c_stream__"));
+    chutoro::expects(stream->release != nullptr, chutoro::error_code::invalid_argument,
+                     "X: the Arrow stream was already consumed");
+    auto failed = [&](const char* what, int rc) {
+      const char* msg = stream->get_last_error ? stream->get_last_error(stream) : nullptr;
+      return chutoro::error(chutoro::error_code::io, std::string("X: Arrow stream ") + what + " failed (" +
+                                                         std::strerror(rc) + ")" +
+                                                         (msg ? std::string(": ") + msg : std::string()));
+    };
+    released<ArrowSchema> schema;
+    if (const int rc = stream->get_schema(stream, &schema.value); rc != 0) throw failed("get_schema", rc);
+    const ArrowSchema& col = column_schema(schema.value);
+    if (col.name) name = col.name;
+    for (;;) {
+      released<ArrowArray> chunk;
+      if (const int rc = stream->get_next(stream, &chunk.value); rc != 0) throw failed("get_next", rc);
+      if (chunk.value.release == nullptr) break;  // end of stream
+      append_chunk(builder, schema.value, chunk.value);
+    }
+  } else {
+    nb::object pair = x.attr("__arrow_c_array__")();
+    if (!nb::isinstance<nb::tuple>(pair) || nb::len(pair) != 2)
+      throw nb::type_error("X.__arrow_c_array__() did not return a (schema, array) tuple of PyCapsules");
+    const auto* schema = static_cast<const ArrowSchema*>(capsule_pointer(nb::handle(PyTuple_GET_ITEM(pair.ptr(), 0)), "arrow_schema", "__arrow_c_array__"));
+    const auto* array = static_cast<const ArrowArray*>(capsule_pointer(nb::handle(PyTuple_GET_ITEM(pair.ptr(), 1)), "arrow_array", "__arrow_c_array__"));
+    chutoro::expects(schema->release != nullptr && array->release != nullptr, chutoro::error_code::invalid_argument,
+                     "X: the Arrow array was already released");
+    const ArrowSchema& col = column_schema(*schema);
+    if (col.name) name = col.name;
+    append_chunk(builder, *schema, *array);
+  }
+  chutoro::expects(builder.rows() > 0, chutoro::error_code::invalid_argument, "X: the Arrow column has no rows");
+  return std::move(builder).finish(name);
+}
+
+/// A data source over an Arrow column: dense vectors under a dense metric, or
+/// strings under levenshtein / jaccard (token sets).
+std::unique_ptr<chutoro::data_source> arrow_source(nb::handle x, const std::string& metric) {
+  chutoro::column_data col = read_arrow(x);
+  nb::gil_scoped_release release;
+  if (col.type == chutoro::column_data::kind::dense) {
+    chutoro::expects(metric != "levenshtein" && metric != "jaccard", chutoro::error_code::type_mismatch,
+                     "X: an Arrow column of vectors needs a vector metric (euclidean, cosine, manhattan), not '" +
+                         metric + "'");
+    const auto kind = chutoro::parse_dense_metric(metric);
+    const chutoro::dense_table& t = col.dense;
+    return std::make_unique<chutoro::dense_source>(std::span<const float>(t.values), t.n, t.dim, kind);
+  }
+  if (metric == "levenshtein") return std::make_unique<chutoro::string_source>(col.strings);
+  chutoro::expects(metric == "jaccard", chutoro::error_code::type_mismatch,
+                   "X: an Arrow string column needs metric='levenshtein' or metric='jaccard' (got '" + metric + "')");
+  return std::make_unique<chutoro::set_source>(chutoro::set_source::from_token_lines(col.strings));
+}
+
+}  // namespace
+
 NB_MODULE(_core, m) {
   m.doc() =
       "chutoro._core: the C++ engine of the chutoro package (FISHDBC, Dell'Amico 2019, "
@@ -379,6 +530,49 @@ NB_MODULE(_core, m) {
       "Arbitrary Python objects and a Python function metric(a, b) -> float >= 0. Every "
       "distance calls back into Python with the GIL held, so fits over it run on one thread.")
       .def(nb::init<nb::list, nb::object>(), "items"_a, "metric"_a);
+
+
+  nb::class_<chutoro::set_source, chutoro::data_source>(
+      m, "TokenSetSource",
+      "Strings as sets of whitespace-separated tokens under the Jaccard distance "
+      "1 - |A n B| / |A u B| (chutoro::set_source::from_token_lines). Raises ValueError for an empty list.")
+      .def(
+          "__init__",
+          [](chutoro::set_source* self, const std::vector<std::string>& items) {
+            nb::gil_scoped_release release;
+            new (self) chutoro::set_source(chutoro::set_source::from_token_lines(items));
+          },
+          "items"_a);
+
+  nb::class_<chutoro::plugin_source, chutoro::data_source>(
+      m, "PluginSource",
+      "Items and distance supplied by a C plugin (include/chutoro/plugin.h), loaded with dlopen. "
+      "Every plugin failure raises an error whose message starts with 'plugin <file>: ': OSError "
+      "(file missing or not loadable), NotImplementedError (no entry point, ABI version mismatch), "
+      "ValueError (invalid v-table, the plugin's own argument errors, NaN/negative distances).")
+      .def(
+          "__init__",
+          [](chutoro::plugin_source* self, const std::string& path, const std::string& arg) {
+            nb::gil_scoped_release release;
+            new (self) chutoro::plugin_source(std::filesystem::path(path), arg);
+          },
+          "path"_a, "arg"_a = "")
+      .def_prop_ro(
+          "path", [](const chutoro::plugin_source& s) { return s.path().string(); }, "The plugin file.")
+      .def_prop_ro("caps", &chutoro::plugin_source::caps, "The CHUTORO_HAS_* bits the plugin declared.")
+      .def("__repr__", [](const chutoro::plugin_source& s) {
+        return "<chutoro plugin " + s.path().string() + ": " + std::to_string(s.size()) + " items, distance '" +
+               s.name() + "'>";
+      });
+
+  m.def(
+      "arrow_source",
+      [](nb::handle x, const std::string& metric) { return arrow_source(x, metric); }, "X"_a, "metric"_a,
+      "A source over one Arrow column read through the PyCapsule interface (__arrow_c_stream__, else "
+      "__arrow_c_array__): FixedSizeList/List<float32|float64> -> dense vectors under metric "
+      "(euclidean, cosine, manhattan); utf8/large_utf8 -> strings under 'levenshtein' or 'jaccard' "
+      "(token sets). A table or record batch must have exactly one column. Nulls raise ValueError "
+      "naming the row; other column types raise TypeError.");
 
   m.def("fit", &fit, "source"_a, "min_cluster_size"_a, "min_samples"_a.none(), "cluster_selection_method"_a,
         "cluster_selection_epsilon"_a, "allow_single_cluster"_a, "candidates"_a, "m"_a, "ef_construction"_a,
