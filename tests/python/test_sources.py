@@ -131,6 +131,22 @@ def test_arrow_fixed_size_list_table_of_letter_matches_numpy(shared_data, pa):
     np.testing.assert_array_equal(FISHDBC(min_cluster_size=15).fit_predict(table.to_batches()[0]), ref.labels_)
 
 
+def test_parquet_file_of_letter_clusters_like_the_csv(shared_data, pa, tmp_path):
+    # Issue 5's end-to-end case from Python: a Parquet file written from
+    # letter.csv, read back with only the feature column projected.
+    import pyarrow.parquet as pq
+
+    X = _letter(shared_data, 20000)
+    path = tmp_path / "letter.parquet"
+    ids = pa.array(np.arange(len(X), dtype=np.int64))
+    pq.write_table(pa.table({"features": _fixed_size_list(pa, X), "row": ids}), path)
+    table = pq.read_table(path, columns=["features"])
+    ref = FISHDBC().fit(X)
+    est = FISHDBC().fit(table)
+    assert len(est.labels_) == 20000
+    np.testing.assert_array_equal(est.labels_, ref.labels_)
+
+
 def test_arrow_chunked_lists_and_streams_match_numpy(shared_data, pa):
     X = _letter(shared_data, 1500)
     X64 = X.astype(np.float64)
