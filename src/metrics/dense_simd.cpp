@@ -15,48 +15,36 @@ HWY_BEFORE_NAMESPACE();
 namespace chutoro::detail::HWY_NAMESPACE {
 namespace hn = hwy::HWY_NAMESPACE;
 
-float SquaredL2(const float* HWY_RESTRICT a, const float* HWY_RESTRICT b, std::size_t stride) {
+// sum over the row of step(a_k, b_k, acc) with two vector accumulators.
+template <class Step>
+HWY_INLINE float Accumulate(const float* HWY_RESTRICT a, const float* HWY_RESTRICT b, std::size_t stride,
+                            Step step) {
   const hn::ScalableTag<float> d;
   const std::size_t N = hn::Lanes(d);
   auto s0 = hn::Zero(d), s1 = hn::Zero(d);
   std::size_t i = 0;
   for (; i + 2 * N <= stride; i += 2 * N) {
-    const auto x0 = hn::Sub(hn::Load(d, a + i), hn::Load(d, b + i));
-    const auto x1 = hn::Sub(hn::Load(d, a + i + N), hn::Load(d, b + i + N));
-    s0 = hn::MulAdd(x0, x0, s0);
-    s1 = hn::MulAdd(x1, x1, s1);
+    s0 = step(hn::Load(d, a + i), hn::Load(d, b + i), s0);
+    s1 = step(hn::Load(d, a + i + N), hn::Load(d, b + i + N), s1);
   }
-  for (; i < stride; i += N) {
-    const auto x = hn::Sub(hn::Load(d, a + i), hn::Load(d, b + i));
-    s0 = hn::MulAdd(x, x, s0);
-  }
+  for (; i < stride; i += N) s0 = step(hn::Load(d, a + i), hn::Load(d, b + i), s0);
   return hn::GetLane(hn::SumOfLanes(d, hn::Add(s0, s1)));
+}
+
+float SquaredL2(const float* HWY_RESTRICT a, const float* HWY_RESTRICT b, std::size_t stride) {
+  return Accumulate(a, b, stride, [](auto x, auto y, auto acc) {
+    const auto diff = hn::Sub(x, y);
+    return hn::MulAdd(diff, diff, acc);
+  });
 }
 
 float L1(const float* HWY_RESTRICT a, const float* HWY_RESTRICT b, std::size_t stride) {
-  const hn::ScalableTag<float> d;
-  const std::size_t N = hn::Lanes(d);
-  auto s0 = hn::Zero(d), s1 = hn::Zero(d);
-  std::size_t i = 0;
-  for (; i + 2 * N <= stride; i += 2 * N) {
-    s0 = hn::Add(s0, hn::Abs(hn::Sub(hn::Load(d, a + i), hn::Load(d, b + i))));
-    s1 = hn::Add(s1, hn::Abs(hn::Sub(hn::Load(d, a + i + N), hn::Load(d, b + i + N))));
-  }
-  for (; i < stride; i += N) s0 = hn::Add(s0, hn::Abs(hn::Sub(hn::Load(d, a + i), hn::Load(d, b + i))));
-  return hn::GetLane(hn::SumOfLanes(d, hn::Add(s0, s1)));
+  return Accumulate(a, b, stride,
+                    [](auto x, auto y, auto acc) { return hn::Add(acc, hn::Abs(hn::Sub(x, y))); });
 }
 
 float Dot(const float* HWY_RESTRICT a, const float* HWY_RESTRICT b, std::size_t stride) {
-  const hn::ScalableTag<float> d;
-  const std::size_t N = hn::Lanes(d);
-  auto s0 = hn::Zero(d), s1 = hn::Zero(d);
-  std::size_t i = 0;
-  for (; i + 2 * N <= stride; i += 2 * N) {
-    s0 = hn::MulAdd(hn::Load(d, a + i), hn::Load(d, b + i), s0);
-    s1 = hn::MulAdd(hn::Load(d, a + i + N), hn::Load(d, b + i + N), s1);
-  }
-  for (; i < stride; i += N) s0 = hn::MulAdd(hn::Load(d, a + i), hn::Load(d, b + i), s0);
-  return hn::GetLane(hn::SumOfLanes(d, hn::Add(s0, s1)));
+  return Accumulate(a, b, stride, [](auto x, auto y, auto acc) { return hn::MulAdd(x, y, acc); });
 }
 
 }  // namespace chutoro::detail::HWY_NAMESPACE
