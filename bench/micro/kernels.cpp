@@ -12,12 +12,12 @@
 // items_per_second = distances per second.
 #include <benchmark/benchmark.h>
 
+#include <algorithm>
 #include <chutoro/data_source.hpp>
 #include <chutoro/metrics.hpp>
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
-#include <algorithm>
 #include <memory>
 #include <new>
 #include <random>
@@ -106,7 +106,8 @@ void bm_levenshtein(benchmark::State& state) {
   for (auto _ : state) {
     std::uint32_t s = 0;
     for (std::size_t r = 0; r < kPairs; ++r)
-      s += chutoro::levenshtein(std::span<const char32_t>(strs[2 * r]), std::span<const char32_t>(strs[2 * r + 1]));
+      s += chutoro::levenshtein(std::span<const char32_t>(strs[2 * r]),
+                                std::span<const char32_t>(strs[2 * r + 1]));
     benchmark::DoNotOptimize(s);
   }
   state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * kPairs));
@@ -125,7 +126,8 @@ void bm_jaccard(benchmark::State& state) {
   }
   for (auto _ : state) {
     float acc = 0;
-    for (std::size_t r = 0; r < kPairs; ++r) acc += chutoro::detail::jaccard_kernel(sets[2 * r], sets[2 * r + 1]);
+    for (std::size_t r = 0; r < kPairs; ++r)
+      acc += chutoro::detail::jaccard_kernel(sets[2 * r], sets[2 * r + 1]);
     benchmark::DoNotOptimize(acc);
   }
   state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * kPairs));
@@ -155,13 +157,17 @@ void bm_bits(benchmark::State& state) {
 int register_all() {
   std::vector<chutoro::detail::dense_kernel_table> tables;
   tables.push_back(chutoro::detail::reference_kernels());
-  for (const auto& t : chutoro::detail::compiled_simd_targets()) tables.push_back(chutoro::detail::dense_kernels_for(t.bits));
+  for (const auto& t : chutoro::detail::compiled_simd_targets())
+    tables.push_back(chutoro::detail::dense_kernels_for(t.bits));
   const std::pair<which, const char*> kernels[] = {
       {which::squared_l2, "squared_l2"}, {which::l1, "l1"}, {which::dot, "dot"}};
   for (const auto& [w, kname] : kernels)
     for (const auto& t : tables)
       benchmark::RegisterBenchmark(("dense/" + std::string(kname) + "/" + t.target).c_str(), bm_dense, t, w)
-          ->Arg(2)->Arg(16)->Arg(128)->Arg(784);
+          ->Arg(2)
+          ->Arg(16)
+          ->Arg(128)
+          ->Arg(784);
   benchmark::RegisterBenchmark("levenshtein", bm_levenshtein)->Arg(8)->Arg(60)->Arg(200);
   benchmark::RegisterBenchmark("jaccard", bm_jaccard)->Arg(8)->Arg(64);
   benchmark::RegisterBenchmark("hamming", bm_bits<false>)->Arg(64)->Arg(1024);

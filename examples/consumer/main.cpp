@@ -1,6 +1,5 @@
 // Clusters two well-separated lines of points and prints the cluster count.
 #include <chutoro/chutoro.hpp>
-
 #include <cstdio>
 #include <vector>
 

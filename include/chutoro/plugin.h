@@ -57,8 +57,10 @@ extern "C" {
 
 /** caps bits. */
 #define CHUTORO_HAS_DISTANCE_BATCH 0x1u /**< distance_batch is provided: the host routes batches to it */
-#define CHUTORO_HAS_DEVICE_VIEW 0x2u    /**< reserved for the GPU host (items readable from the device); v1 CPU hosts ignore it */
-#define CHUTORO_HAS_NATIVE_KERNELS 0x4u /**< reserved for the GPU host (plugin-provided device kernels); v1 CPU hosts ignore it */
+/** Reserved for the GPU host (items readable from the device); v1 CPU hosts ignore it. */
+#define CHUTORO_HAS_DEVICE_VIEW 0x2u
+/** Reserved for the GPU host (plugin-provided device kernels); v1 CPU hosts ignore it. */
+#define CHUTORO_HAS_NATIVE_KERNELS 0x4u
 #define CHUTORO_CAPS_ALL_V1 0x7u
 
 /** Status codes (values shared with chutoro::error_code). */

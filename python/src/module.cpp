@@ -218,10 +218,11 @@ nb::dict to_dict(chutoro::clustering&& r, chutoro::spanning_tree&& tree, const c
   return out;
 }
 
-nb::dict fit(const chutoro::data_source& source, std::size_t min_cluster_size, std::optional<std::size_t> min_samples,
-             const std::string& cluster_selection_method, double cluster_selection_epsilon,
-             bool allow_single_cluster, const std::string& candidates, std::size_t m, std::size_t ef_construction,
-             std::uint64_t seed, int threads, nb::object progress) {
+nb::dict fit(const chutoro::data_source& source, std::size_t min_cluster_size,
+             std::optional<std::size_t> min_samples, const std::string& cluster_selection_method,
+             double cluster_selection_epsilon, bool allow_single_cluster, const std::string& candidates,
+             std::size_t m, std::size_t ef_construction, std::uint64_t seed, int threads,
+             nb::object progress) {
   chutoro::params p;
   p.selection.min_cluster_size = min_cluster_size;
   p.selection.method = chutoro::parse_cluster_selection_method(cluster_selection_method);
@@ -267,9 +268,9 @@ using mst_array = nb::ndarray<const double, nb::ndim<2>, nb::c_contig, nb::devic
 using core_array = nb::ndarray<const float, nb::ndim<1>, nb::c_contig, nb::device::cpu>;
 
 /// The selection stage alone, on a spanning tree from an earlier fit.
-nb::dict extract_clusters(const mst_array& mst, const core_array& core_distances, std::size_t min_cluster_size,
-                          const std::string& cluster_selection_method, double cluster_selection_epsilon,
-                          bool allow_single_cluster) {
+nb::dict extract_clusters(const mst_array& mst, const core_array& core_distances,
+                          std::size_t min_cluster_size, const std::string& cluster_selection_method,
+                          double cluster_selection_epsilon, bool allow_single_cluster) {
   chutoro::expects(mst.shape(1) == 3, chutoro::error_code::invalid_argument,
                    "minimum_spanning_tree must have 3 columns (from, to, distance)");
   const std::size_t n = core_distances.shape(0);
@@ -328,7 +329,6 @@ void translate_chutoro_error(const std::exception_ptr& p, void*) {
 
 }  // namespace
 
-
 // The Arrow C stream interface (arrow.apache.org/docs/format/CStreamInterface.html).
 #ifndef ARROW_C_STREAM_INTERFACE
 #define ARROW_C_STREAM_INTERFACE
@@ -359,7 +359,8 @@ struct released {
 
 void* capsule_pointer(const nb::handle capsule, const char* name, const char* method) {
   if (!PyCapsule_CheckExact(capsule.ptr()) || !PyCapsule_IsValid(capsule.ptr(), name)) {
-    throw nb::type_error(("X." + std::string(method) + "() did not return a PyCapsule named '" + name + "'").c_str());
+    throw nb::type_error(
+        ("X." + std::string(method) + "() did not return a PyCapsule named '" + name + "'").c_str());
   }
   void* p = PyCapsule_GetPointer(capsule.ptr(), name);
   if (p == nullptr) throw nb::python_error();
@@ -384,7 +385,8 @@ const ArrowSchema& column_schema(const ArrowSchema& schema) {
 }
 
 /// Appends one chunk, unwrapping the single column of a struct (record batch) chunk.
-void append_chunk(chutoro::arrow_column_builder& builder, const ArrowSchema& schema, const ArrowArray& array) {
+void append_chunk(chutoro::arrow_column_builder& builder, const ArrowSchema& schema,
+                  const ArrowArray& array) {
   const ArrowSchema& col = column_schema(schema);
   if (&col == &schema) {
     nb::gil_scoped_release release;
@@ -393,9 +395,9 @@ void append_chunk(chutoro::arrow_column_builder& builder, const ArrowSchema& sch
   }
   chutoro::expects(array.n_children == 1 && array.children != nullptr && array.children[0] != nullptr,
                    chutoro::error_code::parse, "X: malformed Arrow record batch (no child array)");
-  chutoro::expects(array.null_count == 0 || array.n_buffers < 1 || array.buffers == nullptr ||
-                       array.buffers[0] == nullptr,
-                   chutoro::error_code::parse, "X: Arrow struct rows with nulls are not supported");
+  chutoro::expects(
+      array.null_count == 0 || array.n_buffers < 1 || array.buffers == nullptr || array.buffers[0] == nullptr,
+      chutoro::error_code::parse, "X: Arrow struct rows with nulls are not supported");
   // A struct's children are read at the parent's offset: a shallow view with that
   // offset and the parent's length (never released: the producer owns it).
   ArrowArray child = *array.children[0];
@@ -411,7 +413,8 @@ chutoro::column_data read_arrow(nb::handle x) {
   std::string name;
   if (nb::hasattr(x, "__arrow_c_stream__")) {
     nb::object capsule = x.attr("__arrow_c_stream__")();
-    auto* stream = static_cast<ArrowArrayStream*>(capsule_pointer(capsule, "arrow_array_stream", "__arrow_c_stream__"));
+    auto* stream =
+        static_cast<ArrowArrayStream*>(capsule_pointer(capsule, "arrow_array_stream", "__arrow_c_stream__"));
     chutoro::expects(stream->release != nullptr, chutoro::error_code::invalid_argument,
                      "X: the Arrow stream was already consumed");
     auto failed = [&](const char* what, int rc) {
@@ -434,15 +437,18 @@ chutoro::column_data read_arrow(nb::handle x) {
     nb::object pair = x.attr("__arrow_c_array__")();
     if (!nb::isinstance<nb::tuple>(pair) || nb::len(pair) != 2)
       throw nb::type_error("X.__arrow_c_array__() did not return a (schema, array) tuple of PyCapsules");
-    const auto* schema = static_cast<const ArrowSchema*>(capsule_pointer(nb::handle(PyTuple_GET_ITEM(pair.ptr(), 0)), "arrow_schema", "__arrow_c_array__"));
-    const auto* array = static_cast<const ArrowArray*>(capsule_pointer(nb::handle(PyTuple_GET_ITEM(pair.ptr(), 1)), "arrow_array", "__arrow_c_array__"));
-    chutoro::expects(schema->release != nullptr && array->release != nullptr, chutoro::error_code::invalid_argument,
-                     "X: the Arrow array was already released");
+    const auto* schema = static_cast<const ArrowSchema*>(
+        capsule_pointer(nb::handle(PyTuple_GET_ITEM(pair.ptr(), 0)), "arrow_schema", "__arrow_c_array__"));
+    const auto* array = static_cast<const ArrowArray*>(
+        capsule_pointer(nb::handle(PyTuple_GET_ITEM(pair.ptr(), 1)), "arrow_array", "__arrow_c_array__"));
+    chutoro::expects(schema->release != nullptr && array->release != nullptr,
+                     chutoro::error_code::invalid_argument, "X: the Arrow array was already released");
     const ArrowSchema& col = column_schema(*schema);
     if (col.name) name = col.name;
     append_chunk(builder, *schema, *array);
   }
-  chutoro::expects(builder.rows() > 0, chutoro::error_code::invalid_argument, "X: the Arrow column has no rows");
+  chutoro::expects(builder.rows() > 0, chutoro::error_code::invalid_argument,
+                   "X: the Arrow column has no rows");
   return std::move(builder).finish(name);
 }
 
@@ -452,16 +458,18 @@ std::unique_ptr<chutoro::data_source> arrow_source(nb::handle x, const std::stri
   chutoro::column_data col = read_arrow(x);
   nb::gil_scoped_release release;
   if (col.type == chutoro::column_data::kind::dense) {
-    chutoro::expects(metric != "levenshtein" && metric != "jaccard", chutoro::error_code::type_mismatch,
-                     "X: an Arrow column of vectors needs a vector metric (euclidean, cosine, manhattan), not '" +
-                         metric + "'");
+    chutoro::expects(
+        metric != "levenshtein" && metric != "jaccard", chutoro::error_code::type_mismatch,
+        "X: an Arrow column of vectors needs a vector metric (euclidean, cosine, manhattan), not '" + metric +
+            "'");
     const auto kind = chutoro::parse_dense_metric(metric);
     const chutoro::dense_table& t = col.dense;
     return std::make_unique<chutoro::dense_source>(std::span<const float>(t.values), t.n, t.dim, kind);
   }
   if (metric == "levenshtein") return std::make_unique<chutoro::string_source>(col.strings);
-  chutoro::expects(metric == "jaccard", chutoro::error_code::type_mismatch,
-                   "X: an Arrow string column needs metric='levenshtein' or metric='jaccard' (got '" + metric + "')");
+  chutoro::expects(
+      metric == "jaccard", chutoro::error_code::type_mismatch,
+      "X: an Arrow string column needs metric='levenshtein' or metric='jaccard' (got '" + metric + "')");
   return std::make_unique<chutoro::set_source>(chutoro::set_source::from_token_lines(col.strings));
 }
 
@@ -531,7 +539,6 @@ NB_MODULE(_core, m) {
       "distance calls back into Python with the GIL held, so fits over it run on one thread.")
       .def(nb::init<nb::list, nb::object>(), "items"_a, "metric"_a);
 
-
   nb::class_<chutoro::set_source, chutoro::data_source>(
       m, "TokenSetSource",
       "Strings as sets of whitespace-separated tokens under the Jaccard distance "
@@ -561,13 +568,13 @@ NB_MODULE(_core, m) {
           "path", [](const chutoro::plugin_source& s) { return s.path().string(); }, "The plugin file.")
       .def_prop_ro("caps", &chutoro::plugin_source::caps, "The CHUTORO_HAS_* bits the plugin declared.")
       .def("__repr__", [](const chutoro::plugin_source& s) {
-        return "<chutoro plugin " + s.path().string() + ": " + std::to_string(s.size()) + " items, distance '" +
-               s.name() + "'>";
+        return "<chutoro plugin " + s.path().string() + ": " + std::to_string(s.size()) +
+               " items, distance '" + s.name() + "'>";
       });
 
   m.def(
-      "arrow_source",
-      [](nb::handle x, const std::string& metric) { return arrow_source(x, metric); }, "X"_a, "metric"_a,
+      "arrow_source", [](nb::handle x, const std::string& metric) { return arrow_source(x, metric); }, "X"_a,
+      "metric"_a,
       "A source over one Arrow column read through the PyCapsule interface (__arrow_c_stream__, else "
       "__arrow_c_array__): FixedSizeList/List<float32|float64> -> dense vectors under metric "
       "(euclidean, cosine, manhattan); utf8/large_utf8 -> strings under 'levenshtein' or 'jaccard' "
