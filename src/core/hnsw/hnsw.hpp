@@ -6,7 +6,7 @@
 //
 // Items are addressed by id only; the distance is a callable the class is
 // templated on, so built-in metrics inline. Layer 0 keeps m0 = 2m links, upper
-// layers m; levels are drawn as floor(-ln(U) / ln(m)) from a seeded generator.
+// layers m; levels are drawn as floor(-ln(U) / ln(m)) from a hash of (seed, id).
 //
 // Parallel, deterministic insertion in batches (docs/algorithm.md):
 //  1. every item of the batch, in parallel, searches the graph as it was
@@ -28,7 +28,6 @@
 #include <cstdint>
 #include <exception>
 #include <queue>
-#include <random>
 #include <span>
 #include <utility>
 #include <vector>
@@ -37,7 +36,67 @@
 
 namespace chutoro::detail {
 
-/// Distance: float(std::uint32_t a, std::uint32_t b) const, thread safe.
+/// The HNSW graph's storage, independent of the distance: what a model file
+/// holds and what grows when items are added. Layer-0 lists are n blocks of
+/// (1 + m0) ids (count, links); an item of level L > 0 owns L blocks of
+/// (1 + m) ids in `upper`, starting at block upper_block[i]. Levels are drawn
+/// per item from (seed, id) alone, so growing the graph never changes the
+/// levels of items already in it.
+struct hnsw_graph {
+  using id_t = std::uint32_t;
+  std::size_t m = 16, m0 = 32, ef_construction = 100;
+  std::uint64_t seed = 42;
+  std::vector<std::uint8_t> level;         // n
+  std::vector<id_t> links0;                // n x (1 + m0)
+  std::vector<std::uint32_t> upper_block;  // n: first block of the item's upper lists
+  std::vector<id_t> upper;                 // blocks of (1 + m)
+  id_t entry = 0;
+  int max_level = 0;
+  std::size_t inserted = 0;  // items in the graph (the others are allocated, not linked)
+
+  hnsw_graph() = default;
+  hnsw_graph(std::size_t m_, std::size_t ef, std::uint64_t seed_)
+      : m(m_), m0(2 * m_), ef_construction(std::max<std::size_t>(ef, 1)), seed(seed_) {}
+
+  [[nodiscard]] std::size_t size() const noexcept { return level.size(); }
+
+  /// Level of item i: floor(-ln(U) / ln(m)), U in (0, 1] from 53 bits of
+  /// splitmix64(seed, i), capped at 60.
+  [[nodiscard]] std::uint8_t draw_level(std::size_t i) const noexcept {
+    std::uint64_t z = seed + 0x9E3779B97F4A7C15ull * (static_cast<std::uint64_t>(i) + 1);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    z ^= z >> 31;
+    const double u = (static_cast<double>(z >> 11) + 1.0) * (1.0 / 9007199254740992.0);
+    const double mult = 1.0 / std::log(static_cast<double>(std::max<std::size_t>(m, 2)));
+    return static_cast<std::uint8_t>(std::min(static_cast<int>(std::floor(-std::log(u) * mult)), 60));
+  }
+
+  /// Allocates (empty) lists for items size()..n-1. Existing lists are kept.
+  void grow(std::size_t n) {
+    const std::size_t old = size();
+    if (n <= old) return;
+    level.resize(n);
+    upper_block.resize(n);
+    links0.resize(n * (m0 + 1), 0);
+    std::size_t blocks = upper.size() / (m + 1);
+    for (std::size_t i = old; i < n; ++i) {
+      level[i] = draw_level(i);
+      upper_block[i] = static_cast<std::uint32_t>(blocks);
+      blocks += level[i];
+    }
+    upper.resize(blocks * (m + 1), 0);
+  }
+
+  id_t* links(id_t x, int l) noexcept {
+    return l == 0 ? &links0[static_cast<std::size_t>(x) * (m0 + 1)]
+                  : &upper[(static_cast<std::size_t>(upper_block[x]) + static_cast<std::size_t>(l - 1)) * (m + 1)];
+  }
+  const id_t* links(id_t x, int l) const noexcept { return const_cast<hnsw_graph*>(this)->links(x, l); }
+};
+
+/// The HNSW algorithms over an hnsw_graph. Distance: float(std::uint32_t a,
+/// std::uint32_t b) const, thread safe.
 template <class Distance>
 class hnsw_index {
  public:
@@ -67,34 +126,19 @@ class hnsw_index {
     id_t q_ = 0;
   };
 
-  hnsw_index(std::size_t n, std::size_t m, std::size_t ef_construction, std::uint64_t seed, Distance dist)
-      : m_(m),
-        m0_(2 * m),
-        ef_(std::max<std::size_t>(ef_construction, 1)),
-        dist_(std::move(dist)),
-        level_(n),
-        links0_(n * (m0_ + 1), 0),
-        upper_(n) {
-    std::mt19937_64 rng(seed);
-    const double mult = 1.0 / std::log(static_cast<double>(std::max<std::size_t>(m, 2)));
-    for (std::size_t i = 0; i < n; ++i) {
-      // U in (0, 1] from 53 random bits: portable across standard libraries.
-      const double u = (static_cast<double>(rng() >> 11) + 1.0) * (1.0 / 9007199254740992.0);
-      const auto l = static_cast<int>(std::floor(-std::log(u) * mult));
-      level_[i] = static_cast<std::uint8_t>(std::min(l, 60));
-      if (level_[i] > 0) upper_[i].assign(static_cast<std::size_t>(level_[i]) * (m_ + 1), 0);
-    }
-  }
+  /// Works on `graph` (which must outlive the index); items 0..graph.size()-1.
+  hnsw_index(hnsw_graph& graph, Distance dist)
+      : g_(graph), m_(graph.m), m0_(graph.m0), ef_(graph.ef_construction), dist_(std::move(dist)) {}
 
   /// Inserts `batch` (ids not yet inserted, distinct), using up to
   /// workers.size() OpenMP threads; worker t serves thread t.
   void insert_batch(std::span<const id_t> batch, std::span<worker> workers) {
     if (batch.empty()) return;
     std::size_t first = 0;
-    if (count_ == 0) {  // the first item becomes the entry point
-      entry_ = batch[0];
-      max_level_ = level_[batch[0]];
-      count_ = 1;
+    if (g_.inserted == 0) {  // the first item becomes the entry point
+      g_.entry = batch[0];
+      g_.max_level = g_.level[batch[0]];
+      g_.inserted = 1;
       first = 1;
     }
     const auto items = batch.subspan(first);
@@ -124,25 +168,27 @@ class hnsw_index {
         workers);
     // Phase 3: entry point, in batch order.
     for (id_t q : items)
-      if (level_[q] > max_level_) max_level_ = level_[q], entry_ = q;
-    count_ += items.size();
+      if (g_.level[q] > g_.max_level) g_.max_level = g_.level[q], g_.entry = q;
+    g_.inserted += items.size();
   }
 
-  /// k approximate nearest neighbours of inserted item q (q excluded),
-  /// ascending. Harvests what it computes into w. Not concurrent with insert.
+  /// k approximate nearest neighbours of item q (q excluded), ascending. q
+  /// may be any id the distance understands (also one outside the graph, for
+  /// queries). Harvests what it computes into w. Concurrent searches with
+  /// distinct workers are safe; not concurrent with insert_batch.
   std::vector<scored> search(id_t q, std::size_t k, std::size_t ef, worker& w) {
-    if (count_ == 0) return {};
+    if (g_.inserted == 0) return {};
     begin_query(q, w);
-    id_t ep = entry_;
+    id_t ep = g_.entry;
     float ep_d = dq(ep, w);
-    for (int l = max_level_; l > 0; --l) greedy(ep, ep_d, l, w);
+    for (int l = g_.max_level; l > 0; --l) greedy(ep, ep_d, l, w);
     std::vector<scored> found = search_layer({{ep_d, ep}}, std::max(ef, k + 1), 0, w);
     std::erase_if(found, [q](const scored& s) { return s.id == q; });
     if (found.size() > k) found.resize(k);
     return found;
   }
 
-  [[nodiscard]] std::size_t inserted() const noexcept { return count_; }
+  [[nodiscard]] std::size_t inserted() const noexcept { return g_.inserted; }
 
  private:
   struct link_request {
@@ -170,10 +216,7 @@ class hnsw_index {
     if (failure) std::rethrow_exception(failure);
   }
 
-  id_t* links(id_t x, int l) noexcept {
-    return l == 0 ? &links0_[static_cast<std::size_t>(x) * (m0_ + 1)]
-                  : &upper_[x][static_cast<std::size_t>(l - 1) * (m_ + 1)];
-  }
+  id_t* links(id_t x, int l) noexcept { return g_.links(x, l); }
 
   void begin_query(id_t q, worker& w) {
     w.q_ = q;
@@ -283,21 +326,21 @@ class hnsw_index {
   // Phase 1 for items[i]: search, add earlier batch-mates, select, write own lists.
   std::vector<link_request> plan_links(std::span<const id_t> items, std::size_t i, worker& w) {
     const id_t q = items[i];
-    const int lq = level_[q];
+    const int lq = g_.level[q];
     begin_query(q, w);
     std::vector<link_request> out;
-    id_t ep = entry_;
+    id_t ep = g_.entry;
     float ep_d = dq(ep, w);
-    for (int l = max_level_; l > lq; --l) greedy(ep, ep_d, l, w);
+    for (int l = g_.max_level; l > lq; --l) greedy(ep, ep_d, l, w);
     std::vector<scored> eps{{ep_d, ep}};
     for (int l = lq; l >= 0; --l) {
       std::vector<scored> found;
-      if (l <= max_level_) {
+      if (l <= g_.max_level) {
         found = search_layer(eps, ef_, l, w);
         eps = found;  // batch-mates are not searched through: their lists are being written
       }
       for (std::size_t j = 0; j < i; ++j)
-        if (level_[items[j]] >= l) found.push_back({dq(items[j], w), items[j]});
+        if (g_.level[items[j]] >= l) found.push_back({dq(items[j], w), items[j]});
       std::sort(found.begin(), found.end());
       const std::vector<scored> sel = select_heuristic(found, l == 0 ? m0_ : m_, w);
       id_t* own = links(q, l);
@@ -330,14 +373,9 @@ class hnsw_index {
   }
 
   static constexpr std::size_t kMaxLinks = 2048;  // 2m for m <= 1024 (validate() caps m)
+  hnsw_graph& g_;
   std::size_t m_, m0_, ef_;
   Distance dist_;
-  std::vector<std::uint8_t> level_;
-  std::vector<id_t> links0_;              // n x (1 + m0): count, links
-  std::vector<std::vector<id_t>> upper_;  // per node: level x (1 + m)
-  id_t entry_ = 0;
-  int max_level_ = 0;
-  std::size_t count_ = 0;
 };
 
 }  // namespace chutoro::detail

@@ -1,0 +1,119 @@
+// chutoro — a fitted FISHDBC model: the durable, growing object of
+// Dell'Amico 2019 (arXiv:1910.07283), section 3.3 ("incremental"). It keeps
+// what a fit computed (the data, the HNSW graph, the core-distance estimates
+// and the minimum spanning forest) so that items can be added, selection
+// parameters changed, new items predicted, and the whole saved and loaded.
+//
+//   model m(std::make_shared<dense_source>(x, n, d, dense_metric::euclidean), p);
+//   m.add(dense_source(more, k, d, dense_metric::euclidean));   // FISHDBC update
+//   m.cluster({.min_cluster_size = 20});                         // no rebuild
+//   prediction q = m.approximate_predict(dense_source(y, r, d, dense_metric::euclidean));
+//   m.save("blobs.chutoro");  model back = model::load("blobs.chutoro");
+//
+// The model file format is described in docs/model_format.md.
+#pragma once
+
+#include <chutoro/data_source.hpp>
+#include <chutoro/fit.hpp>
+#include <chutoro/params.hpp>
+#include <chutoro/result.hpp>
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <span>
+#include <vector>
+
+namespace chutoro {
+
+/// Labels and probabilities of items that are not part of the model
+/// (hdbscan.prediction.approximate_predict semantics).
+struct prediction {
+  std::vector<std::int32_t> labels;   ///< one per item, -1 = noise, else a label of clusters()
+  std::vector<double> probabilities;  ///< one per item, in [0, 1]; 0 for noise
+};
+
+/// A fitted model. Not thread safe: concurrent calls need external locking,
+/// except that const member functions may run concurrently with each other.
+/// Every operation uses parameters().build.threads OpenMP threads.
+class model {
+ public:
+  /// Fits on `data`, which the model keeps (it needs the items to add,
+  /// predict and save) and appends to in add(): nothing else may change it.
+  /// Errors: as chutoro::fit.
+  model(std::shared_ptr<data_source> data, const params& p, const progress_fn& progress = {});
+  model(model&&) noexcept;
+  model& operator=(model&&) noexcept;
+  ~model();
+
+  /// Adds the items of `items`, which get ids size()..size()+items.size()-1,
+  /// and re-extracts clusters() with the current selection parameters.
+  /// hnsw mode (FISHDBC's update): the new items are inserted into the HNSW
+  /// graph, every distance computed doing so updates the core-distance
+  /// estimates, and the new spanning tree is the minimum spanning forest of
+  /// the previous one plus the new candidate edges under the current core
+  /// distances. exact mode: the exact tree is recomputed over all items.
+  /// O(k log n) distance computations per item in hnsw mode.
+  /// Errors: error(type_mismatch) when `items` is not of the model's kind,
+  /// metric or dimension; error(unsupported) when the model's data cannot
+  /// grow (plugin, precomputed and callable sources); error(invalid_argument)
+  /// when the total would exceed 2^32 - 2 items. On error the model is unchanged.
+  void add(const data_source& items, const progress_fn& progress = {});
+
+  /// Re-extracts the clusters with new selection parameters from the same
+  /// spanning tree (the graph is not touched) and keeps them as clusters()
+  /// and parameters().selection. O(n log n). Errors: error(invalid_argument)
+  /// for out-of-range parameters (the model is then unchanged).
+  const clustering& cluster(const selection_params& sp);
+
+  /// Labels and probabilities for items not in the model, without adding
+  /// them (hdbscan's approximate_predict, McInnes et al., hdbscan docs
+  /// "Predicting clusters for new points"): for each item, its 2 k nearest
+  /// model items (k = min_samples) are found (HNSW search with ef =
+  /// ef_construction; brute force in exact mode); its core distance is the
+  /// distance to the (k + 1)-th of them; the neighbour with the smallest
+  /// mutual reachability distance d picks the condensed-tree cluster the item
+  /// joins at lambda = 1/d, and the item takes that cluster's label (or -1)
+  /// and probability min(lambda, lambda_max) / lambda_max. Thread safe
+  /// (const). Errors: error(type_mismatch) as add(); error(unsupported) when
+  /// the model's data cannot measure distances to outside items.
+  [[nodiscard]] prediction approximate_predict(const data_source& items) const;
+
+  [[nodiscard]] std::size_t size() const noexcept;
+  [[nodiscard]] const params& parameters() const noexcept;
+  [[nodiscard]] const data_source& data() const noexcept;
+  /// The spanning tree (core distances, edges) the clusters come from.
+  [[nodiscard]] const spanning_tree& tree() const noexcept;
+  /// The current flat clustering and its trees.
+  [[nodiscard]] const clustering& clusters() const noexcept;
+  /// Counters and times of the last fit or add (zero after load).
+  [[nodiscard]] const fit_stats& stats() const noexcept;
+
+  /// Writes the model file atomically: a temporary file in the same
+  /// directory, fsync, rename over `path`, fsync of the directory. An
+  /// interrupted save leaves the previous file intact. Errors: error(io)
+  /// naming the path and the failing step.
+  void save(const std::filesystem::path& path) const;
+  /// The model file's bytes (what save() writes), e.g. for pickling.
+  [[nodiscard]] std::vector<std::byte> to_bytes() const;
+
+  /// Reads a model file. `data` is required for models whose data is not
+  /// stored in the file (plugin, precomputed, callable sources): it must be
+  /// the same data, checked by the fingerprint stored at save time; for other
+  /// models it must be null. Errors: error(io) when the file cannot be read;
+  /// error(parse) naming the file, section and problem for a truncated,
+  /// corrupted (checksum), wrong-version or wrong-endianness file;
+  /// error(invalid_argument) for a missing or mismatching `data`.
+  static model load(const std::filesystem::path& path, std::shared_ptr<data_source> data = nullptr);
+  /// As load(), from bytes; `what` names the input in error messages.
+  static model from_bytes(std::span<const std::byte> bytes, std::shared_ptr<data_source> data = nullptr,
+                          std::string_view what = "model bytes");
+
+  struct impl;
+
+ private:
+  explicit model(std::unique_ptr<impl> p);
+  std::unique_ptr<impl> p_;
+};
+
+}  // namespace chutoro
