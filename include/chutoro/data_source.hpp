@@ -41,7 +41,47 @@ class data_source {
   /// out[k] = distance(pairs[k].a, pairs[k].b); out.size() == pairs.size().
   /// The default loops over distance(); sources with a faster batch path override it.
   virtual void distance_batch(std::span<const index_pair> pairs, std::span<float> out) const;
+
+  // ---- growth: adding items, and distances to items of another source ----
+  // Lets a fitted model take new items (model::add) and measure items that are
+  // not in it (model::approximate_predict). `other` holds the new items: a
+  // source of the same concrete kind, metric and dimension, built the same way
+  // (cosine/angular rows normalised at construction).
+
+  /// Whether append() and cross_distance() work for this source (the built-in sources: true).
+  [[nodiscard]] virtual bool can_grow() const noexcept { return false; }
+  /// Throws error(type_mismatch) naming both sources (name(), kind, dim) unless `other` is of
+  /// the same concrete kind, metric and dimension as this source, so that append() and
+  /// cross_distance() accept it. Default (sources that cannot grow): error(unsupported)
+  /// "data source '<name>' cannot ... (only built-in sources can grow / measure outside items)".
+  /// Thread safe (const).
+  virtual void check_compatible(const data_source& other) const;
+  /// d(item i of `other`, item j of this source), the same value distance() would give if
+  /// `other`'s item were appended: bit for bit distance(size() + i, j) after append(other),
+  /// through the same kernel. Precondition: check_compatible(other) passed; ids not
+  /// range-checked (i < other.size(), j < size()). Thread safe (const). Default: error(unsupported).
+  [[nodiscard]] virtual float cross_distance(const data_source& other, std::size_t i, std::size_t j) const;
+  /// Appends `other`'s items after this source's own (they get ids size()..size()+other.size()-1);
+  /// `other` may be this source itself. Calls check_compatible first. Strong guarantee: on
+  /// error (type_mismatch, or std::bad_alloc) nothing changes. Amortised O(other's items):
+  /// storage grows geometrically. Invalidates pointers/spans returned by row()/item().
+  /// Not thread safe: no other call on this source may run concurrently. Default: error(unsupported).
+  virtual void append(const data_source& other);
+  /// Removes the items with ids >= n, undoing append()s (n >= size(): nothing changes);
+  /// keeps the storage for later appends. Built-in sources never throw (a rollback after a
+  /// failed step that followed append()). Not thread safe. Default: error(unsupported).
+  virtual void truncate(std::size_t n);
 };
+
+/// Tag for the dense_source / product_source constructors: the values are rows
+/// exactly as such a source stores them (row() of a cosine dense_source or an
+/// angular product_source is already normalised, e.g. read back from a saved
+/// model). They are copied bit for bit instead of being normalised again, so
+/// distances are bit-identical to the source they came from.
+struct rows_normalized_t {
+  explicit rows_normalized_t() = default;
+};
+inline constexpr rows_normalized_t rows_normalized{};
 
 /// Built-in dense metrics (stable values, shared with the C ABI and Python).
 enum class dense_metric : int { euclidean = 0, cosine = 1, manhattan = 2 };
@@ -58,9 +98,14 @@ dense_metric parse_dense_metric(std::string_view name);
 ///               construction; a zero row is rejected (cosine is undefined there).
 /// Throws error(invalid_argument) on n == 0, dim == 0, values.size() != n*dim,
 /// or a NaN/Inf value (the message names the row and column).
+/// Grows (append) with geometric capacity; every row stays padded and 64-byte aligned.
 class dense_source final : public data_source {
  public:
   dense_source(std::span<const float> values, std::size_t n, std::size_t dim, dense_metric metric);
+  /// Rows already normalised (see rows_normalized_t), copied as they are. Cosine rows must
+  /// have unit norm (|norm^2 - 1| <= 1e-3), else error(invalid_argument) naming the row.
+  dense_source(std::span<const float> values, std::size_t n, std::size_t dim, dense_metric metric,
+               rows_normalized_t);
   ~dense_source() override;
   dense_source(const dense_source&) = delete;
   dense_source& operator=(const dense_source&) = delete;
@@ -69,6 +114,12 @@ class dense_source final : public data_source {
   [[nodiscard]] std::string name() const override { return std::string(to_string(metric_)); }
   [[nodiscard]] std::size_t dim() const noexcept override { return dim_; }
   [[nodiscard]] float distance(std::size_t i, std::size_t j) const override;
+  [[nodiscard]] bool can_grow() const noexcept override { return true; }
+  /// Compatible: another dense_source with the same metric and dim().
+  void check_compatible(const data_source& other) const override;
+  [[nodiscard]] float cross_distance(const data_source& other, std::size_t i, std::size_t j) const override;
+  void append(const data_source& other) override;
+  void truncate(std::size_t n) noexcept override;
 
   [[nodiscard]] dense_metric metric() const noexcept { return metric_; }
   /// Padded row stride in floats (a multiple of 16).
@@ -77,9 +128,11 @@ class dense_source final : public data_source {
   [[nodiscard]] const float* row(std::size_t i) const noexcept { return data_ + i * stride_; }
 
  private:
+  void load_rows(std::span<const float> values, bool normalise);
   std::size_t n_, dim_, stride_;
   dense_metric metric_;
-  float* data_ = nullptr;  // 64-byte aligned, owned
+  float* data_ = nullptr;  // 64-byte aligned, owned; capacity_ rows, the first n_ in use
+  std::size_t capacity_ = 0;
 };
 
 /// UTF-8 strings under the Levenshtein distance over Unicode code points
@@ -91,6 +144,12 @@ class string_source final : public data_source {
   [[nodiscard]] std::size_t size() const noexcept override { return offsets_.size() - 1; }
   [[nodiscard]] std::string name() const override { return "levenshtein"; }
   [[nodiscard]] float distance(std::size_t i, std::size_t j) const override;
+  [[nodiscard]] bool can_grow() const noexcept override { return true; }
+  /// Compatible: another string_source.
+  void check_compatible(const data_source& other) const override;
+  [[nodiscard]] float cross_distance(const data_source& other, std::size_t i, std::size_t j) const override;
+  void append(const data_source& other) override;
+  void truncate(std::size_t n) noexcept override;
 
   /// Code points of item i.
   [[nodiscard]] std::span<const char32_t> item(std::size_t i) const noexcept {

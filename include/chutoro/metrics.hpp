@@ -43,6 +43,13 @@ class set_source final : public data_source {
   [[nodiscard]] std::size_t size() const noexcept override { return offsets_.size() - 1; }
   [[nodiscard]] std::string name() const override { return "jaccard"; }
   [[nodiscard]] float distance(std::size_t i, std::size_t j) const override;
+  [[nodiscard]] bool can_grow() const noexcept override { return true; }
+  /// Compatible: another set_source. Ids are compared as they are: both sources must number
+  /// their elements alike (two from_token_lines() sources number tokens independently).
+  void check_compatible(const data_source& other) const override;
+  [[nodiscard]] float cross_distance(const data_source& other, std::size_t i, std::size_t j) const override;
+  void append(const data_source& other) override;
+  void truncate(std::size_t n) noexcept override;
 
   /// Ids of item i (sorted, unique).
   [[nodiscard]] std::span<const std::uint32_t> item(std::size_t i) const noexcept {
@@ -81,6 +88,12 @@ class bit_source final : public data_source {
   [[nodiscard]] std::string name() const override { return std::string(to_string(metric_)); }
   [[nodiscard]] std::size_t dim() const noexcept override { return nbits_; }
   [[nodiscard]] float distance(std::size_t i, std::size_t j) const override;
+  [[nodiscard]] bool can_grow() const noexcept override { return true; }
+  /// Compatible: another bit_source with the same metric and number of bits (dim()).
+  void check_compatible(const data_source& other) const override;
+  [[nodiscard]] float cross_distance(const data_source& other, std::size_t i, std::size_t j) const override;
+  void append(const data_source& other) override;
+  void truncate(std::size_t n) noexcept override;
 
   [[nodiscard]] bit_metric metric() const noexcept { return metric_; }
   [[nodiscard]] std::size_t words() const noexcept { return words_; }
@@ -114,11 +127,21 @@ class product_source final : public data_source {
   /// Throws error(invalid_argument) on n == 0, dim == 0, a size mismatch, a
   /// NaN/Inf value (naming row and column) or, for angular, a zero row.
   product_source(std::span<const float> values, std::size_t n, std::size_t dim, product_metric metric);
+  /// Rows already normalised (see rows_normalized_t), copied as they are. Angular rows must
+  /// have unit norm (|norm^2 - 1| <= 1e-3), else error(invalid_argument) naming the row.
+  product_source(std::span<const float> values, std::size_t n, std::size_t dim, product_metric metric,
+                 rows_normalized_t);
 
   [[nodiscard]] std::size_t size() const noexcept override { return n_; }
   [[nodiscard]] std::string name() const override { return std::string(to_string(metric_)); }
   [[nodiscard]] std::size_t dim() const noexcept override { return dim_; }
   [[nodiscard]] float distance(std::size_t i, std::size_t j) const override;
+  [[nodiscard]] bool can_grow() const noexcept override { return true; }
+  /// Compatible: another product_source with the same metric and dim().
+  void check_compatible(const data_source& other) const override;
+  [[nodiscard]] float cross_distance(const data_source& other, std::size_t i, std::size_t j) const override;
+  void append(const data_source& other) override;
+  void truncate(std::size_t n) noexcept override;
 
   [[nodiscard]] product_metric metric() const noexcept { return metric_; }
   [[nodiscard]] std::size_t stride() const noexcept { return stride_; }
@@ -126,6 +149,7 @@ class product_source final : public data_source {
   [[nodiscard]] const float* row(std::size_t i) const noexcept { return data_.data() + i * stride_; }
 
  private:
+  void load_rows(std::span<const float> values, bool normalise);
   std::size_t n_, dim_, stride_;
   product_metric metric_;
   std::vector<float> data_;

@@ -1,8 +1,10 @@
 // chutoro — bit_source (hamming, tanimoto over packed bit vectors).
+#include <algorithm>
 #include <chutoro/error.hpp>
 #include <chutoro/metrics.hpp>
 #include <string>
 
+#include "metrics/growth.hpp"
 #include "metrics/set_bit_kernels.hpp"
 
 namespace chutoro {
@@ -66,6 +68,34 @@ bit_source bit_source::from_dense(std::span<const float> values, std::size_t n, 
 float bit_source::distance(std::size_t i, std::size_t j) const {
   return metric_ == bit_metric::tanimoto ? detail::tanimoto_kernel(row(i), row(j), words_)
                                          : detail::hamming_kernel(row(i), row(j), words_);
+}
+
+void bit_source::check_compatible(const data_source& other) const {
+  const auto* o = dynamic_cast<const bit_source*>(&other);
+  detail::expect_compatible(*this, other, o != nullptr, o && o->metric_ == metric_, o && o->nbits_ == nbits_);
+}
+
+float bit_source::cross_distance(const data_source& other, std::size_t i, std::size_t j) const {
+  const auto& o = static_cast<const bit_source&>(other);
+  return metric_ == bit_metric::tanimoto ? detail::tanimoto_kernel(o.row(i), row(j), words_)
+                                         : detail::hamming_kernel(o.row(i), row(j), words_);
+}
+
+void bit_source::append(const data_source& other) {
+  check_compatible(other);
+  const auto& o = static_cast<const bit_source&>(other);
+  const std::size_t m = o.n_, count = m * words_, base = bits_.size();  // before growing: o may be *this
+  // Reserving is the only step that can throw, and it changes no element (strong guarantee).
+  detail::reserve_geometric(bits_, base + count);
+  bits_.resize(base + count);
+  std::copy_n(o.bits_.data(), count, bits_.data() + base);  // disjoint even when o is *this
+  n_ += m;
+}
+
+void bit_source::truncate(std::size_t n) noexcept {
+  if (n >= n_) return;
+  n_ = n;
+  bits_.resize(n * words_);  // shrinking: no allocation
 }
 
 }  // namespace chutoro

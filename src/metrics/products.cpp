@@ -1,9 +1,11 @@
 // chutoro — product_source (inner_product, angular over dense float32 rows).
+#include <algorithm>
 #include <chutoro/error.hpp>
 #include <chutoro/metrics.hpp>
 #include <cmath>
 #include <string>
 
+#include "metrics/growth.hpp"
 #include "metrics/set_bit_kernels.hpp"
 
 namespace chutoro {
@@ -22,6 +24,17 @@ std::string_view to_string(product_metric m) noexcept {
 product_source::product_source(std::span<const float> values, std::size_t n, std::size_t dim,
                                product_metric metric)
     : n_(n), dim_(dim), stride_((dim + 15) / 16 * 16), metric_(metric) {
+  load_rows(values, true);
+}
+
+product_source::product_source(std::span<const float> values, std::size_t n, std::size_t dim,
+                               product_metric metric, rows_normalized_t)
+    : n_(n), dim_(dim), stride_((dim + 15) / 16 * 16), metric_(metric) {
+  load_rows(values, false);
+}
+
+void product_source::load_rows(std::span<const float> values, bool normalise) {
+  const std::size_t n = n_, dim = dim_;
   expects(n > 0, error_code::invalid_argument, "product_source: no rows (empty input)");
   expects(dim > 0, error_code::invalid_argument, "product_source: rows have no columns (dim = 0)");
   expects(values.size() == n * dim, error_code::invalid_argument,
@@ -40,12 +53,19 @@ product_source::product_source(std::span<const float> values, std::size_t n, std
       data_[i * stride_ + k] = v;
       norm2 += double(v) * v;
     }
-    if (metric == product_metric::angular) {
+    if (metric_ == product_metric::angular) {
       expects(norm2 > 0, error_code::invalid_argument,
               "product_source: row " + std::to_string(i) + " is all zeros; angular distance is undefined");
-      const double inv = 1.0 / std::sqrt(norm2);
-      for (std::size_t k = 0; k < dim; ++k)
-        data_[i * stride_ + k] = static_cast<float>(data_[i * stride_ + k] * inv);
+      if (normalise) {
+        const double inv = 1.0 / std::sqrt(norm2);
+        for (std::size_t k = 0; k < dim; ++k)
+          data_[i * stride_ + k] = static_cast<float>(data_[i * stride_ + k] * inv);
+      } else {
+        expects(std::fabs(norm2 - 1.0) <= 1e-3, error_code::invalid_argument,
+                "product_source: row " + std::to_string(i) + " is not normalised (squared norm " +
+                    std::to_string(norm2) +
+                    "); rows_normalized needs the unit rows an angular source stores");
+      }
     }
   }
 }
@@ -53,6 +73,34 @@ product_source::product_source(std::span<const float> values, std::size_t n, std
 float product_source::distance(std::size_t i, std::size_t j) const {
   return metric_ == product_metric::angular ? detail::angular_kernel(row(i), row(j), stride_)
                                             : detail::inner_product_kernel(row(i), row(j), stride_);
+}
+
+void product_source::check_compatible(const data_source& other) const {
+  const auto* o = dynamic_cast<const product_source*>(&other);
+  detail::expect_compatible(*this, other, o != nullptr, o && o->metric_ == metric_, o && o->dim_ == dim_);
+}
+
+float product_source::cross_distance(const data_source& other, std::size_t i, std::size_t j) const {
+  const auto& o = static_cast<const product_source&>(other);
+  return metric_ == product_metric::angular ? detail::angular_kernel(o.row(i), row(j), stride_)
+                                            : detail::inner_product_kernel(o.row(i), row(j), stride_);
+}
+
+void product_source::append(const data_source& other) {
+  check_compatible(other);
+  const auto& o = static_cast<const product_source&>(other);
+  const std::size_t m = o.n_, count = m * stride_, base = data_.size();  // before growing: o may be *this
+  // Reserving is the only step that can throw, and it changes no element (strong guarantee).
+  detail::reserve_geometric(data_, base + count);
+  data_.resize(base + count);
+  std::copy_n(o.data_.data(), count, data_.data() + base);  // disjoint even when o is *this
+  n_ += m;
+}
+
+void product_source::truncate(std::size_t n) noexcept {
+  if (n >= n_) return;
+  n_ = n;
+  data_.resize(n * stride_);  // shrinking: no allocation
 }
 
 }  // namespace chutoro

@@ -5,6 +5,7 @@
 #include <string>
 #include <unordered_map>
 
+#include "metrics/growth.hpp"
 #include "metrics/set_bit_kernels.hpp"
 
 namespace chutoro {
@@ -65,6 +66,35 @@ set_source set_source::from_token_lines(std::span<const std::string> lines) {
 
 float set_source::distance(std::size_t i, std::size_t j) const {
   return detail::jaccard_kernel(item(i), item(j));
+}
+
+void set_source::check_compatible(const data_source& other) const {
+  const bool same = dynamic_cast<const set_source*>(&other) != nullptr;
+  detail::expect_compatible(*this, other, same, same, same);
+}
+
+float set_source::cross_distance(const data_source& other, std::size_t i, std::size_t j) const {
+  const auto& o = static_cast<const set_source&>(other);
+  return detail::jaccard_kernel(o.item(i), item(j));
+}
+
+void set_source::append(const data_source& other) {
+  check_compatible(other);
+  const auto& o = static_cast<const set_source&>(other);
+  // Sizes first: `other` may be *this. Reserving is the only step that can
+  // throw, and it changes no element (strong guarantee).
+  const std::size_t m = o.size(), count = o.ids_.size(), base = ids_.size();
+  detail::reserve_geometric(ids_, base + count);
+  detail::reserve_geometric(offsets_, offsets_.size() + m);
+  ids_.resize(base + count);
+  std::copy_n(o.ids_.data(), count, ids_.data() + base);  // disjoint even when o is *this
+  for (std::size_t k = 1; k <= m; ++k) offsets_.push_back(base + o.offsets_[k]);
+}
+
+void set_source::truncate(std::size_t n) noexcept {
+  if (n >= size()) return;
+  offsets_.resize(n + 1);  // shrinking: no allocation
+  ids_.resize(offsets_[n]);
 }
 
 }  // namespace chutoro

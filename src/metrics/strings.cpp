@@ -4,6 +4,8 @@
 #include <chutoro/error.hpp>
 #include <string>
 
+#include "metrics/growth.hpp"
+
 namespace chutoro {
 
 namespace {
@@ -109,6 +111,35 @@ string_source::string_source(std::span<const std::string> items) {
 
 float string_source::distance(std::size_t i, std::size_t j) const {
   return static_cast<float>(levenshtein(item(i), item(j)));
+}
+
+void string_source::check_compatible(const data_source& other) const {
+  const bool same = dynamic_cast<const string_source*>(&other) != nullptr;
+  detail::expect_compatible(*this, other, same, same, same);
+}
+
+float string_source::cross_distance(const data_source& other, std::size_t i, std::size_t j) const {
+  const auto& o = static_cast<const string_source&>(other);
+  return static_cast<float>(levenshtein(o.item(i), item(j)));
+}
+
+void string_source::append(const data_source& other) {
+  check_compatible(other);
+  const auto& o = static_cast<const string_source&>(other);
+  // Sizes first: `other` may be *this. Reserving is the only step that can
+  // throw, and it changes no element (strong guarantee).
+  const std::size_t m = o.size(), cps = o.codepoints_.size(), base = codepoints_.size();
+  detail::reserve_geometric(codepoints_, base + cps);
+  detail::reserve_geometric(offsets_, offsets_.size() + m);
+  codepoints_.resize(base + cps);
+  std::copy_n(o.codepoints_.data(), cps, codepoints_.data() + base);  // disjoint even when o is *this
+  for (std::size_t k = 1; k <= m; ++k) offsets_.push_back(base + o.offsets_[k]);
+}
+
+void string_source::truncate(std::size_t n) noexcept {
+  if (n >= size()) return;
+  offsets_.resize(n + 1);  // shrinking: no allocation
+  codepoints_.resize(offsets_[n]);
 }
 
 }  // namespace chutoro
