@@ -46,10 +46,12 @@ using index = chutoro::detail::hnsw_index<source_distance>;
 
 // Builds an index over all items in batches as fit() does (one worker per thread).
 struct built {
+  chutoro::detail::hnsw_graph graph;
   index idx;
   std::vector<index::worker> workers;
   built(const chutoro::data_source& src, std::size_t m, std::size_t ef, std::uint64_t seed, int threads = 1)
-      : idx(src.size(), m, ef, seed, source_distance{&src}) {
+      : graph(m, ef, seed), idx(graph, source_distance{&src}) {
+    graph.grow(src.size());
     for (int t = 0; t < threads; ++t) workers.emplace_back(src.size());
     std::vector<std::uint32_t> ids(src.size());
     for (std::uint32_t i = 0; i < ids.size(); ++i) ids[i] = i;

@@ -60,7 +60,10 @@ void candidate_graph::offer(std::uint32_t i, std::uint32_t j, float d) noexcept 
   float* hd = &knn_d_[i * k_];
   std::uint32_t* hi = &knn_id_[i * k_];
   std::uint32_t& c = count_[i];
-  if (c == k_ && d >= hd[0]) return;  // not among the k nearest
+  // Neighbours are ordered by (distance, id), so the kept set is the k smallest
+  // pairs offered whatever the order of the offers (threads, batches, files).
+  auto above = [&](std::size_t s, float dd, std::uint32_t jj) { return hd[s] > dd || (hd[s] == dd && hi[s] > jj); };
+  if (c == k_ && !above(0, d, j)) return;  // not among the k nearest
   for (std::uint32_t s = 0; s < c; ++s)
     if (hi[s] == j) return;  // pair already known
   if (c < k_) {
@@ -68,7 +71,7 @@ void candidate_graph::offer(std::uint32_t i, std::uint32_t j, float d) noexcept 
     std::size_t pos = c++;
     while (pos > 0) {
       const std::size_t parent = (pos - 1) / 2;
-      if (hd[parent] >= d) break;
+      if (above(parent, d, j)) break;  // the parent stays above (d, j)
       hd[pos] = hd[parent], hi[pos] = hi[parent];
       pos = parent;
     }
@@ -80,12 +83,23 @@ void candidate_graph::offer(std::uint32_t i, std::uint32_t j, float d) noexcept 
   for (;;) {
     std::size_t child = 2 * pos + 1;
     if (child >= k_) break;
-    if (child + 1 < k_ && hd[child + 1] > hd[child]) ++child;
-    if (hd[child] <= d) break;
+    if (child + 1 < k_ && (hd[child + 1] > hd[child] || (hd[child + 1] == hd[child] && hi[child + 1] > hi[child])))
+      ++child;
+    if (!above(child, d, j)) break;
     hd[pos] = hd[child], hi[pos] = hi[child];
     pos = child;
   }
   hd[pos] = d, hi[pos] = j;
+}
+
+void candidate_graph::canonical_neighbours(std::size_t i, std::span<float> d, std::span<std::uint32_t> id) const {
+  std::vector<std::pair<float, std::uint32_t>> v;
+  for (std::size_t s = 0; s < count_[i]; ++s) v.emplace_back(knn_d_[i * k_ + s], knn_id_[i * k_ + s]);
+  std::sort(v.begin(), v.end(), std::greater<>());  // descending: a valid max-heap
+  for (std::size_t s = 0; s < k_; ++s) {
+    d[s] = s < v.size() ? v[s].first : 0.0f;
+    id[s] = s < v.size() ? v[s].second : 0u;
+  }
 }
 
 float candidate_graph::core_distance(std::size_t i) const noexcept {
@@ -166,8 +180,25 @@ spanning_tree candidate_graph::finish() {
   // Disconnected candidate graph: join each remaining part to item 0's at infinity.
   for (std::uint32_t i = 1; i < n_; ++i)
     if (uf.unite(0, i)) t.edges.push_back({0, i, std::numeric_limits<double>::infinity()});
-  forest_ = {};
   return t;
+}
+
+void candidate_graph::grow(std::size_t n) {
+  if (n <= n_) return;
+  knn_d_.resize(n * k_);
+  knn_id_.resize(n * k_);
+  count_.resize(n, 0);
+  n_ = n;
+}
+
+void candidate_graph::restore(std::vector<float> knn_d, std::vector<std::uint32_t> knn_id,
+                              std::vector<std::uint32_t> known, std::vector<raw_edge> forest) {
+  n_ = known.size();
+  knn_d_ = std::move(knn_d);
+  knn_id_ = std::move(knn_id);
+  count_ = std::move(known);
+  forest_ = std::move(forest);
+  buffer_.clear();
 }
 
 }  // namespace chutoro::detail

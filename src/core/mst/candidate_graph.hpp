@@ -3,7 +3,8 @@
 //
 // Every harvested distance d(a, b) updates the k-nearest lists of a and b
 // (k = min_samples - 1 other items, since the item itself is the first
-// neighbour) and is buffered as a candidate edge. When the buffer exceeds
+// neighbour; ties broken by id, so the lists do not depend on the order of
+// the offers) and is buffered as a candidate edge. When the buffer exceeds
 // max(compaction_min_edges, compaction_factor * n_seen) edges, buffer and
 // forest are reduced to their minimum spanning forest under the current
 // mutual reachability distance (Kruskal), so memory stays within
@@ -68,9 +69,31 @@ class candidate_graph {
   /// Minimum spanning forest of all candidate edges under mutual reachability.
   void compact();
 
-  /// Final spanning tree: compacts, joins disconnected parts with infinite
-  /// edges, and returns edges (mutual reachability) sorted by (distance, a, b).
+  /// Spanning tree: compacts, joins disconnected parts with infinite edges,
+  /// and returns edges (mutual reachability) sorted by (distance, a, b). The
+  /// forest is kept, so more edges (and items) can follow (FISHDBC's update).
   spanning_tree finish();
+
+  /// Makes room for items size()..n-1 (no known neighbours yet).
+  void grow(std::size_t n);
+  [[nodiscard]] std::size_t size() const noexcept { return n_; }
+  /// k = min_samples - 1: the neighbours each item keeps.
+  [[nodiscard]] std::size_t k() const noexcept { return k_; }
+
+  /// The state a model file stores: n x k heaps (distances, ids), the filled
+  /// slots per item, and the minimum spanning forest (valid after finish()).
+  [[nodiscard]] std::span<const float> knn_distances() const noexcept { return knn_d_; }
+  [[nodiscard]] std::span<const std::uint32_t> knn_ids() const noexcept { return knn_id_; }
+  [[nodiscard]] std::span<const std::uint32_t> known() const noexcept { return count_; }
+  [[nodiscard]] std::span<const raw_edge> forest() const noexcept { return forest_; }
+  /// Item i's k slots in a canonical layout (sorted descending by (distance,
+  /// id), a valid max-heap; unfilled slots zero): the same bytes whatever the
+  /// order the distances were offered in.
+  void canonical_neighbours(std::size_t i, std::span<float> d, std::span<std::uint32_t> id) const;
+  /// Replaces that state (sizes as above, n = known.size(); forest a forest
+  /// over those items). The caller validates the values.
+  void restore(std::vector<float> knn_d, std::vector<std::uint32_t> knn_id, std::vector<std::uint32_t> known,
+               std::vector<raw_edge> forest);
 
   [[nodiscard]] std::uint64_t harvested() const noexcept { return harvested_ + buffer_.size(); }
   [[nodiscard]] std::uint64_t peak_buffered() const noexcept { return peak_; }

@@ -1,0 +1,272 @@
+// chutoro — chutoro::model: fit, add (FISHDBC's incremental update,
+// Dell'Amico 2019, section 3.3), re-clustering and approximate prediction
+// (hdbscan's prediction.approximate_predict).
+#include <omp.h>
+
+#include <algorithm>
+#include <chrono>
+#include <chutoro/error.hpp>
+#include <chutoro/model.hpp>
+#include <cmath>
+#include <exception>
+#include <limits>
+#include <string>
+
+#include "core/hierarchy/hierarchy.hpp"
+#include "core/model/model_impl.hpp"
+
+namespace chutoro {
+
+namespace detail {
+
+prediction_index make_prediction_index(std::size_t n, const clustering& c, const selection_params& sp) {
+  prediction_index x;
+  x.item_parent.assign(n, static_cast<std::int64_t>(n));
+  x.item_lambda.assign(n, 0.0);
+  std::size_t clusters = 1;
+  for (const condensed_row& r : c.condensed_tree)
+    clusters = std::max(clusters, static_cast<std::size_t>(std::max(r.parent, r.child_size > 1 ? r.child : 0)) + 1 - n);
+  x.cluster_parent.assign(clusters, -1);
+  x.cluster_lambda.assign(clusters, 0.0);
+  x.cluster_label.assign(clusters, -1);
+  x.cluster_max_lambda.assign(clusters, 0.0);
+  std::vector<double> own_max(clusters, 0.0);
+  for (const condensed_row& r : c.condensed_tree) {
+    const auto p = static_cast<std::size_t>(r.parent) - n;
+    own_max[p] = std::max(own_max[p], r.lambda_val);
+    if (r.child < static_cast<std::int64_t>(n)) {
+      x.item_parent[static_cast<std::size_t>(r.child)] = r.parent;
+      x.item_lambda[static_cast<std::size_t>(r.child)] = r.lambda_val;
+    } else {
+      const auto ch = static_cast<std::size_t>(r.child) - n;
+      x.cluster_parent[ch] = r.parent;
+      x.cluster_lambda[ch] = r.lambda_val;
+    }
+  }
+  if (c.condensed_tree.empty()) return x;
+  const std::vector<double> stability = cluster_stability(c.condensed_tree, n);
+  const cluster_selection sel = select_clusters(c.condensed_tree, n, stability, sp);
+  for (std::size_t label = 0; label < sel.clusters.size(); ++label) {
+    const auto id = static_cast<std::size_t>(sel.clusters[label]) - n;
+    x.cluster_label[id] = static_cast<std::int32_t>(label);
+    x.cluster_max_lambda[id] = own_max[id];
+  }
+  // Sub-clusters of a selected cluster predict as that cluster (hdbscan's
+  // cluster_map / max_lambdas); parents have smaller ids than children.
+  for (std::size_t id = 1; id < clusters; ++id) {
+    const std::int64_t parent = x.cluster_parent[id];
+    if (parent < 0) continue;
+    const auto p = static_cast<std::size_t>(parent) - n;
+    if (x.cluster_label[id] < 0 && x.cluster_label[p] >= 0) {
+      x.cluster_label[id] = x.cluster_label[p];
+      x.cluster_max_lambda[id] = x.cluster_max_lambda[p];
+    }
+  }
+  return x;
+}
+
+namespace {
+
+/// hdbscan's _find_cluster_and_probability for one item whose nearest model
+/// items are `nb` (ascending raw distance), with k = min_samples.
+std::pair<std::int32_t, double> predict_one(const prediction_index& x, std::span<const float> core,
+                                            std::span<const std::pair<float, std::uint32_t>> nb, std::size_t k,
+                                            std::size_t n) {
+  if (nb.empty()) return {-1, 0.0};
+  // The item's own core distance: distance to its k-th nearest model item
+  // (hdbscan's neighbor_distances[min_samples] with its k = ours - 1).
+  const float own_core = nb[std::min(k, nb.size()) - 1].first;
+  std::size_t best = 0;
+  float best_mr = std::numeric_limits<float>::infinity();
+  for (std::size_t j = 0; j < nb.size(); ++j) {
+    const float mr = std::max({core[nb[j].second], own_core, nb[j].first});
+    if (mr < best_mr) best_mr = mr, best = j;
+  }
+  double lambda = best_mr > 0 ? 1.0 / static_cast<double>(best_mr) : std::numeric_limits<double>::max();
+  const std::uint32_t neighbour = nb[best].second;
+  std::int64_t cluster = x.item_parent[neighbour];
+  const auto root = static_cast<std::int64_t>(n);
+  if (x.item_lambda[neighbour] > lambda) {
+    // Walk up to the cluster that still exists at the item's lambda.
+    while (cluster > root) {
+      const auto c = static_cast<std::size_t>(cluster) - n;
+      if (!(x.cluster_lambda[c] >= lambda)) break;
+      cluster = x.cluster_parent[c];
+    }
+  }
+  const auto c = static_cast<std::size_t>(cluster) - n;
+  const std::int32_t label = x.cluster_label[c];
+  if (label < 0) return {-1, 0.0};
+  const double max_lambda = x.cluster_max_lambda[c];
+  if (!(max_lambda > 0.0)) return {label, 1.0};
+  return {label, std::min(max_lambda, lambda) / max_lambda};
+}
+
+/// Distances between model items (ids < n) and query items (ids >= n).
+struct predict_distance {
+  const data_source* base;
+  const data_source* queries;
+  std::size_t n;
+  float operator()(std::uint32_t a, std::uint32_t b) const {
+    if (a >= n) return base->cross_distance(*queries, a - n, b);
+    if (b >= n) return base->cross_distance(*queries, b - n, a);
+    return base->distance(a, b);
+  }
+};
+
+void check_finite_distance(float d, const data_source& data, std::size_t i) {
+  expects(d >= 0.0f, error_code::invalid_argument,
+          "data source '" + data.name() + "': distance from query item " + std::to_string(i) +
+              " is not a non-negative number");
+}
+
+}  // namespace
+}  // namespace detail
+
+void model::impl::extract() {
+  clusters = extract_clusters(tree, p.selection);
+  predict_index = detail::make_prediction_index(tree.n, clusters, p.selection);
+}
+
+model::model(std::unique_ptr<impl> p) : p_(std::move(p)) {}
+model::model(model&&) noexcept = default;
+model& model::operator=(model&&) noexcept = default;
+model::~model() = default;
+
+model::model(std::shared_ptr<data_source> data, const params& p, const progress_fn& progress)
+    : p_(std::make_unique<impl>()) {
+  expects(data != nullptr, error_code::invalid_argument, "model: data source is null");
+  validate(p);
+  const std::size_t n = data->size();
+  expects(n >= p.selection.min_cluster_size, error_code::invalid_argument,
+          "data source '" + data->name() + "' has " + std::to_string(n) +
+              " items, fewer than min_cluster_size (" + std::to_string(p.selection.min_cluster_size) + ")");
+  impl& m = *p_;
+  m.data = std::move(data);
+  m.p = p;
+  m.p.build.min_samples = p.min_samples();
+  detail::check_build_size(*m.data, p.min_samples());
+  detail::omp_threads_scope threads(p.build.threads);
+  if (p.build.candidates == candidate_mode::exact) {
+    m.tree = detail::build_exact(*m.data, p.min_samples(), m.stats, progress);
+  } else {
+    m.hnsw.emplace(p.build, p.min_samples());
+    m.tree = detail::extend_hnsw(*m.hnsw, *m.data, p.build, m.stats, progress);
+  }
+  const auto t0 = std::chrono::steady_clock::now();
+  m.extract();
+  m.stats.seconds_hierarchy = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+void model::add(const data_source& items, const progress_fn& progress) {
+  impl& m = *p_;
+  expects(m.data->can_grow(), error_code::unsupported,
+          "model: data source '" + m.data->name() +
+              "' cannot grow (add() needs a built-in source: dense, strings, sets, bits, products)");
+  m.data->check_compatible(items);
+  if (items.size() == 0) return;
+  const std::size_t old_n = m.data->size();
+  expects(old_n + items.size() <= std::size_t{0xFFFFFFFE}, error_code::invalid_argument,
+          "model: adding " + std::to_string(items.size()) + " items to " + std::to_string(old_n) +
+              " would exceed 2^32 - 2 items");
+  // The graph stage can fail half way (a plugin or callable distance that
+  // throws); work on copies so that the model is unchanged on error.
+  std::optional<detail::hnsw_state> hnsw = m.hnsw;
+  m.data->append(items);
+  try {
+    fit_stats stats;
+    detail::omp_threads_scope threads(m.p.build.threads);
+    spanning_tree tree = hnsw ? detail::extend_hnsw(*hnsw, *m.data, m.p.build, stats, progress)
+                              : detail::build_exact(*m.data, *m.p.build.min_samples, stats, progress);
+    const auto t0 = std::chrono::steady_clock::now();
+    clustering clusters = extract_clusters(tree, m.p.selection);
+    prediction_index index = detail::make_prediction_index(tree.n, clusters, m.p.selection);
+    stats.seconds_hierarchy = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    m.hnsw = std::move(hnsw);
+    m.tree = std::move(tree);
+    m.clusters = std::move(clusters);
+    m.predict_index = std::move(index);
+    m.stats = stats;
+  } catch (...) {
+    m.data->truncate(old_n);
+    throw;
+  }
+}
+
+const clustering& model::cluster(const selection_params& sp) {
+  impl& m = *p_;
+  params p = m.p;
+  p.selection = sp;
+  validate(p);
+  expects(m.tree.n >= sp.min_cluster_size, error_code::invalid_argument,
+          "model has " + std::to_string(m.tree.n) + " items, fewer than min_cluster_size (" +
+              std::to_string(sp.min_cluster_size) + ")");
+  clustering c = extract_clusters(m.tree, sp);
+  prediction_index index = detail::make_prediction_index(m.tree.n, c, sp);
+  m.p.selection = sp;
+  m.clusters = std::move(c);
+  m.predict_index = std::move(index);
+  return m.clusters;
+}
+
+prediction model::approximate_predict(const data_source& items) const {
+  const impl& m = *p_;
+  m.data->check_compatible(items);
+  const std::size_t n = m.tree.n;
+  const std::size_t q = items.size();
+  expects(n + q <= std::size_t{0xFFFFFFFF}, error_code::invalid_argument,
+          "approximate_predict: too many items (" + std::to_string(q) + ")");
+  const std::size_t k = *m.p.build.min_samples;
+  // hdbscan queries 2 * min_samples neighbours with its min_samples = k - 1.
+  const std::size_t n_nb = std::min(n, std::max<std::size_t>(2 * (k > 1 ? k - 1 : 1), k));
+  prediction out;
+  out.labels.assign(q, -1);
+  out.probabilities.assign(q, 0.0);
+  const detail::predict_distance dist{m.data.get(), &items, n};
+  using index_t = detail::hnsw_index<detail::predict_distance>;
+  // Searches only read the graph; the index type wants a mutable one.
+  auto* graph = m.hnsw ? const_cast<detail::hnsw_graph*>(&m.hnsw->graph) : nullptr;
+  std::exception_ptr failure;
+  detail::omp_threads_scope threads(m.p.build.threads);
+#pragma omp parallel if (q > 1)
+  {
+    std::optional<index_t> index;
+    std::optional<index_t::worker> w;
+    if (graph) index.emplace(*graph, dist), w.emplace(n);
+    std::vector<std::pair<float, std::uint32_t>> nb;
+#pragma omp for schedule(dynamic, 16)
+    for (std::int64_t i = 0; i < static_cast<std::int64_t>(q); ++i) {
+      try {
+        const auto qid = static_cast<std::uint32_t>(n + static_cast<std::size_t>(i));
+        nb.clear();
+        if (index) {
+          w->edges.clear();
+          for (const auto& s : index->search(qid, n_nb, std::max(m.p.build.ef_construction, n_nb), *w))
+            nb.emplace_back(s.d, s.id);
+        } else {
+          for (std::uint32_t j = 0; j < n; ++j) nb.emplace_back(dist(qid, j), j);
+          std::partial_sort(nb.begin(), nb.begin() + static_cast<std::ptrdiff_t>(n_nb), nb.end());
+          nb.resize(n_nb);
+        }
+        for (const auto& [d, j] : nb) detail::check_finite_distance(d, items, static_cast<std::size_t>(i));
+        const auto [label, prob] = detail::predict_one(m.predict_index, m.tree.core_distances, nb, k, n);
+        out.labels[static_cast<std::size_t>(i)] = label;
+        out.probabilities[static_cast<std::size_t>(i)] = prob;
+      } catch (...) {
+#pragma omp critical(chutoro_predict_failure)
+        if (!failure) failure = std::current_exception();
+      }
+    }
+  }
+  if (failure) std::rethrow_exception(failure);
+  return out;
+}
+
+std::size_t model::size() const noexcept { return p_->tree.n; }
+const params& model::parameters() const noexcept { return p_->p; }
+const data_source& model::data() const noexcept { return *p_->data; }
+const spanning_tree& model::tree() const noexcept { return p_->tree; }
+const clustering& model::clusters() const noexcept { return p_->clusters; }
+const fit_stats& model::stats() const noexcept { return p_->stats; }
+
+}  // namespace chutoro
