@@ -8,10 +8,12 @@
 #include <algorithm>
 #include <chutoro/simd.hpp>
 #include <chutoro/version.hpp>
+#include <cmath>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <random>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -438,3 +440,466 @@ TEST_F(Cli, NoSubcommandIsAUsageError) {
   EXPECT_EQ(count_lines(r.err), 1u) << r.err;
   EXPECT_EQ(r.err.rfind("chutoro: error: ", 0), 0u) << r.err;
 }
+
+// ---------------------------------------------------------------- models: fit, cluster --model, add, predict
+
+namespace {
+
+/// Four well-separated 3-d Gaussian blobs (centres 10 apart, sigma 1), n rows, as CSV.
+void write_blobs(const fs::path& p, std::size_t n, unsigned seed) {
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<double> noise(0.0, 1.0);
+  const double centres[4][3] = {{0, 0, 0}, {10, 10, 0}, {0, 10, 10}, {10, 0, 10}};
+  std::ostringstream s;
+  s << "x,y,z\n";
+  for (std::size_t i = 0; i < n; ++i) {
+    const double* c = centres[i % 4];
+    s << c[0] + noise(rng) << ',' << c[1] + noise(rng) << ',' << c[2] + noise(rng) << '\n';
+  }
+  spit(p, s.str());
+}
+
+/// The rows of a result or prediction CSV (after its header), split at commas.
+std::vector<std::vector<double>> read_rows(const fs::path& p, std::string* header = nullptr) {
+  std::ifstream in(p);
+  std::string line;
+  std::getline(in, line);
+  if (header) *header = line;
+  std::vector<std::vector<double>> rows;
+  while (std::getline(in, line)) {
+    std::vector<double> row;
+    std::istringstream cells(line);
+    std::string cell;
+    while (std::getline(cells, cell, ',')) row.push_back(std::stod(cell));
+    rows.push_back(row);
+  }
+  return rows;
+}
+
+std::vector<int> labels_of(const fs::path& p) {
+  std::vector<int> labels;
+  for (const auto& row : read_rows(p)) labels.push_back(static_cast<int>(row.at(0)));
+  return labels;
+}
+
+/// Expects a failed run: exit status `rc`, nothing on stdout, one error line holding every part.
+void expect_error(const run_result& r, int rc, const std::vector<std::string>& parts) {
+  EXPECT_EQ(r.rc, rc) << r.err;
+  EXPECT_EQ(r.out, "");
+  EXPECT_EQ(count_lines(r.err), 1u) << r.err;
+  EXPECT_EQ(r.err.rfind("chutoro: error: ", 0), 0u) << r.err;
+  for (const auto& part : parts)
+    EXPECT_NE(r.err.find(part), std::string::npos) << part << " not in " << r.err;
+}
+
+/// Labels, probabilities and outlier scores of two result CSVs agree (scores within 1e-9).
+void expect_same_results(const fs::path& a, const fs::path& b) {
+  const auto ra = read_rows(a), rb = read_rows(b);
+  ASSERT_EQ(ra.size(), rb.size());
+  for (std::size_t i = 0; i < ra.size(); ++i) {
+    ASSERT_EQ(ra[i].size(), 3u);
+    ASSERT_EQ(rb[i].size(), 3u);
+    ASSERT_EQ(ra[i][0], rb[i][0]) << "label of row " << i;
+    EXPECT_NEAR(ra[i][1], rb[i][1], 1e-9) << "probability of row " << i;
+    if (!std::isnan(ra[i][2]) || !std::isnan(rb[i][2]))
+      EXPECT_NEAR(ra[i][2], rb[i][2], 1e-9) << "outlier score of row " << i;
+  }
+}
+
+}  // namespace
+
+TEST_F(Cli, ModelHelpExitsZero) {
+  for (const char* command : {"fit", "add", "predict"}) {
+    const run_result r = run({command, "--help"});
+    EXPECT_EQ(r.rc, 0) << command;
+    EXPECT_NE(r.out.find("--output"), std::string::npos) << command;
+  }
+  EXPECT_NE(run({"cluster", "--help"}).out.find("--model"), std::string::npos);
+}
+
+TEST_F(Cli, ModelFitThenClusterModelMatchesCluster) {
+  need_data("digits.csv");
+  const std::string digits = (data_dir / "digits.csv").string();
+  const fs::path model = dir_ / "digits.chutoro";
+  const auto j = run_json({"fit", digits, "--label-column", "label", "--save", model.string(), "--output",
+                           (dir_ / "fit.csv").string(), "--json"});
+  expect_summary_fields(j);
+  EXPECT_EQ(j["n"], 1797);
+  EXPECT_EQ(j["dim"], 64);
+  EXPECT_EQ(j["model"], model.string());
+  ASSERT_TRUE(j.contains("ari"));
+  ASSERT_TRUE(fs::exists(model));
+  expect_result_csv(dir_ / "fit.csv", 1797);
+
+  const auto c = run_json(
+      {"cluster", digits, "--label-column", "label", "--output", (dir_ / "cluster.csv").string(), "--json"});
+  EXPECT_EQ(c["clusters"], j["clusters"]);
+  EXPECT_EQ(c["ari"], j["ari"]);
+  expect_same_results(dir_ / "fit.csv", dir_ / "cluster.csv");
+
+  const auto m =
+      run_json({"cluster", "--model", model.string(), "--output", (dir_ / "model.csv").string(), "--json"});
+  EXPECT_EQ(m["n"], 1797);
+  EXPECT_EQ(m["dim"], 64);
+  EXPECT_EQ(m["metric"], "euclidean");
+  EXPECT_EQ(m["format"], "model");
+  EXPECT_EQ(m["min_cluster_size"], 5);
+  EXPECT_EQ(m["min_samples"], 5);
+  EXPECT_EQ(m["clusters"], c["clusters"]);
+  EXPECT_EQ(m["cluster_sizes"], c["cluster_sizes"]);
+  expect_result_csv(dir_ / "model.csv", 1797);
+  expect_same_results(dir_ / "cluster.csv", dir_ / "model.csv");
+  EXPECT_TRUE(leftovers({"digits.chutoro", "fit.csv", "cluster.csv", "model.csv"}).empty());
+
+  // The human summary of fit names the saved model; cluster --model reads it without rebuilding.
+  const run_result h = run({"cluster", "--model", model.string()});
+  EXPECT_EQ(h.rc, 0) << h.err;
+  for (const char* word : {"(model)", "1797 items x 64 dims", "clusters", "noise"})
+    EXPECT_NE(h.out.find(word), std::string::npos) << word << " not in:\n" << h.out;
+}
+
+TEST_F(Cli, ModelClusterWithNewSelectionEqualsClusterInput) {
+  need_data("digits.csv");
+  const std::string digits = (data_dir / "digits.csv").string();
+  const fs::path model = dir_ / "digits.chutoro";
+  ASSERT_EQ(run({"fit", digits, "--label-column", "label", "--save", model.string(), "--quiet"}).rc, 0);
+  // The model's tree was built with min_samples 5: the same tree as cluster INPUT --min-samples 5.
+  for (const std::vector<std::string>& sel :
+       {std::vector<std::string>{"--min-cluster-size", "10"},
+        std::vector<std::string>{"--min-cluster-size", "20", "--cluster-selection-method", "leaf"},
+        std::vector<std::string>{"--cluster-selection-epsilon", "20"}}) {
+    std::vector<std::string> from_model{
+        "cluster", "--model", model.string(), "--output", (dir_ / "m.csv").string(), "--json"};
+    std::vector<std::string> from_input{"cluster",       digits, "--label-column", "label",
+                                        "--min-samples", "5",    "--output",       (dir_ / "c.csv").string(),
+                                        "--json"};
+    from_model.insert(from_model.end(), sel.begin(), sel.end());
+    from_input.insert(from_input.end(), sel.begin(), sel.end());
+    const auto m = run_json(from_model);
+    const auto c = run_json(from_input);
+    EXPECT_EQ(m["min_cluster_size"], c["min_cluster_size"]) << sel[0];
+    EXPECT_EQ(m["min_samples"], 5);
+    EXPECT_EQ(m["cluster_selection_method"], c["cluster_selection_method"]);
+    EXPECT_EQ(m["cluster_selection_epsilon"], c["cluster_selection_epsilon"]);
+    EXPECT_EQ(m["clusters"], c["clusters"]) << sel[0];
+    EXPECT_EQ(labels_of(dir_ / "m.csv"), labels_of(dir_ / "c.csv")) << sel[0] << " " << sel[1];
+  }
+}
+
+TEST_F(Cli, ModelClusterKeepsStoredSelection) {
+  write_blobs(dir_ / "blobs.csv", 400, 1);
+  const fs::path model = dir_ / "blobs.chutoro";
+  ASSERT_EQ(run({"fit", (dir_ / "blobs.csv").string(), "--save", model.string(), "--min-cluster-size", "12",
+                 "--min-samples", "4", "--cluster-selection-method", "leaf", "--cluster-selection-epsilon",
+                 "0.25", "--allow-single-cluster", "--quiet"})
+                .rc,
+            0);
+  auto j = run_json({"cluster", "--model", model.string(), "--json"});
+  EXPECT_EQ(j["min_cluster_size"], 12);
+  EXPECT_EQ(j["min_samples"], 4);
+  EXPECT_EQ(j["cluster_selection_method"], "leaf");
+  EXPECT_EQ(j["cluster_selection_epsilon"], 0.25);
+  EXPECT_EQ(j["allow_single_cluster"], true);
+  // Only the options given change.
+  j = run_json({"cluster", "--model", model.string(), "--min-cluster-size", "15",
+                "--allow-single-cluster=false", "--json"});
+  EXPECT_EQ(j["min_cluster_size"], 15);
+  EXPECT_EQ(j["cluster_selection_method"], "leaf");
+  EXPECT_EQ(j["cluster_selection_epsilon"], 0.25);
+  EXPECT_EQ(j["allow_single_cluster"], false);
+}
+
+TEST_F(Cli, ModelAddCoversAllItems) {
+  const std::size_t n1 = 400, n2 = 200;
+  write_blobs(dir_ / "first.csv", n1, 1);
+  write_blobs(dir_ / "second.csv", n2, 2);
+  const fs::path model = dir_ / "blobs.chutoro";
+  ASSERT_EQ(run({"fit", (dir_ / "first.csv").string(), "--save", model.string(), "--min-cluster-size", "10",
+                 "--quiet"})
+                .rc,
+            0);
+  const std::string before = slurp(model);
+
+  const auto j = run_json({"add", model.string(), (dir_ / "second.csv").string(), "--output",
+                           (dir_ / "all.csv").string(), "--threads", "2", "--json"});
+  EXPECT_EQ(j["n"], n1 + n2);
+  EXPECT_EQ(j["added"], n2);
+  EXPECT_EQ(j["dim"], 3);
+  EXPECT_EQ(j["min_cluster_size"], 10);  // the model's stored selection
+  EXPECT_EQ(j["clusters"], 4);
+  EXPECT_GT(j["distance_computations"].get<std::uint64_t>(), 0u);
+  expect_result_csv(dir_ / "all.csv", n1 + n2);
+  EXPECT_NE(slurp(model), before);  // saved back
+
+  // The saved model holds all items, with the same clusters as add reported.
+  const auto m =
+      run_json({"cluster", "--model", model.string(), "--output", (dir_ / "model.csv").string(), "--json"});
+  EXPECT_EQ(m["n"], n1 + n2);
+  expect_result_csv(dir_ / "model.csv", n1 + n2);
+  EXPECT_EQ(labels_of(dir_ / "model.csv"), labels_of(dir_ / "all.csv"));
+  // Items i and i + 4 of either file come from the same blob: so do their labels.
+  const std::vector<int> labels = labels_of(dir_ / "all.csv");
+  std::size_t agree = 0;
+  for (std::size_t i = 0; i + 4 < labels.size(); ++i) agree += labels[i] == labels[i + 4] ? 1 : 0;
+  EXPECT_GE(static_cast<double>(agree) / static_cast<double>(labels.size() - 4), 0.95);
+  EXPECT_TRUE(leftovers({"first.csv", "second.csv", "blobs.chutoro", "all.csv", "model.csv"}).empty());
+
+  // Without --output add prints the summary and saves.
+  const run_result r = run({"add", model.string(), (dir_ / "second.csv").string()});
+  EXPECT_EQ(r.rc, 0) << r.err;
+  EXPECT_NE(r.out.find("added"), std::string::npos) << r.out;
+  EXPECT_EQ(run_json({"cluster", "--model", model.string(), "--json"})["n"], n1 + 2 * n2);
+}
+
+TEST_F(Cli, ModelPredict) {
+  const std::size_t n = 400;
+  write_blobs(dir_ / "train.csv", n, 1);
+  write_blobs(dir_ / "new.csv", 100, 3);
+  const fs::path model = dir_ / "blobs.chutoro";
+  const auto fit = run_json({"fit", (dir_ / "train.csv").string(), "--save", model.string(),
+                             "--min-cluster-size", "10", "--output", (dir_ / "fit.csv").string(), "--json"});
+  const int k = fit["clusters"].get<int>();
+  EXPECT_EQ(k, 4);
+  const std::string before = slurp(model);
+
+  auto check = [&](const fs::path& input, std::size_t rows_expected) {
+    const fs::path out = dir_ / "pred.csv";
+    const auto j = run_json({"predict", model.string(), input.string(), "--output", out.string(), "--json"});
+    EXPECT_EQ(j["n"], rows_expected);
+    EXPECT_EQ(j["model_n"], n);
+    EXPECT_EQ(j["output"], out.string());
+    std::string header;
+    const auto rows = read_rows(out, &header);
+    EXPECT_EQ(header, "label,probability");
+    EXPECT_EQ(rows.size(), rows_expected);
+    std::vector<int> labels;
+    for (const auto& row : rows) {
+      EXPECT_EQ(row.size(), 2u);
+      EXPECT_GE(row[0], -1);
+      EXPECT_LT(row[0], k);
+      EXPECT_GE(row[1], 0.0);
+      EXPECT_LE(row[1], 1.0);
+      labels.push_back(static_cast<int>(row[0]));
+    }
+    return labels;
+  };
+
+  // The training items themselves: mostly their fitted labels.
+  const std::vector<int> predicted = check(dir_ / "train.csv", n);
+  const std::vector<int> fitted = labels_of(dir_ / "fit.csv");
+  ASSERT_EQ(predicted.size(), fitted.size());
+  std::size_t agree = 0;
+  for (std::size_t i = 0; i < n; ++i) agree += predicted[i] == fitted[i] ? 1 : 0;
+  EXPECT_GE(static_cast<double>(agree) / static_cast<double>(n), 0.9);
+
+  // New items from the same blobs: item i joins the cluster of training item i (same blob).
+  const std::vector<int> fresh = check(dir_ / "new.csv", 100);
+  agree = 0;
+  for (std::size_t i = 0; i < fresh.size(); ++i) agree += fresh[i] == fitted[i] ? 1 : 0;
+  EXPECT_GE(static_cast<double>(agree) / static_cast<double>(fresh.size()), 0.9);
+
+  EXPECT_EQ(slurp(model), before);  // predict does not change the model
+  EXPECT_TRUE(leftovers({"train.csv", "new.csv", "blobs.chutoro", "fit.csv", "pred.csv"}).empty());
+}
+
+TEST_F(Cli, ModelStringsLevenshtein) {
+  need_data("words_en.txt");
+  std::ifstream in(data_dir / "words_en.txt");
+  std::string line, first, second;
+  for (std::size_t k = 0; k < 30000 && std::getline(in, line); ++k) {
+    if (k % 60 == 0) first += line + "\n";
+    if (k % 60 == 30) second += line + "\n";
+  }
+  spit(dir_ / "first.txt", first);
+  spit(dir_ / "second.txt", second);
+  const fs::path model = dir_ / "words.chutoro";
+  ASSERT_EQ(run({"fit", (dir_ / "first.txt").string(), "--save", model.string(), "--quiet"}).rc, 0);
+  const auto a = run_json({"add", model.string(), (dir_ / "second.txt").string(), "--json"});
+  EXPECT_EQ(a["metric"], "levenshtein");
+  EXPECT_EQ(a["n"], 1000);
+  const auto p = run_json({"predict", model.string(), (dir_ / "first.txt").string(), "--output",
+                           (dir_ / "p.csv").string(), "--json"});
+  EXPECT_EQ(p["n"], 500);
+  EXPECT_EQ(read_rows(dir_ / "p.csv").size(), 500u);
+}
+
+// ---------------------------------------------------------------- models: errors
+
+TEST_F(Cli, ModelFileMissing) {
+  write_blobs(dir_ / "blobs.csv", 40, 1);
+  const std::string missing = (dir_ / "missing.chutoro").string();
+  expect_error(run({"cluster", "--model", missing}), 1, {"missing.chutoro"});
+  expect_error(run({"add", missing, (dir_ / "blobs.csv").string()}), 1, {"missing.chutoro"});
+  expect_error(
+      run({"predict", missing, (dir_ / "blobs.csv").string(), "--output", (dir_ / "p.csv").string()}), 1,
+      {"missing.chutoro"});
+  EXPECT_TRUE(leftovers({"blobs.csv"}).empty());
+}
+
+TEST_F(Cli, ModelFileCorrupted) {
+  write_blobs(dir_ / "blobs.csv", 200, 1);
+  const fs::path model = dir_ / "blobs.chutoro";
+  ASSERT_EQ(run({"fit", (dir_ / "blobs.csv").string(), "--save", model.string(), "--quiet"}).rc, 0);
+  std::string bytes = slurp(model);
+  ASSERT_GT(bytes.size(), 200u);
+
+  const fs::path flipped = dir_ / "flipped.chutoro";
+  std::string f = bytes;
+  f[f.size() / 2] = static_cast<char>(f[f.size() / 2] ^ 0x5A);
+  spit(flipped, f);
+  const fs::path truncated = dir_ / "truncated.chutoro";
+  spit(truncated, bytes.substr(0, bytes.size() / 2));
+  const fs::path not_a_model = dir_ / "notamodel.chutoro";
+  spit(not_a_model, "x,y\n1,2\n");
+
+  for (const fs::path& bad : {flipped, truncated, not_a_model}) {
+    const std::string name = bad.filename().string();
+    expect_error(run({"cluster", "--model", bad.string(), "--output", (dir_ / "out.csv").string()}), 1,
+                 {name});
+    expect_error(run({"predict", bad.string(), (dir_ / "blobs.csv").string(), "--output",
+                      (dir_ / "out.csv").string()}),
+                 1, {name});
+    const std::string kept = slurp(bad);
+    expect_error(
+        run({"add", bad.string(), (dir_ / "blobs.csv").string(), "--output", (dir_ / "out.csv").string()}), 1,
+        {name});
+    EXPECT_EQ(slurp(bad), kept) << name;
+  }
+  EXPECT_FALSE(fs::exists(dir_ / "out.csv"));
+  EXPECT_TRUE(
+      leftovers({"blobs.csv", "blobs.chutoro", "flipped.chutoro", "truncated.chutoro", "notamodel.chutoro"})
+          .empty());
+}
+
+TEST_F(Cli, ModelWrongItems) {
+  write_blobs(dir_ / "blobs.csv", 200, 1);
+  spit(dir_ / "flat.csv", "x,y\n1,2\n3,4\n5,6\n");
+  spit(dir_ / "words.txt", "alpha\nbeta\ngamma\n");
+  spit(dir_ / "nan.csv", "x,y,z\n1,2,3\n4,nan,6\n");
+  const fs::path model = dir_ / "blobs.chutoro";
+  ASSERT_EQ(run({"fit", (dir_ / "blobs.csv").string(), "--save", model.string(), "--quiet"}).rc, 0);
+  const std::string before = slurp(model);
+  const std::string out = (dir_ / "out.csv").string();
+
+  // Wrong dimension, wrong kind: the model's type_mismatch, naming INPUT and the model.
+  expect_error(run({"add", model.string(), (dir_ / "flat.csv").string(), "--output", out}), 1,
+               {"flat.csv", "blobs.chutoro", "2 dims", "3 dims"});
+  expect_error(run({"predict", model.string(), (dir_ / "flat.csv").string(), "--output", out}), 1,
+               {"flat.csv", "blobs.chutoro", "2 dims", "3 dims"});
+  expect_error(run({"add", model.string(), (dir_ / "words.txt").string()}), 1,
+               {"words.txt", "blobs.chutoro"});
+  expect_error(run({"predict", model.string(), (dir_ / "words.txt").string(), "--output", out}), 1,
+               {"words.txt", "blobs.chutoro"});
+  // A bad input file: the reader's error.
+  expect_error(run({"add", model.string(), (dir_ / "nan.csv").string(), "--output", out}), 1,
+               {"nan.csv", "NaN"});
+  // Usage errors before any work.
+  expect_error(run({"add", model.string(), (dir_ / "blobs.csv").string(), "--metric", "cosine"}), 2,
+               {"--metric"});
+  expect_error(run({"add", model.string(), (dir_ / "blobs.csv").string(), "--output", model.string()}), 2,
+               {"--output", "blobs.chutoro"});
+  expect_error(run({"add", model.string()}), 2, {"INPUT"});
+  expect_error(run({"predict", model.string(), (dir_ / "blobs.csv").string()}), 2, {"--output"});
+
+  EXPECT_EQ(slurp(model), before);  // every failed add left the model as it was
+  EXPECT_FALSE(fs::exists(out));
+  EXPECT_TRUE(leftovers({"blobs.csv", "flat.csv", "words.txt", "nan.csv", "blobs.chutoro"}).empty());
+}
+
+TEST_F(Cli, ModelUsageErrors) {
+  write_blobs(dir_ / "blobs.csv", 200, 1);
+  const std::string input = (dir_ / "blobs.csv").string();
+  const fs::path model = dir_ / "blobs.chutoro";
+  ASSERT_EQ(run({"fit", input, "--save", model.string(), "--quiet"}).rc, 0);
+  const std::string out = (dir_ / "out.csv").string();
+
+  expect_error(run({"cluster", "--model", model.string(), input, "--output", out}), 2, {"INPUT", "--model"});
+  expect_error(run({"cluster", "--output", out}), 2, {"INPUT", "--model"});
+  for (const std::vector<std::string>& fit_only :
+       {std::vector<std::string>{"--min-samples", "3"}, std::vector<std::string>{"--m", "8"},
+        std::vector<std::string>{"--ef-construction", "50"}, std::vector<std::string>{"--seed", "7"},
+        std::vector<std::string>{"--candidates", "exact"}, std::vector<std::string>{"--metric", "cosine"},
+        std::vector<std::string>{"--format", "csv"}}) {
+    std::vector<std::string> args{"cluster", "--model", model.string(), "--output", out};
+    args.insert(args.end(), fit_only.begin(), fit_only.end());
+    expect_error(run(args), 2, {fit_only[0], "--model"});
+  }
+  expect_error(run({"cluster", "--model", model.string(), "--min-cluster-size", "1"}), 2,
+               {"--min-cluster-size"});
+  expect_error(run({"cluster", "--model", model.string(), "--cluster-selection-method", "best"}), 2,
+               {"best"});
+  expect_error(run({"cluster", "--model", model.string(), "--min-cluster-size", "500"}), 1,
+               {"blobs.chutoro", "200 items", "--min-cluster-size 500"});
+  expect_error(run({"fit", input}), 2, {"--save"});
+  expect_error(run({"fit", input, "--save", input}), 2, {"--save"});
+  expect_error(run({"fit", input, "--save", (dir_ / "no_dir" / "m.chutoro").string()}), 1, {"no_dir"});
+  EXPECT_FALSE(fs::exists(out));
+  EXPECT_TRUE(leftovers({"blobs.csv", "blobs.chutoro"}).empty());
+}
+
+TEST_F(Cli, ModelTokenSetsCannotTakeFileItems) {
+  spit(dir_ / "tokens.txt", "a b c\na b d\na b e\nx y z\nx y w\nx y v\na b f\nx y u\n");
+  const fs::path model = dir_ / "tokens.chutoro";
+  ASSERT_EQ(run({"fit", (dir_ / "tokens.txt").string(), "--metric", "jaccard", "--min-cluster-size", "3",
+                 "--save", model.string(), "--quiet"})
+                .rc,
+            0);
+  EXPECT_EQ(run_json({"cluster", "--model", model.string(), "--json"})["metric"], "jaccard");
+  const std::string before = slurp(model);
+  expect_error(run({"add", model.string(), (dir_ / "tokens.txt").string()}), 1,
+               {"tokens.chutoro", "jaccard"});
+  expect_error(
+      run({"predict", model.string(), (dir_ / "tokens.txt").string(), "--output", (dir_ / "p.csv").string()}),
+      1, {"tokens.chutoro", "jaccard"});
+  EXPECT_EQ(slurp(model), before);
+  EXPECT_TRUE(leftovers({"tokens.txt", "tokens.chutoro"}).empty());
+}
+
+#ifdef CHUTORO_JACCARD_PLUGIN
+TEST_F(Cli, ModelOfPluginItems) {
+  std::string lines;
+  for (int i = 0; i < 60;
+       ++i)  // two groups of distinct token sets (duplicates would give NaN outlier scores)
+    lines +=
+        (i % 2 ? "banana split w" : "apple pie w") + std::to_string(i) + " v" + std::to_string(i % 5) + "\n";
+  spit(dir_ / "items.txt", lines);
+  const std::string plugin = CHUTORO_JACCARD_PLUGIN;
+  const std::string arg = "file=" + (dir_ / "items.txt").string();
+  const fs::path model = dir_ / "plugin.chutoro";
+  const auto fit =
+      run_json({"fit", "--plugin", plugin, "--plugin-arg", arg, "--save", model.string(), "--json"});
+  EXPECT_EQ(fit["format"], "plugin");
+  const std::string before = slurp(model);
+
+  // The items are not in the file: --plugin re-opens them.
+  expect_error(run({"cluster", "--model", model.string()}), 1, {"plugin.chutoro", "--plugin"});
+  const auto m = run_json({"cluster", "--model", model.string(), "--plugin", plugin, "--plugin-arg", arg,
+                           "--output", (dir_ / "m.csv").string(), "--json"});
+  EXPECT_EQ(m["n"], 60);
+  EXPECT_EQ(m["clusters"], fit["clusters"]);
+  expect_result_csv(dir_ / "m.csv", 60);
+  // Other items than the fitted ones are refused.
+  spit(dir_ / "other.txt", lines + "one more\n");
+  expect_error(run({"cluster", "--model", model.string(), "--plugin", plugin, "--plugin-arg",
+                    "file=" + (dir_ / "other.txt").string()}),
+               1, {"plugin.chutoro"});
+  // A plugin source cannot grow nor measure outside items: the model says so (unsupported).
+  expect_error(run({"add", model.string(), (dir_ / "other.txt").string(), "--plugin", plugin, "--plugin-arg",
+                    arg, "--output", (dir_ / "a.csv").string()}),
+               1, {"plugin.chutoro"});
+  expect_error(run({"predict", model.string(), (dir_ / "other.txt").string(), "--plugin", plugin,
+                    "--plugin-arg", arg, "--output", (dir_ / "p.csv").string()}),
+               1, {"plugin.chutoro"});
+  // --plugin on a model that stores its items.
+  write_blobs(dir_ / "blobs.csv", 40, 1);
+  ASSERT_EQ(
+      run({"fit", (dir_ / "blobs.csv").string(), "--save", (dir_ / "blobs.chutoro").string(), "--quiet"}).rc,
+      0);
+  expect_error(
+      run({"cluster", "--model", (dir_ / "blobs.chutoro").string(), "--plugin", plugin, "--plugin-arg", arg}),
+      1, {"blobs.chutoro", "--plugin"});
+  EXPECT_EQ(slurp(model), before);
+  EXPECT_TRUE(
+      leftovers({"items.txt", "other.txt", "plugin.chutoro", "m.csv", "blobs.csv", "blobs.chutoro"}).empty());
+}
+#endif

@@ -1,0 +1,641 @@
+// chutoro — the command-line tool: options, input reading, output writing and
+// the run summary shared by its commands (cli.hpp).
+#include <fcntl.h>
+#include <omp.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <charconv>
+#include <chutoro/arrow.hpp>
+#include <chutoro/error.hpp>
+#include <chutoro/metrics.hpp>
+#include <chutoro/plugin_source.hpp>
+#include <chutoro/version.hpp>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <iostream>
+#include <sstream>
+
+#include "cli.hpp"
+
+namespace chutoro_cli {
+
+namespace fs = std::filesystem;
+
+double seconds_since(clock_type::time_point t0) {
+  return std::chrono::duration<double>(clock_type::now() - t0).count();
+}
+
+namespace {
+
+std::uint64_t peak_rss_bytes() {
+  rusage ru{};
+  if (getrusage(RUSAGE_SELF, &ru) != 0) return 0;
+  return static_cast<std::uint64_t>(ru.ru_maxrss) * 1024u;  // Linux: kilobytes
+}
+
+std::string one_line(std::string s) {
+  std::replace(s.begin(), s.end(), '\n', ' ');
+  std::replace(s.begin(), s.end(), '\r', ' ');
+  while (!s.empty() && s.back() == ' ') s.pop_back();
+  return s;
+}
+
+std::string with_commas(std::uint64_t v) {
+  std::string s = std::to_string(v);
+  for (int i = static_cast<int>(s.size()) - 3; i > 0; i -= 3) s.insert(static_cast<std::size_t>(i), ",");
+  return s;
+}
+
+std::string human_bytes(std::uint64_t b) {
+  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  double v = static_cast<double>(b);
+  int u = 0;
+  while (v >= 1024.0 && u < 4) {
+    v /= 1024.0;
+    ++u;
+  }
+  return fixed(v, u == 0 ? 0 : 1) + " " + units[u];
+}
+
+void at_least(const char* flag, long long v, long long lo) {
+  if (v < lo) {
+    throw usage_error(std::string(flag) + " must be >= " + std::to_string(lo) + " (got " + std::to_string(v) +
+                      ")");
+  }
+}
+
+const std::vector<std::string> dense_metrics = {"euclidean", "cosine",  "manhattan", "inner_product",
+                                                "angular",   "hamming", "tanimoto"};
+const std::vector<std::string> string_metrics = {"levenshtein", "jaccard"};
+
+bool one_of(const std::vector<std::string>& names, const std::string& m) {
+  return std::find(names.begin(), names.end(), m) != names.end();
+}
+
+std::string joined(const std::vector<std::string>& names) {
+  std::string j;
+  for (std::size_t k = 0; k < names.size(); ++k)
+    j += (k == 0 ? "" : k + 1 == names.size() ? " or " : ", ") + names[k];
+  return j;
+}
+
+}  // namespace
+
+std::string fixed(double v, int digits) {
+  std::ostringstream os;
+  os.setf(std::ios::fixed);
+  os.precision(digits);
+  os << v;
+  return os.str();
+}
+
+void print_error(const std::string& message) {
+  std::cout.flush();
+  std::fprintf(stderr, "chutoro: error: %s\n", one_line(message).c_str());
+  std::fflush(stderr);
+}
+
+// ---------------------------------------------------------------- progress
+
+void progress_bar::update(std::string_view stage, std::size_t done, std::size_t total) {
+  if (!enabled_) return;
+  const int pct = total == 0 ? 100 : static_cast<int>(std::min<std::size_t>(100, done * 100 / total));
+  if (stage == stage_ && pct == pct_) return;
+  stage_ = std::string(stage);
+  pct_ = pct;
+  constexpr int width = 30;
+  const int filled = pct * width / 100;
+  std::string bar(static_cast<std::size_t>(filled), '#');
+  bar.append(static_cast<std::size_t>(width - filled), '-');
+  std::fprintf(stderr, "\r\033[K%-14s [%s] %3d%%", stage_.c_str(), bar.c_str(), pct);
+  std::fflush(stderr);
+  drawn_ = true;
+}
+
+void progress_bar::clear() {
+  if (!drawn_) return;
+  std::fprintf(stderr, "\r\033[K");
+  std::fflush(stderr);
+  drawn_ = false;
+}
+
+bool show_progress(const run_options& o) { return !o.quiet && !o.json && ::isatty(STDERR_FILENO) == 1; }
+
+// ---------------------------------------------------------------- options
+
+void add_input_options(CLI::App* c, input_options& o, bool with_metric, const std::string& plugin_help,
+                       const std::string& label_help) {
+  c->add_option("--format", o.format, "auto (by extension) | csv | npy | lines | parquet | arrow")
+      ->capture_default_str();
+  if (with_metric) {
+    c->add_option(
+        "--metric", o.metric,
+        "vectors: euclidean (default) | cosine | manhattan | inner_product | angular | hamming | tanimoto "
+        "(0/1 values); strings: levenshtein (default) | jaccard (whitespace token sets)");
+  }
+  c->add_option("--column", o.column,
+                "parquet/arrow: the column to read (fixed_size_list or list of float32/float64, or string); "
+                "default: the only column");
+  c->add_option("--plugin", o.plugin, plugin_help);
+  c->add_option("--plugin-arg", o.plugin_arg,
+                "The argument string passed to the plugin (e.g. its data file)");
+  c->add_option("--label-column", o.label_column, label_help);
+}
+
+void add_selection_options(CLI::App* c, selection_options& o) {
+  c->add_option("--min-cluster-size", o.min_cluster_size, "Smallest cluster size, >= 2")
+      ->capture_default_str();
+  c->add_option("--cluster-selection-method", o.selection_method, "eom | leaf")->capture_default_str();
+  c->add_option("--cluster-selection-epsilon", o.selection_epsilon,
+                "Merge clusters split below this distance (HDBSCAN(eps-hat)), >= 0")
+      ->capture_default_str();
+  c->add_flag("--allow-single-cluster", o.allow_single_cluster,
+              "Allow the root to be the only cluster (--allow-single-cluster=false turns it off)");
+}
+
+void add_build_options(CLI::App* c, build_options& o) {
+  c->add_option("--min-samples", o.min_samples,
+                "Core-distance k, the item itself counting; default: min cluster size");
+  c->add_option("--candidates", o.candidates, "hnsw (FISHDBC) | exact (all pairs, O(n^2): small inputs only)")
+      ->capture_default_str();
+  c->add_option("--m", o.m, "HNSW links per node, >= 2")->capture_default_str();
+  c->add_option("--ef-construction", o.ef_construction, "HNSW candidate list size while inserting, >= 1")
+      ->capture_default_str();
+  c->add_option("--seed", o.seed, "Seed of the HNSW build, an integer in [0, 2^64 - 1]")
+      ->type_name("UINT64")
+      ->capture_default_str();
+}
+
+void add_threads_option(CLI::App* c, run_options& o) {
+  c->add_option("--threads", o.threads, "Worker threads; 0 = all cores")->capture_default_str();
+}
+
+void add_output_options(CLI::App* c, run_options& o, const std::string& output_help) {
+  c->add_option("--output", o.output, output_help);
+  c->add_flag("--json", o.json, "Print one JSON object with the run's summary on stdout");
+  c->add_flag("--quiet", o.quiet, "Print nothing but errors (--json still prints its object)");
+}
+
+bool given(const CLI::App* c, const std::string& name) {
+  try {
+    return c->count(name) > 0;
+  } catch (const CLI::OptionNotFound&) {
+    return false;  // not an option of this command
+  }
+}
+
+void note_given_input(const CLI::App* c, input_options& o) {
+  o.has_column = given(c, "--column");
+  o.has_label_column = given(c, "--label-column");
+  o.has_plugin = given(c, "--plugin");
+  o.has_plugin_arg = given(c, "--plugin-arg");
+}
+
+void note_given_selection(const CLI::App* c, selection_options& o) {
+  o.has_min_cluster_size = given(c, "--min-cluster-size");
+  o.has_selection_method = given(c, "--cluster-selection-method");
+  o.has_selection_epsilon = given(c, "--cluster-selection-epsilon");
+  o.has_allow_single_cluster = given(c, "--allow-single-cluster");
+}
+
+void note_given_build(const CLI::App* c, build_options& o) { o.has_min_samples = given(c, "--min-samples"); }
+
+void note_given_run(const CLI::App* c, run_options& o) {
+  o.has_threads = given(c, "--threads");
+  o.has_output = given(c, "--output");
+}
+
+// ---------------------------------------------------------------- parameters
+
+void apply_selection(const selection_options& o, chutoro::selection_params& sp, bool only_given) {
+  if (!only_given || o.has_min_cluster_size) {
+    at_least("--min-cluster-size", o.min_cluster_size, 2);
+    sp.min_cluster_size = static_cast<std::size_t>(o.min_cluster_size);
+  }
+  if (!only_given || o.has_selection_epsilon) {
+    if (!std::isfinite(o.selection_epsilon) || o.selection_epsilon < 0) {
+      throw usage_error("--cluster-selection-epsilon must be a finite number >= 0 (got " +
+                        std::to_string(o.selection_epsilon) + ")");
+    }
+    sp.cluster_selection_epsilon = o.selection_epsilon;
+  }
+  if (!only_given || o.has_selection_method) {
+    if (o.selection_method == "eom") {
+      sp.method = chutoro::cluster_selection_method::eom;
+    } else if (o.selection_method == "leaf") {
+      sp.method = chutoro::cluster_selection_method::leaf;
+    } else {
+      throw usage_error("unknown --cluster-selection-method \"" + o.selection_method +
+                        "\"; choose eom or leaf");
+    }
+  }
+  if (!only_given || o.has_allow_single_cluster) sp.allow_single_cluster = o.allow_single_cluster;
+}
+
+chutoro::params make_params(const selection_options& sel, const build_options& b) {
+  // Range checks in the order the options are documented.
+  at_least("--min-cluster-size", sel.min_cluster_size, 2);
+  if (b.has_min_samples) at_least("--min-samples", b.min_samples, 1);
+  at_least("--m", b.m, 2);
+  at_least("--ef-construction", b.ef_construction, 1);
+
+  chutoro::params p;
+  apply_selection(sel, p.selection, false);
+  if (b.has_min_samples) p.build.min_samples = static_cast<std::size_t>(b.min_samples);
+  if (b.candidates == "hnsw") {
+    p.build.candidates = chutoro::candidate_mode::hnsw;
+  } else if (b.candidates == "exact") {
+    p.build.candidates = chutoro::candidate_mode::exact;
+  } else {
+    throw usage_error("unknown --candidates \"" + b.candidates + "\"; choose hnsw or exact");
+  }
+  p.build.m = static_cast<std::size_t>(b.m);
+  p.build.ef_construction = static_cast<std::size_t>(b.ef_construction);
+  std::uint64_t seed = 0;
+  const char* first = b.seed.data();
+  const char* last = first + b.seed.size();
+  const auto [ptr, ec] = std::from_chars(first, last, seed);
+  if (b.seed.empty() || ec != std::errc{} || ptr != last) {
+    throw usage_error("--seed must be an integer in [0, 2^64 - 1] (got \"" + b.seed + "\")");
+  }
+  p.build.seed = seed;
+  try {
+    chutoro::validate(p);
+  } catch (const chutoro::error& e) {
+    throw usage_error(e.what());
+  }
+  return p;
+}
+
+void apply_threads(const run_options& o) {
+  at_least("--threads", o.threads, 0);
+  if (o.threads > 4096)
+    throw usage_error("--threads must be <= 4096 (got " + std::to_string(o.threads) + ")");
+  if (o.has_threads && o.threads > 0) omp_set_num_threads(static_cast<int>(o.threads));
+}
+
+// ---------------------------------------------------------------- input
+
+void naming(const std::string& name, const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const chutoro::error& e) {
+    const std::string msg = e.what();
+    if (msg.rfind(name, 0) == 0 || msg.rfind("plugin " + name, 0) == 0) throw;  // names the file
+    throw chutoro::error(e.code(), name + ": " + msg);
+  }
+}
+
+input_plan plan_input(const input_options& o) {
+  input_plan plan;
+  plan.in = &o;
+  if (o.has_plugin == !o.input.empty()) {
+    throw usage_error(o.has_plugin ? "give either INPUT or --plugin, not both"
+                                   : "INPUT is required (or --plugin LIB.so --plugin-arg ARG)");
+  }
+  if (o.has_plugin_arg && !o.has_plugin) throw usage_error("--plugin-arg needs --plugin");
+  if (o.has_plugin) {
+    if (!o.metric.empty())
+      throw usage_error("--metric does not apply to --plugin: the plugin defines the distance");
+    if (o.format != "auto") throw usage_error("--format does not apply to --plugin");
+    if (o.has_label_column || o.has_column)
+      throw usage_error("--label-column and --column do not apply to --plugin");
+  }
+  plan.name = o.has_plugin ? o.plugin : o.input;
+  if (o.has_plugin) {
+    // no file format
+  } else if (o.format == "auto") {
+    try {
+      plan.format = chutoro::detect_format(o.input);
+    } catch (const chutoro::error& e) {
+      throw usage_error(e.what());
+    }
+  } else if (o.format == "csv" || o.format == "npy" || o.format == "lines" || o.format == "parquet" ||
+             o.format == "arrow") {
+    plan.format = chutoro::parse_input_format(o.format);
+  } else {
+    throw usage_error("unknown --format \"" + o.format +
+                      "\"; choose auto, csv, npy, lines, parquet or arrow");
+  }
+  plan.columnar = !o.has_plugin && (plan.format == chutoro::input_format::parquet ||
+                                    plan.format == chutoro::input_format::arrow);
+  plan.format_name = o.has_plugin ? "plugin" : std::string(chutoro::to_string(plan.format));
+  if (plan.columnar && !chutoro::arrow_files_supported()) {
+    throw chutoro::error(
+        chutoro::error_code::unsupported,
+        o.input + ": " + (plan.format == chutoro::input_format::parquet ? "Parquet" : "Arrow IPC") +
+            " support was not built into this chutoro (Apache Arrow C++ was not found when it was "
+            "configured; run scripts/arrow_env.sh and rebuild)");
+  }
+  if (o.has_column && !plan.columnar) {
+    throw usage_error("--column needs a parquet or arrow input; " + o.input + " is read as " +
+                      plan.format_name);
+  }
+  if (o.has_label_column && (o.has_plugin || plan.format != chutoro::input_format::csv)) {
+    throw usage_error("--label-column needs a csv input; " + plan.name + " is read as " + plan.format_name);
+  }
+  return plan;
+}
+
+loaded_input read_input(const input_plan& plan, const std::string& model_metric) {
+  const input_options& o = *plan.in;
+  loaded_input r;
+  r.name = plan.name;
+  r.format_name = plan.format_name;
+
+  if (!o.metric.empty() && !one_of(dense_metrics, o.metric) && !one_of(string_metrics, o.metric)) {
+    throw usage_error("unknown --metric \"" + o.metric + "\"; choose " + joined(dense_metrics) +
+                      " (vectors: csv, npy, parquet/arrow list columns) or " + joined(string_metrics) +
+                      " (strings: lines, parquet/arrow string columns)");
+  }
+  // The kind of item is known before reading except for parquet/arrow (the column's type tells).
+  auto check_fit = [&](bool dense_items, const std::string& m) {
+    if (dense_items && !one_of(dense_metrics, m)) {
+      throw usage_error("metric \"" + m + "\" does not fit format " + r.format_name +
+                        " (dense vectors): choose " + joined(dense_metrics));
+    }
+    if (!dense_items && !one_of(string_metrics, m)) {
+      throw usage_error("metric \"" + m + "\" does not fit format " + r.format_name + " (strings): choose " +
+                        joined(string_metrics));
+    }
+  };
+  if (!o.has_plugin && !plan.columnar && !o.metric.empty())
+    check_fit(plan.format != chutoro::input_format::lines, o.metric);
+
+  const auto t_read = clock_type::now();
+  chutoro::dense_table table;
+  std::vector<std::string> items;
+  if (o.has_plugin) {
+    r.source = std::make_unique<chutoro::plugin_source>(o.plugin, o.plugin_arg);
+    r.n = r.source->size();
+    r.metric = r.source->name();
+    r.seconds = seconds_since(t_read);
+    return r;
+  }
+  if (plan.format == chutoro::input_format::csv) {
+    table = chutoro::read_csv(
+        o.input, o.has_label_column ? std::optional<std::string_view>(o.label_column) : std::nullopt);
+    r.dense = true;
+  } else if (plan.format == chutoro::input_format::npy) {
+    table = chutoro::read_npy(o.input);
+    r.dense = true;
+  } else if (plan.format == chutoro::input_format::lines) {
+    items = chutoro::read_lines(o.input);
+  } else {
+    const auto col = o.has_column ? std::optional<std::string_view>(o.column) : std::nullopt;
+    chutoro::column_data c = plan.format == chutoro::input_format::parquet
+                                 ? chutoro::read_parquet(o.input, col)
+                                 : chutoro::read_arrow_ipc(o.input, col);
+    r.dense = c.type == chutoro::column_data::kind::dense;
+    if (r.dense) {
+      table = std::move(c.dense);
+    } else {
+      items = std::move(c.strings);
+    }
+    r.format_name += ", column " + c.name;
+  }
+  const std::string kind_default = r.dense ? "euclidean" : "levenshtein";
+  if (!model_metric.empty()) {
+    // The model's metric when it fits these items; otherwise the model reports the mismatch.
+    r.metric = one_of(r.dense ? dense_metrics : string_metrics, model_metric) ? model_metric : kind_default;
+  } else {
+    r.metric = o.metric.empty() ? kind_default : o.metric;
+    check_fit(r.dense, r.metric);
+  }
+  const std::string& metric = r.metric;
+  if (r.dense) {
+    r.n = table.n;
+    r.dim = table.dim;
+    naming(r.name, [&] {
+      if (metric == "inner_product" || metric == "angular") {
+        r.source = std::make_unique<chutoro::product_source>(table.values, table.n, table.dim,
+                                                             chutoro::parse_product_metric(metric));
+      } else if (metric == "hamming" || metric == "tanimoto") {
+        r.source = std::make_unique<chutoro::bit_source>(chutoro::bit_source::from_dense(
+            table.values, table.n, table.dim, chutoro::parse_bit_metric(metric)));
+      } else {
+        r.source = std::make_unique<chutoro::dense_source>(table.values, table.n, table.dim,
+                                                           chutoro::parse_dense_metric(metric));
+      }
+    });
+    r.labels = std::move(table.labels);
+  } else {
+    r.n = items.size();
+    naming(r.name, [&] {
+      if (metric == "jaccard") {
+        r.source = std::make_unique<chutoro::set_source>(chutoro::set_source::from_token_lines(items));
+      } else {
+        r.source = std::make_unique<chutoro::string_source>(items);
+      }
+    });
+  }
+  r.seconds = seconds_since(t_read);
+  return r;
+}
+
+// ---------------------------------------------------------------- output
+
+void check_output_path(const std::string& path, const std::string& what) {
+  const fs::path p(path);
+  const fs::path dir = p.has_parent_path() ? p.parent_path() : fs::path(".");
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) {
+    throw chutoro::error(chutoro::error_code::io, path + ": cannot write the " + what + ": directory " +
+                                                      dir.string() + " does not exist");
+  }
+  if (fs::is_directory(p, ec)) {
+    throw chutoro::error(chutoro::error_code::io,
+                         path + ": cannot write the " + what + ": it is a directory");
+  }
+}
+
+bool same_file(const std::string& a, const std::string& b) {
+  std::error_code ec1, ec2;
+  const fs::path pa = fs::weakly_canonical(fs::absolute(a), ec1);
+  const fs::path pb = fs::weakly_canonical(fs::absolute(b), ec2);
+  if (ec1 || ec2) return fs::absolute(a).lexically_normal() == fs::absolute(b).lexically_normal();
+  return pa == pb;
+}
+
+namespace {
+
+std::atomic<unsigned> temp_counter{0};
+
+[[noreturn]] void throw_io(const std::string& path, const std::string& what, int err) {
+  throw chutoro::error(chutoro::error_code::io, path + ": " + what + ": " + std::strerror(err));
+}
+
+template <class T>
+void append_number(std::string& out, T v) {
+  char buf[32];
+  const auto r = std::to_chars(buf, buf + sizeof buf, v);
+  out.append(buf, r.ptr);
+}
+
+}  // namespace
+
+void write_prediction_csv(const std::string& path, std::span<const std::int32_t> labels,
+                          std::span<const double> probabilities) {
+  if (labels.size() != probabilities.size()) {
+    throw chutoro::error(chutoro::error_code::internal, path + ": labels and probabilities differ in length");
+  }
+  std::string buf = "label,probability\n";
+  buf.reserve(buf.size() + labels.size() * 24);
+  for (std::size_t i = 0; i < labels.size(); ++i) {
+    append_number(buf, labels[i]);
+    buf += ',';
+    append_number(buf, probabilities[i]);
+    buf += '\n';
+  }
+  // A temporary file in the same directory, fsync'ed and renamed over `path`
+  // (as chutoro::write_clustering_csv): readers see the old file or the new one.
+  const fs::path target(path);
+  const fs::path dir = target.has_parent_path() ? target.parent_path() : fs::path(".");
+  fs::path tmp;
+  int fd = -1;
+  for (int attempt = 0;; ++attempt) {
+    tmp = dir / ("." + target.filename().string() + ".tmp-" + std::to_string(::getpid()) + "-" +
+                 std::to_string(temp_counter++));
+    fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+    if (fd >= 0) break;
+    if (errno != EEXIST || attempt > 100) throw_io(path, "cannot create the output file", errno);
+  }
+  auto fail = [&](const char* what) {
+    const int err = errno;
+    if (fd >= 0) ::close(fd);
+    ::unlink(tmp.c_str());
+    throw_io(path, what, err);
+  };
+  std::string_view data = buf;
+  while (!data.empty()) {
+    const ssize_t w = ::write(fd, data.data(), data.size());
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      fail("cannot write the output file");
+    }
+    data.remove_prefix(static_cast<std::size_t>(w));
+  }
+  if (::fsync(fd) != 0) fail("cannot flush the output file to disk");
+  const int closing = fd;
+  fd = -1;
+  if (::close(closing) != 0) fail("cannot close the output file");
+  if (::rename(tmp.c_str(), target.c_str()) != 0) fail("cannot replace the output file");
+  const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd >= 0) {
+    (void)::fsync(dfd);
+    ::close(dfd);
+  }
+}
+
+// ---------------------------------------------------------------- summary
+
+std::vector<std::uint64_t> cluster_sizes(std::span<const std::int32_t> labels, std::size_t n_clusters,
+                                         std::size_t* noise) {
+  std::int32_t max_label = -1;
+  std::size_t noisy = 0;
+  for (const auto l : labels) {
+    max_label = std::max(max_label, l);
+    noisy += l < 0 ? 1 : 0;
+  }
+  const std::size_t k = std::max<std::size_t>(n_clusters, static_cast<std::size_t>(max_label + 1));
+  std::vector<std::uint64_t> sizes(k, 0);
+  for (const auto l : labels) {
+    if (l >= 0) ++sizes[static_cast<std::size_t>(l)];
+  }
+  std::sort(sizes.begin(), sizes.end(), std::greater<>());
+  if (noise) *noise = noisy;
+  return sizes;
+}
+
+void report(const run_summary& s, std::span<const std::int32_t> labels, std::size_t n_clusters,
+            const run_options& o) {
+  const chutoro::params& p = s.p;
+  std::size_t noise = 0;
+  const std::vector<std::uint64_t> sizes = cluster_sizes(labels, n_clusters, &noise);
+  const std::size_t k = sizes.size();
+  const std::size_t n = labels.size();
+  const double noise_fraction = n ? static_cast<double>(noise) / static_cast<double>(n) : 0.0;
+  const double seconds_total = seconds_since(s.t_start);
+  const std::uint64_t rss = peak_rss_bytes();
+
+  if (o.json) {
+    nlohmann::ordered_json j;
+    j["version"] = CHUTORO_VERSION_STRING;
+    j["input"] = s.input_name;
+    if (s.plugin_arg) j["plugin_arg"] = *s.plugin_arg;
+    j["format"] = s.format_name;
+    j["n"] = s.n;
+    j["dim"] = s.dim;
+    j["metric"] = s.metric;
+    j["candidates"] = std::string(chutoro::to_string(p.build.candidates));
+    j["min_cluster_size"] = p.selection.min_cluster_size;
+    j["min_samples"] = p.min_samples();
+    j["cluster_selection_method"] = std::string(chutoro::to_string(p.selection.method));
+    j["cluster_selection_epsilon"] = p.selection.cluster_selection_epsilon;
+    j["allow_single_cluster"] = p.selection.allow_single_cluster;
+    j["m"] = p.build.m;
+    j["ef_construction"] = p.build.ef_construction;
+    j["seed"] = p.build.seed;
+    j["threads"] = omp_get_max_threads();
+    j["clusters"] = k;
+    j["noise_fraction"] = noise_fraction;
+    j["cluster_sizes"] = sizes;
+    j["seconds"] = {{"total", seconds_total},
+                    {"read", s.seconds_read},
+                    {"graph", s.stats.seconds_graph},
+                    {"mst", s.stats.seconds_mst},
+                    {"hierarchy", s.stats.seconds_hierarchy}};
+    j["peak_rss_bytes"] = rss;
+    j["distance_computations"] = s.stats.distance_computations;
+    j["candidate_edges"] = s.stats.candidate_edges;
+    if (s.ari) {
+      j["label_column"] = s.label_column;
+      j["ari"] = *s.ari;
+      j["ami"] = *s.ami;
+    }
+    for (const auto& [key, value] : s.json_extra) j[key] = value;
+    if (o.has_output) j["output"] = o.output;
+    std::cout << j.dump() << '\n';
+  } else if (!o.quiet) {
+    std::ostringstream os;
+    os << "chutoro " << CHUTORO_VERSION_STRING << ": " << s.input_name << " (" << s.format_name << "), "
+       << s.n << (s.n == 1 ? " item" : " items");
+    if (s.dense) os << " x " << s.dim << (s.dim == 1 ? " dim" : " dims");
+    os << "\n";
+    os << "  metric " << s.metric << ", candidates " << chutoro::to_string(p.build.candidates)
+       << ", min_cluster_size " << p.selection.min_cluster_size << ", min_samples " << p.min_samples()
+       << ", selection " << chutoro::to_string(p.selection.method) << "\n";
+    os << "  clusters    " << k;
+    if (!sizes.empty()) {
+      os << " (largest:";
+      const std::size_t shown = std::min<std::size_t>(sizes.size(), 8);
+      for (std::size_t i = 0; i < shown; ++i) os << (i ? ", " : " ") << sizes[i];
+      if (shown < sizes.size()) os << ", ...";
+      os << ")";
+    }
+    os << "\n";
+    os << "  noise       " << fixed(100.0 * noise_fraction, 1) << "% (" << noise
+       << (noise == 1 ? " item" : " items") << ")\n";
+    if (s.ari) {
+      os << "  ARI / AMI   " << fixed(*s.ari, 4) << " / " << fixed(*s.ami, 4) << " (against column \""
+         << s.label_column << "\")\n";
+    }
+    os << "  time        " << fixed(seconds_total, 3) << " s (read " << fixed(s.seconds_read, 3) << ", graph "
+       << fixed(s.stats.seconds_graph, 3) << ", mst " << fixed(s.stats.seconds_mst, 3) << ", hierarchy "
+       << fixed(s.stats.seconds_hierarchy, 3) << ")\n";
+    os << "  distances   " << with_commas(s.stats.distance_computations) << " computed\n";
+    os << "  peak RSS    " << human_bytes(rss) << "\n";
+    for (const auto& line : s.human_extra) os << "  " << line << "\n";
+    if (o.has_output) os << "  output      " << o.output << "\n";
+    std::cout << os.str();
+  }
+  std::cout.flush();
+}
+
+}  // namespace chutoro_cli
