@@ -11,6 +11,7 @@
 #include <chutoro/plugin_source.hpp>
 #include <chutoro/scores.hpp>
 #include <chutoro/version.hpp>
+#include <filesystem>
 #include <iostream>
 #include <optional>
 #include <sstream>
@@ -24,6 +25,11 @@ namespace {
 /// Loads MODEL, re-opening plugin items with --plugin/--plugin-arg. Errors name the model file.
 chutoro::model load_model(const std::string& path, const input_options& in) {
   if (in.has_plugin_arg && !in.has_plugin) throw usage_error("--plugin-arg needs --plugin");
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) {
+    // (model::load would try to read a directory as a file)
+    throw chutoro::error(chutoro::error_code::io, "model file '" + path + "': it is a directory");
+  }
   std::shared_ptr<chutoro::data_source> data;
   if (in.has_plugin) data = std::make_shared<chutoro::plugin_source>(in.plugin, in.plugin_arg);
   try {

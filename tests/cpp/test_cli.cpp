@@ -729,6 +729,10 @@ TEST_F(Cli, ModelFileMissing) {
   write_blobs(dir_ / "blobs.csv", 40, 1);
   const std::string missing = (dir_ / "missing.chutoro").string();
   expect_error(run({"cluster", "--model", missing}), 1, {"missing.chutoro"});
+  fs::create_directory(dir_ / "folder.chutoro");
+  expect_error(run({"cluster", "--model", (dir_ / "folder.chutoro").string()}), 1,
+               {"folder.chutoro", "directory"});
+  fs::remove(dir_ / "folder.chutoro");
   expect_error(run({"add", missing, (dir_ / "blobs.csv").string()}), 1, {"missing.chutoro"});
   expect_error(
       run({"predict", missing, (dir_ / "blobs.csv").string(), "--output", (dir_ / "p.csv").string()}), 1,
