@@ -14,11 +14,30 @@ The entry point is :class:`FISHDBC`, a scikit-learn estimator shaped like
 
 X may also be an Arrow column (any object with ``__arrow_c_stream__`` or
 ``__arrow_c_array__``) or a plugin source from :func:`load_plugin`.
+
+A fitted estimator keeps its model: ``partial_fit`` adds items (FISHDBC's
+incremental update), ``recluster`` changes the selection parameters without
+rebuilding, ``approximate_predict`` labels new items as hdbscan's function of
+that name does, and ``save`` / :func:`load` (and pickle) keep it::
+
+    est = chutoro.FISHDBC().fit(X)
+    est.partial_fit(more_X)
+    labels, probabilities = chutoro.approximate_predict(est, new_X)
+    est.save("model.chutoro");  est = chutoro.load("model.chutoro")
 """
 
 from chutoro._core import __version__
-from chutoro._estimator import FISHDBC
+from chutoro._estimator import FISHDBC, approximate_predict, load
 from chutoro._plugin import load_plugin
 from chutoro._trees import CondensedTree, MinimumSpanningTree, SingleLinkageTree
 
-__all__ = ["FISHDBC", "load_plugin", "CondensedTree", "SingleLinkageTree", "MinimumSpanningTree", "__version__"]
+__all__ = [
+    "FISHDBC",
+    "approximate_predict",
+    "load",
+    "load_plugin",
+    "CondensedTree",
+    "SingleLinkageTree",
+    "MinimumSpanningTree",
+    "__version__",
+]

@@ -1,9 +1,12 @@
-"""The scikit-learn estimator :class:`FISHDBC`."""
+"""The scikit-learn estimator :class:`FISHDBC`, its model files
+(:func:`load`) and :func:`approximate_predict`."""
 
 from __future__ import annotations
 
+import errno
 import math
 import numbers
+import os
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -12,7 +15,7 @@ from typing import Any
 import numpy as np
 from joblib import effective_n_jobs
 from sklearn.base import BaseEstimator, ClusterMixin
-from sklearn.utils.validation import validate_data
+from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from chutoro import _core
 from chutoro._trees import CondensedTree, MinimumSpanningTree, SingleLinkageTree
@@ -32,7 +35,8 @@ _METRIC_CHOICES = (
 _DEFAULT_METRIC = "euclidean"
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
 _DEFAULT_SEED = 42  # the library's and the CLI's default
-_FITTED = (
+# Fitted attributes computed from the model (rebuilt from it after unpickling).
+_FROM_MODEL = (
     "labels_",
     "probabilities_",
     "outlier_scores_",
@@ -41,10 +45,25 @@ _FITTED = (
     "single_linkage_tree_",
     "minimum_spanning_tree_",
     "core_distances_",
+)
+_FITTED = _FROM_MODEL + (
     "fit_stats_",
     "n_features_in_",
     "feature_names_in_",
+    "_model",
+    "_vocabulary",
+    "_source_input",
 )
+# Parameters of the selection stage: recluster() changes them without rebuilding.
+_SELECTION = ("min_cluster_size", "cluster_selection_method", "cluster_selection_epsilon", "allow_single_cluster")
+# Parameters that fix the graph and the spanning tree: partial_fit() refuses changes to them.
+_BUILD = ("min_samples", "candidates", "m", "ef_construction")
+# Model data kinds whose items are not stored in model files, and what load() needs for them.
+_NOT_STORED = {
+    "precomputed": "the distance matrix (X=D)",
+    "callable": "the items and the metric (X=items, metric=f)",
+    "plugin": "the plugin source (X=chutoro.load_plugin(...))",
+}
 
 
 class FISHDBC(ClusterMixin, BaseEstimator):
@@ -157,6 +176,15 @@ class FISHDBC(ClusterMixin, BaseEstimator):
     be shared between threads; do not call ``fit`` on one instance from two
     threads at once.
 
+    A fitted estimator keeps its model (the data, the HNSW graph, the core
+    distances and the spanning tree; the data is a copy for vector, string
+    and token inputs): :meth:`partial_fit` adds items, :meth:`recluster`
+    re-selects the clusters with new selection parameters without
+    rebuilding, :meth:`approximate_predict` labels new items (as hdbscan's
+    ``approximate_predict``), and :meth:`save` / :func:`chutoro.load` and
+    pickle keep it (a pickle holds the model file's bytes; an estimator
+    fitted on a plugin source cannot be pickled: save it instead).
+
     Examples
     --------
     >>> import numpy as np, chutoro
@@ -235,7 +263,8 @@ class FISHDBC(ClusterMixin, BaseEstimator):
         """
         self._clear_fitted()
         p = self._check_params()
-        source, data = self._make_source(X, p["metric"])
+        vocabulary = _core.TokenVocabulary() if p["metric"] == "jaccard" else None
+        source, data, source_input = self._make_source(X, p["metric"], vocabulary)
         arrow_dim = int(source.dim) if data is None and isinstance(source, _core.DenseSource) else None
         n = len(source)
         if n < p["min_cluster_size"]:
@@ -249,10 +278,9 @@ class FISHDBC(ClusterMixin, BaseEstimator):
                 f"X has {n} samples, fewer than min_samples ({k})"
                 + ("" if p["min_samples"] is not None else " (min_samples defaults to min_cluster_size)")
             )
-        bar = _ProgressBar() if self.verbose else None
         started = time.perf_counter()
-        try:
-            r = _core.fit(
+        model = self._with_progress(
+            lambda bar: _core.Model(
                 source,
                 min_cluster_size=p["min_cluster_size"],
                 min_samples=p["min_samples"],
@@ -266,23 +294,208 @@ class FISHDBC(ClusterMixin, BaseEstimator):
                 threads=p["threads"],
                 progress=bar,
             )
-        except BaseException:
-            if bar is not None:
-                bar.close()
-            raise
-        if bar is not None:
-            bar.complete()
-            bar.close()
-        self._set_fitted(r, data, n)
+        )
+        self._model = model
+        self._vocabulary = vocabulary
+        self._source_input = source_input
+        self._refresh(data)
         if arrow_dim is not None:
             self.n_features_in_ = arrow_dim  # dense Arrow input (validate_data sets it for arrays)
-        if bar is not None:
-            bar.summary(self.labels_, time.perf_counter() - started)
+        if self.verbose:
+            _ProgressBar().summary(self.labels_, time.perf_counter() - started)
         return self
 
     def fit_predict(self, X: Any, y: Any = None, **kwargs: Any) -> np.ndarray:
         """Cluster X and return ``labels_``, shape (n_samples,), dtype intp. See :meth:`fit`."""
         return self.fit(X).labels_
+
+    # ------------------------------------------------- the growing model
+    def partial_fit(self, X: Any, y: Any = None) -> FISHDBC:
+        """Add the items of X to the model (FISHDBC's incremental update).
+
+        The first call (on an unfitted estimator) is :meth:`fit`. Later calls
+        insert X's items into the HNSW graph, update the core-distance
+        estimates with every distance computed doing so, and merge the new
+        candidate edges into the spanning tree (Dell'Amico 2019, section
+        3.3; exact mode recomputes the exact tree over all items). All fitted
+        attributes then cover every item so far, in the order added: the
+        first fit's items, then each batch's.
+
+        X must be of the fitted kind: vectors of the same dimension (else
+        ValueError, as scikit-learn reports it), strings for levenshtein and
+        jaccard. Changed selection parameters (``min_cluster_size``,
+        ``cluster_selection_method``, ``cluster_selection_epsilon``,
+        ``allow_single_cluster``) take effect; changed ``min_samples``,
+        ``metric``, ``candidates``, ``m`` or ``ef_construction`` raise
+        ValueError (they fix the graph: call :meth:`fit` to rebuild). With
+        ``min_samples=None`` the model keeps the k of its fit (the
+        ``min_cluster_size`` of that time). The model keeps the thread count
+        (``n_jobs``) and seed of its fit.
+
+        Raises
+        ------
+        NotImplementedError
+            For models that cannot grow: ``metric="precomputed"``, callable
+            metrics and plugin sources (and jaccard models loaded from a
+            model file, which holds no token vocabulary).
+        """
+        if not self.__sklearn_is_fitted__():
+            return self.fit(X)
+        model = self._model
+        self._check_can_grow("partial_fit")
+        p = self._check_params()
+        self._check_build_unchanged(p)
+        source = self._model_source(X, extend=True)
+        started = time.perf_counter()
+        self._with_progress(lambda bar: model.add(source, progress=bar))
+        try:
+            if self._model_selection() != tuple(p[name] for name in _SELECTION):
+                model.cluster(**{name: p[name] for name in _SELECTION})
+        finally:
+            self._refresh()  # the items were added: the attributes cover them
+        if self.verbose:
+            _ProgressBar().summary(self.labels_, time.perf_counter() - started)
+        return self
+
+    def recluster(self, **selection: Any) -> FISHDBC:
+        """Re-select the clusters with new selection parameters, without rebuilding.
+
+        Accepts ``min_cluster_size``, ``cluster_selection_method``,
+        ``cluster_selection_epsilon`` and ``allow_single_cluster``: they are
+        set on the estimator (as :meth:`set_params` would), and the clusters
+        are extracted again from the fitted spanning tree, in O(n log n)
+        without computing a distance; every fitted attribute is refreshed.
+        Without arguments the estimator's current selection parameters are
+        applied (e.g. after ``set_params``). ``fit`` always rebuilds the
+        graph, as scikit-learn requires; other parameters cannot change here.
+        The core distances keep the fit's k: with ``min_samples=None`` a new
+        ``min_cluster_size`` does not change k here, while a new ``fit``
+        would use it as k.
+        On error the parameters and attributes are left as they were.
+
+        Returns
+        -------
+        self
+        """
+        check_is_fitted(self)
+        unknown = sorted(set(selection) - set(_SELECTION))
+        if unknown:
+            raise TypeError(
+                f"recluster() takes only selection parameters ({', '.join(_SELECTION)}); got {', '.join(unknown)}"
+                " (other parameters fix the graph: set them and call fit)"
+            )
+        saved = {name: getattr(self, name) for name in selection}
+        try:
+            self.set_params(**selection)
+            p = self._check_params()
+            self._model.cluster(**{name: p[name] for name in _SELECTION})
+        except BaseException:
+            self.set_params(**saved)
+            raise
+        stats = self.fit_stats_
+        self._refresh(self._mst_data)
+        self.fit_stats_ = stats  # those of the fit or partial_fit that built the tree
+        return self
+
+    def approximate_predict(self, X: Any) -> tuple[np.ndarray, np.ndarray]:
+        """Labels and membership probabilities of new items, without adding them.
+
+        hdbscan's ``approximate_predict`` (McInnes et al., "Predicting
+        clusters for new points"): each new item joins the condensed tree
+        where its nearest model item under mutual reachability would put it,
+        and takes that cluster's label (or -1, noise) and a probability in
+        [0, 1]. The labels are those of ``labels_``; the model is not changed.
+        Unlike hdbscan no ``prediction_data=True`` is needed.
+
+        Parameters
+        ----------
+        X : items of the fitted kind (vectors of the fitted dimension, or str)
+
+        Returns
+        -------
+        labels : ndarray of shape (n_new,), int32
+        probabilities : ndarray of shape (n_new,), float64
+
+        Raises
+        ------
+        NotFittedError
+            Before fit.
+        ValueError
+            Vectors of another dimension (naming both), NaN/infinite values.
+        NotImplementedError
+            For precomputed, callable and plugin models, which have no
+            distances to new items.
+        """
+        check_is_fitted(self)
+        self._check_can_grow("approximate_predict")
+        source = self._model_source(X, extend=False)
+        labels, probabilities = self._model.approximate_predict(source)
+        return np.asarray(labels), np.asarray(probabilities)
+
+    # ---------------------------------------------------- files, pickles
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Write the fitted model to a model file (docs/model_format.md).
+
+        The file holds the parameters, the data (except for precomputed,
+        callable and plugin inputs: :func:`chutoro.load` then needs them
+        again), the graph and the spanning tree; :func:`chutoro.load` gives
+        back an estimator with identical fitted attributes that can
+        :meth:`partial_fit`, :meth:`recluster` and :meth:`approximate_predict`.
+        The write is atomic (a temporary file renamed over ``path``). Not
+        stored: ``feature_names_in_``, ``fit_stats_``, and the token
+        vocabulary of ``metric="jaccard"`` (a loaded jaccard model can
+        recluster but not take or predict new strings; pickle keeps it).
+
+        Raises
+        ------
+        NotFittedError
+            Before fit.
+        OSError
+            The file cannot be written (naming the path and the step).
+        """
+        check_is_fitted(self)
+        self._model.save(os.fspath(path))
+
+    def __sklearn_is_fitted__(self) -> bool:
+        return getattr(self, "_model", None) is not None
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(super().__getstate__())  # object.__getstate__ may return __dict__ itself
+        model = state.pop("_model", None)
+        if model is None:
+            return state
+        if model.source_kind == "plugin":
+            raise TypeError(
+                "cannot pickle a FISHDBC fitted on a plugin source (the plugin's items live in its library); "
+                "save(path) the model and chutoro.load(path, X=chutoro.load_plugin(...)) it instead"
+            )
+        for name in _FROM_MODEL:
+            state.pop(name, None)
+        state["_model_bytes"] = model.to_bytes()
+        state["_model_kind"] = model.source_kind
+        if state.get("_vocabulary") is not None:
+            state["_vocabulary"] = state["_vocabulary"].tokens()
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        state = dict(state)
+        blob = state.pop("_model_bytes", None)
+        kind = state.pop("_model_kind", None)
+        super().__setstate__(state)
+        if blob is None:
+            return
+        if self.__dict__.get("_vocabulary") is not None:
+            self._vocabulary = _core.TokenVocabulary(self._vocabulary)
+        source = None
+        if kind == "precomputed":
+            source = _core.PrecomputedSource(self._source_input)
+        elif kind == "callable":
+            source = _core.CallableSource(self._source_input, self.metric)
+        stats = self.__dict__.get("fit_stats_")
+        self._model = _core.Model.from_bytes(blob, source, what="pickled FISHDBC")
+        self._refresh()
+        if stats is not None:
+            self.fit_stats_ = stats
 
     # ------------------------------------------------------------ internals
     def __sklearn_tags__(self):  # noqa: D105
@@ -296,6 +509,20 @@ class FISHDBC(ClusterMixin, BaseEstimator):
     def _clear_fitted(self) -> None:
         for name in _FITTED:
             self.__dict__.pop(name, None)
+
+    def _with_progress(self, work: Callable[[Any], Any]) -> Any:
+        """work(progress) with a progress bar on stderr when verbose."""
+        bar = _ProgressBar() if self.verbose else None
+        try:
+            out = work(bar)
+        except BaseException:
+            if bar is not None:
+                bar.close()
+            raise
+        if bar is not None:
+            bar.complete()
+            bar.close()
+        return out
 
     def _check_params(self) -> dict[str, Any]:
         p: dict[str, Any] = {}
@@ -332,19 +559,23 @@ class FISHDBC(ClusterMixin, BaseEstimator):
             raise TypeError(f"metric must be a str or a callable (got {type(metric).__name__})")
         return p
 
-    def _make_source(self, X: Any, metric: str | Callable[[Any, Any], float]) -> tuple[_core.Source, np.ndarray | None]:
-        """The library's data source for X, and the dense data kept for plotting (or None)."""
+    def _make_source(
+        self, X: Any, metric: str | Callable[[Any, Any], float], vocabulary: Any = None
+    ) -> tuple[_core.Source, np.ndarray | None, Any]:
+        """The library's data source for X, the dense data kept for plotting (or
+        None), and what a pickle needs to rebuild a source that model bytes do
+        not store (the precomputed matrix or the callable's items; else None)."""
         if isinstance(X, _core.Source):
-            return _plugin_source(X, self.metric), None
+            return _plugin_source(X, self.metric), None, None
         if callable(metric):
             items = _as_item_list(X)
-            return _core.CallableSource(items, metric), None
+            return _core.CallableSource(items, metric), None, items
         if metric != "precomputed" and _is_arrow(X):
-            return _core.arrow_source(X, _DENSE_METRICS.get(metric, metric)), None
+            return _core.arrow_source(X, _DENSE_METRICS.get(metric, metric), vocabulary), None, None
         if metric == "levenshtein":
-            return _core.StringSource(_as_strings(X)), None
+            return _core.StringSource(_as_strings(X)), None, None
         if metric == "jaccard":
-            return _core.TokenSetSource(_as_strings(X, metric)), None
+            return vocabulary.source(_as_strings(X, metric)), None, None
         X = validate_data(
             self,
             X,
@@ -354,10 +585,120 @@ class FISHDBC(ClusterMixin, BaseEstimator):
             ensure_min_samples=1,
         )
         if metric == "precomputed":
-            return _core.PrecomputedSource(_precomputed_float32(X)), None
-        return _core.DenseSource(_dense_float32(X), _DENSE_METRICS[metric]), X
+            D = _precomputed_float32(X)
+            return _core.PrecomputedSource(D), None, D
+        return _core.DenseSource(_dense_float32(X), _DENSE_METRICS[metric]), X, None
 
-    def _set_fitted(self, r: dict[str, Any], data: np.ndarray | None, n: int) -> None:
+    def _model_source(self, X: Any, extend: bool) -> _core.Source:
+        """A source of X's items of the model's kind and metric, to add (extend:
+        new tokens join the vocabulary) or to predict."""
+        model = self._model
+        kind, metric = model.source_kind, model.metric
+        if _is_arrow(X):
+            return _core.arrow_source(X, metric, self._vocabulary, extend)
+        if kind == "strings":
+            return _core.StringSource(_as_strings(X))
+        if kind == "token_sets":
+            return self._vocabulary.source(_as_strings(X, "jaccard"), extend)
+        X = validate_data(
+            self,
+            X,
+            reset=False,
+            dtype=[np.float32, np.float64],
+            order="C",
+            ensure_all_finite=False,
+            ensure_min_samples=1,
+        )
+        return _core.DenseSource(_dense_float32(X), metric)
+
+    def _check_can_grow(self, method: str) -> None:
+        model = self._model
+        kind = model.source_kind
+        if not model.can_grow or kind not in ("dense", "strings", "token_sets"):
+            what = {
+                "precomputed": "metric='precomputed' (a distance matrix has no distances to new items)",
+                "callable": "a callable metric (only built-in metrics measure new items)",
+                "plugin": f"a plugin source ('{model.metric}'; plugins cannot add or measure new items)",
+            }.get(kind, f"a '{model.metric}' source")
+            raise NotImplementedError(
+                f"{method}: not available for models fitted with {what}; fit again on all the items instead"
+            )
+        if kind == "token_sets" and self._vocabulary is None:
+            raise NotImplementedError(
+                f"{method}: this metric='jaccard' model was loaded from a model file, which stores token ids but "
+                "not the tokens; new strings cannot be encoded (pickle keeps the vocabulary; or fit again)"
+            )
+
+    def _check_build_unchanged(self, p: dict[str, Any]) -> None:
+        fitted = self._model.parameters
+        # min_samples=None means min_cluster_size at fit time: the model keeps that k.
+        changed = [
+            f"{name}={p[name]!r} (fitted with {fitted[name]!r})"
+            for name in _BUILD
+            if p[name] != fitted[name] and not (name == "min_samples" and p[name] is None)
+        ]
+        metric = p["metric"]
+        name = _DENSE_METRICS.get(metric, metric) if isinstance(metric, str) else metric
+        if name != self._model.metric:
+            changed.append(f"metric={self.metric!r} (fitted with {self._model.metric!r})")
+        if changed:
+            raise ValueError(
+                f"partial_fit: {', '.join(changed)}: these parameters fix the graph and the spanning tree and "
+                "cannot change between partial_fit calls; call fit to rebuild"
+            )
+
+    def _model_selection(self) -> tuple[Any, ...]:
+        fitted = self._model.parameters
+        return tuple(fitted[name] for name in _SELECTION)
+
+    @property
+    def _mst_data(self) -> Any:
+        mst = self.__dict__.get("minimum_spanning_tree_")
+        return None if mst is None else mst._data
+
+    def _refresh(self, data: Any = None) -> None:
+        """Sets every fitted attribute from the model. `data`: the vectors for
+        minimum_spanning_tree_.plot(), else the model's own rows when dense."""
+        model = self._model
+        if data is None and model.source_kind == "dense":
+            data = _ModelRows(model, len(model))
+        self._set_fitted(model.result(), data, len(model))
+
+    @classmethod
+    def _from_model(cls, model: Any, metric: Any = None, source_input: Any = None) -> FISHDBC:
+        """A fitted estimator around a loaded model, its parameters the model's."""
+        p = model.parameters
+        kind = model.source_kind
+        if kind == "precomputed":
+            metric = "precomputed"
+        elif kind != "callable":
+            metric = model.metric
+        threads = int(p["threads"])
+        est = cls(
+            min_cluster_size=int(p["min_cluster_size"]),
+            # model files hold the effective k; None says the same when k == min_cluster_size
+            min_samples=None if p["min_samples"] in (None, p["min_cluster_size"]) else int(p["min_samples"]),
+            metric=metric,
+            cluster_selection_method=p["cluster_selection_method"],
+            cluster_selection_epsilon=float(p["cluster_selection_epsilon"]),
+            allow_single_cluster=bool(p["allow_single_cluster"]),
+            candidates=p["candidates"],
+            m=int(p["m"]),
+            ef_construction=int(p["ef_construction"]),
+            random_state=None if int(p["seed"]) == _DEFAULT_SEED else int(p["seed"]),
+            n_jobs=None if threads == 1 else (-1 if threads <= 0 else threads),
+        )
+        est._model = model
+        est._vocabulary = None
+        est._source_input = source_input
+        if kind == "dense":
+            est.n_features_in_ = int(model.dim)
+        elif kind == "precomputed":
+            est.n_features_in_ = len(model)
+        est._refresh()
+        return est
+
+    def _set_fitted(self, r: dict[str, Any], data: Any, n: int) -> None:
         labels = np.asarray(r["labels"]).astype(np.intp)
         raw = np.empty(
             len(r["condensed_parent"]),
@@ -378,7 +719,98 @@ class FISHDBC(ClusterMixin, BaseEstimator):
         self.fit_stats_ = dict(r["stats"])
 
 
+# ------------------------------------------------- module-level functions
+def load(path: str | os.PathLike[str], X: Any = None, *, metric: Callable[[Any, Any], float] | str | None = None) -> FISHDBC:
+    """Load a model file written by :meth:`FISHDBC.save` as a fitted :class:`FISHDBC`.
+
+    The estimator's parameters are the model's; its fitted attributes are
+    identical to those of the saved estimator (``fit_stats_`` is zero and
+    ``feature_names_in_`` is not restored). It can :meth:`~FISHDBC.partial_fit`,
+    :meth:`~FISHDBC.recluster` and :meth:`~FISHDBC.approximate_predict`.
+
+    Parameters
+    ----------
+    path : str or path-like
+    X : None, or the data the file does not store, which must be the data
+        the model was fitted on (checked by a fingerprint): the square
+        distance matrix of a ``metric="precomputed"`` model, the items of a
+        callable-metric model (with ``metric``), or the plugin source of a
+        plugin model (:func:`chutoro.load_plugin`). None for every other model.
+    metric : callable, "precomputed" or None
+        The metric function of a callable-metric model (keyword only).
+
+    Raises
+    ------
+    FileNotFoundError
+        No file at ``path``.
+    OSError
+        The file cannot be read.
+    ValueError
+        A truncated or corrupted file (checksum), another format version or
+        byte order (naming the file and section); X missing for a model that
+        needs it, given for one that does not, or not the fitted data.
+    """
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise FileNotFoundError(errno.ENOENT, f"chutoro model file not found: {path}", path)
+    if os.path.isdir(path):
+        raise IsADirectoryError(errno.EISDIR, f"chutoro model file is a directory: {path}", path)
+    source = source_input = None
+    if X is None:
+        if metric is not None:
+            raise ValueError("load: metric is only needed with X (the items of a callable-metric model)")
+    elif isinstance(X, _core.Source):
+        source = X
+    elif callable(metric):
+        source_input = _as_item_list(X)
+        source = _core.CallableSource(source_input, metric)
+    elif metric is None or metric == "precomputed":
+        D = check_array(X, dtype=[np.float32, np.float64], order="C", ensure_all_finite=False)
+        source_input = _precomputed_float32(D)
+        source = _core.PrecomputedSource(source_input)
+    else:
+        raise ValueError(
+            f"load: metric must be a callable (with X the items of a callable-metric model), 'precomputed' or None "
+            f"(got {metric!r})"
+        )
+    model = _core.Model.load(path, source)
+    kind = model.source_kind
+    if source is None and kind in _NOT_STORED:  # the library checks this too
+        raise ValueError(f"load: {path} holds a {kind} model, whose data the file does not store: pass {_NOT_STORED[kind]}")
+    return FISHDBC._from_model(model, metric=metric, source_input=source_input)
+
+
+def approximate_predict(clusterer: FISHDBC, points_to_predict: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Predict the cluster labels of new points: hdbscan.prediction.approximate_predict
+    for a fitted :class:`FISHDBC` (see :meth:`FISHDBC.approximate_predict`).
+
+    Returns
+    -------
+    labels : ndarray of shape (n_new,), int32
+        Labels of ``clusterer.labels_`` (-1 for noise).
+    probabilities : ndarray of shape (n_new,), float64
+    """
+    if not isinstance(clusterer, FISHDBC):
+        raise TypeError(f"approximate_predict: clusterer must be a chutoro.FISHDBC (got {type(clusterer).__name__})")
+    return clusterer.approximate_predict(points_to_predict)
+
+
 # ---------------------------------------------------------------- helpers
+class _ModelRows:
+    """A model's first n dense rows for MinimumSpanningTree.plot(), copied when
+    needed (a pickle holds the copy)."""
+
+    def __init__(self, model: Any, n: int) -> None:
+        self._model = model
+        self._n = n
+
+    def __call__(self) -> np.ndarray:
+        return np.asarray(self._model.dense_data())[: self._n]
+
+    def __reduce__(self) -> Any:
+        return (np.array, (self(),))
+
+
 def _int_param(label: str, value: Any, lo: int, hi: int | None = None, name: str | None = None) -> int:
     name = name or label
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):

@@ -304,7 +304,7 @@ class MinimumSpanningTree:
     mst : ndarray of shape (n_samples - 1, 3), float64
         Rows (from, to, distance), sorted by distance; distance is the mutual
         reachability distance max(core(a), core(b), d(a, b)).
-    data : ndarray of shape (n_samples, n_features) or None
+    data : ndarray of shape (n_samples, n_features), a function returning one, or None
         The clustered vectors, for ``plot``; None for strings, precomputed
         distances and callable metrics.
     """
@@ -352,7 +352,7 @@ class MinimumSpanningTree:
         from matplotlib.collections import LineCollection
 
         ax = _axis(axis)
-        x = np.asarray(self._data, dtype=np.float64)
+        x = np.asarray(self._data() if callable(self._data) else self._data, dtype=np.float64)
         if x.shape[1] == 1:
             x = np.column_stack([x[:, 0], np.zeros(len(x))])
         elif x.shape[1] > 2:

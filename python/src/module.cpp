@@ -1,10 +1,16 @@
 // chutoro._core — the nanobind extension behind the Python package `chutoro`.
 //
 // A thin layer over the C++ library (include/chutoro/): data sources over
-// Python-owned inputs, one fit() that runs chutoro::fit with the GIL released,
-// and the conversion of its result into NumPy arrays. The scikit-learn
-// estimator (python/chutoro/_estimator.py) validates inputs and parameters
-// and is the documented entry point; this module is its private engine.
+// Python-owned inputs, fit() (chutoro::fit) and Model (chutoro::model: fit,
+// add, cluster, approximate_predict, save/load, to/from bytes), all with the
+// GIL released, and the conversion of their results into NumPy arrays. The
+// scikit-learn estimator (python/chutoro/_estimator.py) validates inputs and
+// parameters and is the documented entry point; this module is its private engine.
+//
+// Ownership: a Model keeps its source as a std::shared_ptr; for a source
+// created in Python that pointer holds a reference to the Python object
+// (nanobind's shared_ptr caster), and its last copy must die with the GIL
+// held (the callers below keep theirs in GIL-holding scope).
 //
 // Errors: chutoro::error maps by code (invalid_argument, parse -> ValueError;
 // type_mismatch -> TypeError; io -> OSError; unsupported -> NotImplementedError;
@@ -16,23 +22,29 @@
 // place by chutoro::arrow_column_builder (no Python-side conversion) and
 // released by their capsules.
 //
-// Interruption: chutoro::fit calls its progress callback from the calling
-// thread between units of work; the callback briefly takes the GIL, runs
-// PyErr_CheckSignals() and, when a signal handler raised (Ctrl-C ->
-// KeyboardInterrupt), throws that Python error through the library, which
-// unwinds and frees everything; fit() then re-raises it.
+// Interruption (run_released): chutoro::fit, model() and model::add call
+// their progress callback from the calling thread between units of work; the
+// callback briefly takes the GIL, runs PyErr_CheckSignals() and, when a signal
+// handler raised (Ctrl-C -> KeyboardInterrupt), throws that Python error
+// through the library, which unwinds and frees everything (model::add leaves
+// the model unchanged); the binding then re-raises it.
 #include <nanobind/nanobind.h>
 #include <nanobind/ndarray.h>
+#include <nanobind/stl/filesystem.h>
 #include <nanobind/stl/optional.h>
+#include <nanobind/stl/pair.h>
+#include <nanobind/stl/shared_ptr.h>
 #include <nanobind/stl/string.h>
 #include <nanobind/stl/unique_ptr.h>
 #include <nanobind/stl/vector.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <chutoro/arrow.hpp>
 #include <chutoro/chutoro.hpp>
 #include <chutoro/metrics.hpp>
+#include <chutoro/model.hpp>
 #include <chutoro/plugin_source.hpp>
 #include <cmath>
 #include <cstddef>
@@ -43,6 +55,8 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -169,7 +183,23 @@ nb::ndarray<nb::numpy, T> to_numpy(std::vector<T>&& v) {
   return to_numpy(std::move(v), {n});
 }
 
-nb::dict to_dict(chutoro::clustering&& r, chutoro::spanning_tree&& tree, const chutoro::fit_stats& st) {
+nb::dict stats_dict(const chutoro::fit_stats& st, std::size_t n) {
+  nb::dict stats;
+  stats["n"] = n;
+  stats["distance_computations"] = st.distance_computations;
+  stats["candidate_edges"] = st.candidate_edges;
+  stats["peak_buffered_edges"] = st.peak_buffered_edges;
+  stats["compactions"] = st.compactions;
+  stats["seconds_graph"] = st.seconds_graph;
+  stats["seconds_mst"] = st.seconds_mst;
+  stats["seconds_hierarchy"] = st.seconds_hierarchy;
+  return stats;
+}
+
+/// The NumPy arrays of a clustering and its spanning tree (the dict fit() and
+/// Model.result() return). Takes its arguments by value: callers that own a
+/// result move it in, a model's state is copied.
+nb::dict to_dict(chutoro::clustering r, chutoro::spanning_tree tree, const chutoro::fit_stats& st) {
   const std::size_t n = tree.n;
   nb::dict out;
   out["labels"] = to_numpy(std::move(r.labels));
@@ -204,54 +234,76 @@ nb::dict to_dict(chutoro::clustering&& r, chutoro::spanning_tree&& tree, const c
   }
   out["minimum_spanning_tree"] = to_numpy(std::move(mst), {tree.edges.size(), 3});
   out["core_distances"] = to_numpy(std::move(tree.core_distances));
-
-  nb::dict stats;
-  stats["n"] = n;
-  stats["distance_computations"] = st.distance_computations;
-  stats["candidate_edges"] = st.candidate_edges;
-  stats["peak_buffered_edges"] = st.peak_buffered_edges;
-  stats["compactions"] = st.compactions;
-  stats["seconds_graph"] = st.seconds_graph;
-  stats["seconds_mst"] = st.seconds_mst;
-  stats["seconds_hierarchy"] = st.seconds_hierarchy;
-  out["stats"] = stats;
+  out["stats"] = stats_dict(st, n);
   return out;
 }
 
-nb::dict fit(const chutoro::data_source& source, std::size_t min_cluster_size,
-             std::optional<std::size_t> min_samples, const std::string& cluster_selection_method,
-             double cluster_selection_epsilon, bool allow_single_cluster, const std::string& candidates,
-             std::size_t m, std::size_t ef_construction, std::uint64_t seed, int threads,
-             nb::object progress) {
+chutoro::selection_params make_selection(std::size_t min_cluster_size,
+                                         const std::string& cluster_selection_method,
+                                         double cluster_selection_epsilon, bool allow_single_cluster) {
+  chutoro::selection_params sp;
+  sp.min_cluster_size = min_cluster_size;
+  sp.method = chutoro::parse_cluster_selection_method(cluster_selection_method);
+  sp.cluster_selection_epsilon = cluster_selection_epsilon;
+  sp.allow_single_cluster = allow_single_cluster;
+  return sp;
+}
+
+/// The parameters of fit() and Model(): callable sources run on one thread
+/// (every distance takes the GIL: more threads only contend for it).
+chutoro::params make_params(const chutoro::data_source& source, std::size_t min_cluster_size,
+                            std::optional<std::size_t> min_samples,
+                            const std::string& cluster_selection_method, double cluster_selection_epsilon,
+                            bool allow_single_cluster, const std::string& candidates, std::size_t m,
+                            std::size_t ef_construction, std::uint64_t seed, int threads) {
   chutoro::params p;
-  p.selection.min_cluster_size = min_cluster_size;
-  p.selection.method = chutoro::parse_cluster_selection_method(cluster_selection_method);
-  p.selection.cluster_selection_epsilon = cluster_selection_epsilon;
-  p.selection.allow_single_cluster = allow_single_cluster;
+  p.selection = make_selection(min_cluster_size, cluster_selection_method, cluster_selection_epsilon,
+                               allow_single_cluster);
   p.build.min_samples = min_samples;
   p.build.candidates = chutoro::parse_candidate_mode(candidates);
   p.build.m = m;
   p.build.ef_construction = ef_construction;
   p.build.seed = seed;
   p.build.threads = threads;
+  if (dynamic_cast<const callable_source*>(&source) != nullptr) p.build.threads = 1;
+  return p;
+}
 
-  const auto* callable = dynamic_cast<const callable_source*>(&source);
-  if (callable) {
-    p.build.threads = 1;  // every distance takes the GIL: more threads only contend for it
-    callable->reset();
-  }
+nb::dict params_dict(const chutoro::params& p) {
+  nb::dict d;
+  d["min_cluster_size"] = p.selection.min_cluster_size;
+  d["cluster_selection_method"] = std::string(chutoro::to_string(p.selection.method));
+  d["cluster_selection_epsilon"] = p.selection.cluster_selection_epsilon;
+  d["allow_single_cluster"] = p.selection.allow_single_cluster;
+  d["min_samples"] = p.build.min_samples ? nb::cast(*p.build.min_samples) : nb::none();
+  d["candidates"] = std::string(chutoro::to_string(p.build.candidates));
+  d["m"] = p.build.m;
+  d["ef_construction"] = p.build.ef_construction;
+  d["seed"] = p.build.seed;
+  d["threads"] = p.build.threads;
+  d["batch_size"] = p.build.batch_size;
+  return d;
+}
+
+/// Runs `work` with the GIL released and a progress callback that reports to
+/// `progress` (unless None) and turns a pending signal (Ctrl-C) into the
+/// Python exception, thrown through the library. `source` is the data the
+/// work measures distances on: when it is a callable source, its first
+/// failure stops the work and is raised here.
+template <class Work>
+void run_released(const chutoro::data_source* source, const nb::object& progress, Work&& work) {
+  const auto* callable = dynamic_cast<const callable_source*>(source);
+  if (callable) callable->reset();
   const bool report = !progress.is_none();
-  auto on_progress = [&](std::string_view stage, std::size_t done, std::size_t total) {
+  const chutoro::progress_fn on_progress = [&](std::string_view stage, std::size_t done, std::size_t total) {
     nb::gil_scoped_acquire gil;
     if (PyErr_CheckSignals() != 0) throw nb::python_error();
     if (callable && callable->failed()) throw source_failed{};
     if (report) progress(nb::str(stage.data(), stage.size()), done, total);
   };
-
-  chutoro::result r;
   try {
     nb::gil_scoped_release release;
-    r = chutoro::fit(source, p, on_progress);
+    work(on_progress);
   } catch (const source_failed&) {
     callable->raise();
   } catch (...) {
@@ -259,10 +311,91 @@ nb::dict fit(const chutoro::data_source& source, std::size_t min_cluster_size,
     throw;
   }
   if (callable && callable->failed()) callable->raise();
+}
+
+nb::dict fit(const chutoro::data_source& source, std::size_t min_cluster_size,
+             std::optional<std::size_t> min_samples, const std::string& cluster_selection_method,
+             double cluster_selection_epsilon, bool allow_single_cluster, const std::string& candidates,
+             std::size_t m, std::size_t ef_construction, std::uint64_t seed, int threads,
+             nb::object progress) {
+  const chutoro::params p =
+      make_params(source, min_cluster_size, min_samples, cluster_selection_method, cluster_selection_epsilon,
+                  allow_single_cluster, candidates, m, ef_construction, seed, threads);
+  chutoro::result r;
+  run_released(&source, progress,
+               [&](const chutoro::progress_fn& on_progress) { r = chutoro::fit(source, p, on_progress); });
   const chutoro::fit_stats stats = r.stats;
   chutoro::spanning_tree tree = std::move(r.tree);
   return to_dict(std::move(static_cast<chutoro::clustering&>(r)), std::move(tree), stats);
 }
+
+/// A token vocabulary shared by the token-set sources of one model: the same
+/// token gets the same id in the fitted items, in items added later and in
+/// items to predict (set_source compares ids, and two from_token_lines()
+/// sources number their tokens independently). Tokens are split at ASCII
+/// whitespace, as set_source::from_token_lines does.
+class token_vocabulary {
+ public:
+  token_vocabulary() = default;
+  explicit token_vocabulary(const std::vector<std::string>& tokens) {
+    for (const auto& t : tokens) {
+      const auto [it, fresh] = id_of_.try_emplace(t, static_cast<std::uint32_t>(tokens_.size()));
+      chutoro::expects(fresh, chutoro::error_code::invalid_argument,
+                       "token vocabulary: duplicate token '" + t + "'");
+      tokens_.push_back(t);
+    }
+  }
+
+  [[nodiscard]] std::size_t size() const noexcept { return tokens_.size(); }
+  [[nodiscard]] const std::vector<std::string>& tokens() const noexcept { return tokens_; }
+
+  /// The token sets of `lines`. extend: unknown tokens join the vocabulary
+  /// (items that become part of the model); otherwise they get ids beyond it
+  /// that no model item holds (items to predict), and the vocabulary is unchanged.
+  [[nodiscard]] chutoro::set_source encode(const std::vector<std::string>& lines, bool extend) {
+    chutoro::expects(!lines.empty(), chutoro::error_code::invalid_argument, "set_source: no lines");
+    auto blank = [](char c) {
+      return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';
+    };
+    std::unordered_map<std::string, std::uint32_t> unknown;
+    std::vector<std::uint32_t> ids;
+    std::vector<std::size_t> offsets{0};
+    offsets.reserve(lines.size() + 1);
+    for (const std::string& line : lines) {
+      const std::size_t begin = ids.size();
+      std::size_t t = 0;
+      while (t < line.size()) {
+        while (t < line.size() && blank(line[t])) ++t;
+        const std::size_t start = t;
+        while (t < line.size() && !blank(line[t])) ++t;
+        if (t == start) break;
+        std::string token(line, start, t - start);
+        std::uint32_t id;
+        if (auto it = id_of_.find(token); it != id_of_.end()) {
+          id = it->second;
+        } else if (extend) {
+          chutoro::expects(tokens_.size() < 0xFFFFFFFEu, chutoro::error_code::invalid_argument,
+                           "set_source: more than 2^32 - 2 tokens");
+          id = static_cast<std::uint32_t>(tokens_.size());
+          id_of_.emplace(token, id);
+          tokens_.push_back(std::move(token));
+        } else {
+          const auto next = static_cast<std::uint32_t>(tokens_.size() + unknown.size());
+          id = unknown.try_emplace(std::move(token), next).first->second;
+        }
+        ids.push_back(id);
+      }
+      std::sort(ids.begin() + static_cast<std::ptrdiff_t>(begin), ids.end());
+      ids.erase(std::unique(ids.begin() + static_cast<std::ptrdiff_t>(begin), ids.end()), ids.end());
+      offsets.push_back(ids.size());
+    }
+    return chutoro::set_source(ids, offsets);
+  }
+
+ private:
+  std::unordered_map<std::string, std::uint32_t> id_of_;
+  std::vector<std::string> tokens_;
+};
 
 using mst_array = nb::ndarray<const double, nb::ndim<2>, nb::c_contig, nb::device::cpu>;
 using core_array = nb::ndarray<const float, nb::ndim<1>, nb::c_contig, nb::device::cpu>;
@@ -286,11 +419,8 @@ nb::dict extract_clusters(const mst_array& mst, const core_array& core_distances
                      "minimum_spanning_tree row " + std::to_string(i) + ": item ids must be in [0, n)");
     tree.edges.push_back({a, b, row[2]});
   }
-  chutoro::selection_params sp;
-  sp.min_cluster_size = min_cluster_size;
-  sp.method = chutoro::parse_cluster_selection_method(cluster_selection_method);
-  sp.cluster_selection_epsilon = cluster_selection_epsilon;
-  sp.allow_single_cluster = allow_single_cluster;
+  const chutoro::selection_params sp = make_selection(min_cluster_size, cluster_selection_method,
+                                                      cluster_selection_epsilon, allow_single_cluster);
   chutoro::clustering c;
   chutoro::fit_stats st;
   {
@@ -453,8 +583,10 @@ chutoro::column_data read_arrow(nb::handle x) {
 }
 
 /// A data source over an Arrow column: dense vectors under a dense metric, or
-/// strings under levenshtein / jaccard (token sets).
-std::unique_ptr<chutoro::data_source> arrow_source(nb::handle x, const std::string& metric) {
+/// strings under levenshtein / jaccard (token sets, numbered by `vocabulary`
+/// when given, which then takes their new tokens).
+std::unique_ptr<chutoro::data_source> arrow_source(nb::handle x, const std::string& metric,
+                                                   token_vocabulary* vocabulary, bool extend) {
   chutoro::column_data col = read_arrow(x);
   nb::gil_scoped_release release;
   if (col.type == chutoro::column_data::kind::dense) {
@@ -470,7 +602,30 @@ std::unique_ptr<chutoro::data_source> arrow_source(nb::handle x, const std::stri
   chutoro::expects(
       metric == "jaccard", chutoro::error_code::type_mismatch,
       "X: an Arrow string column needs metric='levenshtein' or metric='jaccard' (got '" + metric + "')");
+  if (vocabulary != nullptr)
+    return std::make_unique<chutoro::set_source>(vocabulary->encode(col.strings, extend));
   return std::make_unique<chutoro::set_source>(chutoro::set_source::from_token_lines(col.strings));
+}
+
+/// The kind of a model's data, for the Python layer.
+std::string source_kind(const chutoro::data_source& s) {
+  if (dynamic_cast<const chutoro::dense_source*>(&s)) return "dense";
+  if (dynamic_cast<const chutoro::string_source*>(&s)) return "strings";
+  if (dynamic_cast<const chutoro::set_source*>(&s)) return "token_sets";
+  if (dynamic_cast<const precomputed_source*>(&s)) return "precomputed";
+  if (dynamic_cast<const callable_source*>(&s)) return "callable";
+  if (dynamic_cast<const chutoro::plugin_source*>(&s)) return "plugin";
+  return "other";
+}
+
+/// A float32 (n, dim) copy of a model's dense rows, or None.
+nb::object dense_data(const chutoro::model& self) {
+  const auto* d = dynamic_cast<const chutoro::dense_source*>(&self.data());
+  if (d == nullptr) return nb::none();
+  const std::size_t n = d->size(), dim = d->dim();
+  std::vector<float> v(n * dim);
+  for (std::size_t i = 0; i < n; ++i) std::memcpy(v.data() + i * dim, d->row(i), dim * sizeof(float));
+  return nb::cast(to_numpy(std::move(v), {n, dim}));
 }
 
 }  // namespace
@@ -488,6 +643,8 @@ NB_MODULE(_core, m) {
       .def("__len__", &chutoro::data_source::size)
       .def_prop_ro("name", &chutoro::data_source::name, "Name of the distance, e.g. 'euclidean'.")
       .def_prop_ro("dim", &chutoro::data_source::dim, "Dimension of dense items, 0 for other items.")
+      .def_prop_ro("can_grow", &chutoro::data_source::can_grow,
+                   "Whether a model over this source can take new items and predict (built-in sources).")
       .def(
           "distance",
           [](const chutoro::data_source& s, std::size_t i, std::size_t j) {
@@ -573,12 +730,17 @@ NB_MODULE(_core, m) {
       });
 
   m.def(
-      "arrow_source", [](nb::handle x, const std::string& metric) { return arrow_source(x, metric); }, "X"_a,
-      "metric"_a,
+      "arrow_source",
+      [](nb::handle x, const std::string& metric, token_vocabulary* vocabulary, bool extend) {
+        return arrow_source(x, metric, vocabulary, extend);
+      },
+      "X"_a, "metric"_a, "vocabulary"_a.none() = nb::none(), "extend"_a = true,
       "A source over one Arrow column read through the PyCapsule interface (__arrow_c_stream__, else "
       "__arrow_c_array__): FixedSizeList/List<float32|float64> -> dense vectors under metric "
       "(euclidean, cosine, manhattan); utf8/large_utf8 -> strings under 'levenshtein' or 'jaccard' "
-      "(token sets). A table or record batch must have exactly one column. Nulls raise ValueError "
+      "(token sets; numbered by `vocabulary`, a TokenVocabulary, when given: see TokenVocabulary.source "
+      "for `extend`). A table or record batch "
+      "must have exactly one column. Nulls raise ValueError "
       "naming the row; other column types raise TypeError.");
 
   m.def("fit", &fit, "source"_a, "min_cluster_size"_a, "min_samples"_a.none(), "cluster_selection_method"_a,
@@ -599,6 +761,148 @@ NB_MODULE(_core, m) {
         "The selection stage alone (chutoro::extract_clusters) on the spanning tree of an earlier fit: "
         "minimum_spanning_tree (n-1, 3) float64 C order (from, to, distance), sorted by (distance, "
         "from, to); core_distances (n,) float32. Returns the same dict as fit(). O(n log n).");
+
+  nb::class_<token_vocabulary>(
+      m, "TokenVocabulary",
+      "Token ids shared by the token-set (jaccard) sources of one model: the same token gets the same id "
+      "in fitted, added and predicted items. Tokens are split at ASCII whitespace.")
+      .def(nb::init<>())
+      .def(nb::init<const std::vector<std::string>&>(), "tokens"_a, "The tokens in id order (from tokens()).")
+      .def("__len__", &token_vocabulary::size)
+      .def("tokens", &token_vocabulary::tokens, "The tokens in id order.")
+      .def(
+          "source",
+          [](token_vocabulary& v, const std::vector<std::string>& items, bool extend) {
+            nb::gil_scoped_release release;
+            return v.encode(items, extend);
+          },
+          "items"_a, "extend"_a = true,
+          "A TokenSetSource of `items`. extend: unknown tokens join the vocabulary (items that will be "
+          "part of the model); otherwise they get ids no model item holds (items to predict).");
+
+  nb::class_<chutoro::model>(
+      m, "Model",
+      "A fitted FISHDBC model (chutoro::model): it keeps the data, the HNSW graph, the core-distance "
+      "estimates and the spanning tree, so that items can be added (add), clusters re-selected "
+      "(cluster), new items predicted (approximate_predict), and the whole saved and loaded. "
+      "Not thread safe for add/cluster; every operation releases the GIL.")
+      .def(
+          "__init__",
+          [](chutoro::model* self, std::shared_ptr<chutoro::data_source> source, std::size_t min_cluster_size,
+             std::optional<std::size_t> min_samples, const std::string& cluster_selection_method,
+             double cluster_selection_epsilon, bool allow_single_cluster, const std::string& candidates,
+             std::size_t m, std::size_t ef_construction, std::uint64_t seed, int threads,
+             nb::object progress) {
+            const chutoro::params p = make_params(
+                *source, min_cluster_size, min_samples, cluster_selection_method, cluster_selection_epsilon,
+                allow_single_cluster, candidates, m, ef_construction, seed, threads);
+            run_released(source.get(), progress, [&](const chutoro::progress_fn& on_progress) {
+              new (self) chutoro::model(source, p, on_progress);
+            });
+          },
+          "source"_a, "min_cluster_size"_a, "min_samples"_a.none(), "cluster_selection_method"_a,
+          "cluster_selection_epsilon"_a, "allow_single_cluster"_a, "candidates"_a, "m"_a, "ef_construction"_a,
+          "seed"_a, "threads"_a, "progress"_a.none() = nb::none(),
+          "Fits on `source` (kept by the model, which appends to it in add()) with the parameters of fit(); "
+          "progress and Ctrl-C as fit().")
+      .def(
+          "add",
+          [](chutoro::model& self, const chutoro::data_source& items, nb::object progress) {
+            run_released(&self.data(), progress,
+                         [&](const chutoro::progress_fn& on_progress) { self.add(items, on_progress); });
+          },
+          "source"_a, "progress"_a.none() = nb::none(),
+          "Adds the items of `source` (ids len(self)..) and re-selects the clusters. TypeError when the "
+          "items are not of the model's kind, metric or dimension; NotImplementedError when the model's "
+          "data cannot grow (precomputed, callable, plugin).")
+      .def(
+          "cluster",
+          [](chutoro::model& self, std::size_t min_cluster_size, const std::string& cluster_selection_method,
+             double cluster_selection_epsilon, bool allow_single_cluster) {
+            const chutoro::selection_params sp = make_selection(
+                min_cluster_size, cluster_selection_method, cluster_selection_epsilon, allow_single_cluster);
+            nb::gil_scoped_release release;
+            self.cluster(sp);
+          },
+          "min_cluster_size"_a, "cluster_selection_method"_a, "cluster_selection_epsilon"_a,
+          "allow_single_cluster"_a,
+          "Re-selects the clusters from the same spanning tree with new selection parameters. O(n log n).")
+      .def(
+          "approximate_predict",
+          [](const chutoro::model& self, const chutoro::data_source& items) {
+            chutoro::prediction q;
+            run_released(&self.data(), nb::none(),
+                         [&](const chutoro::progress_fn&) { q = self.approximate_predict(items); });
+            return std::make_pair(to_numpy(std::move(q.labels)), to_numpy(std::move(q.probabilities)));
+          },
+          "source"_a,
+          "(labels int32, probabilities float64) of items that are not in the model, as "
+          "hdbscan.prediction.approximate_predict.")
+      .def(
+          "save",
+          [](const chutoro::model& self, const std::filesystem::path& path) {
+            run_released(&self.data(), nb::none(), [&](const chutoro::progress_fn&) { self.save(path); });
+          },
+          "path"_a, "Writes the model file atomically (OSError naming the path and the failing step).")
+      .def(
+          "to_bytes",
+          [](const chutoro::model& self) {
+            std::vector<std::byte> b;
+            run_released(&self.data(), nb::none(), [&](const chutoro::progress_fn&) { b = self.to_bytes(); });
+            return nb::bytes(reinterpret_cast<const char*>(b.data()), b.size());
+          },
+          "The model file's bytes (what save() writes).")
+      .def_static(
+          "load",
+          [](const std::filesystem::path& path, std::shared_ptr<chutoro::data_source> source) {
+            std::unique_ptr<chutoro::model> out;
+            run_released(source.get(), nb::none(), [&](const chutoro::progress_fn&) {
+              out = std::make_unique<chutoro::model>(chutoro::model::load(path, source));
+            });
+            return out;
+          },
+          "path"_a, "source"_a.none() = nb::none(),
+          "Reads a model file. `source`: the data of a model whose data the file does not store "
+          "(precomputed, callable, plugin), else None. OSError: unreadable file; ValueError: truncated, "
+          "corrupted, wrong version, or a missing/mismatching source.")
+      .def_static(
+          "from_bytes",
+          [](nb::bytes data, std::shared_ptr<chutoro::data_source> source, const std::string& what) {
+            const std::span<const std::byte> bytes(static_cast<const std::byte*>(data.data()), data.size());
+            std::unique_ptr<chutoro::model> out;
+            run_released(source.get(), nb::none(), [&](const chutoro::progress_fn&) {
+              out = std::make_unique<chutoro::model>(chutoro::model::from_bytes(bytes, source, what));
+            });
+            return out;
+          },
+          "data"_a, "source"_a.none() = nb::none(), "what"_a = "model bytes",
+          "As load(), from to_bytes()'s bytes.")
+      .def("__len__", &chutoro::model::size)
+      .def(
+          "result",
+          [](const chutoro::model& self) { return to_dict(self.clusters(), self.tree(), self.stats()); },
+          "The current clustering and spanning tree: the dict fit() returns (stats: of the last fit or add).")
+      .def_prop_ro(
+          "parameters", [](const chutoro::model& self) { return params_dict(self.parameters()); },
+          "The model's parameters as a dict (selection: the current ones).")
+      .def_prop_ro(
+          "stats", [](const chutoro::model& self) { return stats_dict(self.stats(), self.size()); },
+          "Counters and stage times of the last fit or add (zero after load).")
+      .def_prop_ro(
+          "metric", [](const chutoro::model& self) { return self.data().name(); },
+          "The name of the data's distance ('euclidean', 'levenshtein', 'precomputed', 'callable', ...).")
+      .def_prop_ro(
+          "dim", [](const chutoro::model& self) { return self.data().dim(); },
+          "Dimension of dense items, else 0.")
+      .def_prop_ro(
+          "source_kind", [](const chutoro::model& self) { return source_kind(self.data()); },
+          "'dense', 'strings', 'token_sets', 'precomputed', 'callable', 'plugin' or 'other'.")
+      .def_prop_ro(
+          "can_grow", [](const chutoro::model& self) { return self.data().can_grow(); },
+          "Whether add() and approximate_predict() work (built-in sources).")
+      .def("dense_data", &dense_data,
+           "A float32 copy (n, dim) of the model's dense vectors (cosine rows normalised, as the library "
+           "keeps them), or None for other data.");
 
   m.def(
       "levenshtein",
