@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <chrono>
 #include <chutoro/chutoro.hpp>
+#include <chutoro/io.hpp>
 #include <chutoro/model.hpp>
 #include <chutoro/scores.hpp>
 #include <cstdio>
@@ -116,8 +117,14 @@ int main(int argc, char** argv) {
   };
   std::vector<named> sets;
   sets.push_back({"blobs (10 centres, 10% noise, seed 7)", shuffled(chutoro_test::make_blobs(100000, 32, 10, 0.1, 7), 1), 50});
-  sets.push_back({"digits.csv", shuffled(chutoro_test::load_csv(o.data_dir + "/digits.csv", true), 2), 10});
-  sets.push_back({"letter.csv", shuffled(chutoro_test::load_csv(o.data_dir + "/letter.csv", true), 3), 10});
+  auto csv = [&](const std::string& file) {
+    const chutoro::dense_table t = chutoro::read_csv(o.data_dir + "/" + file, "label");
+    dense_data d;
+    d.values = t.values, d.n = t.n, d.dim = t.dim;
+    return d;
+  };
+  sets.push_back({"digits.csv", shuffled(csv("digits.csv"), 2), 10});
+  sets.push_back({"letter.csv", shuffled(csv("letter.csv"), 3), 10});
   for (const named& s : sets) {
     const auto p = bench_params(o, s.mcs);
     auto t0 = clock_type::now();

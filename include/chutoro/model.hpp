@@ -50,9 +50,10 @@ class model {
   /// and re-extracts clusters() with the current selection parameters.
   /// hnsw mode (FISHDBC's update): the new items are inserted into the HNSW
   /// graph, every distance computed doing so updates the core-distance
-  /// estimates, and the new spanning tree is the minimum spanning forest of
-  /// the previous one plus the new candidate edges under the current core
-  /// distances. exact mode: the exact tree is recomputed over all items.
+  /// estimates, and the new spanning tree is the minimum spanning tree of the
+  /// kept candidate edges (the last compaction's forest, the edges harvested
+  /// since, the new ones) under the current core distances (docs/incremental.md).
+  /// exact mode: the exact tree is recomputed over all items.
   /// O(k log n) distance computations per item in hnsw mode.
   /// Errors: error(type_mismatch) when `items` is not of the model's kind,
   /// metric or dimension; error(unsupported) when the model's data cannot
@@ -68,18 +69,25 @@ class model {
 
   /// Labels and probabilities for items not in the model, without adding
   /// them (hdbscan's approximate_predict, McInnes et al., hdbscan docs
-  /// "Predicting clusters for new points"): for each item, its 2 k nearest
-  /// model items (k = min_samples) are found (HNSW search with ef =
+  /// "Predicting clusters for new points"): with k = min_samples (the item
+  /// itself counting; hdbscan's min_samples is k - 1), each item's
+  /// max(2 (k - 1), k) nearest model items are found (HNSW search with ef =
   /// ef_construction; brute force in exact mode); its core distance is the
-  /// distance to the (k + 1)-th of them; the neighbour with the smallest
-  /// mutual reachability distance d picks the condensed-tree cluster the item
-  /// joins at lambda = 1/d, and the item takes that cluster's label (or -1)
-  /// and probability min(lambda, lambda_max) / lambda_max. Thread safe
-  /// (const). Errors: error(type_mismatch) as add(); error(unsupported) when
-  /// the model's data cannot measure distances to outside items.
+  /// distance to the k-th of them; the neighbour with the smallest mutual
+  /// reachability distance d picks the condensed-tree cluster the item joins
+  /// at lambda = 1/d, and the item takes the label of the selected cluster
+  /// there (or -1) and probability min(lambda, lambda_max) / lambda_max, with
+  /// lambda_max the largest lambda of that selected cluster's own rows. Thread
+  /// safe (const). Errors: error(type_mismatch) as add(); error(unsupported)
+  /// when the model's data cannot measure distances to outside items.
   [[nodiscard]] prediction approximate_predict(const data_source& items) const;
 
+  /// Threads for later add / cluster / approximate_predict calls (0: the
+  /// OpenMP default). Results do not depend on it. Not stored in model files.
+  void set_threads(int threads) noexcept;
+
   [[nodiscard]] std::size_t size() const noexcept;
+  /// The parameters; build.min_samples is always set (the effective k).
   [[nodiscard]] const params& parameters() const noexcept;
   [[nodiscard]] const data_source& data() const noexcept;
   /// The spanning tree (core distances, edges) the clusters come from.
@@ -92,7 +100,8 @@ class model {
   /// Writes the model file atomically: a temporary file in the same
   /// directory, fsync, rename over `path`, fsync of the directory. An
   /// interrupted save leaves the previous file intact. Errors: error(io)
-  /// naming the path and the failing step.
+  /// naming the path and the failing step (when only the final directory
+  /// fsync fails, the new file is already in place).
   void save(const std::filesystem::path& path) const;
   /// The model file's bytes (what save() writes), e.g. for pickling.
   [[nodiscard]] std::vector<std::byte> to_bytes() const;

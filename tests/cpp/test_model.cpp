@@ -18,7 +18,9 @@
 //    every truncation, a wrong version and a wrong byte order are parse
 //    errors; a writer killed at random points mid-save leaves the previous
 //    file (or the complete new one), never a broken one; sources whose items
-//    are not stored need the same source at load (checked by fingerprint).
+//    are not stored need the same source at load (checked by fingerprint); a
+//    directory given as the file is an io error; the file is the same bytes
+//    whatever the thread counts used to build and grow the model.
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -408,4 +410,32 @@ TEST(ModelFile, UnwritableDirectoryIsAnIoError) {
   const chutoro::model m(dense(d), make_params(chutoro::candidate_mode::hnsw));
   EXPECT_EQ(code_of([&] { m.save("/nonexistent-dir/x.chutoro"); }), error_code::io);
   EXPECT_EQ(code_of([&] { (void)chutoro::model::load("/nonexistent-dir/x.chutoro"); }), error_code::io);
+}
+
+TEST(ModelFile, DirectoryIsAnIoErrorNamingIt) {
+  const auto dir = temp_dir() / "a_directory.chutoro";
+  std::filesystem::create_directories(dir);
+  try {
+    (void)chutoro::model::load(dir);
+    ADD_FAILURE() << "no error";
+  } catch (const chutoro::error& e) {
+    EXPECT_EQ(e.code(), error_code::io);
+    EXPECT_NE(std::string(e.what()).find("is a directory"), std::string::npos) << e.what();
+  }
+  std::filesystem::remove_all(dir.parent_path());
+}
+
+TEST(ModelAdd, ThreadCountDoesNotChangeTheModel) {
+  const dense_data d = make_blobs(3000, 8, 5, 0.1, 24);
+  std::vector<std::vector<std::byte>> files;
+  for (int threads : {1, 2, 3}) {
+    auto p = make_params(chutoro::candidate_mode::hnsw);
+    p.build.threads = threads;
+    chutoro::model m(dense(d, 0, 2000), p);
+    m.set_threads(threads == 3 ? 1 : threads);
+    m.add(*dense(d, 2000, 3000));
+    files.push_back(m.to_bytes());
+  }
+  EXPECT_EQ(files[0], files[1]);
+  EXPECT_EQ(files[0], files[2]);
 }

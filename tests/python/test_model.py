@@ -532,7 +532,6 @@ def test_plugin_models(tmp_path):
         chutoro.load(tmp_path / "plugin.chutoro")
 
 
-@pytest.mark.xfail(raises=MemoryError, reason="chutoro::model::load of a directory throws std::bad_alloc, not error(io)")
 def test_library_load_of_a_directory_is_an_oserror(tmp_path):
     with pytest.raises(OSError):
         _core.Model.load(tmp_path)

@@ -91,7 +91,7 @@ def test_interrupted_refit_leaves_the_estimator_unfitted():
     from chutoro import _core
 
     # The same path as Ctrl-C: an exception raised during the fit propagates and nothing is set.
-    original = _core.fit
+    original = _core.Model
 
     def fit_with_interrupt(*args, **kwargs):
         kwargs["progress"] = stop
@@ -99,12 +99,12 @@ def test_interrupted_refit_leaves_the_estimator_unfitted():
 
     import chutoro._estimator as est_module
 
-    est_module._core.fit = fit_with_interrupt
+    est_module._core.Model = fit_with_interrupt
     try:
         with pytest.raises(KeyboardInterrupt):
             est.fit(X)
     finally:
-        est_module._core.fit = original
+        est_module._core.Model = original
     assert not hasattr(est, "labels_")
     assert est.fit(X).labels_.shape == (3000,)
 

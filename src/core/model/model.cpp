@@ -262,6 +262,7 @@ prediction model::approximate_predict(const data_source& items) const {
   return out;
 }
 
+void model::set_threads(int threads) noexcept { p_->p.build.threads = std::max(threads, 0); }
 std::size_t model::size() const noexcept { return p_->tree.n; }
 const params& model::parameters() const noexcept { return p_->p; }
 const data_source& model::data() const noexcept { return *p_->data; }

@@ -5,7 +5,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <bit>
+#include <tuple>
 #include <cerrno>
 #include <chutoro/error.hpp>
 #include <chutoro/metrics.hpp>
@@ -375,7 +377,6 @@ std::vector<std::byte> model::to_bytes() const {
   w.put<std::uint64_t>(*b.min_samples);
   w.put(static_cast<std::uint32_t>(b.candidates));
   w.put<std::uint64_t>(b.m), w.put<std::uint64_t>(b.ef_construction), w.put<std::uint64_t>(b.seed);
-  w.put<std::int32_t>(b.threads);
   w.put<std::uint64_t>(b.batch_size), w.put<std::uint64_t>(b.compaction_factor),
       w.put<std::uint64_t>(b.compaction_min_edges);
   w.put<std::uint64_t>(s.min_cluster_size);
@@ -408,6 +409,13 @@ std::vector<std::byte> model::to_bytes() const {
     w.end_section();
     w.begin_section(kForest);
     w.array(c.forest());
+    // The buffer's order depends on thread timing (its multiset does not):
+    // sorted, the file is the same bytes for any thread count.
+    std::vector<detail::raw_edge> buffered(c.buffered().begin(), c.buffered().end());
+    std::sort(buffered.begin(), buffered.end(), [](const detail::raw_edge& x, const detail::raw_edge& y) {
+      return std::tie(x.a, x.b, x.d) < std::tie(y.a, y.b, y.d);
+    });
+    w.array(std::span<const detail::raw_edge>(buffered));
     w.end_section();
   } else {
     w.begin_section(kTree);
@@ -438,7 +446,6 @@ model model::from_bytes(std::span<const std::byte> bytes, std::shared_ptr<data_s
   check(r, candidates <= 1, "unknown candidate mode " + std::to_string(candidates));
   b.candidates = static_cast<candidate_mode>(candidates);
   b.m = r.get<std::uint64_t>(), b.ef_construction = r.get<std::uint64_t>(), b.seed = r.get<std::uint64_t>();
-  b.threads = r.get<std::int32_t>();
   b.batch_size = r.get<std::uint64_t>(), b.compaction_factor = r.get<std::uint64_t>(),
   b.compaction_min_edges = r.get<std::uint64_t>();
   s.min_cluster_size = r.get<std::uint64_t>();
@@ -503,10 +510,15 @@ model model::from_bytes(std::span<const std::byte> bytes, std::shared_ptr<data_s
 
     expect_tag(kForest);
     auto forest = r.array<detail::raw_edge>("forest");
+    auto buffered = r.array<detail::raw_edge>("buffered edges");
     check(r, forest.size() < n, "forest has too many edges");
-    for (const auto& e : forest) check(r, e.a < n && e.b < n && e.a != e.b && e.d >= 0, "forest has a bad edge");
+    for (const auto* edges : {&forest, &buffered})
+      for (const auto& e : *edges)
+        check(r, e.a < n && e.b < n && e.a != e.b && e.d >= 0, "candidate edge (" + std::to_string(e.a) + ", " +
+                                                                     std::to_string(e.b) + ") is bad");
     r.end_section();
-    m->hnsw->candidates.restore(std::move(knn_d), std::move(knn_id), std::move(known), std::move(forest));
+    m->hnsw->candidates.restore(std::move(knn_d), std::move(knn_id), std::move(known), std::move(forest),
+                                std::move(buffered));
     m->hnsw->candidates.set_items_seen(n);
     m->tree = m->hnsw->candidates.finish();
   } else {
@@ -577,6 +589,8 @@ void model::save(const std::filesystem::path& path) const {
 }
 
 model model::load(const std::filesystem::path& path, std::shared_ptr<data_source> data) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) io_fail(path, "is a directory", EISDIR);
   std::ifstream in(path, std::ios::binary);
   if (!in) io_fail(path, "cannot open for reading", errno);
   in.seekg(0, std::ios::end);

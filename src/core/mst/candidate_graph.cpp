@@ -140,13 +140,19 @@ void filter_kruskal(std::span<weighted> e, union_find& uf, std::vector<raw_edge>
 
 std::vector<raw_edge> minimum_spanning_forest(std::size_t n, std::span<const raw_edge> edges,
                                               std::span<const float> core) {
+  return minimum_spanning_forest(n, edges, {}, core);
+}
+
+std::vector<raw_edge> minimum_spanning_forest(std::size_t n, std::span<const raw_edge> edges,
+                                              std::span<const raw_edge> more, std::span<const float> core) {
   std::vector<weighted> ws;
-  ws.reserve(edges.size());
-  for (auto [a, b, d] : edges) {
-    if (a > b) std::swap(a, b);
-    const float c = core.empty() ? 0.0f : std::max(core[a], core[b]);
-    ws.push_back({std::max(c, d), a, b, d});
-  }
+  ws.reserve(edges.size() + more.size());
+  for (const auto part : {edges, more})
+    for (auto [a, b, d] : part) {
+      if (a > b) std::swap(a, b);
+      const float c = core.empty() ? 0.0f : std::max(core[a], core[b]);
+      ws.push_back({std::max(c, d), a, b, d});
+    }
   std::vector<raw_edge> forest;
   union_find uf(n);
   filter_kruskal(ws, uf, forest);
@@ -164,15 +170,15 @@ void candidate_graph::compact() {
   buffer_ = {};
 }
 
-spanning_tree candidate_graph::finish() {
-  compact();
+spanning_tree candidate_graph::finish() const {
   spanning_tree t;
   t.n = n_;
   t.core_distances.resize(n_);
   for (std::size_t i = 0; i < n_; ++i) t.core_distances[i] = core_distance(i);
+  const std::vector<raw_edge> forest = minimum_spanning_forest(n_, forest_, buffer_, t.core_distances);
   union_find uf(n_);
   t.edges.reserve(n_ > 0 ? n_ - 1 : 0);
-  for (const raw_edge& e : forest_) {
+  for (const raw_edge& e : forest) {
     uf.unite(e.a, e.b);
     const float w = std::max({t.core_distances[e.a], t.core_distances[e.b], e.d});
     t.edges.push_back({e.a, e.b, static_cast<double>(w)});
@@ -192,13 +198,14 @@ void candidate_graph::grow(std::size_t n) {
 }
 
 void candidate_graph::restore(std::vector<float> knn_d, std::vector<std::uint32_t> knn_id,
-                              std::vector<std::uint32_t> known, std::vector<raw_edge> forest) {
+                              std::vector<std::uint32_t> known, std::vector<raw_edge> forest,
+                              std::vector<raw_edge> buffered) {
   n_ = known.size();
   knn_d_ = std::move(knn_d);
   knn_id_ = std::move(knn_id);
   count_ = std::move(known);
   forest_ = std::move(forest);
-  buffer_.clear();
+  buffer_ = std::move(buffered);
 }
 
 }  // namespace chutoro::detail

@@ -15,6 +15,7 @@
 // this is FISHDBC's approximation. Not thread safe.
 #pragma once
 
+#include <algorithm>
 #include <chutoro/result.hpp>
 #include <cstddef>
 #include <cstdint>
@@ -37,6 +38,9 @@ struct raw_edge {
 /// Filter-Kruskal, expected O(E + n log n log(E / n)) time, O(E) extra memory.
 std::vector<raw_edge> minimum_spanning_forest(std::size_t n, std::span<const raw_edge> edges,
                                               std::span<const float> core);
+/// The same over the union of two edge lists (no concatenated copy).
+std::vector<raw_edge> minimum_spanning_forest(std::size_t n, std::span<const raw_edge> edges,
+                                              std::span<const raw_edge> more, std::span<const float> core);
 
 class candidate_graph {
  public:
@@ -66,13 +70,17 @@ class candidate_graph {
   /// Current core-distance estimate of item i: +inf while fewer than k neighbours are known.
   [[nodiscard]] float core_distance(std::size_t i) const noexcept;
 
-  /// Minimum spanning forest of all candidate edges under mutual reachability.
+  /// Replaces forest and buffer by their minimum spanning forest under the
+  /// current mutual reachability (FISHDBC's compaction).
   void compact();
 
-  /// Spanning tree: compacts, joins disconnected parts with infinite edges,
-  /// and returns edges (mutual reachability) sorted by (distance, a, b). The
-  /// forest is kept, so more edges (and items) can follow (FISHDBC's update).
-  spanning_tree finish();
+  /// Spanning tree: the minimum spanning forest of all candidate edges (forest
+  /// and buffer) under the current core distances, disconnected parts joined
+  /// by infinite edges; edges (mutual reachability) sorted by (distance, a, b).
+  /// The candidate edges are kept as they are, so more edges (and items) can
+  /// follow and are treated as if they had come in the same call (FISHDBC's
+  /// update; compaction happens only when the buffer fills).
+  [[nodiscard]] spanning_tree finish() const;
 
   /// Makes room for items size()..n-1 (no known neighbours yet).
   void grow(std::size_t n);
@@ -86,17 +94,21 @@ class candidate_graph {
   [[nodiscard]] std::span<const std::uint32_t> knn_ids() const noexcept { return knn_id_; }
   [[nodiscard]] std::span<const std::uint32_t> known() const noexcept { return count_; }
   [[nodiscard]] std::span<const raw_edge> forest() const noexcept { return forest_; }
+  /// Candidate edges harvested since the last compaction.
+  [[nodiscard]] std::span<const raw_edge> buffered() const noexcept { return buffer_; }
   /// Item i's k slots in a canonical layout (sorted descending by (distance,
   /// id), a valid max-heap; unfilled slots zero): the same bytes whatever the
   /// order the distances were offered in.
   void canonical_neighbours(std::size_t i, std::span<float> d, std::span<std::uint32_t> id) const;
   /// Replaces that state (sizes as above, n = known.size(); forest a forest
-  /// over those items). The caller validates the values.
+  /// over those items, buffered any edges). The caller validates the values.
   void restore(std::vector<float> knn_d, std::vector<std::uint32_t> knn_id, std::vector<std::uint32_t> known,
-               std::vector<raw_edge> forest);
+               std::vector<raw_edge> forest, std::vector<raw_edge> buffered);
 
   [[nodiscard]] std::uint64_t harvested() const noexcept { return harvested_ + buffer_.size(); }
-  [[nodiscard]] std::uint64_t peak_buffered() const noexcept { return peak_; }
+  [[nodiscard]] std::uint64_t peak_buffered() const noexcept {
+    return std::max<std::uint64_t>(peak_, buffer_.size() + forest_.size());
+  }
   [[nodiscard]] std::uint64_t compactions() const noexcept { return compactions_; }
 
  private:
