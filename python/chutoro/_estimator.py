@@ -329,8 +329,8 @@ class FISHDBC(ClusterMixin, BaseEstimator):
         ``metric``, ``candidates``, ``m`` or ``ef_construction`` raise
         ValueError (they fix the graph: call :meth:`fit` to rebuild). With
         ``min_samples=None`` the model keeps the k of its fit (the
-        ``min_cluster_size`` of that time). The model keeps the thread count
-        (``n_jobs``) and seed of its fit.
+        ``min_cluster_size`` of that time). The model keeps the seed of its
+        fit; ``n_jobs`` is read at every call (a loaded model starts with 1).
 
         Raises
         ------
@@ -347,6 +347,7 @@ class FISHDBC(ClusterMixin, BaseEstimator):
         self._check_build_unchanged(p)
         source = self._model_source(X, extend=True)
         started = time.perf_counter()
+        model.set_threads(int(p["threads"]))
         self._with_progress(lambda bar: model.add(source, progress=bar))
         try:
             if self._model_selection() != tuple(p[name] for name in _SELECTION):
@@ -388,6 +389,7 @@ class FISHDBC(ClusterMixin, BaseEstimator):
         try:
             self.set_params(**selection)
             p = self._check_params()
+            self._model.set_threads(int(p["threads"]))
             self._model.cluster(**{name: p[name] for name in _SELECTION})
         except BaseException:
             self.set_params(**saved)
@@ -429,6 +431,7 @@ class FISHDBC(ClusterMixin, BaseEstimator):
         check_is_fitted(self)
         self._check_can_grow("approximate_predict")
         source = self._model_source(X, extend=False)
+        self._model.set_threads(int(effective_n_jobs(self.n_jobs)))
         labels, probabilities = self._model.approximate_predict(source)
         return np.asarray(labels), np.asarray(probabilities)
 
@@ -493,6 +496,7 @@ class FISHDBC(ClusterMixin, BaseEstimator):
             source = _core.CallableSource(self._source_input, self.metric)
         stats = self.__dict__.get("fit_stats_")
         self._model = _core.Model.from_bytes(blob, source, what="pickled FISHDBC")
+        self._model.set_threads(int(effective_n_jobs(self.n_jobs)))
         self._refresh()
         if stats is not None:
             self.fit_stats_ = stats
@@ -673,7 +677,6 @@ class FISHDBC(ClusterMixin, BaseEstimator):
             metric = "precomputed"
         elif kind != "callable":
             metric = model.metric
-        threads = int(p["threads"])
         est = cls(
             min_cluster_size=int(p["min_cluster_size"]),
             # model files hold the effective k; None says the same when k == min_cluster_size
@@ -686,8 +689,9 @@ class FISHDBC(ClusterMixin, BaseEstimator):
             m=int(p["m"]),
             ef_construction=int(p["ef_construction"]),
             random_state=None if int(p["seed"]) == _DEFAULT_SEED else int(p["seed"]),
-            n_jobs=None if threads == 1 else (-1 if threads <= 0 else threads),
+            n_jobs=None,  # model files do not store a thread count
         )
+        model.set_threads(1)
         est._model = model
         est._vocabulary = None
         est._source_input = source_input

@@ -816,6 +816,15 @@ NB_MODULE(_core, m) {
           "items are not of the model's kind, metric or dimension; NotImplementedError when the model's "
           "data cannot grow (precomputed, callable, plugin).")
       .def(
+          "set_threads",
+          [](chutoro::model& self, int threads) {
+            // A Python callable takes the GIL for every distance: more threads only contend.
+            self.set_threads(dynamic_cast<const callable_source*>(&self.data()) != nullptr ? 1 : threads);
+          },
+          "threads"_a,
+          "Threads for later add / cluster / approximate_predict calls (0: all cores); results do not "
+          "depend on it. Not stored in model files.")
+      .def(
           "cluster",
           [](chutoro::model& self, std::size_t min_cluster_size, const std::string& cluster_selection_method,
              double cluster_selection_epsilon, bool allow_single_cluster) {
