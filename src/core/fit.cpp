@@ -37,13 +37,14 @@ spanning_tree extend_with(hnsw_state& s, std::size_t n, const build_params& bp, 
   std::vector<typename index_t::worker> workers;
   workers.reserve(threads);
   for (std::size_t t = 0; t < threads; ++t) workers.emplace_back(n);
+  hnsw.set_core_estimates(s.candidates.core_estimates());
   auto absorb = [&] {
-    std::vector<std::span<const raw_edge>> parts;
+    std::vector<std::span<const raw_edge>> edges, offers;
     std::uint64_t harvested = 0;
-    for (auto& w : workers) parts.emplace_back(w.edges), harvested += w.edges.size();
+    for (auto& w : workers) edges.emplace_back(w.edges), offers.emplace_back(w.offers), harvested += w.edges.size();
     stats.max_batch_edges = std::max(stats.max_batch_edges, harvested);
-    s.candidates.absorb(parts);
-    for (auto& w : workers) w.edges.clear();
+    s.candidates.absorb(edges, offers);
+    for (auto& w : workers) w.edges.clear(), w.offers.clear();
   };
   const std::uint64_t harvested_before = s.candidates.harvested();
   const std::uint64_t compactions_before = s.candidates.compactions();

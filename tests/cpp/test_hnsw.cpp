@@ -62,11 +62,13 @@ struct built {
       done += batch;
     }
   }
-  // Harvested edges of all workers, sorted (a multiset: the order across workers is free).
+  // Harvested edges and offers (distance stored as -d - 1) of all workers,
+  // sorted (a multiset: the order across workers is free).
   std::vector<std::tuple<std::uint32_t, std::uint32_t, float>> harvest() const {
     std::vector<std::tuple<std::uint32_t, std::uint32_t, float>> out;
     for (const auto& w : workers)
-      for (const auto& e : w.edges) out.emplace_back(e.a, e.b, e.d);
+      for (const auto* buffer : {&w.edges, &w.offers})
+        for (const auto& e : *buffer) out.emplace_back(e.a, e.b, buffer == &w.edges ? e.d : -e.d - 1);
     std::sort(out.begin(), out.end());
     return out;
   }
@@ -78,7 +80,8 @@ struct built {
   std::size_t self_pairs() const {
     std::size_t c = 0;
     for (const auto& w : workers)
-      for (const auto& e : w.edges) c += e.a == e.b;
+      for (const auto* buffer : {&w.edges, &w.offers})
+        for (const auto& e : *buffer) c += e.a == e.b;
     return c;
   }
 };

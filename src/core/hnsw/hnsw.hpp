@@ -1,8 +1,9 @@
 // chutoro — HNSW graph construction (Malkov & Yashunin 2018, "Efficient and
 // robust approximate nearest neighbor search using Hierarchical Navigable
 // Small World graphs", Algorithms 1, 2 and 4) with FISHDBC's harvest
-// (Dell'Amico 2019, section 3): every distance the build computes is recorded
-// as a candidate edge in the computing worker's buffer.
+// (Dell'Amico 2019, section 3): every distance the build computes feeds the
+// core-distance estimates, and the pairs each insertion ends up with become
+// candidate edges (see worker), recorded in the computing worker's buffers.
 //
 // Items are addressed by id only; the distance is a callable the class is
 // templated on, so built-in metrics inline. Layer 0 keeps m0 = 2m links, upper
@@ -108,14 +109,22 @@ class hnsw_index {
     bool operator>(const scored& o) const noexcept { return o < *this; }
   };
 
-  /// Per-thread scratch state and harvest buffer. `edges` receives every newly
-  /// computed pair; distances recomputed for pairs already linked (when a full
-  /// list is pruned) are counted but not harvested again: every link's
-  /// distance was harvested when the link was made.
+  /// Per-thread scratch state and harvest buffers (docs/algorithm.md, "What
+  /// is harvested"):
+  ///  - `edges`: candidate edges, each also offered to both items' k-nearest
+  ///    lists: per insertion (or search) the pairs (q, x) for the items x it
+  ///    ends with on each layer (its ef nearest found, batch-mates included),
+  ///    and every pair the neighbour-selection heuristic compares;
+  ///  - `offers`: (x, q, d) for every other computed distance that can still
+  ///    enter x's k-nearest list (d not above x's current core distance
+  ///    estimate, see set_core_estimates), offered to x only.
+  /// Distances recomputed for pairs already linked (when a full list is
+  /// pruned) are counted but not harvested again.
   class worker {
    public:
     explicit worker(std::size_t n) : dist_mark_(n, 0), layer_mark_(n, 0), dist_cache_(n, 0.0f) {}
     std::vector<raw_edge> edges;
+    std::vector<raw_edge> offers;
     std::uint64_t computed = 0;
 
    private:
@@ -129,6 +138,12 @@ class hnsw_index {
   /// Works on `graph` (which must outlive the index); items 0..graph.size()-1.
   hnsw_index(hnsw_graph& graph, Distance dist)
       : g_(graph), m_(graph.m), m0_(graph.m0), ef_(graph.ef_construction), dist_(std::move(dist)) {}
+
+  /// Core distance estimates (one per item, +inf while unknown) that filter
+  /// the offers: a distance above x's estimate cannot enter x's k-nearest
+  /// list. Must not change during insert_batch/search (the candidate graph
+  /// updates them between batches). Empty (the default): every distance is offered.
+  void set_core_estimates(std::span<const float> core) noexcept { core_ = core; }
 
   /// Inserts `batch` (ids not yet inserted, distinct), using up to
   /// workers.size() OpenMP threads; worker t serves thread t.
@@ -184,6 +199,7 @@ class hnsw_index {
     for (int l = g_.max_level; l > 0; --l) greedy(ep, ep_d, l, w);
     std::vector<scored> found = search_layer({{ep_d, ep}}, std::max(ef, k + 1), 0, w);
     std::erase_if(found, [q](const scored& s) { return s.id == q; });
+    for (const scored& s : found) w.edges.push_back({q, s.id, s.d});
     if (found.size() > k) found.resize(k);
     return found;
   }
@@ -238,8 +254,13 @@ class hnsw_index {
     const float d = raw(w.q_, x, w);
     w.dist_mark_[x] = w.dist_epoch_;
     w.dist_cache_[x] = d;
-    w.edges.push_back({w.q_, x, d});
+    offer(x, w.q_, d, w);
     return d;
+  }
+
+  // Queues d(x, y) for x's k-nearest list unless it cannot enter it.
+  void offer(id_t x, id_t y, float d, worker& w) const {
+    if (core_.empty() || !(d > core_[x])) w.offers.push_back({x, y, d});
   }
 
   void greedy(id_t& ep, float& ep_d, int l, worker& w) {
@@ -303,7 +324,8 @@ class hnsw_index {
   // Algorithm 4 (keepPrunedConnections = false): a candidate is kept when it
   // is closer to the base than to every already kept neighbour (ties drop it).
   // `cand` is ascending by distance to the base.
-  std::vector<scored> select_heuristic(const std::vector<scored>& cand, std::size_t m, worker& w) const {
+  std::vector<scored> select_heuristic(const std::vector<scored>& cand, std::size_t m, bool pairs_are_edges,
+                                       worker& w) const {
     if (cand.size() <= m) return cand;
     std::vector<scored> sel;
     sel.reserve(m);
@@ -312,7 +334,12 @@ class hnsw_index {
       bool good = true;
       for (const scored& s : sel) {
         const float d = raw(c.id, s.id, w);
-        w.edges.push_back({c.id, s.id, d});
+        if (pairs_are_edges) {
+          w.edges.push_back({c.id, s.id, d});
+        } else {
+          offer(c.id, s.id, d, w);
+          offer(s.id, c.id, d, w);
+        }
         if (d <= c.d) {
           good = false;
           break;
@@ -342,7 +369,8 @@ class hnsw_index {
       for (std::size_t j = 0; j < i; ++j)
         if (g_.level[items[j]] >= l) found.push_back({dq(items[j], w), items[j]});
       std::sort(found.begin(), found.end());
-      const std::vector<scored> sel = select_heuristic(found, l == 0 ? m0_ : m_, w);
+      for (const scored& s : found) w.edges.push_back({q, s.id, s.d});
+      const std::vector<scored> sel = select_heuristic(found, l == 0 ? m0_ : m_, true, w);
       id_t* own = links(q, l);
       own[0] = static_cast<id_t>(sel.size());
       for (std::size_t k = 0; k < sel.size(); ++k) {
@@ -367,7 +395,7 @@ class hnsw_index {
     cand.push_back({d_eq, q});
     for (id_t k = 0; k < lk[0]; ++k) cand.push_back({raw(e, lk[1 + k], w), lk[1 + k]});
     std::sort(cand.begin(), cand.end());
-    const std::vector<scored> sel = select_heuristic(cand, cap, w);
+    const std::vector<scored> sel = select_heuristic(cand, cap, false, w);
     lk[0] = static_cast<id_t>(sel.size());
     for (std::size_t k = 0; k < sel.size(); ++k) lk[1 + k] = sel[k].id;
   }
@@ -376,6 +404,7 @@ class hnsw_index {
   hnsw_graph& g_;
   std::size_t m_, m0_, ef_;
   Distance dist_;
+  std::span<const float> core_;
 };
 
 }  // namespace chutoro::detail

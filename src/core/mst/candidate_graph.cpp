@@ -30,24 +30,30 @@ candidate_graph::candidate_graph(std::size_t n, std::size_t min_samples, std::si
       threshold_(compaction_min_edges),
       knn_d_(n * k_),
       knn_id_(n * k_),
-      count_(n, 0) {}
+      count_(n, 0),
+      core_(n, k_ == 0 ? 0.0f : kInf) {}
 
-void candidate_graph::absorb(std::span<const std::span<const raw_edge>> parts) {
+void candidate_graph::absorb(std::span<const std::span<const raw_edge>> edges,
+                             std::span<const std::span<const raw_edge>> offers) {
   std::size_t total = 0;
-  for (const auto& part : parts) total += part.size();
+  for (const auto& part : edges) total += 2 * part.size();
+  for (const auto& part : offers) total += part.size();
   if (total == 0) return;
   const bool parallel = total >= 4096;
 #pragma omp parallel if (parallel)
   {
     const auto t = static_cast<std::uint32_t>(omp_get_thread_num());
     const auto threads = static_cast<std::uint32_t>(omp_get_num_threads());
-    for (const auto& part : parts)
+    for (const auto& part : edges)
       for (const raw_edge& e : part) {
         if (e.a % threads == t) offer(e.a, e.b, e.d);
         if (e.b % threads == t) offer(e.b, e.a, e.d);
       }
+    for (const auto& part : offers)
+      for (const raw_edge& e : part)
+        if (e.a % threads == t) offer(e.a, e.b, e.d);
   }
-  for (const auto& part : parts) buffer_.insert(buffer_.end(), part.begin(), part.end());
+  for (const auto& part : edges) buffer_.insert(buffer_.end(), part.begin(), part.end());
   if (buffer_.size() >= threshold_) compact();
 }
 
@@ -56,7 +62,7 @@ void candidate_graph::set_items_seen(std::size_t seen) noexcept {
 }
 
 void candidate_graph::offer(std::uint32_t i, std::uint32_t j, float d) noexcept {
-  if (k_ == 0) return;
+  if (k_ == 0 || d > core_[i]) return;  // core_ is dense: most offers stop here
   float* hd = &knn_d_[i * k_];
   std::uint32_t* hi = &knn_id_[i * k_];
   std::uint32_t& c = count_[i];
@@ -76,6 +82,7 @@ void candidate_graph::offer(std::uint32_t i, std::uint32_t j, float d) noexcept 
       pos = parent;
     }
     hd[pos] = d, hi[pos] = j;
+    if (c == k_) core_[i] = hd[0];
     return;
   }
   // replace the root (largest) and sift down
@@ -90,6 +97,7 @@ void candidate_graph::offer(std::uint32_t i, std::uint32_t j, float d) noexcept 
     pos = child;
   }
   hd[pos] = d, hi[pos] = j;
+  core_[i] = hd[0];
 }
 
 void candidate_graph::canonical_neighbours(std::size_t i, std::span<float> d, std::span<std::uint32_t> id) const {
@@ -100,11 +108,6 @@ void candidate_graph::canonical_neighbours(std::size_t i, std::span<float> d, st
     d[s] = s < v.size() ? v[s].first : 0.0f;
     id[s] = s < v.size() ? v[s].second : 0u;
   }
-}
-
-float candidate_graph::core_distance(std::size_t i) const noexcept {
-  if (k_ == 0) return 0.0f;
-  return count_[i] == k_ ? knn_d_[i * k_] : kInf;
 }
 
 namespace {
@@ -194,6 +197,7 @@ void candidate_graph::grow(std::size_t n) {
   knn_d_.resize(n * k_);
   knn_id_.resize(n * k_);
   count_.resize(n, 0);
+  core_.resize(n, k_ == 0 ? 0.0f : kInf);
   n_ = n;
 }
 
@@ -206,6 +210,11 @@ void candidate_graph::restore(std::vector<float> knn_d, std::vector<std::uint32_
   count_ = std::move(known);
   forest_ = std::move(forest);
   buffer_ = std::move(buffered);
+  core_.assign(n_, k_ == 0 ? 0.0f : kInf);
+  for (std::size_t i = 0; i < n_; ++i)
+    if (k_ > 0 && count_[i] == k_)
+      core_[i] = *std::max_element(knn_d_.begin() + static_cast<std::ptrdiff_t>(i * k_),
+                                   knn_d_.begin() + static_cast<std::ptrdiff_t>((i + 1) * k_));
 }
 
 }  // namespace chutoro::detail

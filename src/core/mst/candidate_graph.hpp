@@ -56,11 +56,13 @@ class candidate_graph {
     if (buffer_.size() >= threshold_) compact();
   }
 
-  /// Records a batch of computed distances (as edge() for each), offering
-  /// them to the k-nearest lists in parallel (each OpenMP thread owns the
-  /// items i with i % threads == thread), then compacts if the buffer reached
-  /// the threshold. The result does not depend on the order of `parts`.
-  void absorb(std::span<const std::span<const raw_edge>> parts);
+  /// Records a batch of computed distances: `edges` as edge() does (offered
+  /// to both items, buffered), `offers` (a, b, d) offered to a's k-nearest
+  /// list only. Offers run in parallel (each OpenMP thread owns the items i
+  /// with i % threads == thread); then compacts if the buffer reached the
+  /// threshold. The result does not depend on the order of the parts.
+  void absorb(std::span<const std::span<const raw_edge>> edges,
+              std::span<const std::span<const raw_edge>> offers = {});
 
   /// Tells the graph how many items have been inserted (scales the threshold).
   void set_items_seen(std::size_t seen) noexcept;
@@ -68,7 +70,9 @@ class candidate_graph {
   /// Number of known neighbours of item i (at most min_samples - 1).
   [[nodiscard]] std::size_t known_neighbours(std::size_t i) const noexcept { return count_[i]; }
   /// Current core-distance estimate of item i: +inf while fewer than k neighbours are known.
-  [[nodiscard]] float core_distance(std::size_t i) const noexcept;
+  [[nodiscard]] float core_distance(std::size_t i) const noexcept { return core_[i]; }
+  /// All current estimates (n values; the span is stable until grow()).
+  [[nodiscard]] std::span<const float> core_estimates() const noexcept { return core_; }
 
   /// Replaces forest and buffer by their minimum spanning forest under the
   /// current mutual reachability (FISHDBC's compaction).
@@ -118,6 +122,7 @@ class candidate_graph {
   std::vector<float> knn_d_;           // n x k, max-heap by distance per item
   std::vector<std::uint32_t> knn_id_;  // n x k
   std::vector<std::uint32_t> count_;   // filled slots per item
+  std::vector<float> core_;            // n: the heap roots (inf while not full), dense for fast filtering
   std::vector<raw_edge> forest_, buffer_;
   std::uint64_t harvested_ = 0, peak_ = 0, compactions_ = 0;
 };
