@@ -6,7 +6,8 @@
 //    relabelled by hand), in the same Kruskal order, on random graphs that are
 //    connected or not (forests), with duplicate edges, massive weight ties
 //    (integer distances), and with / without core distances (w = max(core a,
-//    core b, d)); more than 1024 edges exercise the Filter-Kruskal recursion.
+//    core b, d)); more than 1024 edges exercise the Filter-Kruskal recursion,
+//    150,000 edges its parallel sampled-pivot path, on 1 and 2 threads.
 //  - MstCandidateGraph.CoreDistance*: core_distance(i) is the (min_samples-1)-th
 //    smallest distance offered for i over distinct partners (self excluded),
 //    +inf while fewer are known, 0 for min_samples 1; a pair offered again is
@@ -21,6 +22,7 @@
 //    harvested by one insertion batch, and the compacted tree is still a
 //    spanning tree with correct mutual-reachability weights.
 #include <gtest/gtest.h>
+#include <omp.h>
 
 #include <algorithm>
 #include <chutoro/chutoro.hpp>
@@ -285,4 +287,32 @@ TEST(MstBuffer, PeakBoundedInRealFit) {
         ASSERT_EQ(e.distance, static_cast<double>(w));
       }
     }
+}
+
+// Above 2^16 edges the split, the component filter and the weights run in
+// parallel with sampled pivots: still the unique forest, in Kruskal order,
+// whatever the thread count.
+TEST(MstForest, LargeGraphsMatchBruteForceOnAnyThreadCount) {
+  std::mt19937_64 rng(777);
+  for (int levels : {0, 4}) {
+    const std::size_t n = 4000;
+    const auto edges = random_graph(n, 150000, levels == 0 ? 1 : 2, levels, rng);
+    std::vector<float> core(n);
+    std::uniform_int_distribution<int> c(0, 6);
+    for (float& x : core) x = static_cast<float>(c(rng));
+    const auto want = brute_forest(n, edges, core);
+    for (int threads : {1, 2}) {
+      const int saved = omp_get_max_threads();
+      omp_set_num_threads(threads);
+      const auto got = chutoro::detail::minimum_spanning_forest(n, edges, core);
+      omp_set_num_threads(saved);
+      ASSERT_EQ(got.size(), want.size()) << "threads " << threads << ", levels " << levels;
+      for (std::size_t k = 0; k < got.size(); ++k) {
+        ASSERT_EQ(got[k].a, want[k].a) << "edge " << k << ", threads " << threads;
+        ASSERT_EQ(got[k].b, want[k].b) << "edge " << k << ", threads " << threads;
+        ASSERT_EQ(std::max({core[got[k].a], core[got[k].b], got[k].d}),
+                  std::max({core[want[k].a], core[want[k].b], want[k].d}));
+      }
+    }
+  }
 }

@@ -118,11 +118,65 @@ bool lighter(const weighted& x, const weighted& y) noexcept {
   return x.b < y.b;
 }
 
-// Filter-Kruskal (Osipov, Sanders, Singler 2009): split at the median, solve
-// the light half, drop heavy edges already inside one component, recurse.
+// Moves the elements whose flag is set to the front (unstable); returns their count.
+std::size_t partition_by_flags(std::span<weighted> e, std::vector<std::uint8_t>& flag) {
+  std::size_t lo = 0, hi = e.size();
+  for (;;) {
+    while (lo < hi && flag[lo]) ++lo;
+    while (lo < hi && !flag[hi - 1]) --hi;
+    if (lo + 1 >= hi) return lo;
+    std::swap(e[lo], e[hi - 1]);
+    std::swap(flag[lo], flag[hi - 1]);
+  }
+}
+
+// Above this many edges a split or filter computes its predicates with all
+// OpenMP threads (the reorder itself is one memory-bound pass).
+constexpr std::size_t kParallelEdges = std::size_t{1} << 16;
+
+// Splits e into [lighter than a pivot | the rest] and returns the split
+// point. Large inputs: the pivot is the median of 1023 evenly spaced samples
+// and the comparisons run in parallel; small ones: the exact median.
+std::size_t split(std::span<weighted> e, std::vector<std::uint8_t>& flag) {
+  if (e.size() < kParallelEdges) {
+    const std::size_t mid = e.size() / 2;
+    std::nth_element(e.begin(), e.begin() + static_cast<std::ptrdiff_t>(mid), e.end(), lighter);
+    return mid;
+  }
+  std::vector<weighted> sample(1023);
+  for (std::size_t i = 0; i < sample.size(); ++i) sample[i] = e[(2 * i + 1) * e.size() / (2 * sample.size())];
+  std::nth_element(sample.begin(), sample.begin() + 511, sample.end(), lighter);
+  const weighted pivot = sample[511];
+  flag.resize(e.size());
+#pragma omp parallel for schedule(static)
+  for (std::int64_t i = 0; i < static_cast<std::int64_t>(e.size()); ++i)
+    flag[static_cast<std::size_t>(i)] = lighter(e[static_cast<std::size_t>(i)], pivot);
+  return partition_by_flags(e, flag);
+}
+
+// Moves the edges whose endpoints are still in different components to the
+// front; returns their count. Large inputs test in parallel with read-only finds.
+std::size_t keep_crossing(std::span<weighted> e, union_find& uf, std::vector<std::uint8_t>& flag) {
+  if (e.size() < kParallelEdges) {
+    const auto kept = std::partition(e.begin(), e.end(), [&uf](const weighted& x) { return uf.find(x.a) != uf.find(x.b); });
+    return static_cast<std::size_t>(kept - e.begin());
+  }
+  flag.resize(e.size());
+  const union_find& shared = uf;
+#pragma omp parallel for schedule(static)
+  for (std::int64_t i = 0; i < static_cast<std::int64_t>(e.size()); ++i) {
+    const weighted& x = e[static_cast<std::size_t>(i)];
+    flag[static_cast<std::size_t>(i)] = shared.root(x.a) != shared.root(x.b);
+  }
+  return partition_by_flags(e, flag);
+}
+
+// Filter-Kruskal (Osipov, Sanders, Singler 2009): split at a pivot, solve
+// the light part, drop heavy edges already inside one component, recurse.
 // Under the strict order `lighter` the forest is unique and is appended to
-// `out` in Kruskal order. Expected O(E + n log n log(E / n)).
-void filter_kruskal(std::span<weighted> e, union_find& uf, std::vector<raw_edge>& out) {
+// `out` in Kruskal order, whatever the pivots. Expected O(E + n log n log(E / n)).
+void filter_kruskal(std::span<weighted> e, union_find& uf, std::vector<raw_edge>& out,
+                    std::vector<std::uint8_t>& flag) {
   if (e.empty() || out.size() + 1 >= uf.size()) return;
   if (e.size() <= 1024) {
     std::sort(e.begin(), e.end(), lighter);
@@ -130,13 +184,14 @@ void filter_kruskal(std::span<weighted> e, union_find& uf, std::vector<raw_edge>
       if (uf.unite(x.a, x.b)) out.push_back({x.a, x.b, x.d});
     return;
   }
-  const std::size_t mid = e.size() / 2;
-  std::nth_element(e.begin(), e.begin() + static_cast<std::ptrdiff_t>(mid), e.end(), lighter);
-  filter_kruskal(e.first(mid), uf, out);
+  std::size_t mid = split(e, flag);
+  if (mid == 0 || mid == e.size()) {  // a degenerate sample: fall back to the exact median
+    mid = e.size() / 2;
+    std::nth_element(e.begin(), e.begin() + static_cast<std::ptrdiff_t>(mid), e.end(), lighter);
+  }
+  filter_kruskal(e.first(mid), uf, out, flag);
   auto heavy = e.subspan(mid);
-  const auto kept = std::partition(heavy.begin(), heavy.end(),
-                                   [&uf](const weighted& x) { return uf.find(x.a) != uf.find(x.b); });
-  filter_kruskal(heavy.first(static_cast<std::size_t>(kept - heavy.begin())), uf, out);
+  filter_kruskal(heavy.first(keep_crossing(heavy, uf, flag)), uf, out, flag);
 }
 
 }  // namespace
@@ -148,17 +203,20 @@ std::vector<raw_edge> minimum_spanning_forest(std::size_t n, std::span<const raw
 
 std::vector<raw_edge> minimum_spanning_forest(std::size_t n, std::span<const raw_edge> edges,
                                               std::span<const raw_edge> more, std::span<const float> core) {
-  std::vector<weighted> ws;
-  ws.reserve(edges.size() + more.size());
-  for (const auto part : {edges, more})
-    for (auto [a, b, d] : part) {
-      if (a > b) std::swap(a, b);
-      const float c = core.empty() ? 0.0f : std::max(core[a], core[b]);
-      ws.push_back({std::max(c, d), a, b, d});
-    }
+  std::vector<weighted> ws(edges.size() + more.size());
+  const auto total = static_cast<std::int64_t>(ws.size());
+#pragma omp parallel for schedule(static) if (ws.size() >= kParallelEdges)
+  for (std::int64_t i = 0; i < total; ++i) {
+    const auto k = static_cast<std::size_t>(i);
+    auto [a, b, d] = k < edges.size() ? edges[k] : more[k - edges.size()];
+    if (a > b) std::swap(a, b);
+    const float c = core.empty() ? 0.0f : std::max(core[a], core[b]);
+    ws[k] = {std::max(c, d), a, b, d};
+  }
   std::vector<raw_edge> forest;
   union_find uf(n);
-  filter_kruskal(ws, uf, forest);
+  std::vector<std::uint8_t> flag;
+  filter_kruskal(ws, uf, forest, flag);
   return forest;
 }
 

@@ -1,5 +1,6 @@
 // chutoro — disjoint-set forest with union by size and path halving.
-// O(alpha(n)) amortised per operation. Not thread safe.
+// O(alpha(n)) amortised per operation. Not thread safe, except root() on an
+// unchanging structure.
 #pragma once
 
 #include <cstdint>
@@ -21,6 +22,13 @@ class union_find {
       parent_[x] = parent_[parent_[x]];
       x = parent_[x];
     }
+    return x;
+  }
+
+  /// Representative of x's set without path compression: safe to call from
+  /// several threads while no thread modifies the structure.
+  [[nodiscard]] std::uint32_t root(std::uint32_t x) const noexcept {
+    while (parent_[x] != x) x = parent_[x];
     return x;
   }
 
