@@ -122,15 +122,20 @@ class hnsw_index {
   /// pruned) are counted but not harvested again.
   class worker {
    public:
-    explicit worker(std::size_t n) : dist_mark_(n, 0), layer_mark_(n, 0), dist_cache_(n, 0.0f) {}
+    explicit worker(std::size_t n) : slot_(n) {}
     std::vector<raw_edge> edges;
     std::vector<raw_edge> offers;
     std::uint64_t computed = 0;
 
    private:
     friend class hnsw_index;
-    std::vector<std::uint32_t> dist_mark_, layer_mark_;
-    std::vector<float> dist_cache_;
+    // Per item: the query epoch its cached distance belongs to, the layer
+    // search that last visited it, and the distance: one cache line per visit.
+    struct slot {
+      std::uint32_t dist_epoch = 0, layer_epoch = 0;
+      float d = 0.0f;
+    };
+    std::vector<slot> slot_;
     std::uint32_t dist_epoch_ = 0, layer_epoch_ = 0;
     id_t q_ = 0;
   };
@@ -237,7 +242,7 @@ class hnsw_index {
   void begin_query(id_t q, worker& w) {
     w.q_ = q;
     if (++w.dist_epoch_ == 0) {
-      std::fill(w.dist_mark_.begin(), w.dist_mark_.end(), 0);
+      for (auto& x : w.slot_) x.dist_epoch = 0;
       w.dist_epoch_ = 1;
     }
   }
@@ -249,11 +254,12 @@ class hnsw_index {
 
   // Distance from the worker's query to x, computed once per query and harvested.
   float dq(id_t x, worker& w) const {
-    if (w.dist_mark_[x] == w.dist_epoch_) return w.dist_cache_[x];
+    auto& slot = w.slot_[x];
+    if (slot.dist_epoch == w.dist_epoch_) return slot.d;
     if (x == w.q_) return 0.0f;  // search() from an inserted item meets itself: not a pair
     const float d = raw(w.q_, x, w);
-    w.dist_mark_[x] = w.dist_epoch_;
-    w.dist_cache_[x] = d;
+    slot.dist_epoch = w.dist_epoch_;
+    slot.d = d;
     offer(x, w.q_, d, w);
     return d;
   }
@@ -277,13 +283,13 @@ class hnsw_index {
   // Algorithm 2: beam search on layer l from the entry points; result ascending.
   std::vector<scored> search_layer(const std::vector<scored>& eps, std::size_t ef, int l, worker& w) {
     if (++w.layer_epoch_ == 0) {
-      std::fill(w.layer_mark_.begin(), w.layer_mark_.end(), 0);
+      for (auto& x : w.slot_) x.layer_epoch = 0;
       w.layer_epoch_ = 1;
     }
     std::priority_queue<scored, std::vector<scored>, std::greater<>> cand;  // nearest first
     std::priority_queue<scored> found;                                      // farthest first
     for (const scored& e : eps) {
-      w.layer_mark_[e.id] = w.layer_epoch_;
+      w.slot_[e.id].layer_epoch = w.layer_epoch_;
       cand.push(e);
       found.push(e);
       if (found.size() > ef) found.pop();
@@ -301,8 +307,8 @@ class hnsw_index {
       id_t n_fresh = 0;
       for (id_t k = 0; k < lk[0]; ++k) {
         const id_t x = lk[1 + k];
-        if (w.layer_mark_[x] == w.layer_epoch_) continue;
-        w.layer_mark_[x] = w.layer_epoch_;
+        if (w.slot_[x].layer_epoch == w.layer_epoch_) continue;
+        w.slot_[x].layer_epoch = w.layer_epoch_;
         fresh[n_fresh++] = x;
         if constexpr (requires { dist_.prefetch(x); }) dist_.prefetch(x);
       }
