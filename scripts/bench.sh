@@ -5,6 +5,7 @@
 #   scripts/bench.sh --quick                       # small grid, checks the harness
 #   scripts/bench.sh                               # the whole grid (hours on 2 cores)
 #   scripts/bench.sh --only blobs_100k_128 --tools chutoro,hnswlib
+#   scripts/bench.sh --targets                     # the speed/memory targets (bench/compare/targets.py)
 #   scripts/bench.sh --help                        # every option (cap, repeats, threads, ...)
 #
 # Creates the virtual environment bench/.venv (git-ignored) with the peers from PyPI,
@@ -29,4 +30,8 @@ if [ ! -f "$stamp" ]; then
   touch "$stamp"
 fi
 scripts/build.sh
+if [ "${1:-}" = "--targets" ]; then
+  shift
+  exec "$venv/bin/python" bench/compare/targets.py "$@"
+fi
 exec "$venv/bin/python" bench/compare/run.py "$@"

@@ -61,6 +61,7 @@ class writer {
   explicit writer(std::vector<std::byte>& out) : out_(out) {}
 
   void raw(const void* p, std::size_t n) {
+    if (n == 0) return;
     const auto* b = static_cast<const std::byte*>(p);
     out_.insert(out_.end(), b, b + n);
   }
@@ -192,6 +193,7 @@ class reader {
   }
   void raw(void* p, std::size_t n) {
     need(n);
+    if (n == 0) return;  // p may be an empty vector's null data()
     std::memcpy(p, b_.data() + pos_, n);
     pos_ += n;
   }

@@ -1,0 +1,141 @@
+"""The speed and memory targets of the benchmark page, measured side by side in one run.
+
+    scripts/bench.sh --targets        (or: bench/.venv/bin/python bench/compare/targets.py)
+
+1. Thread scaling: chutoro's CLI on blobs_100k_128 with --threads 1 and --threads 2,
+   runs alternating (1, 2, 1, 2, ...), medians of --repeats; the ratio of the medians.
+2. Graph stage vs hnswlib: chutoro's graph stage (HNSW build + candidate harvest, from
+   --json) against hnswlib's index build at the same M = 16, ef_construction = 100,
+   2 threads, on blobs_100k_128, runs alternating.
+3. 1M x 32 blobs at defaults (2 threads): wall time of the fit and peak RSS, reported as
+   bytes per item above the raw float32 data.
+
+Every run is a fresh process (run.run_process: wall clock, peak RSS via GNU time). The
+results replace the section between the "targets" markers of docs/benchmarks.md and are
+kept in bench/results/targets.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+import datasets  # noqa: E402
+import machine  # noqa: E402
+import run  # noqa: E402
+
+ROOT = HERE.parents[1]
+START, END = "<!-- targets:start -->", "<!-- targets:end -->"
+
+
+def chutoro_run(chutoro: Path, x: Path, threads: int, cap: float, extra=()) -> dict:
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads))
+    with tempfile.TemporaryDirectory(prefix="chutoro-targets-") as tmp:
+        cmd = [str(chutoro), "cluster", str(x), "--json", "--quiet", "--threads", str(threads),
+               "--min-cluster-size", "10", "--min-samples", "10", "--output", str(Path(tmp) / "l.csv"), *extra]
+        p = run.run_process(cmd, cap, env)
+    if p["rc"] != 0 or p["timed_out"]:
+        return {"error": p["stderr"][-500:] or "timed out", "wall": p["wall"]}
+    j = json.loads(p["stdout"])
+    s = j["seconds"]
+    return {"fit": s["total"] - s["read"], "graph": s["graph"], "mst": s["mst"], "wall": p["wall"],
+            "peak_rss_bytes": p["peak_rss_bytes"], "distance_computations": j["distance_computations"],
+            "candidate_edges": j.get("candidate_edges")}
+
+
+def hnswlib_run(wdir: Path, threads: int, cap: float) -> dict:
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads))
+    with tempfile.TemporaryDirectory(prefix="chutoro-targets-") as tmp:
+        cmd = [sys.executable, str(HERE / "worker.py"), "hnswlib", str(wdir), tmp, "--min-cluster-size", "10",
+               "--min-samples", "10", "--threads", str(threads)]
+        p = run.run_process(cmd, cap, env)
+        if p["rc"] != 0:
+            return {"error": p["stderr"][-500:]}
+        return {"build": json.loads((Path(tmp) / "result.json").read_text())["fit_seconds"]}
+
+
+def median(runs: list[dict], key: str) -> float | None:
+    v = [r[key] for r in runs if key in r]
+    return statistics.median(v) if v else None
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--chutoro", type=Path, default=ROOT / "build" / "release" / "chutoro")
+    ap.add_argument("--cache", type=Path, default=ROOT / "build" / "bench_data")
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--cap", type=float, default=900)
+    ap.add_argument("--skip-million", action="store_true", help="leave out the 1M x 32 run")
+    a = ap.parse_args()
+
+    w100 = next(w for w in datasets.all_workloads() if w.name == "blobs_100k_128")
+    d100 = datasets.materialise(w100, a.cache)
+    x100 = d100 / "X.npy"
+    one, two, hnsw = [], [], []
+    for i in range(a.repeats):
+        for threads, out in ((1, one), (2, two)):
+            out.append(chutoro_run(a.chutoro, x100, threads, a.cap))
+            print(f"blobs_100k_128 threads {threads}: {out[-1]}", file=sys.stderr)
+        hnsw.append(hnswlib_run(d100, 2, a.cap))
+        print(f"hnswlib: {hnsw[-1]}", file=sys.stderr)
+    res = {"machine": machine.describe(a.chutoro),
+           "loadavg_end_100k": os.getloadavg(),
+           "blobs_100k_128": {"threads1": one, "threads2": two, "hnswlib": hnsw}}
+
+    if not a.skip_million:
+        w1m = datasets.Workload("blobs_1M_32", "blobs", 1_000_000, 32, has_truth=True, seed=32_000)
+        d1m = datasets.materialise(w1m, a.cache)
+        r = chutoro_run(a.chutoro, d1m / "X.npy", 2, a.cap)
+        print(f"blobs_1M_32: {r}", file=sys.stderr)
+        res["blobs_1M_32"] = r
+    res["loadavg_end"] = os.getloadavg()
+    (ROOT / "bench" / "results" / "targets.json").write_text(json.dumps(res, indent=1))
+
+    t1, t2 = median(one, "fit"), median(two, "fit")
+    g2, hb = median(two, "graph"), median(hnsw, "build")
+    lines = [START, "", "## Targets (one run, side by side)", "",
+             f"Measured by `scripts/bench.sh --targets` (bench/compare/targets.py); load average at the end "
+             f"{res['loadavg_end'][0]:.2f}. Medians of {a.repeats} fresh-process runs, alternating.", "",
+             "| target | measured | met |", "| --- | --- | --- |"]
+    if t1 and t2:
+        lines.append(f"| 2 threads >= 1.8x faster than 1 on blobs_100k_128 | 1 thread {t1:.1f} s, 2 threads "
+                     f"{t2:.1f} s: {t1 / t2:.2f}x | {'yes' if t1 / t2 >= 1.8 else 'no'} |")
+        lines.append(f"| blobs_100k_128 full clustering under 15 s (2 threads) | {t2:.1f} s | "
+                     f"{'yes' if t2 < 15 else 'no'} |")
+    if g2 and hb:
+        lines.append(f"| graph stage <= 1.2x hnswlib's build (M 16, ef_construction 100, 2 threads) | chutoro "
+                     f"{g2:.1f} s, hnswlib {hb:.1f} s: {g2 / hb:.2f}x | {'yes' if g2 / hb <= 1.2 else 'no'} |")
+    m = res.get("blobs_1M_32")
+    if m and "fit" in m:
+        raw = 1_000_000 * 32 * 4
+        per_item = (m["peak_rss_bytes"] - raw) / 1_000_000 if m.get("peak_rss_bytes") else float("nan")
+        lines.append(f"| blobs_1M_32 at defaults under 60 s (2 threads) | {m['fit']:.1f} s | "
+                     f"{'yes' if m['fit'] < 60 else 'no'} |")
+        lines.append(f"| peak RSS <= raw data + 400 B/item on blobs_1M_32 | {m['peak_rss_bytes'] / 2**20:.0f} MiB "
+                     f"= raw {raw / 2**20:.0f} MiB + {per_item:.0f} B/item | {'yes' if per_item <= 400 else 'no'} |")
+    elif m:
+        lines.append(f"| blobs_1M_32 | failed: {m.get('error', '')[:200]} | no |")
+    lines += ["", END]
+    doc_path = ROOT / "docs" / "benchmarks.md"
+    doc = doc_path.read_text()
+    section = "\n".join(lines)
+    if START in doc:
+        head, rest = doc.split(START, 1)
+        doc = head + section + rest.split(END, 1)[1]
+    else:
+        doc = doc.rstrip("\n") + "\n\n" + section + "\n"
+    doc_path.write_text(doc)
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
