@@ -7,7 +7,7 @@
 2. Graph stage vs hnswlib: chutoro's graph stage (HNSW build + candidate harvest, from
    --json) against hnswlib's index build at the same M = 16, ef_construction = 100,
    2 threads, on blobs_100k_128, runs alternating.
-3. 1M x 32 blobs at defaults (2 threads): wall time of the fit and peak RSS, reported as
+3. 1M x 32 blobs at defaults (min_cluster_size 5 = min_samples; 2 threads): wall time of the fit and peak RSS, reported as
    bytes per item above the raw float32 data.
 
 Every run is a fresh process (run.run_process: wall clock, peak RSS via GNU time). The
@@ -36,11 +36,13 @@ ROOT = HERE.parents[1]
 START, END = "<!-- targets:start -->", "<!-- targets:end -->"
 
 
-def chutoro_run(chutoro: Path, x: Path, threads: int, cap: float, extra=()) -> dict:
+def chutoro_run(chutoro: Path, x: Path, threads: int, cap: float, defaults: bool = False) -> dict:
+    """One CLI run: min_cluster_size = min_samples = 10 as the side-by-side grid, or the defaults."""
     env = dict(os.environ, OMP_NUM_THREADS=str(threads))
     with tempfile.TemporaryDirectory(prefix="chutoro-targets-") as tmp:
-        cmd = [str(chutoro), "cluster", str(x), "--json", "--quiet", "--threads", str(threads),
-               "--min-cluster-size", "10", "--min-samples", "10", "--output", str(Path(tmp) / "l.csv"), *extra]
+        params = [] if defaults else ["--min-cluster-size", "10", "--min-samples", "10"]
+        cmd = [str(chutoro), "cluster", str(x), "--json", "--quiet", "--threads", str(threads), *params,
+               "--output", str(Path(tmp) / "l.csv")]
         p = run.run_process(cmd, cap, env)
     if p["rc"] != 0 or p["timed_out"]:
         return {"error": p["stderr"][-500:] or "timed out", "wall": p["wall"]}
@@ -74,13 +76,17 @@ def main() -> int:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--cap", type=float, default=900)
     ap.add_argument("--skip-million", action="store_true", help="leave out the 1M x 32 run")
+    ap.add_argument("--only-million", action="store_true", help="only the 1M x 32 run (keeps the others' results)")
     a = ap.parse_args()
 
     w100 = next(w for w in datasets.all_workloads() if w.name == "blobs_100k_128")
     d100 = datasets.materialise(w100, a.cache)
     x100 = d100 / "X.npy"
     one, two, hnsw = [], [], []
-    for i in range(a.repeats):
+    if a.only_million:
+        old = json.loads((ROOT / "bench" / "results" / "targets.json").read_text())["blobs_100k_128"]
+        one, two, hnsw = old["threads1"], old["threads2"], old["hnswlib"]
+    for i in range(0 if a.only_million else a.repeats):
         for threads, out in ((1, one), (2, two)):
             out.append(chutoro_run(a.chutoro, x100, threads, a.cap))
             print(f"blobs_100k_128 threads {threads}: {out[-1]}", file=sys.stderr)
@@ -93,7 +99,7 @@ def main() -> int:
     if not a.skip_million:
         w1m = datasets.Workload("blobs_1M_32", "blobs", 1_000_000, 32, has_truth=True, seed=32_000)
         d1m = datasets.materialise(w1m, a.cache)
-        r = chutoro_run(a.chutoro, d1m / "X.npy", 2, a.cap)
+        r = chutoro_run(a.chutoro, d1m / "X.npy", 2, a.cap, defaults=True)
         print(f"blobs_1M_32: {r}", file=sys.stderr)
         res["blobs_1M_32"] = r
     res["loadavg_end"] = os.getloadavg()

@@ -53,6 +53,10 @@ void candidate_graph::absorb(std::span<const std::span<const raw_edge>> edges,
       for (const raw_edge& e : part)
         if (e.a % threads == t) offer(e.a, e.b, e.d);
   }
+  std::size_t incoming = 0;
+  for (const auto& part : edges) incoming += part.size();
+  if (buffer_.size() + incoming > buffer_.capacity())
+    buffer_.reserve(std::max(buffer_.size() + incoming, threshold_ + threshold_ / 8));
   for (const auto& part : edges) buffer_.insert(buffer_.end(), part.begin(), part.end());
   if (buffer_.size() >= threshold_) compact();
 }
@@ -214,6 +218,7 @@ std::vector<raw_edge> minimum_spanning_forest(std::size_t n, std::span<const raw
     ws[k] = {std::max(c, d), a, b, d};
   }
   std::vector<raw_edge> forest;
+  forest.reserve(std::min(n > 0 ? n - 1 : 0, ws.size()));
   union_find uf(n);
   std::vector<std::uint8_t> flag;
   filter_kruskal(ws, uf, forest, flag);
@@ -224,11 +229,11 @@ void candidate_graph::compact() {
   harvested_ += buffer_.size();
   peak_ = std::max<std::uint64_t>(peak_, buffer_.size() + forest_.size());
   ++compactions_;
-  std::vector<float> core(n_);
-  for (std::size_t i = 0; i < n_; ++i) core[i] = core_distance(i);
-  buffer_.insert(buffer_.end(), forest_.begin(), forest_.end());
-  forest_ = minimum_spanning_forest(n_, buffer_, core);
+  forest_ = minimum_spanning_forest(n_, buffer_, forest_, core_);
+  // Room for the next round without growth by doubling (whose copies would
+  // briefly hold up to three times the buffer): the threshold plus an eighth.
   buffer_ = {};
+  buffer_.reserve(threshold_ + threshold_ / 8);
 }
 
 spanning_tree candidate_graph::finish() const {

@@ -9,7 +9,8 @@
 // forest are reduced to their minimum spanning forest under the current
 // mutual reachability distance (Kruskal), so memory stays within
 // (n - 1) + threshold + (edges harvested by one insertion batch) edges of
-// 12 bytes (the build hands edges over once per batch, see absorb()).
+// 12 bytes (the build hands edges over once per batch, see absorb(); the
+// buffer is reserved at 1.125 x threshold, so it never grows by doubling).
 // Core-distance estimates only decrease as more distances arrive, so an edge
 // dropped by a compaction was the heaviest on a cycle when it was dropped;
 // this is FISHDBC's approximation. Not thread safe.
