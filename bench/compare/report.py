@@ -33,7 +33,7 @@ def _secs(x):
 def load(results: Path) -> dict[str, dict]:
     out = {}
     for f in sorted(results.glob("*.json")):
-        if f.name == "micro.json":
+        if f.name in ("micro.json", "targets.json"):  # not per-workload results
             continue
         rec = json.loads(f.read_text())
         out[rec["workload"]["name"]] = rec
@@ -249,6 +249,9 @@ def write(results: Path, md: Path, png: Path) -> None:
     out += ["Other engineers shared this machine during the runs: the load average at the start and",
             "end of every run is in the tables (a 2-core machine with a load above 2 was oversubscribed,",
             "and the times are then pessimistic for whoever ran at that moment).", ""]
+    targets = results / "targets.md"  # written by targets.py (scripts/bench.sh --targets)
+    if targets.exists():
+        out += [targets.read_text().strip(), ""]
     notes = results / "notes.md"
     if notes.exists():
         out += ["## Reading the results", "", notes.read_text().strip(), ""]

@@ -33,7 +33,6 @@ import machine  # noqa: E402
 import run  # noqa: E402
 
 ROOT = HERE.parents[1]
-START, END = "<!-- targets:start -->", "<!-- targets:end -->"
 
 
 def chutoro_run(chutoro: Path, x: Path, threads: int, cap: float, defaults: bool = False) -> dict:
@@ -107,7 +106,7 @@ def main() -> int:
 
     t1, t2 = median(one, "fit"), median(two, "fit")
     g2, hb = median(two, "graph"), median(hnsw, "build")
-    lines = [START, "", "## Targets (one run, side by side)", "",
+    lines = ["", "", "## Targets (one run, side by side)", "",
              f"Measured by `scripts/bench.sh --targets` (bench/compare/targets.py); load average at the end "
              f"{res['loadavg_end'][0]:.2f}. Medians of {a.repeats} fresh-process runs, alternating.", "",
              "| target | measured | met |", "| --- | --- | --- |"]
@@ -129,16 +128,11 @@ def main() -> int:
                      f"= raw {raw / 2**20:.0f} MiB + {per_item:.0f} B/item | {'yes' if per_item <= 400 else 'no'} |")
     elif m:
         lines.append(f"| blobs_1M_32 | failed: {m.get('error', '')[:200]} | no |")
-    lines += ["", END]
-    doc_path = ROOT / "docs" / "benchmarks.md"
-    doc = doc_path.read_text()
-    section = "\n".join(lines)
-    if START in doc:
-        head, rest = doc.split(START, 1)
-        doc = head + section + rest.split(END, 1)[1]
-    else:
-        doc = doc.rstrip("\n") + "\n\n" + section + "\n"
-    doc_path.write_text(doc)
+    lines += [""]
+    (ROOT / "bench" / "results" / "targets.md").write_text("\n".join(lines[2:]) + "\n")
+    import report  # noqa: E402  (rewrites docs/benchmarks.md with this section near the top)
+
+    report.write(ROOT / "bench" / "results", ROOT / "docs" / "benchmarks.md", ROOT / "docs" / "benchmarks.png")
     print("\n".join(lines))
     return 0
 
