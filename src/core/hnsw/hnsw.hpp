@@ -28,7 +28,6 @@
 #include <cstddef>
 #include <cstdint>
 #include <exception>
-#include <queue>
 #include <span>
 #include <utility>
 #include <vector>
@@ -136,6 +135,7 @@ class hnsw_index {
       float d = 0.0f;
     };
     std::vector<slot> slot_;
+    std::vector<scored> cand_, found_;  // search_layer's heaps, kept for their capacity
     std::uint32_t dist_epoch_ = 0, layer_epoch_ = 0;
     id_t q_ = 0;
   };
@@ -286,23 +286,35 @@ class hnsw_index {
       for (auto& x : w.slot_) x.layer_epoch = 0;
       w.layer_epoch_ = 1;
     }
-    std::priority_queue<scored, std::vector<scored>, std::greater<>> cand;  // nearest first
-    std::priority_queue<scored> found;                                      // farthest first
+    // Binary heaps in the worker's reusable storage: cand nearest first,
+    // found farthest first.
+    std::vector<scored>& cand = w.cand_;
+    std::vector<scored>& found = w.found_;
+    cand.clear();
+    found.clear();
+    auto push_found = [&](const scored& s) {
+      found.push_back(s);
+      std::push_heap(found.begin(), found.end());
+      if (found.size() > ef) std::pop_heap(found.begin(), found.end()), found.pop_back();
+    };
     for (const scored& e : eps) {
       w.slot_[e.id].layer_epoch = w.layer_epoch_;
-      cand.push(e);
-      found.push(e);
-      if (found.size() > ef) found.pop();
+      cand.push_back(e);
+      std::push_heap(cand.begin(), cand.end(), std::greater<>());
+      push_found(e);
     }
     while (!cand.empty()) {
-      const scored c = cand.top();
+      const scored c = cand.front();
       // Stop at the first candidate no closer than the worst kept one; with
       // integer distances (levenshtein) this avoids walking whole plateaus of ties.
-      if (found.size() >= ef && c.d >= found.top().d) break;
-      cand.pop();
+      if (found.size() >= ef && c.d >= found.front().d) break;
+      std::pop_heap(cand.begin(), cand.end(), std::greater<>());
+      cand.pop_back();
       const id_t* lk = links(c.id, l);
-      // Unvisited neighbours first, with their items prefetched: the distance
-      // loop is otherwise bound by memory latency on large inputs.
+      // The neighbours' visit slots are loaded together (their misses overlap),
+      // then the unvisited ones' items are prefetched and measured: the loop is
+      // otherwise bound by memory latency on large inputs.
+      for (id_t k = 0; k < lk[0]; ++k) __builtin_prefetch(&w.slot_[lk[1 + k]]);
       id_t fresh[kMaxLinks];
       id_t n_fresh = 0;
       for (id_t k = 0; k < lk[0]; ++k) {
@@ -315,16 +327,16 @@ class hnsw_index {
       for (id_t k = 0; k < n_fresh; ++k) {
         const id_t x = fresh[k];
         const float d = dq(x, w);
-        if (found.size() < ef || d < found.top().d) {
-          cand.push({d, x});
-          found.push({d, x});
-          if (found.size() > ef) found.pop();
+        if (found.size() < ef || d < found.front().d) {
+          cand.push_back({d, x});
+          std::push_heap(cand.begin(), cand.end(), std::greater<>());
+          __builtin_prefetch(links(x, l));  // read when x is expanded
+          push_found({d, x});
         }
       }
     }
-    std::vector<scored> out(found.size());
-    for (std::size_t i = out.size(); i-- > 0; found.pop()) out[i] = found.top();
-    return out;
+    std::sort_heap(found.begin(), found.end());  // ascending
+    return found;
   }
 
   // Algorithm 4 (keepPrunedConnections = false): a candidate is kept when it
