@@ -32,7 +32,9 @@ namespace {
 using clock_type = std::chrono::steady_clock;
 using chutoro_test::dense_data;
 
-double seconds(clock_type::time_point t0) { return std::chrono::duration<double>(clock_type::now() - t0).count(); }
+double seconds(clock_type::time_point t0) {
+  return std::chrono::duration<double>(clock_type::now() - t0).count();
+}
 
 double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
@@ -55,8 +57,9 @@ dense_data shuffled(const dense_data& d, std::uint64_t seed) {
 
 std::shared_ptr<chutoro::dense_source> rows(const dense_data& d, std::size_t from, std::size_t to) {
   to = std::min(to, d.n);
-  return std::make_shared<chutoro::dense_source>(std::span(d.values).subspan(from * d.dim, (to - from) * d.dim),
-                                                 to - from, d.dim, chutoro::dense_metric::euclidean);
+  return std::make_shared<chutoro::dense_source>(
+      std::span(d.values).subspan(from * d.dim, (to - from) * d.dim), to - from, d.dim,
+      chutoro::dense_metric::euclidean);
 }
 
 struct options {
@@ -94,13 +97,20 @@ int main(int argc, char** argv) {
       }
       return argv[++i];
     };
-    if (a == "--out") o.out = value();
-    else if (a == "--repeats") o.repeats = std::max(1, std::stoi(value()));
-    else if (a == "--threads") o.threads = std::stoi(value());
-    else if (a == "--million") o.million = true;
-    else if (a == "--data-dir") o.data_dir = value();
+    if (a == "--out")
+      o.out = value();
+    else if (a == "--repeats")
+      o.repeats = std::max(1, std::stoi(value()));
+    else if (a == "--threads")
+      o.threads = std::stoi(value());
+    else if (a == "--million")
+      o.million = true;
+    else if (a == "--data-dir")
+      o.data_dir = value();
     else {
-      std::fprintf(stderr, "usage: chutoro_model_bench [--out FILE.md] [--repeats N] [--threads T] [--million] [--data-dir DIR]\n");
+      std::fprintf(stderr,
+                   "usage: chutoro_model_bench [--out FILE.md] [--repeats N] [--threads T] [--million] "
+                   "[--data-dir DIR]\n");
       return 2;
     }
   }
@@ -109,14 +119,16 @@ int main(int argc, char** argv) {
 
   // 1. Ten batches vs one fit.
   md << "### Ten equal batches vs one fit\n\n"
-     << "| data | n x d | one fit (s) | 10 batches (s) | ARI batches vs one |\n| --- | --- | --- | --- | --- |\n";
+     << "| data | n x d | one fit (s) | 10 batches (s) | ARI batches vs one |\n| --- | --- | --- | --- | --- "
+        "|\n";
   struct named {
     std::string name;
     dense_data d;
     std::size_t mcs;
   };
   std::vector<named> sets;
-  sets.push_back({"blobs (10 centres, 10% noise, seed 7)", shuffled(chutoro_test::make_blobs(100000, 32, 10, 0.1, 7), 1), 50});
+  sets.push_back({"blobs (10 centres, 10% noise, seed 7)",
+                  shuffled(chutoro_test::make_blobs(100000, 32, 10, 0.1, 7), 1), 50});
   auto csv = [&](const std::string& file) {
     const chutoro::dense_table t = chutoro::read_csv(o.data_dir + "/" + file, "label");
     dense_data d;
@@ -136,14 +148,15 @@ int main(int argc, char** argv) {
     for (std::size_t from = step; from < s.d.n; from += step) inc.add(*rows(s.d, from, from + step));
     const double t_inc = seconds(t0);
     const double ari = chutoro::adjusted_rand_index(one.clusters().labels, inc.clusters().labels);
-    md << "| " << s.name << " | " << s.d.n << " x " << s.d.dim << " | " << fmt(t_one, 2) << " | " << fmt(t_inc, 2)
-       << " | " << fmt(ari, 4) << " |\n";
+    md << "| " << s.name << " | " << s.d.n << " x " << s.d.dim << " | " << fmt(t_one, 2) << " | "
+       << fmt(t_inc, 2) << " | " << fmt(ari, 4) << " |\n";
     log(s.name + ": ARI " + fmt(ari, 4));
   }
 
   // 2. Adding 1% vs a full fit at 100k.
   {
-    const dense_data all = shuffled(chutoro_test::make_blobs(100000 + 1000 * static_cast<std::size_t>(o.repeats), 32, 10, 0.1, 8), 4);
+    const dense_data all = shuffled(
+        chutoro_test::make_blobs(100000 + 1000 * static_cast<std::size_t>(o.repeats), 32, 10, 0.1, 8), 4);
     const auto p = bench_params(o, 50);
     std::vector<double> fits, adds;
     std::unique_ptr<chutoro::model> m;
@@ -196,7 +209,8 @@ int main(int argc, char** argv) {
        << "| fit | " << fmt(t_fit, 1) << " |\n"
        << "| re-cluster with a new min_cluster_size (median of " << cl.size() << ") | " << fmt(median(cl), 3)
        << " (target < 2 s) |\n"
-       << "| save (" << fmt(static_cast<double>(bytes) / (1 << 20), 1) << " MiB) | " << fmt(t_save, 2) << " |\n"
+       << "| save (" << fmt(static_cast<double>(bytes) / (1 << 20), 1) << " MiB) | " << fmt(t_save, 2)
+       << " |\n"
        << "| load | " << fmt(t_load, 2) << " |\n";
     log("1M re-cluster: " + fmt(median(cl), 3) + " s");
   }

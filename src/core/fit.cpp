@@ -41,7 +41,8 @@ spanning_tree extend_with(hnsw_state& s, std::size_t n, const build_params& bp, 
   auto absorb = [&] {
     std::vector<std::span<const raw_edge>> edges, offers;
     std::uint64_t harvested = 0;
-    for (auto& w : workers) edges.emplace_back(w.edges), offers.emplace_back(w.offers), harvested += w.edges.size();
+    for (auto& w : workers)
+      edges.emplace_back(w.edges), offers.emplace_back(w.offers), harvested += w.edges.size();
     stats.max_batch_edges = std::max(stats.max_batch_edges, harvested);
     s.candidates.absorb(edges, offers);
     for (auto& w : workers) w.edges.clear(), w.offers.clear();
@@ -61,7 +62,8 @@ spanning_tree extend_with(hnsw_state& s, std::size_t n, const build_params& bp, 
   });
   for (std::size_t done = 0; done < order.size();) {
     const std::size_t inserted = first + done;
-    const std::size_t batch = std::min({std::max<std::size_t>(inserted / 4, 1), bp.batch_size, order.size() - done});
+    const std::size_t batch =
+        std::min({std::max<std::size_t>(inserted / 4, 1), bp.batch_size, order.size() - done});
     hnsw.insert_batch(std::span(order).subspan(done, batch), workers);
     done += batch;
     s.candidates.set_items_seen(first + done);
@@ -120,12 +122,14 @@ omp_threads_scope::~omp_threads_scope() { omp_set_num_threads(saved_); }
 
 spanning_tree extend_hnsw(hnsw_state& s, const data_source& data, const build_params& bp, fit_stats& stats,
                           const progress_fn& progress) {
-  return with_distance(data, [&](const auto& dist) { return extend_with(s, data.size(), bp, dist, stats, progress); });
+  return with_distance(
+      data, [&](const auto& dist) { return extend_with(s, data.size(), bp, dist, stats, progress); });
 }
 
 spanning_tree build_exact(const data_source& data, std::size_t min_samples, fit_stats& stats,
                           const progress_fn& progress) {
-  return with_distance(data, [&](const auto& dist) { return exact_with(data.size(), min_samples, dist, stats, progress); });
+  return with_distance(
+      data, [&](const auto& dist) { return exact_with(data.size(), min_samples, dist, stats, progress); });
 }
 
 void check_build_size(const data_source& data, std::size_t min_samples) {
@@ -177,8 +181,7 @@ result fit(const data_source& data, const params& p, const progress_fn& progress
   r.tree = build_spanning_tree(data, p.build, p.min_samples(), &r.stats, progress);
   const auto t0 = std::chrono::steady_clock::now();
   static_cast<clustering&>(r) = extract_clusters(r.tree, p.selection);
-  r.stats.seconds_hierarchy =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  r.stats.seconds_hierarchy = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return r;
 }
 

@@ -48,7 +48,8 @@ namespace {
 using namespace chutoro_test;
 using chutoro::error_code;
 
-std::shared_ptr<chutoro::dense_source> dense(const dense_data& d, std::size_t from = 0, std::size_t to = SIZE_MAX) {
+std::shared_ptr<chutoro::dense_source> dense(const dense_data& d, std::size_t from = 0,
+                                             std::size_t to = SIZE_MAX) {
   to = std::min(to, d.n);
   return std::make_shared<chutoro::dense_source>(
       std::span(d.values).subspan(from * d.dim, (to - from) * d.dim), to - from, d.dim,
@@ -96,8 +97,7 @@ void expect_same_tree(const chutoro::spanning_tree& a, const chutoro::spanning_t
 }
 
 std::filesystem::path temp_dir() {
-  auto dir = std::filesystem::temp_directory_path() /
-             ("chutoro_model_test_" + std::to_string(::getpid()));
+  auto dir = std::filesystem::temp_directory_path() / ("chutoro_model_test_" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);
   return dir;
 }
@@ -243,10 +243,11 @@ TEST(ModelPredict, FarPointIsNoiseAndDimensionIsChecked) {
   EXPECT_EQ(pr.labels, std::vector<std::int32_t>{-1});
   EXPECT_EQ(pr.probabilities, std::vector<double>{0.0});
   const std::vector<float> wrong{1, 2, 3};
-  EXPECT_EQ(code_of([&] {
-              (void)m.approximate_predict(chutoro::dense_source(wrong, 1, 3, chutoro::dense_metric::euclidean));
-            }),
-            error_code::type_mismatch);
+  EXPECT_EQ(
+      code_of([&] {
+        (void)m.approximate_predict(chutoro::dense_source(wrong, 1, 3, chutoro::dense_metric::euclidean));
+      }),
+      error_code::type_mismatch);
 }
 
 TEST(ModelFile, RoundTripIsExact) {
@@ -255,8 +256,8 @@ TEST(ModelFile, RoundTripIsExact) {
   for (auto metric : {chutoro::dense_metric::euclidean, chutoro::dense_metric::cosine}) {
     for (auto mode : {chutoro::candidate_mode::hnsw, chutoro::candidate_mode::exact}) {
       auto src = [&](std::size_t from, std::size_t to) {
-        return std::make_shared<chutoro::dense_source>(std::span(d.values).subspan(from * d.dim, (to - from) * d.dim),
-                                                       to - from, d.dim, metric);
+        return std::make_shared<chutoro::dense_source>(
+            std::span(d.values).subspan(from * d.dim, (to - from) * d.dim), to - from, d.dim, metric);
       };
       const std::size_t n0 = mode == chutoro::candidate_mode::exact ? 800 : 2500;
       chutoro::model a(src(0, n0), make_params(mode));
@@ -290,14 +291,14 @@ TEST(ModelFile, StringsRoundTrip) {
     for (int k = 0; k < static_cast<int>(rng() % 3); ++k) w += static_cast<char>('a' + rng() % 26);
     words.push_back(w);
   }
-  chutoro::model a(std::make_shared<chutoro::string_source>(words), make_params(chutoro::candidate_mode::hnsw));
+  chutoro::model a(std::make_shared<chutoro::string_source>(words),
+                   make_params(chutoro::candidate_mode::hnsw));
   chutoro::model b = chutoro::model::from_bytes(a.to_bytes());
   expect_same_clusters(a.clusters(), b.clusters());
   EXPECT_EQ(a.to_bytes(), b.to_bytes());
   const auto& sa = dynamic_cast<const chutoro::string_source&>(a.data());
   const auto& sb = dynamic_cast<const chutoro::string_source&>(b.data());
-  for (std::size_t i = 0; i < words.size(); ++i)
-    EXPECT_TRUE(std::ranges::equal(sa.item(i), sb.item(i))) << i;
+  for (std::size_t i = 0; i < words.size(); ++i) EXPECT_TRUE(std::ranges::equal(sa.item(i), sb.item(i))) << i;
 }
 
 namespace {
@@ -342,7 +343,8 @@ TEST(ModelFile, CorruptionIsAParseError) {
 
 TEST(ModelFile, WrongVersionAndByteOrderAreNamed) {
   const dense_data d = make_blobs(200, 4, 2, 0.0, 18);
-  const std::vector<std::byte> good = chutoro::model(dense(d), make_params(chutoro::candidate_mode::hnsw)).to_bytes();
+  const std::vector<std::byte> good =
+      chutoro::model(dense(d), make_params(chutoro::candidate_mode::hnsw)).to_bytes();
   auto patched = [&](std::size_t offset, std::uint32_t value) {
     std::vector<std::byte> b = good;
     std::memcpy(b.data() + offset, &value, 4);
@@ -367,7 +369,8 @@ TEST(ModelFile, WrongVersionAndByteOrderAreNamed) {
 TEST(ModelFile, KilledWriterLeavesAValidFile) {
   const auto dir = temp_dir();
   const auto path = dir / "killed.chutoro";
-  const chutoro::model small(dense(make_blobs(300, 4, 3, 0.0, 19)), make_params(chutoro::candidate_mode::hnsw));
+  const chutoro::model small(dense(make_blobs(300, 4, 3, 0.0, 19)),
+                             make_params(chutoro::candidate_mode::hnsw));
   const dense_data big_data = make_blobs(20000, 32, 8, 0.1, 20);
   const chutoro::model big(dense(big_data), make_params(chutoro::candidate_mode::hnsw));
   const auto small_bytes = small.to_bytes(), big_bytes = big.to_bytes();
@@ -392,17 +395,21 @@ TEST(ModelFile, KilledWriterLeavesAValidFile) {
 
 TEST(ModelFile, UnstoredSourcesNeedTheSameSourceAtLoad) {
   const dense_data d = make_blobs(300, 4, 3, 0.0, 21);
-  const chutoro::model m(std::make_shared<opaque_source>(dense(d)), make_params(chutoro::candidate_mode::hnsw));
+  const chutoro::model m(std::make_shared<opaque_source>(dense(d)),
+                         make_params(chutoro::candidate_mode::hnsw));
   const auto bytes = m.to_bytes();
   EXPECT_EQ(code_of([&] { (void)chutoro::model::from_bytes(bytes); }), error_code::invalid_argument);
   const dense_data other = make_blobs(300, 4, 3, 0.0, 22);
-  EXPECT_EQ(code_of([&] { (void)chutoro::model::from_bytes(bytes, std::make_shared<opaque_source>(dense(other))); }),
+  EXPECT_EQ(code_of([&] {
+              (void)chutoro::model::from_bytes(bytes, std::make_shared<opaque_source>(dense(other)));
+            }),
             error_code::invalid_argument);
   const chutoro::model back = chutoro::model::from_bytes(bytes, std::make_shared<opaque_source>(dense(d)));
   expect_same_clusters(m.clusters(), back.clusters());
   // a model that stores its items refuses an extra source
   const auto stored = chutoro::model(dense(d), make_params(chutoro::candidate_mode::hnsw)).to_bytes();
-  EXPECT_EQ(code_of([&] { (void)chutoro::model::from_bytes(stored, dense(d)); }), error_code::invalid_argument);
+  EXPECT_EQ(code_of([&] { (void)chutoro::model::from_bytes(stored, dense(d)); }),
+            error_code::invalid_argument);
 }
 
 TEST(ModelFile, UnwritableDirectoryIsAnIoError) {

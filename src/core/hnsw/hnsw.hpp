@@ -90,7 +90,8 @@ struct hnsw_graph {
 
   id_t* links(id_t x, int l) noexcept {
     return l == 0 ? &links0[static_cast<std::size_t>(x) * (m0 + 1)]
-                  : &upper[(static_cast<std::size_t>(upper_block[x]) + static_cast<std::size_t>(l - 1)) * (m + 1)];
+                  : &upper[(static_cast<std::size_t>(upper_block[x]) + static_cast<std::size_t>(l - 1)) *
+                           (m + 1)];
   }
   const id_t* links(id_t x, int l) const noexcept { return const_cast<hnsw_graph*>(this)->links(x, l); }
 };

@@ -25,7 +25,8 @@ prediction_index make_prediction_index(std::size_t n, const clustering& c, const
   x.item_lambda.assign(n, 0.0);
   std::size_t clusters = 1;
   for (const condensed_row& r : c.condensed_tree)
-    clusters = std::max(clusters, static_cast<std::size_t>(std::max(r.parent, r.child_size > 1 ? r.child : 0)) + 1 - n);
+    clusters = std::max(clusters,
+                        static_cast<std::size_t>(std::max(r.parent, r.child_size > 1 ? r.child : 0)) + 1 - n);
   x.cluster_parent.assign(clusters, -1);
   x.cluster_lambda.assign(clusters, 0.0);
   x.cluster_label.assign(clusters, -1);
@@ -70,8 +71,8 @@ namespace {
 /// hdbscan's _find_cluster_and_probability for one item whose nearest model
 /// items are `nb` (ascending raw distance), with k = min_samples.
 std::pair<std::int32_t, double> predict_one(const prediction_index& x, std::span<const float> core,
-                                            std::span<const std::pair<float, std::uint32_t>> nb, std::size_t k,
-                                            std::size_t n) {
+                                            std::span<const std::pair<float, std::uint32_t>> nb,
+                                            std::size_t k, std::size_t n) {
   if (nb.empty()) return {-1, 0.0};
   // The item's own core distance: distance to its k-th nearest model item
   // (hdbscan's neighbor_distances[min_samples] with its k = ours - 1).

@@ -7,7 +7,6 @@
 
 #include <algorithm>
 #include <bit>
-#include <tuple>
 #include <cerrno>
 #include <chutoro/error.hpp>
 #include <chutoro/metrics.hpp>
@@ -17,6 +16,7 @@
 #include <fstream>
 #include <string>
 #include <system_error>
+#include <tuple>
 
 #define XXH_INLINE_ALL
 #include <xxhash.h>
@@ -50,7 +50,14 @@ std::string tag_name(std::uint32_t t) {
 }
 
 /// Source kinds stored in the DATA section (stable values).
-enum class source_kind : std::uint32_t { external = 0, dense = 1, strings = 2, sets = 3, bits = 4, products = 5 };
+enum class source_kind : std::uint32_t {
+  external = 0,
+  dense = 1,
+  strings = 2,
+  sets = 3,
+  bits = 4,
+  products = 5
+};
 
 // ---- writing ---------------------------------------------------------------
 
@@ -136,7 +143,8 @@ std::uint64_t fingerprint(const data_source& d) {
   std::vector<std::byte> buf(name.size() + sizeof n64 + values.size() * sizeof(float));
   std::memcpy(buf.data(), name.data(), name.size());
   std::memcpy(buf.data() + name.size(), &n64, sizeof n64);
-  if (!values.empty()) std::memcpy(buf.data() + name.size() + sizeof n64, values.data(), values.size() * sizeof(float));
+  if (!values.empty())
+    std::memcpy(buf.data() + name.size() + sizeof n64, values.data(), values.size() * sizeof(float));
   const std::uint64_t h = XXH64(buf.data(), buf.size(), 0);
   return h;
 }
@@ -150,10 +158,12 @@ void write_data(writer& w, const data_source& d) {
   w.begin_section(kData);
   const std::uint64_t n = d.size();
   if (const auto* s = dynamic_cast<const dense_source*>(&d)) {
-    w.put(source_kind::dense), w.put(static_cast<std::uint32_t>(s->metric())), w.put(n), w.put<std::uint64_t>(s->dim());
+    w.put(source_kind::dense), w.put(static_cast<std::uint32_t>(s->metric())), w.put(n),
+        w.put<std::uint64_t>(s->dim());
     put_rows(w, n, s->dim(), [&](std::size_t i) { return s->row(i); });
   } else if (const auto* s = dynamic_cast<const product_source*>(&d)) {
-    w.put(source_kind::products), w.put(static_cast<std::uint32_t>(s->metric())), w.put(n), w.put<std::uint64_t>(s->dim());
+    w.put(source_kind::products), w.put(static_cast<std::uint32_t>(s->metric())), w.put(n),
+        w.put<std::uint64_t>(s->dim());
     put_rows(w, n, s->dim(), [&](std::size_t i) { return s->row(i); });
   } else if (const auto* s = dynamic_cast<const string_source*>(&d)) {
     w.put(source_kind::strings), w.put<std::uint32_t>(0), w.put(n), w.put<std::uint64_t>(0);
@@ -167,7 +177,8 @@ void write_data(writer& w, const data_source& d) {
     w.put(source_kind::sets), w.put<std::uint32_t>(0), w.put(n), w.put<std::uint64_t>(0);
     for (std::size_t i = 0; i < n; ++i) w.array(s->item(i));
   } else if (const auto* s = dynamic_cast<const bit_source*>(&d)) {
-    w.put(source_kind::bits), w.put(static_cast<std::uint32_t>(s->metric())), w.put(n), w.put<std::uint64_t>(s->dim());
+    w.put(source_kind::bits), w.put(static_cast<std::uint32_t>(s->metric())), w.put(n),
+        w.put<std::uint64_t>(s->dim());
     w.raw(s->row(0), n * s->words() * sizeof(std::uint64_t));
   } else {
     w.put(source_kind::external), w.put<std::uint32_t>(0), w.put(n), w.put<std::uint64_t>(d.dim());
@@ -186,10 +197,12 @@ class reader {
   reader(std::span<const std::byte> b, std::string what) : b_(b), what_(std::move(what)) {}
 
   [[noreturn]] void fail(const std::string& problem) const {
-    throw error(error_code::parse, what_ + ": " + (section_.empty() ? "" : "section " + section_ + ": ") + problem);
+    throw error(error_code::parse,
+                what_ + ": " + (section_.empty() ? "" : "section " + section_ + ": ") + problem);
   }
   void need(std::size_t n) const {
-    if (n > end_ - pos_) fail("truncated (needs " + std::to_string(n) + " more bytes at offset " + std::to_string(pos_) + ")");
+    if (n > end_ - pos_)
+      fail("truncated (needs " + std::to_string(n) + " more bytes at offset " + std::to_string(pos_) + ")");
   }
   void raw(void* p, std::size_t n) {
     need(n);
@@ -206,7 +219,8 @@ class reader {
   /// A count of items of `size` bytes each that must fit in what is left.
   std::size_t count(std::size_t size, const char* what) {
     const auto c = get<std::uint64_t>();
-    if (size > 0 && c > (end_ - pos_) / size) fail(std::string(what) + ": count " + std::to_string(c) + " exceeds the section");
+    if (size > 0 && c > (end_ - pos_) / size)
+      fail(std::string(what) + ": count " + std::to_string(c) + " exceeds the section");
     return static_cast<std::size_t>(c);
   }
   template <class T>
@@ -240,7 +254,8 @@ class reader {
     if (endian == 0x04030201u) fail("written on a big-endian machine; this build reads little-endian files");
     if (endian != kEndianMarker) fail("bad endianness marker");
     if (version != kFormatVersion)
-      fail("format version " + std::to_string(version) + ", this build reads version " + std::to_string(kFormatVersion));
+      fail("format version " + std::to_string(version) + ", this build reads version " +
+           std::to_string(kFormatVersion));
     const auto sections = get<std::uint32_t>();
     (void)get<std::uint32_t>();
     const auto sum = get<std::uint64_t>();
@@ -258,7 +273,8 @@ class reader {
     if (get<std::uint32_t>() != 0) fail("reserved field is not zero");
     const auto len = get<std::uint64_t>();
     if (len > b_.size() - pos_ || b_.size() - pos_ - len < 8)
-      fail("truncated (length " + std::to_string(len) + ", " + std::to_string(b_.size() - pos_) + " bytes left)");
+      fail("truncated (length " + std::to_string(len) + ", " + std::to_string(b_.size() - pos_) +
+           " bytes left)");
     std::uint64_t sum;
     std::memcpy(&sum, b_.data() + pos_ + len, 8);
     if (sum != XXH64(b_.data() + pos_ - 16, static_cast<std::size_t>(len) + 16, 0))
@@ -298,7 +314,8 @@ std::shared_ptr<data_source> read_data(reader& r, std::shared_ptr<data_source> g
             r.what() + ": the model stores its items; pass no data source when loading it");
   };
   auto read_floats = [&] {
-    check(r, dim > 0 && n > 0 && dim <= (std::size_t{1} << 40) / n, "bad shape " + std::to_string(n) + " x " + std::to_string(dim));
+    check(r, dim > 0 && n > 0 && dim <= (std::size_t{1} << 40) / n,
+          "bad shape " + std::to_string(n) + " x " + std::to_string(dim));
     return r.fixed<float>(n * dim, "rows");
   };
   switch (kind) {
@@ -312,7 +329,8 @@ std::shared_ptr<data_source> read_data(reader& r, std::shared_ptr<data_source> g
       stored_only();
       check(r, metric <= 1, "unknown product metric " + std::to_string(metric));
       const std::vector<float> v = read_floats();
-      return std::make_shared<product_source>(v, n, dim, static_cast<product_metric>(metric), rows_normalized);
+      return std::make_shared<product_source>(v, n, dim, static_cast<product_metric>(metric),
+                                              rows_normalized);
     }
     case source_kind::strings: {
       stored_only();
@@ -350,9 +368,9 @@ std::shared_ptr<data_source> read_data(reader& r, std::shared_ptr<data_source> g
                   "') are not stored in the file; pass the same data source to load it");
       expects(given->size() == n && given->name() == name && fingerprint(*given) == print,
               error_code::invalid_argument,
-              r.what() + ": the data source given ('" + given->name() + "', " + std::to_string(given->size()) +
-                  " items) is not the one the model was fitted on ('" + name + "', " + std::to_string(n) +
-                  " items; fingerprints differ)");
+              r.what() + ": the data source given ('" + given->name() + "', " +
+                  std::to_string(given->size()) + " items) is not the one the model was fitted on ('" + name +
+                  "', " + std::to_string(n) + " items; fingerprints differ)");
       return given;
     }
   }
@@ -405,7 +423,8 @@ std::vector<std::byte> model::to_bytes() const {
     std::vector<float> d(c.size() * c.k());
     std::vector<std::uint32_t> id(c.size() * c.k());
     for (std::size_t i = 0; i < c.size(); ++i)
-      c.canonical_neighbours(i, std::span(d).subspan(i * c.k(), c.k()), std::span(id).subspan(i * c.k(), c.k()));
+      c.canonical_neighbours(i, std::span(d).subspan(i * c.k(), c.k()),
+                             std::span(id).subspan(i * c.k(), c.k()));
     w.raw(d.data(), d.size() * sizeof(float));
     w.raw(id.data(), id.size() * sizeof(std::uint32_t));
     w.end_section();
@@ -432,7 +451,8 @@ std::vector<std::byte> model::to_bytes() const {
   return out;
 }
 
-model model::from_bytes(std::span<const std::byte> bytes, std::shared_ptr<data_source> data, std::string_view what) {
+model model::from_bytes(std::span<const std::byte> bytes, std::shared_ptr<data_source> data,
+                        std::string_view what) {
   reader r(bytes, std::string(what));
   const std::uint32_t sections = r.header();
   auto m = std::make_unique<impl>();
@@ -470,7 +490,8 @@ model model::from_bytes(std::span<const std::byte> bytes, std::shared_ptr<data_s
   check(r, n >= 2 && n <= 0xFFFFFFFEu && *b.min_samples <= n, "bad item count " + std::to_string(n));
 
   if (b.candidates == candidate_mode::hnsw) {
-    check(r, sections == 5, "expected 5 sections for an hnsw model, the header says " + std::to_string(sections));
+    check(r, sections == 5,
+          "expected 5 sections for an hnsw model, the header says " + std::to_string(sections));
     m->hnsw.emplace(b, *b.min_samples);
     detail::hnsw_graph& g = m->hnsw->graph;
     expect_tag(kGraph);
@@ -499,14 +520,16 @@ model model::from_bytes(std::span<const std::byte> bytes, std::shared_ptr<data_s
 
     expect_tag(kKnn);
     const std::size_t k = m->hnsw->candidates.k();
-    check(r, r.get<std::uint64_t>() == n && r.get<std::uint64_t>() == k, "k-nearest lists have the wrong shape");
+    check(r, r.get<std::uint64_t>() == n && r.get<std::uint64_t>() == k,
+          "k-nearest lists have the wrong shape");
     auto known = r.fixed<std::uint32_t>(n, "counts");
     auto knn_d = r.fixed<float>(n * k, "distances");
     auto knn_id = r.fixed<std::uint32_t>(n * k, "ids");
     for (std::size_t i = 0; i < n; ++i) {
       check(r, known[i] <= k, "item " + std::to_string(i) + " has too many neighbours");
       for (std::size_t j = 0; j < known[i]; ++j)
-        check(r, knn_id[i * k + j] < n && knn_d[i * k + j] >= 0, "item " + std::to_string(i) + " has a bad neighbour");
+        check(r, knn_id[i * k + j] < n && knn_d[i * k + j] >= 0,
+              "item " + std::to_string(i) + " has a bad neighbour");
     }
     r.end_section();
 
@@ -516,15 +539,16 @@ model model::from_bytes(std::span<const std::byte> bytes, std::shared_ptr<data_s
     check(r, forest.size() < n, "forest has too many edges");
     for (const auto* edges : {&forest, &buffered})
       for (const auto& e : *edges)
-        check(r, e.a < n && e.b < n && e.a != e.b && e.d >= 0, "candidate edge (" + std::to_string(e.a) + ", " +
-                                                                     std::to_string(e.b) + ") is bad");
+        check(r, e.a < n && e.b < n && e.a != e.b && e.d >= 0,
+              "candidate edge (" + std::to_string(e.a) + ", " + std::to_string(e.b) + ") is bad");
     r.end_section();
     m->hnsw->candidates.restore(std::move(knn_d), std::move(knn_id), std::move(known), std::move(forest),
                                 std::move(buffered));
     m->hnsw->candidates.set_items_seen(n);
     m->tree = m->hnsw->candidates.finish();
   } else {
-    check(r, sections == 3, "expected 3 sections for an exact model, the header says " + std::to_string(sections));
+    check(r, sections == 3,
+          "expected 3 sections for an exact model, the header says " + std::to_string(sections));
     expect_tag(kTree);
     m->tree.n = n;
     m->tree.core_distances = r.array<float>("core distances");

@@ -28,7 +28,7 @@ struct prediction_index {
 
 struct model::impl {
   std::shared_ptr<data_source> data;
-  params p;  // p.build.min_samples always set (the effective k)
+  params p;                                // p.build.min_samples always set (the effective k)
   std::optional<detail::hnsw_state> hnsw;  // hnsw mode only
   spanning_tree tree;
   clustering clusters;

@@ -72,7 +72,9 @@ void candidate_graph::offer(std::uint32_t i, std::uint32_t j, float d) noexcept 
   std::uint32_t& c = count_[i];
   // Neighbours are ordered by (distance, id), so the kept set is the k smallest
   // pairs offered whatever the order of the offers (threads, batches, files).
-  auto above = [&](std::size_t s, float dd, std::uint32_t jj) { return hd[s] > dd || (hd[s] == dd && hi[s] > jj); };
+  auto above = [&](std::size_t s, float dd, std::uint32_t jj) {
+    return hd[s] > dd || (hd[s] == dd && hi[s] > jj);
+  };
   if (c == k_ && !above(0, d, j)) return;  // not among the k nearest
   for (std::uint32_t s = 0; s < c; ++s)
     if (hi[s] == j) return;  // pair already known
@@ -94,7 +96,8 @@ void candidate_graph::offer(std::uint32_t i, std::uint32_t j, float d) noexcept 
   for (;;) {
     std::size_t child = 2 * pos + 1;
     if (child >= k_) break;
-    if (child + 1 < k_ && (hd[child + 1] > hd[child] || (hd[child + 1] == hd[child] && hi[child + 1] > hi[child])))
+    if (child + 1 < k_ &&
+        (hd[child + 1] > hd[child] || (hd[child + 1] == hd[child] && hi[child + 1] > hi[child])))
       ++child;
     if (!above(child, d, j)) break;
     hd[pos] = hd[child], hi[pos] = hi[child];
@@ -104,7 +107,8 @@ void candidate_graph::offer(std::uint32_t i, std::uint32_t j, float d) noexcept 
   core_[i] = hd[0];
 }
 
-void candidate_graph::canonical_neighbours(std::size_t i, std::span<float> d, std::span<std::uint32_t> id) const {
+void candidate_graph::canonical_neighbours(std::size_t i, std::span<float> d,
+                                           std::span<std::uint32_t> id) const {
   std::vector<std::pair<float, std::uint32_t>> v;
   for (std::size_t s = 0; s < count_[i]; ++s) v.emplace_back(knn_d_[i * k_ + s], knn_id_[i * k_ + s]);
   std::sort(v.begin(), v.end(), std::greater<>());  // descending: a valid max-heap
@@ -162,7 +166,8 @@ std::size_t split(std::span<weighted> e, std::vector<std::uint8_t>& flag) {
 // front; returns their count. Large inputs test in parallel with read-only finds.
 std::size_t keep_crossing(std::span<weighted> e, union_find& uf, std::vector<std::uint8_t>& flag) {
   if (e.size() < kParallelEdges) {
-    const auto kept = std::partition(e.begin(), e.end(), [&uf](const weighted& x) { return uf.find(x.a) != uf.find(x.b); });
+    const auto kept =
+        std::partition(e.begin(), e.end(), [&uf](const weighted& x) { return uf.find(x.a) != uf.find(x.b); });
     return static_cast<std::size_t>(kept - e.begin());
   }
   flag.resize(e.size());
