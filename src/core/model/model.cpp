@@ -241,7 +241,7 @@ prediction model::approximate_predict(const data_source& items) const {
         const auto qid = static_cast<std::uint32_t>(n + static_cast<std::size_t>(i));
         nb.clear();
         if (index) {
-          w->edges.clear();
+          w->edges.clear(), w->offers.clear();  // a search harvests; predictions keep nothing
           for (const auto& s : index->search(qid, n_nb, std::max(m.p.build.ef_construction, n_nb), *w))
             nb.emplace_back(s.d, s.id);
         } else {
