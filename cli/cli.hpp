@@ -156,9 +156,6 @@ void naming(const std::string& name, const std::function<void()>& f);
 void check_output_path(const std::string& path, const std::string& what = "output");
 /// Whether two paths name the same file (after making them absolute and normal).
 bool same_file(const std::string& a, const std::string& b);
-/// Writes `label,probability` per item atomically (temporary file, fsync, rename).
-void write_prediction_csv(const std::string& path, std::span<const std::int32_t> labels,
-                          std::span<const double> probabilities);
 
 /// A progress bar on stderr when it is a terminal and the run is not --quiet/--json.
 class progress_bar {

@@ -1,12 +1,9 @@
 // chutoro — the command-line tool: options, input reading, output writing and
 // the run summary shared by its commands (cli.hpp).
-#include <fcntl.h>
 #include <omp.h>
 #include <sys/resource.h>
-#include <unistd.h>
 
 #include <algorithm>
-#include <atomic>
 #include <cerrno>
 #include <charconv>
 #include <chutoro/arrow.hpp>
@@ -461,76 +458,6 @@ bool same_file(const std::string& a, const std::string& b) {
   const fs::path pb = fs::weakly_canonical(fs::absolute(b), ec2);
   if (ec1 || ec2) return fs::absolute(a).lexically_normal() == fs::absolute(b).lexically_normal();
   return pa == pb;
-}
-
-namespace {
-
-std::atomic<unsigned> temp_counter{0};
-
-[[noreturn]] void throw_io(const std::string& path, const std::string& what, int err) {
-  throw chutoro::error(chutoro::error_code::io, path + ": " + what + ": " + std::strerror(err));
-}
-
-template <class T>
-void append_number(std::string& out, T v) {
-  char buf[32];
-  const auto r = std::to_chars(buf, buf + sizeof buf, v);
-  out.append(buf, r.ptr);
-}
-
-}  // namespace
-
-void write_prediction_csv(const std::string& path, std::span<const std::int32_t> labels,
-                          std::span<const double> probabilities) {
-  if (labels.size() != probabilities.size()) {
-    throw chutoro::error(chutoro::error_code::internal, path + ": labels and probabilities differ in length");
-  }
-  std::string buf = "label,probability\n";
-  buf.reserve(buf.size() + labels.size() * 24);
-  for (std::size_t i = 0; i < labels.size(); ++i) {
-    append_number(buf, labels[i]);
-    buf += ',';
-    append_number(buf, probabilities[i]);
-    buf += '\n';
-  }
-  // A temporary file in the same directory, fsync'ed and renamed over `path`
-  // (as chutoro::write_clustering_csv): readers see the old file or the new one.
-  const fs::path target(path);
-  const fs::path dir = target.has_parent_path() ? target.parent_path() : fs::path(".");
-  fs::path tmp;
-  int fd = -1;
-  for (int attempt = 0;; ++attempt) {
-    tmp = dir / ("." + target.filename().string() + ".tmp-" + std::to_string(::getpid()) + "-" +
-                 std::to_string(temp_counter++));
-    fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-    if (fd >= 0) break;
-    if (errno != EEXIST || attempt > 100) throw_io(path, "cannot create the output file", errno);
-  }
-  auto fail = [&](const char* what) {
-    const int err = errno;
-    if (fd >= 0) ::close(fd);
-    ::unlink(tmp.c_str());
-    throw_io(path, what, err);
-  };
-  std::string_view data = buf;
-  while (!data.empty()) {
-    const ssize_t w = ::write(fd, data.data(), data.size());
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      fail("cannot write the output file");
-    }
-    data.remove_prefix(static_cast<std::size_t>(w));
-  }
-  if (::fsync(fd) != 0) fail("cannot flush the output file to disk");
-  const int closing = fd;
-  fd = -1;
-  if (::close(closing) != 0) fail("cannot close the output file");
-  if (::rename(tmp.c_str(), target.c_str()) != 0) fail("cannot replace the output file");
-  const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd >= 0) {
-    (void)::fsync(dfd);
-    ::close(dfd);
-  }
 }
 
 // ---------------------------------------------------------------- summary

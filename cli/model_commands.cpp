@@ -25,11 +25,6 @@ namespace {
 /// Loads MODEL, re-opening plugin items with --plugin/--plugin-arg. Errors name the model file.
 chutoro::model load_model(const std::string& path, const input_options& in) {
   if (in.has_plugin_arg && !in.has_plugin) throw usage_error("--plugin-arg needs --plugin");
-  std::error_code ec;
-  if (std::filesystem::is_directory(path, ec)) {
-    // (model::load would try to read a directory as a file)
-    throw chutoro::error(chutoro::error_code::io, "model file '" + path + "': it is a directory");
-  }
   std::shared_ptr<chutoro::data_source> data;
   if (in.has_plugin) data = std::make_shared<chutoro::plugin_source>(in.plugin, in.plugin_arg);
   try {
@@ -286,7 +281,7 @@ int run_predict(const model_options& o) {
   chutoro::prediction pr;
   with_items(o, m, items, [&] { pr = m.approximate_predict(*items.source); });
   const double seconds_predict = seconds_since(t_predict);
-  write_prediction_csv(o.run.output, pr.labels, pr.probabilities);
+  chutoro::write_prediction_csv(o.run.output, pr.labels, pr.probabilities);
 
   std::size_t noise = 0;
   const std::vector<std::uint64_t> sizes = cluster_sizes(pr.labels, 0, &noise);

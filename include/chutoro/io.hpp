@@ -97,4 +97,10 @@ std::vector<std::string> read_lines(const std::filesystem::path& path);
 void write_clustering_csv(const std::filesystem::path& path, std::span<const std::int32_t> labels,
                           std::span<const double> probabilities, std::span<const double> outlier_scores);
 
+/// Writes `label,probability` (model::approximate_predict's result), one row
+/// per item, atomically as write_clustering_csv. Throws error(invalid_argument)
+/// when the spans differ in size, error(io) naming the file.
+void write_prediction_csv(const std::filesystem::path& path, std::span<const std::int32_t> labels,
+                          std::span<const double> probabilities);
+
 }  // namespace chutoro

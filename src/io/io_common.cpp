@@ -6,8 +6,10 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstring>
+#include <string>
 
 namespace chutoro::io_detail {
 
@@ -20,6 +22,62 @@ void throw_io(const std::filesystem::path& path, std::string_view what, int err)
     msg += std::strerror(err);
   }
   throw error(error_code::io, msg);
+}
+
+namespace {
+std::atomic<unsigned> temp_counter{0};
+}  // namespace
+
+output_file::output_file(const std::filesystem::path& target, bool keep_mode) : target_(target) {
+  const std::filesystem::path dir = target.has_parent_path() ? target.parent_path() : ".";
+  const std::string base = target.filename().string();
+  for (int attempt = 0;; ++attempt) {
+    path_ = dir / ("." + base + ".tmp-" + std::to_string(::getpid()) + "-" + std::to_string(temp_counter++));
+    fd_ = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+    if (fd_ >= 0) break;
+    if (errno != EEXIST || attempt > 100) throw_io(target_, "cannot create the output file", errno);
+  }
+  struct stat old {};
+  if (keep_mode && ::stat(target.c_str(), &old) == 0 && ::fchmod(fd_, old.st_mode & 07777) != 0) {
+    const int err = errno;
+    ::close(fd_);
+    ::unlink(path_.c_str());
+    throw_io(target_, "cannot set the output file's mode", err);
+  }
+}
+
+output_file::~output_file() {
+  if (fd_ >= 0) ::close(fd_);
+  if (!committed_) ::unlink(path_.c_str());
+}
+
+void output_file::write(std::string_view data) {
+  while (!data.empty()) {
+    const ssize_t w = ::write(fd_, data.data(), data.size());
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      throw_io(target_, "cannot write the output file", errno);
+    }
+    data.remove_prefix(static_cast<std::size_t>(w));
+  }
+}
+
+void output_file::commit(bool require_directory_sync) {
+  if (::fsync(fd_) != 0) throw_io(target_, "cannot flush the output file to disk", errno);
+  const int fd = fd_;
+  fd_ = -1;
+  if (::close(fd) != 0) throw_io(target_, "cannot close the output file", errno);
+  if (::rename(path_.c_str(), target_.c_str()) != 0)
+    throw_io(target_, "cannot replace the output file", errno);
+  committed_ = true;
+  // Make the rename durable (some file systems refuse fsync on a directory).
+  const std::filesystem::path dir = target_.has_parent_path() ? target_.parent_path() : ".";
+  const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  const int rc = dfd >= 0 ? ::fsync(dfd) : -1;
+  const int err = errno;
+  if (dfd >= 0) ::close(dfd);
+  if (rc != 0 && require_directory_sync)
+    throw_io(target_, "replaced, but cannot flush its directory to disk", err);
 }
 
 input_file::input_file(const std::filesystem::path& path) : path_(path) {

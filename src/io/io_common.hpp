@@ -12,6 +12,29 @@ namespace chutoro::io_detail {
 /// Throws error(io) "<path>: <what>: <strerror(err)>".
 [[noreturn]] void throw_io(const std::filesystem::path& path, std::string_view what, int err);
 
+/// A file written atomically (RAII): the bytes go to a new temporary file in
+/// the target's directory (".<name>.tmp-<pid>-<k>", mode 0666 & ~umask, or the
+/// existing target's mode with keep_mode), which commit() fsyncs, renames over
+/// the target, then fsyncs the directory (best effort unless
+/// require_directory_sync). Until commit() succeeds the target is untouched;
+/// the destructor removes an uncommitted temporary file. Errors: error(io)
+/// "<target>: <what>: <strerror>". Not thread safe.
+class output_file {
+ public:
+  explicit output_file(const std::filesystem::path& target, bool keep_mode = false);
+  ~output_file();
+  output_file(const output_file&) = delete;
+  output_file& operator=(const output_file&) = delete;
+
+  void write(std::string_view data);
+  void commit(bool require_directory_sync = false);
+
+ private:
+  std::filesystem::path target_, path_;
+  int fd_ = -1;
+  bool committed_ = false;
+};
+
 /// A file opened read-only (RAII). Throws error(io) naming the path when it is
 /// missing, unreadable or a directory.
 class input_file {

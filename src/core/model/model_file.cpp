@@ -1,19 +1,13 @@
 // chutoro — the model file (docs/model_format.md): a header and checksummed
 // sections, written atomically. Everything is little-endian; a file written
 // on a machine of the other byte order is rejected by its endianness marker.
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <bit>
-#include <cerrno>
 #include <chutoro/error.hpp>
 #include <chutoro/metrics.hpp>
 #include <chutoro/model.hpp>
 #include <cstdio>
 #include <cstring>
-#include <fstream>
 #include <string>
 #include <system_error>
 #include <tuple>
@@ -22,6 +16,7 @@
 #include <xxhash.h>
 
 #include "core/model/model_impl.hpp"
+#include "io/io_common.hpp"
 
 namespace chutoro {
 
@@ -565,67 +560,16 @@ model model::from_bytes(std::span<const std::byte> bytes, std::shared_ptr<data_s
   return model(std::move(m));
 }
 
-namespace {
-
-[[noreturn]] void io_fail(const std::filesystem::path& path, const std::string& step, int err) {
-  throw error(error_code::io, "model file '" + path.string() + "': " + step + ": " + std::strerror(err));
-}
-
-}  // namespace
-
 void model::save(const std::filesystem::path& path) const {
   const std::vector<std::byte> bytes = to_bytes();
-  const std::filesystem::path dir = path.has_parent_path() ? path.parent_path() : std::filesystem::path(".");
-  std::string tmp = (dir / ("." + path.filename().string() + ".tmp-XXXXXX")).string();
-  const int fd = ::mkstemp(tmp.data());
-  if (fd < 0) io_fail(path, "cannot create a temporary file in '" + dir.string() + "'", errno);
-  auto fail = [&](const std::string& step) {
-    const int err = errno;
-    ::close(fd);
-    ::unlink(tmp.c_str());
-    io_fail(path, step, err);
-  };
-  for (std::size_t done = 0; done < bytes.size();) {
-    const ssize_t k = ::write(fd, bytes.data() + done, bytes.size() - done);
-    if (k < 0 && errno == EINTR) continue;
-    if (k <= 0) fail("write to '" + tmp + "' failed");
-    done += static_cast<std::size_t>(k);
-  }
-  // mkstemp creates mode 0600: keep an existing file's mode, else 0644.
-  struct stat old {};
-  const mode_t mode = ::stat(path.c_str(), &old) == 0 ? (old.st_mode & 07777) : 0644;
-  if (::fchmod(fd, mode) != 0) fail("chmod of '" + tmp + "' failed");
-  if (::fsync(fd) != 0) fail("fsync of '" + tmp + "' failed");
-  if (::close(fd) != 0) {
-    const int err = errno;
-    ::unlink(tmp.c_str());
-    io_fail(path, "close failed", err);
-  }
-  if (::rename(tmp.c_str(), path.c_str()) != 0) {
-    const int err = errno;
-    ::unlink(tmp.c_str());
-    io_fail(path, "rename of '" + tmp + "' failed", err);
-  }
-  const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY);
-  if (dfd < 0) io_fail(path, "cannot open directory '" + dir.string() + "' to fsync it", errno);
-  const int rc = ::fsync(dfd);
-  const int err = errno;
-  ::close(dfd);
-  if (rc != 0) io_fail(path, "fsync of directory '" + dir.string() + "' failed", err);
+  io_detail::output_file out(path, /*keep_mode=*/true);
+  out.write({reinterpret_cast<const char*>(bytes.data()), bytes.size()});
+  out.commit(/*require_directory_sync=*/true);
 }
 
 model model::load(const std::filesystem::path& path, std::shared_ptr<data_source> data) {
-  std::error_code ec;
-  if (std::filesystem::is_directory(path, ec)) io_fail(path, "is a directory", EISDIR);
-  std::ifstream in(path, std::ios::binary);
-  if (!in) io_fail(path, "cannot open for reading", errno);
-  in.seekg(0, std::ios::end);
-  const std::streamoff size = in.tellg();
-  in.seekg(0);
-  std::vector<std::byte> bytes(static_cast<std::size_t>(std::max<std::streamoff>(size, 0)));
-  if (!in.read(reinterpret_cast<char*>(bytes.data()), static_cast<std::streamsize>(bytes.size())))
-    io_fail(path, "read failed", errno);
-  return from_bytes(bytes, std::move(data), "model file '" + path.string() + "'");
+  const std::string bytes = io_detail::input_file(path).read_all();  // error(io) for a directory too
+  return from_bytes(std::as_bytes(std::span(bytes)), std::move(data), "model file '" + path.string() + "'");
 }
 
 }  // namespace chutoro
