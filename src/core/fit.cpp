@@ -37,7 +37,7 @@ spanning_tree extend_with(hnsw_state& s, std::size_t n, const build_params& bp, 
   std::vector<typename index_t::worker> workers;
   workers.reserve(threads);
   for (std::size_t t = 0; t < threads; ++t) workers.emplace_back(n);
-  hnsw.set_core_estimates(s.candidates.core_estimates());
+  hnsw.set_core_estimates(s.candidates.core_estimates(), s.candidates.k());
   auto absorb = [&] {
     std::vector<std::span<const raw_edge>> edges, offers;
     std::uint64_t harvested = 0;

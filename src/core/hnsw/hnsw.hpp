@@ -28,6 +28,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <exception>
+#include <limits>
 #include <span>
 #include <utility>
 #include <vector>
@@ -145,11 +146,15 @@ class hnsw_index {
   hnsw_index(hnsw_graph& graph, Distance dist)
       : g_(graph), m_(graph.m), m0_(graph.m0), ef_(graph.ef_construction), dist_(std::move(dist)) {}
 
-  /// Core distance estimates (one per item, +inf while unknown) that filter
-  /// the offers: a distance above x's estimate cannot enter x's k-nearest
-  /// list. Must not change during insert_batch/search (the candidate graph
-  /// updates them between batches). Empty (the default): every distance is offered.
-  void set_core_estimates(std::span<const float> core) noexcept { core_ = core; }
+  /// Core distance estimates (one per item, +inf while unknown) of the
+  /// candidate graph whose k-nearest lists hold k other items. They filter
+  /// the offers (a distance above x's estimate cannot enter x's list) and let
+  /// an insertion leave out the candidate edges that are the heaviest of a
+  /// harvested triangle (see select_harvest). Must not change during
+  /// insert_batch/search (the candidate graph updates them between batches).
+  /// Empty (the default): every distance is offered and every pair an
+  /// insertion ends with is an edge.
+  void set_core_estimates(std::span<const float> core, std::size_t k) noexcept { core_ = core, core_k_ = k; }
 
   /// Inserts `batch` (ids not yet inserted, distinct), using up to
   /// workers.size() OpenMP threads; worker t serves thread t.
@@ -340,11 +345,17 @@ class hnsw_index {
     return found;
   }
 
+  // Offers d(x, y) to both items' k-nearest lists without making it an edge.
+  void offer_both(id_t x, id_t y, float d, worker& w) const {
+    offer(x, y, d, w);
+    offer(y, x, d, w);
+  }
+
   // Algorithm 4 (keepPrunedConnections = false): a candidate is kept when it
   // is closer to the base than to every already kept neighbour (ties drop it).
-  // `cand` is ascending by distance to the base.
-  std::vector<scored> select_heuristic(const std::vector<scored>& cand, std::size_t m, bool pairs_are_edges,
-                                       worker& w) const {
+  // `cand` is ascending by distance to the base. Compared pairs are offers
+  // (used when a full list is pruned: its pairs were harvested before).
+  std::vector<scored> select_heuristic(const std::vector<scored>& cand, std::size_t m, worker& w) const {
     if (cand.size() <= m) return cand;
     std::vector<scored> sel;
     sel.reserve(m);
@@ -353,18 +364,66 @@ class hnsw_index {
       bool good = true;
       for (const scored& s : sel) {
         const float d = raw(c.id, s.id, w);
-        if (pairs_are_edges) {
-          w.edges.push_back({c.id, s.id, d});
-        } else {
-          offer(c.id, s.id, d, w);
-          offer(s.id, c.id, d, w);
-        }
+        offer_both(c.id, s.id, d, w);
         if (d <= c.d) {
           good = false;
           break;
         }
       }
       if (good) sel.push_back(c);
+    }
+    return sel;
+  }
+
+  // Algorithm 4 for the inserted item q, harvesting (docs/algorithm.md,
+  // "Candidate edges"): every pair it knows — (q, c) for each candidate c,
+  // (c, s) for each pair the heuristic compares — is offered to both k-nearest
+  // lists, and is a candidate edge unless a triangle of harvested edges shows
+  // the spanning tree never needs it. Mutual reachability weights are
+  // w(x, y) = max(core(x), core(y), d(x, y)); an edge strictly heavier than
+  // the two others of a triangle of kept edges is in no minimum spanning tree
+  // (cycle property), whatever the tie order. Core distances only decrease
+  // below the estimates used here (core(q) is at most the k-th smallest
+  // d(q, c), all of which reach q's list), so each test stays true:
+  //  - s (kept, d(q, s) < d(q, c)) rejects c by d(c, s) < d(q, c): (c, s) is
+  //    an edge, and (q, c) is left out when the core distances of q, c and s
+  //    are all below d(q, c): then w(q, c) = d(q, c) > w(q, s), w(c, s);
+  //  - s does not reject c (d(c, s) > d(q, c) >= d(q, s)): (c, s) is left
+  //    out when the core distances of q, c and s are all below d(c, s).
+  // Ties keep the edge. Without core estimates (set_core_estimates not
+  // called) every pair is an edge.
+  std::vector<scored> select_harvest(id_t q, const std::vector<scored>& cand, std::size_t m,
+                                     worker& w) const {
+    constexpr float inf = std::numeric_limits<float>::infinity();
+    float core_q = inf;
+    if (!core_.empty()) core_q = core_k_ == 0 ? 0.0f : cand.size() >= core_k_ ? cand[core_k_ - 1].d : inf;
+    auto below = [&](id_t x, float d) { return !core_.empty() && core_[x] < d; };
+    std::vector<scored> sel;
+    sel.reserve(std::min(m, cand.size()));
+    for (const scored& c : cand) {
+      if (sel.size() >= m || cand.size() <= m) {  // not compared: selected, or left after the list filled
+        if (sel.size() < m) sel.push_back(c);
+        w.edges.push_back({q, c.id, c.d});
+        continue;
+      }
+      bool good = true;
+      for (const scored& s : sel) {
+        const float d = raw(c.id, s.id, w);
+        if (d <= c.d) {  // s rejects c
+          w.edges.push_back({c.id, s.id, d});
+          if (d < c.d && s.d < c.d && core_q < c.d && below(c.id, c.d) && below(s.id, c.d))
+            offer_both(q, c.id, c.d, w);
+          else
+            w.edges.push_back({q, c.id, c.d});
+          good = false;
+          break;
+        }
+        if (core_q < d && below(c.id, d) && below(s.id, d))
+          offer_both(c.id, s.id, d, w);
+        else
+          w.edges.push_back({c.id, s.id, d});
+      }
+      if (good) sel.push_back(c), w.edges.push_back({q, c.id, c.d});
     }
     return sel;
   }
@@ -388,8 +447,7 @@ class hnsw_index {
       for (std::size_t j = 0; j < i; ++j)
         if (g_.level[items[j]] >= l) found.push_back({dq(items[j], w), items[j]});
       std::sort(found.begin(), found.end());
-      for (const scored& s : found) w.edges.push_back({q, s.id, s.d});
-      const std::vector<scored> sel = select_heuristic(found, l == 0 ? m0_ : m_, true, w);
+      const std::vector<scored> sel = select_harvest(q, found, l == 0 ? m0_ : m_, w);
       id_t* own = links(q, l);
       own[0] = static_cast<id_t>(sel.size());
       for (std::size_t k = 0; k < sel.size(); ++k) {
@@ -414,7 +472,7 @@ class hnsw_index {
     cand.push_back({d_eq, q});
     for (id_t k = 0; k < lk[0]; ++k) cand.push_back({raw(e, lk[1 + k], w), lk[1 + k]});
     std::sort(cand.begin(), cand.end());
-    const std::vector<scored> sel = select_heuristic(cand, cap, false, w);
+    const std::vector<scored> sel = select_heuristic(cand, cap, w);
     lk[0] = static_cast<id_t>(sel.size());
     for (std::size_t k = 0; k < sel.size(); ++k) lk[1 + k] = sel[k].id;
   }
@@ -424,6 +482,7 @@ class hnsw_index {
   std::size_t m_, m0_, ef_;
   Distance dist_;
   std::span<const float> core_;
+  std::size_t core_k_ = 0;
 };
 
 }  // namespace chutoro::detail
