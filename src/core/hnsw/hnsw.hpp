@@ -329,6 +329,7 @@ class hnsw_index {
         w.slot_[x].layer_epoch = w.layer_epoch_;
         fresh[n_fresh++] = x;
         if constexpr (requires { dist_.prefetch(x); }) dist_.prefetch(x);
+        if (!core_.empty()) __builtin_prefetch(&core_[x]);  // read by offer() after the distance
       }
       for (id_t k = 0; k < n_fresh; ++k) {
         const id_t x = fresh[k];
