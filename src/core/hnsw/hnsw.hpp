@@ -121,7 +121,10 @@ class hnsw_index {
   ///    estimate, see set_core_estimates), offered to x only.
   /// Distances recomputed for pairs already linked (when a full list is
   /// pruned) are counted but not harvested again.
-  class worker {
+  /// Aligned to two cache lines: workers sit side by side in one vector, and
+  /// one thread's epochs (read at every visit) must not share a line with
+  /// another's buffer ends (written at every harvest).
+  class alignas(128) worker {
    public:
     explicit worker(std::size_t n) : slot_(n) {}
     std::vector<raw_edge> edges;
