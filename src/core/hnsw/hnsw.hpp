@@ -126,22 +126,18 @@ class hnsw_index {
   /// another's buffer ends (written at every harvest).
   class alignas(128) worker {
    public:
-    explicit worker(std::size_t n) : slot_(n) {}
+    explicit worker(std::size_t n) : visit_(n) {}
     std::vector<raw_edge> edges;
     std::vector<raw_edge> offers;
     std::uint64_t computed = 0;
 
    private:
     friend class hnsw_index;
-    // Per item: the query epoch its cached distance belongs to, the layer
-    // search that last visited it, and the distance: one cache line per visit.
-    struct slot {
-      std::uint32_t dist_epoch = 0, layer_epoch = 0;
-      float d = 0.0f;
-    };
-    std::vector<slot> slot_;
+    // Per item: the layer search that last visited it (2 bytes, as small as
+    // possible: this array is read at random at every visit).
+    std::vector<std::uint16_t> visit_;
     std::vector<scored> cand_, found_;  // search_layer's heaps, kept for their capacity
-    std::uint32_t dist_epoch_ = 0, layer_epoch_ = 0;
+    std::uint16_t epoch_ = 0;
     id_t q_ = 0;
   };
 
@@ -248,12 +244,21 @@ class hnsw_index {
 
   id_t* links(id_t x, int l) noexcept { return g_.links(x, l); }
 
-  void begin_query(id_t q, worker& w) {
-    w.q_ = q;
-    if (++w.dist_epoch_ == 0) {
-      for (auto& x : w.slot_) x.dist_epoch = 0;
-      w.dist_epoch_ = 1;
+  void begin_query(id_t q, worker& w) { w.q_ = q; }
+
+  // Starts a layer search: nothing visited yet.
+  static void new_visit(worker& w) {
+    if (++w.epoch_ == 0) {
+      std::fill(w.visit_.begin(), w.visit_.end(), std::uint16_t{0});
+      w.epoch_ = 1;
     }
+  }
+
+  // Marks x visited in the current layer search; false if it already was.
+  static bool first_visit(id_t x, worker& w) {
+    if (w.visit_[x] == w.epoch_) return false;
+    w.visit_[x] = w.epoch_;
+    return true;
   }
 
   float raw(id_t a, id_t b, worker& w) const {
@@ -261,14 +266,12 @@ class hnsw_index {
     return dist_(a, b);
   }
 
-  // Distance from the worker's query to x, computed once per query and harvested.
+  // Distance from the worker's query to x, harvested. Not cached across
+  // layers: an item met on an upper layer and again on a lower one is
+  // measured again (a few per insertion), which keeps the per-visit state small.
   float dq(id_t x, worker& w) const {
-    auto& slot = w.slot_[x];
-    if (slot.dist_epoch == w.dist_epoch_) return slot.d;
     if (x == w.q_) return 0.0f;  // search() from an inserted item meets itself: not a pair
     const float d = raw(w.q_, x, w);
-    slot.dist_epoch = w.dist_epoch_;
-    slot.d = d;
     offer(x, w.q_, d, w);
     return d;
   }
@@ -279,10 +282,13 @@ class hnsw_index {
   }
 
   void greedy(id_t& ep, float& ep_d, int l, worker& w) {
+    new_visit(w);
+    first_visit(ep, w);
     for (bool changed = true; changed;) {
       changed = false;
       const id_t* lk = links(ep, l);
       for (id_t k = 0; k < lk[0]; ++k) {
+        if (!first_visit(lk[1 + k], w)) continue;  // measured on this layer already, not better
         const float d = dq(lk[1 + k], w);
         if (d < ep_d) ep_d = d, ep = lk[1 + k], changed = true;
       }
@@ -291,10 +297,7 @@ class hnsw_index {
 
   // Algorithm 2: beam search on layer l from the entry points; result ascending.
   std::vector<scored> search_layer(const std::vector<scored>& eps, std::size_t ef, int l, worker& w) {
-    if (++w.layer_epoch_ == 0) {
-      for (auto& x : w.slot_) x.layer_epoch = 0;
-      w.layer_epoch_ = 1;
-    }
+    new_visit(w);
     // Binary heaps in the worker's reusable storage: cand nearest first,
     // found farthest first.
     std::vector<scored>& cand = w.cand_;
@@ -307,7 +310,7 @@ class hnsw_index {
       if (found.size() > ef) std::pop_heap(found.begin(), found.end()), found.pop_back();
     };
     for (const scored& e : eps) {
-      w.slot_[e.id].layer_epoch = w.layer_epoch_;
+      first_visit(e.id, w);
       cand.push_back(e);
       std::push_heap(cand.begin(), cand.end(), std::greater<>());
       push_found(e);
@@ -323,13 +326,12 @@ class hnsw_index {
       // The neighbours' visit slots are loaded together (their misses overlap),
       // then the unvisited ones' items are prefetched and measured: the loop is
       // otherwise bound by memory latency on large inputs.
-      for (id_t k = 0; k < lk[0]; ++k) __builtin_prefetch(&w.slot_[lk[1 + k]]);
+      for (id_t k = 0; k < lk[0]; ++k) __builtin_prefetch(&w.visit_[lk[1 + k]]);
       id_t fresh[kMaxLinks];
       id_t n_fresh = 0;
       for (id_t k = 0; k < lk[0]; ++k) {
         const id_t x = lk[1 + k];
-        if (w.slot_[x].layer_epoch == w.layer_epoch_) continue;
-        w.slot_[x].layer_epoch = w.layer_epoch_;
+        if (!first_visit(x, w)) continue;
         fresh[n_fresh++] = x;
         if constexpr (requires { dist_.prefetch(x); }) dist_.prefetch(x);
         if (!core_.empty()) __builtin_prefetch(&core_[x]);  // read by offer() after the distance

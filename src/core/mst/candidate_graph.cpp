@@ -210,8 +210,11 @@ std::vector<raw_edge> minimum_spanning_forest(std::size_t n, std::span<const raw
   return minimum_spanning_forest(n, edges, {}, core);
 }
 
-std::vector<raw_edge> minimum_spanning_forest(std::size_t n, std::span<const raw_edge> edges,
-                                              std::span<const raw_edge> more, std::span<const float> core) {
+namespace {
+
+// Mutual reachability weights of edges followed by more.
+std::vector<weighted> weigh(std::span<const raw_edge> edges, std::span<const raw_edge> more,
+                            std::span<const float> core) {
   std::vector<weighted> ws(edges.size() + more.size());
   const auto total = static_cast<std::int64_t>(ws.size());
 #pragma omp parallel for schedule(static) if (ws.size() >= kParallelEdges)
@@ -222,6 +225,10 @@ std::vector<raw_edge> minimum_spanning_forest(std::size_t n, std::span<const raw
     const float c = core.empty() ? 0.0f : std::max(core[a], core[b]);
     ws[k] = {std::max(c, d), a, b, d};
   }
+  return ws;
+}
+
+std::vector<raw_edge> forest_of(std::size_t n, std::vector<weighted>& ws) {
   std::vector<raw_edge> forest;
   forest.reserve(std::min(n > 0 ? n - 1 : 0, ws.size()));
   union_find uf(n);
@@ -230,14 +237,28 @@ std::vector<raw_edge> minimum_spanning_forest(std::size_t n, std::span<const raw
   return forest;
 }
 
+}  // namespace
+
+std::vector<raw_edge> minimum_spanning_forest(std::size_t n, std::span<const raw_edge> edges,
+                                              std::span<const raw_edge> more, std::span<const float> core) {
+  std::vector<weighted> ws = weigh(edges, more, core);
+  return forest_of(n, ws);
+}
+
 void candidate_graph::compact() {
   harvested_ += buffer_.size();
   peak_ = std::max<std::uint64_t>(peak_, buffer_.size() + forest_.size());
   ++compactions_;
-  forest_ = minimum_spanning_forest(n_, buffer_, forest_, core_);
+  {
+    // The weighted copy replaces buffer and forest: free them before the
+    // forest is solved (this is the build's memory peak).
+    std::vector<weighted> ws = weigh(buffer_, forest_, core_);
+    buffer_ = {};
+    forest_ = {};
+    forest_ = forest_of(n_, ws);
+  }
   // Room for the next round without growth by doubling (whose copies would
   // briefly hold up to three times the buffer): the threshold plus an eighth.
-  buffer_ = {};
   buffer_.reserve(threshold_ + threshold_ / 8);
 }
 
