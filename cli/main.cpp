@@ -25,9 +25,20 @@
 
 #include "cli.hpp"
 
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
+
 using namespace chutoro_cli;
 
 int main(int argc, char** argv) {
+#if defined(__GLIBC__)
+  // Blocks of 1 MiB and more come straight from the kernel and go back when
+  // freed. By default glibc raises this threshold after the first large free
+  // and then keeps freed multi-MiB buffers (candidate edges, compaction
+  // copies, forests) in its heap: 40-55 MiB more peak RSS on 1M x 32 blobs.
+  mallopt(M_MMAP_THRESHOLD, 1 << 20);
+#endif
   CLI::App app{"chutoro: FISHDBC density-based clustering, a scalable approximation of HDBSCAN*", "chutoro"};
   app.set_version_flag("--version", std::function<std::string()>([] {
                          try {

@@ -49,7 +49,7 @@ struct build_params {
   /// FISHDBC compaction: candidate edges are reduced to the minimum spanning
   /// forest whenever more than max(compaction_min_edges, compaction_factor * n_inserted)
   /// new edges are buffered. Bounds candidate-edge memory (see docs/algorithm.md).
-  std::size_t compaction_factor = 4;
+  std::size_t compaction_factor = 3;
   std::size_t compaction_min_edges = std::size_t{1} << 20;
 };
 
