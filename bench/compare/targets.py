@@ -64,6 +64,31 @@ def hnswlib_run(wdir: Path, threads: int, cap: float) -> dict:
         return {"build": json.loads((Path(tmp) / "result.json").read_text())["fit_seconds"]}
 
 
+def recall_runs(chutoro_recall: Path, x: Path, queries: int = 1000, k: int = 10) -> dict:
+    """recall@k of chutoro's graph (chutoro_recall) and hnswlib's index on the same items, M 16,
+    ef_construction 100, 2 threads, searched with ef = 100; brute-force truth for each."""
+    import numpy as np
+    import hnswlib
+
+    p = run.run_process([str(chutoro_recall), str(x), str(queries), str(k), "2"], 1800, dict(os.environ))
+    ours = json.loads(p["stdout"]) if p["rc"] == 0 else {"error": p["stderr"][-500:]}
+    X = np.load(x).astype(np.float32)
+    qs = np.arange(queries) * max(len(X) // queries, 1)
+    index = hnswlib.Index(space="l2", dim=X.shape[1])
+    index.init_index(max_elements=len(X), M=16, ef_construction=100, random_seed=42)
+    index.set_num_threads(2)
+    index.add_items(X, np.arange(len(X)))
+    index.set_ef(100)
+    got, _ = index.knn_query(X[qs], k=k + 1)
+    hits = 0
+    for i, q in enumerate(qs):
+        d = ((X - X[q]) ** 2).sum(1)
+        d[q] = np.inf
+        truth = set(np.argpartition(d, k)[:k].tolist())
+        hits += len(truth & set([int(j) for j in got[i] if j != q][:k]))
+    return {"chutoro": ours, "hnswlib": {"recall_at_k": hits / (k * len(qs)), "k": k, "queries": len(qs)}}
+
+
 def median(runs: list[dict], key: str) -> float | None:
     v = [r[key] for r in runs if key in r]
     return statistics.median(v) if v else None
@@ -92,9 +117,15 @@ def main() -> int:
             print(f"blobs_100k_128 threads {threads}: {out[-1]}", file=sys.stderr)
         hnsw.append(hnswlib_run(d100, 2, a.cap))
         print(f"hnswlib: {hnsw[-1]}", file=sys.stderr)
+    recall = None
+    if a.only_million:
+        recall = old.get("recall")
+    else:
+        recall = recall_runs(a.chutoro.parent / "bench" / "recall" / "chutoro_recall", x100)
+        print(f"recall@10: {recall}", file=sys.stderr)
     res = {"machine": machine.describe(a.chutoro),
            "loadavg_end_100k": os.getloadavg(),
-           "blobs_100k_128": {"threads1": one, "threads2": two, "hnswlib": hnsw}}
+           "blobs_100k_128": {"threads1": one, "threads2": two, "hnswlib": hnsw, "recall": recall}}
 
     old_path = ROOT / "bench" / "results" / "targets.json"
     if a.skip_million and old_path.exists():  # keep the last 1M result
@@ -127,6 +158,11 @@ def main() -> int:
     if g2 and hb:
         lines.append(f"| graph stage <= 1.2x hnswlib's build (M 16, ef_construction 100, 2 threads) | chutoro "
                      f"{g2:.1f} s, hnswlib {hb:.1f} s: {g2 / hb:.2f}x | {'yes' if g2 / hb <= 1.2 else 'no'} |")
+    rc = (recall or {}).get("chutoro", {}).get("recall_at_k")
+    rh = (recall or {}).get("hnswlib", {}).get("recall_at_k")
+    if rc is not None and rh is not None:
+        lines.append(f"| recall@10 within 0.01 of hnswlib's (same items, M, ef_construction; searched with ef 100; "
+                     f"1000 queries) | chutoro {rc:.4f}, hnswlib {rh:.4f} | {'yes' if rc >= rh - 0.01 else 'no'} |")
     m = res.get("blobs_1M_32")
     if m and "fit" in m:
         raw = 1_000_000 * 32 * 4
