@@ -6,7 +6,9 @@
    runs alternating (1, 2, 1, 2, ...), medians of --repeats; the ratio of the medians.
 2. Graph stage vs hnswlib: chutoro's graph stage (HNSW build + candidate harvest, from
    --json) against hnswlib's index build at the same M = 16, ef_construction = 100,
-   2 threads, on blobs_100k_128, runs alternating.
+   2 threads, on blobs_100k_128, runs alternating; then recall@10 of both graphs on the same 1,000
+   items searched with ef = 100 (chutoro: build/release/bench/recall/chutoro_recall; hnswlib:
+   knn_query), each against brute force.
 3. 1M x 32 blobs at defaults (min_cluster_size 5 = min_samples; 2 threads): wall time of the fit and peak RSS, reported as
    bytes per item above the raw float32 data; then hnswlib's index build on the same data at the same M and
    ef_construction (the graph alone), for reference.
@@ -117,7 +119,6 @@ def main() -> int:
             print(f"blobs_100k_128 threads {threads}: {out[-1]}", file=sys.stderr)
         hnsw.append(hnswlib_run(d100, 2, a.cap))
         print(f"hnswlib: {hnsw[-1]}", file=sys.stderr)
-    recall = None
     if a.only_million:
         recall = old.get("recall")
     else:

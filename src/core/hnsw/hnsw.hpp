@@ -110,15 +110,17 @@ class hnsw_index {
     bool operator>(const scored& o) const noexcept { return o < *this; }
   };
 
-  /// Per-thread scratch state and harvest buffers (docs/algorithm.md, "What
-  /// is harvested"):
+  /// Per-thread scratch state and harvest buffers (docs/algorithm.md,
+  /// "Candidate edges"):
   ///  - `edges`: candidate edges, each also offered to both items' k-nearest
   ///    lists: per insertion (or search) the pairs (q, x) for the items x it
   ///    ends with on each layer (its ef nearest found, batch-mates included),
-  ///    and every pair the neighbour-selection heuristic compares;
+  ///    and the pairs the neighbour-selection heuristic compares, except
+  ///    those the triangle rule leaves out (select_harvest);
   ///  - `offers`: (x, q, d) for every other computed distance that can still
   ///    enter x's k-nearest list (d not above x's current core distance
-  ///    estimate, see set_core_estimates), offered to x only.
+  ///    estimate, see set_core_estimates), offered to x only; a pair left out
+  ///    by the triangle rule is offered to both items.
   /// Distances recomputed for pairs already linked (when a full list is
   /// pruned) are counted but not harvested again.
   /// Aligned to two cache lines: workers sit side by side in one vector, and
@@ -323,7 +325,7 @@ class hnsw_index {
       std::pop_heap(cand.begin(), cand.end(), std::greater<>());
       cand.pop_back();
       const id_t* lk = links(c.id, l);
-      // The neighbours' visit slots are loaded together (their misses overlap),
+      // The neighbours' visit marks are loaded together (their misses overlap),
       // then the unvisited ones' items are prefetched and measured: the loop is
       // otherwise bound by memory latency on large inputs.
       for (id_t k = 0; k < lk[0]; ++k) __builtin_prefetch(&w.visit_[lk[1 + k]]);
