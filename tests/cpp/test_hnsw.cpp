@@ -17,6 +17,10 @@
 //    distances is the k-th smallest of a subset of the true distances, so it can
 //    never be smaller than the exact core distance (FISHDBC's invariant), also
 //    when min_samples is large enough for fit's fallback search to run.
+//  - HnswHarvest.TriangleRuleKeepsTreeWeightAndCoreDistances: with no
+//    compaction, the harvest with the triangle rule gives the same core
+//    distances and a spanning tree of exactly the same weight as keeping every
+//    pair an insertion compares, with fewer than 3/4 of the edges.
 //  - QualityDefaultVsExact.*: on digits.csv, clusterable_data.npy and
 //    chameleon_ds3.csv (full files, default params, min_cluster_size 5) the
 //    default hnsw mode's labels agree with the exact mode's at ARI >= 0.95.
@@ -187,6 +191,59 @@ TEST(HnswCore, NeverBelowExact) {
                                          std::to_string(h.core_distances[first]) + " < " +
                                          std::to_string(e.core_distances[first])
                                    : std::string());
+  }
+}
+
+// The triangle rule (select_harvest) leaves out only pairs that are strictly
+// the heaviest of a triangle of kept edges under mutual reachability, and
+// offers them instead: without compaction, the spanning tree of the harvest
+// with the rule weighs exactly what the tree of every pair weighs, and the
+// core distances are the same.
+TEST(HnswHarvest, TriangleRuleKeepsTreeWeightAndCoreDistances) {
+  using hnsw_t = chutoro::detail::hnsw_index<source_distance>;
+  for (const std::size_t ms : {1, 5, 12}) {
+    const dense_data d = make_blobs(2500, 6, 5, 0.1, 11);
+    chutoro::dense_source src(d.values, d.n, d.dim, chutoro::dense_metric::euclidean);
+    struct run {
+      std::size_t edges = 0;
+      chutoro::spanning_tree tree;
+    };
+    auto harvest = [&](bool rule) {
+      chutoro::detail::hnsw_graph graph(16, 100, 42);
+      graph.grow(d.n);
+      hnsw_t idx(graph, source_distance{&src});
+      // No compaction (the threshold is above the ~1.5M pairs harvested without
+      // the rule; the test checks it): the final tree is the MST of all kept edges.
+      chutoro::detail::candidate_graph cg(d.n, ms, 4, std::size_t{1} << 22);
+      if (rule) idx.set_core_estimates(cg.core_estimates(), cg.k());
+      std::vector<hnsw_t::worker> workers;
+      workers.emplace_back(d.n);
+      workers.emplace_back(d.n);
+      std::vector<std::uint32_t> ids(d.n);
+      for (std::uint32_t i = 0; i < ids.size(); ++i) ids[i] = i;
+      run r;
+      for (std::size_t done = 0; done < ids.size();) {
+        const std::size_t batch = std::min<std::size_t>({std::max<std::size_t>(done / 4, 1), 32, d.n - done});
+        idx.insert_batch(std::span(ids).subspan(done, batch), workers);
+        done += batch;
+        std::vector<std::span<const chutoro::detail::raw_edge>> edges, offers;
+        for (auto& w : workers)
+          edges.emplace_back(w.edges), offers.emplace_back(w.offers), r.edges += w.edges.size();
+        cg.absorb(edges, offers);
+        for (auto& w : workers) w.edges.clear(), w.offers.clear();
+      }
+      r.tree = cg.finish();
+      EXPECT_EQ(cg.compactions(), 0u);
+      return r;
+    };
+    const run with = harvest(true), without = harvest(false);
+    double w1 = 0, w0 = 0;
+    for (const auto& e : with.tree.edges) w1 += e.distance;
+    for (const auto& e : without.tree.edges) w0 += e.distance;
+    EXPECT_EQ(with.tree.core_distances, without.tree.core_distances) << "min_samples " << ms;
+    EXPECT_DOUBLE_EQ(w1, w0) << "min_samples " << ms;
+    EXPECT_LT(with.edges, without.edges * 3 / 4)
+        << "min_samples " << ms << ": the rule should leave pairs out";
   }
 }
 
