@@ -51,8 +51,7 @@ int main(int argc, char** argv) try {
   std::vector<std::uint32_t> ids(t.n);
   for (std::uint32_t i = 0; i < ids.size(); ++i) ids[i] = i;
   for (std::size_t done = 0; done < ids.size();) {
-    const std::size_t batch =
-        std::min<std::size_t>({std::max<std::size_t>(done / 4, 1), bp.batch_size, t.n - done});
+    const std::size_t batch = chutoro::detail::next_batch(done, bp.batch_size, t.n - done);
     idx.insert_batch(std::span(ids).subspan(done, batch), workers);
     done += batch;
     for (auto& w : workers) w.edges.clear(), w.offers.clear();

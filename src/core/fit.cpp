@@ -62,8 +62,7 @@ spanning_tree extend_with(hnsw_state& s, std::size_t n, const build_params& bp, 
   });
   for (std::size_t done = 0; done < order.size();) {
     const std::size_t inserted = first + done;
-    const std::size_t batch =
-        std::min({std::max<std::size_t>(inserted / 4, 1), bp.batch_size, order.size() - done});
+    const std::size_t batch = next_batch(inserted, bp.batch_size, order.size() - done);
     hnsw.insert_batch(std::span(order).subspan(done, batch), workers);
     done += batch;
     s.candidates.set_items_seen(first + done);

@@ -60,8 +60,7 @@ struct built {
     std::vector<std::uint32_t> ids(src.size());
     for (std::uint32_t i = 0; i < ids.size(); ++i) ids[i] = i;
     for (std::size_t done = 0; done < ids.size();) {
-      const std::size_t batch =
-          std::min<std::size_t>({std::max<std::size_t>(done / 4, 1), 32, ids.size() - done});
+      const std::size_t batch = chutoro::detail::next_batch(done, 32, ids.size() - done);
       idx.insert_batch(std::span(ids).subspan(done, batch), workers);
       done += batch;
     }
@@ -223,7 +222,7 @@ TEST(HnswHarvest, TriangleRuleKeepsTreeWeightAndCoreDistances) {
       for (std::uint32_t i = 0; i < ids.size(); ++i) ids[i] = i;
       run r;
       for (std::size_t done = 0; done < ids.size();) {
-        const std::size_t batch = std::min<std::size_t>({std::max<std::size_t>(done / 4, 1), 32, d.n - done});
+        const std::size_t batch = chutoro::detail::next_batch(done, 32, d.n - done);
         idx.insert_batch(std::span(ids).subspan(done, batch), workers);
         done += batch;
         std::vector<std::span<const chutoro::detail::raw_edge>> edges, offers;

@@ -97,6 +97,13 @@ struct hnsw_graph {
   const id_t* links(id_t x, int l) const noexcept { return const_cast<hnsw_graph*>(this)->links(x, l); }
 };
 
+/// Size of the next insertion batch (docs/algorithm.md): a quarter of the
+/// items already in the graph, at least 1, at most batch_size and the items
+/// left. It depends on neither the thread count nor timing, so the graph does not.
+inline std::size_t next_batch(std::size_t inserted, std::size_t batch_size, std::size_t left) noexcept {
+  return std::min({std::max<std::size_t>(inserted / 4, 1), batch_size, left});
+}
+
 /// The HNSW algorithms over an hnsw_graph. Distance: float(std::uint32_t a,
 /// std::uint32_t b) const, thread safe.
 template <class Distance>
