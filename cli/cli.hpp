@@ -69,7 +69,8 @@ struct build_options {
 /// Threads, --output, --json, --quiet.
 struct run_options {
   long long threads = 0;
-  std::string output;
+  std::string output;          // "-": standard output (the summary then goes to stderr)
+  double lock_timeout = 60.0;  // add, fit --save: seconds to wait for another writer of the model
   bool json = false;
   bool quiet = false;
   bool has_threads = false, has_output = false;
@@ -103,6 +104,10 @@ void add_selection_options(CLI::App* c, selection_options& o);
 void add_build_options(CLI::App* c, build_options& o);
 void add_threads_option(CLI::App* c, run_options& o);
 void add_output_options(CLI::App* c, run_options& o, const std::string& output_help);
+/// --lock-timeout (add, fit --save: commands that replace a model file).
+void add_lock_option(CLI::App* c, run_options& o);
+/// Where the summary goes: stdout, or stderr when the output rows go to stdout (--output -).
+std::ostream& summary_stream(const run_options& o);
 /// Whether option `name` was given to command `c` (false when `c` has no such option).
 bool given(const CLI::App* c, const std::string& name);
 void note_given_input(const CLI::App* c, input_options& o);
@@ -152,9 +157,14 @@ loaded_input read_input(const input_plan& plan, const std::string& model_metric 
 void naming(const std::string& name, const std::function<void()>& f);
 
 // ---- output
-/// Checks that `path` can be created before any work is done (`what`: "output", "model").
+/// Checks that `path` can be written before any work is done (`what`: "output",
+/// "model"): not empty, its directory exists, not a directory, block device or
+/// socket. "-" (standard output), FIFOs and character devices pass: they are
+/// written through (io_detail::output_file). Throws usage_error or chutoro::error(io).
 void check_output_path(const std::string& path, const std::string& what = "output");
-/// Whether two paths name the same file (after making them absolute and normal).
+/// Whether writing to one of two paths would replace the other: the same
+/// existing regular file by device and inode (symbolic and hard links
+/// included), or, when one does not exist yet, the same name once links are resolved.
 bool same_file(const std::string& a, const std::string& b);
 
 /// A progress bar on stderr when it is a terminal and the run is not --quiet/--json.

@@ -2,6 +2,7 @@
 // the run summary shared by its commands (cli.hpp).
 #include <omp.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -174,9 +175,22 @@ void add_threads_option(CLI::App* c, run_options& o) {
 }
 
 void add_output_options(CLI::App* c, run_options& o, const std::string& output_help) {
-  c->add_option("--output", o.output, output_help);
+  c->add_option("--output", o.output,
+                output_help + "; - writes to standard output (the summary then goes to stderr)");
   c->add_flag("--json", o.json, "Print one JSON object with the run's summary on stdout");
   c->add_flag("--quiet", o.quiet, "Print nothing but errors (--json still prints its object)");
+}
+
+void add_lock_option(CLI::App* c, run_options& o) {
+  c->add_option("--lock-timeout", o.lock_timeout,
+                "Seconds to wait while another chutoro process is changing the same model file (add, fit "
+                "--save), then fail")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 1e6));
+}
+
+std::ostream& summary_stream(const run_options& o) {
+  return o.has_output && o.output == "-" ? std::cerr : std::cout;
 }
 
 bool given(const CLI::App* c, const std::string& name) {
@@ -439,6 +453,8 @@ loaded_input read_input(const input_plan& plan, const std::string& model_metric)
 // ---------------------------------------------------------------- output
 
 void check_output_path(const std::string& path, const std::string& what) {
+  if (path.empty()) throw usage_error("the " + what + " file name is empty");
+  if (path == "-") return;  // standard output
   const fs::path p(path);
   const fs::path dir = p.has_parent_path() ? p.parent_path() : fs::path(".");
   std::error_code ec;
@@ -446,14 +462,23 @@ void check_output_path(const std::string& path, const std::string& what) {
     throw chutoro::error(chutoro::error_code::io, path + ": cannot write the " + what + ": directory " +
                                                       dir.string() + " does not exist");
   }
-  if (fs::is_directory(p, ec)) {
-    throw chutoro::error(chutoro::error_code::io,
-                         path + ": cannot write the " + what + ": it is a directory");
-  }
+  const fs::file_status st = fs::status(p, ec);
+  const char* refused = st.type() == fs::file_type::directory ? "it is a directory"
+                        : st.type() == fs::file_type::block   ? "it is a block device, not a file"
+                        : st.type() == fs::file_type::socket  ? "it is a socket, not a file"
+                                                              : nullptr;
+  if (refused != nullptr)
+    throw chutoro::error(chutoro::error_code::io, path + ": cannot write the " + what + ": " + refused);
 }
 
 bool same_file(const std::string& a, const std::string& b) {
-  std::error_code ec1, ec2;
+  if (a == "-" || b == "-") return a == b;
+  struct stat sa {
+  }, sb{};
+  if (::stat(a.c_str(), &sa) == 0 &&
+      ::stat(b.c_str(), &sb) == 0)  // both exist: by identity (links, hard links)
+    return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino && S_ISREG(sa.st_mode);
+  std::error_code ec1, ec2;  // one is still to be made: by name, links resolved
   const fs::path pa = fs::weakly_canonical(fs::absolute(a), ec1);
   const fs::path pb = fs::weakly_canonical(fs::absolute(b), ec2);
   if (ec1 || ec2) return fs::absolute(a).lexically_normal() == fs::absolute(b).lexically_normal();
@@ -528,7 +553,7 @@ void report(const run_summary& s, std::span<const std::int32_t> labels, std::siz
     }
     for (const auto& [key, value] : s.json_extra) j[key] = value;
     if (o.has_output) j["output"] = o.output;
-    std::cout << j.dump() << '\n';
+    summary_stream(o) << j.dump() << '\n';
   } else if (!o.quiet) {
     std::ostringstream os;
     os << "chutoro " << CHUTORO_VERSION_STRING << ": " << s.input_name << " (" << s.format_name << "), "
@@ -560,9 +585,9 @@ void report(const run_summary& s, std::span<const std::int32_t> labels, std::siz
     os << "  peak RSS    " << human_bytes(rss) << "\n";
     for (const auto& line : s.human_extra) os << "  " << line << "\n";
     if (o.has_output) os << "  output      " << o.output << "\n";
-    std::cout << os.str();
+    summary_stream(o) << os.str();
   }
-  std::cout.flush();
+  summary_stream(o).flush();
 }
 
 }  // namespace chutoro_cli

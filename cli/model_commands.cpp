@@ -17,6 +17,7 @@
 #include <sstream>
 
 #include "cli.hpp"
+#include "io/io_common.hpp"
 
 namespace chutoro_cli {
 
@@ -196,7 +197,8 @@ CLI::App* add_add_command(CLI::App& app, model_options& o) {
   add_output_options(
       c, o.run,
       "Write label,probability,outlier_score of every item of the grown model (old items first) "
-      "to this CSV (atomically)");
+      "to this CSV (atomically, after MODEL is saved)");
+  add_lock_option(c, o.run);
   return c;
 }
 
@@ -218,6 +220,13 @@ int run_add(const model_options& o) {
   }
   check_output_path(o.model, "model");
 
+  // One writer at a time: held from reading MODEL to replacing it, so that
+  // concurrent adds each see the other's items (none is lost).
+  const bool tell = show_progress(o.run);  // a terminal, not --quiet/--json
+  const chutoro::io_detail::file_lock lock(o.model, o.run.lock_timeout, [&] {
+    if (tell) std::cerr << "chutoro: waiting for another process changing " << o.model << "\n";
+  });
+
   const auto t_read = clock_type::now();
   chutoro::model m = load_model(o.model, o.in);
   const std::size_t old_n = m.size();
@@ -229,11 +238,14 @@ int run_add(const model_options& o) {
   bar.clear();
   const chutoro::clustering& c = m.clusters();
 
-  // The labels first: if they cannot be written, MODEL is left as it was (a
-  // later retry must not add the items twice).
+  // Every file is written before any is committed, and MODEL first: a failure
+  // leaves MODEL as it was and no labels of a model that was never saved.
+  std::unique_ptr<chutoro::io_detail::output_file> labels;
   if (o.run.has_output)
-    chutoro::write_clustering_csv(o.run.output, c.labels, c.probabilities, c.outlier_scores);
+    labels =
+        chutoro::io_detail::stage_clustering_csv(o.run.output, c.labels, c.probabilities, c.outlier_scores);
   m.save(o.model);
+  if (labels) labels->commit();
 
   run_summary s = model_summary(t_start, o.model, m);
   s.seconds_read = seconds_read;
@@ -315,7 +327,7 @@ int run_predict(const model_options& o) {
       j["ami"] = *ami;
     }
     j["output"] = o.run.output;
-    std::cout << j.dump() << '\n';
+    summary_stream(o.run) << j.dump() << '\n';
   } else if (!o.run.quiet) {
     std::ostringstream os;
     os << "chutoro " << CHUTORO_VERSION_STRING << ": predict " << items.name << " (" << items.format_name
@@ -331,9 +343,9 @@ int run_predict(const model_options& o) {
     os << "  time        " << fixed(seconds_total, 3) << " s (read " << fixed(seconds_read, 3) << ", predict "
        << fixed(seconds_predict, 3) << ")\n";
     os << "  output      " << o.run.output << "\n";
-    std::cout << os.str();
+    summary_stream(o.run) << os.str();
   }
-  std::cout.flush();
+  summary_stream(o.run).flush();
   return 0;
 }
 

@@ -2,20 +2,28 @@
 // shared real data sets (CHUTORO_DATA_DIR) and on small bad inputs made here.
 // Every run uses the default HNSW candidates; the whole file takes a few
 // seconds on 2 cores.
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chutoro/simd.hpp>
 #include <chutoro/version.hpp>
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <random>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace fs = std::filesystem;
@@ -907,3 +915,205 @@ TEST_F(Cli, ModelOfPluginItems) {
       leftovers({"items.txt", "other.txt", "plugin.chutoro", "m.csv", "blobs.csv", "blobs.chutoro"}).empty());
 }
 #endif
+
+// ---------------------------------------------------------------- outputs that must not destroy (issue 15)
+
+namespace {
+
+bool is_char_device(const fs::path& p) {
+  struct stat st {};
+  return ::lstat(p.c_str(), &st) == 0 && S_ISCHR(st.st_mode);
+}
+
+/// Temporary files (".<name>.tmp-...") left in `dir`.
+std::vector<std::string> temporaries(const fs::path& dir) {
+  std::vector<std::string> t;
+  for (const auto& e : fs::directory_iterator(dir))
+    if (e.path().filename().string().find(".tmp-") != std::string::npos) t.push_back(e.path().filename());
+  return t;
+}
+
+}  // namespace
+
+// Defect 1: a character device named by --output is written through, never
+// replaced by a regular file (made here with mknod, as /dev/null and /dev/full are).
+TEST_F(Cli, OutputCharacterDeviceIsWrittenThroughNotReplaced) {
+  if (::geteuid() != 0) GTEST_SKIP() << "mknod needs root";
+  write_blobs(dir_ / "blobs.csv", 100, 1);
+  const fs::path null_dev = dir_ / "null", full_dev = dir_ / "full";
+  ASSERT_EQ(::mknod(null_dev.c_str(), S_IFCHR | 0666, makedev(1, 3)), 0) << std::strerror(errno);
+  ASSERT_EQ(::mknod(full_dev.c_str(), S_IFCHR | 0666, makedev(1, 7)), 0) << std::strerror(errno);
+  for (const char* command : {"cluster", "fit"}) {
+    std::vector<std::string> args{command, (dir_ / "blobs.csv").string(), "--output", null_dev.string(),
+                                  "--quiet"};
+    if (std::string(command) == "fit") args.insert(args.end(), {"--save", (dir_ / "m.chutoro").string()});
+    const run_result r = run(args);
+    EXPECT_EQ(r.rc, 0) << command << ": " << r.err;
+    EXPECT_TRUE(is_char_device(null_dev)) << command << " replaced the device by a regular file";
+  }
+  // /dev/full: the write fails cleanly (ENOSPC), the device stays.
+  const run_result r = run({"cluster", (dir_ / "blobs.csv").string(), "--output", full_dev.string()});
+  expect_error(r, 1, {full_dev.string(), "No space left"});
+  EXPECT_TRUE(is_char_device(full_dev));
+  EXPECT_TRUE(temporaries(dir_).empty());
+  // predict and add too.
+  const fs::path model = dir_ / "m.chutoro";
+  EXPECT_EQ(run({"predict", model.string(), (dir_ / "blobs.csv").string(), "--output", null_dev.string(),
+                 "--quiet"})
+                .rc,
+            0);
+  EXPECT_EQ(
+      run({"add", model.string(), (dir_ / "blobs.csv").string(), "--output", null_dev.string(), "--quiet"})
+          .rc,
+      0);
+  EXPECT_TRUE(is_char_device(null_dev));
+  EXPECT_TRUE(temporaries(dir_).empty());
+}
+
+// Defect 1: a FIFO named by --output is written through (a reader gets the rows), never replaced.
+TEST_F(Cli, OutputFifoIsWrittenThroughNotReplaced) {
+  write_blobs(dir_ / "blobs.csv", 100, 1);
+  const fs::path fifo = dir_ / "rows.fifo";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0) << std::strerror(errno);
+  std::string received;
+  std::thread reader([&] { received = slurp(fifo); });  // blocks until the writer opens it
+  const run_result r = run({"cluster", (dir_ / "blobs.csv").string(), "--output", fifo.string(), "--quiet"});
+  reader.join();
+  EXPECT_EQ(r.rc, 0) << r.err;
+  struct stat st {};
+  ASSERT_EQ(::lstat(fifo.c_str(), &st), 0);
+  EXPECT_TRUE(S_ISFIFO(st.st_mode)) << "the FIFO was replaced by a regular file";
+  EXPECT_EQ(received.rfind("label,probability,outlier_score\n", 0), 0u) << received.substr(0, 80);
+  EXPECT_EQ(count_lines(received), 101u);
+  EXPECT_TRUE(temporaries(dir_).empty());
+}
+
+// --output - writes the rows to stdout and the summary to stderr.
+TEST_F(Cli, OutputDashIsStandardOutput) {
+  write_blobs(dir_ / "blobs.csv", 100, 1);
+  run_result r = run({"cluster", (dir_ / "blobs.csv").string(), "--output", "-"});
+  EXPECT_EQ(r.rc, 0) << r.err;
+  EXPECT_EQ(r.out.rfind("label,probability,outlier_score\n", 0), 0u) << r.out.substr(0, 80);
+  EXPECT_EQ(count_lines(r.out), 101u);
+  EXPECT_NE(r.err.find("clusters"), std::string::npos) << r.err;
+  r = run({"cluster", (dir_ / "blobs.csv").string(), "--output", "-", "--json"});
+  EXPECT_EQ(r.rc, 0) << r.err;
+  EXPECT_EQ(count_lines(r.out), 101u);
+  EXPECT_TRUE(nlohmann::json::accept(r.err)) << r.err;
+  EXPECT_TRUE(leftovers({"blobs.csv"}).empty());
+}
+
+// Defect 4: --output (and --save) naming the input, also through a symbolic or
+// hard link, is refused before any work; the input is untouched.
+TEST_F(Cli, OutputNamingTheInputIsRefusedByIdentity) {
+  write_blobs(dir_ / "blobs.csv", 60, 1);
+  const std::string before = slurp(dir_ / "blobs.csv");
+  fs::create_symlink(dir_ / "blobs.csv", dir_ / "sym.csv");
+  fs::create_hard_link(dir_ / "blobs.csv", dir_ / "hard.csv");
+  for (const char* command : {"cluster", "fit"}) {
+    for (const char* out : {"blobs.csv", "sym.csv", "hard.csv"}) {
+      std::vector<std::string> args{command, (dir_ / "blobs.csv").string(), "--output",
+                                    (dir_ / out).string()};
+      if (std::string(command) == "fit") args.insert(args.end(), {"--save", (dir_ / "m.chutoro").string()});
+      expect_error(run(args), 2, {"input"});
+      EXPECT_EQ(slurp(dir_ / "blobs.csv"), before) << command << " --output " << out;
+    }
+    if (std::string(command) == "fit") {
+      expect_error(run({"fit", (dir_ / "blobs.csv").string(), "--save", (dir_ / "hard.csv").string()}), 2,
+                   {"input"});
+    }
+  }
+  // A relative spelling of the input too.
+  const fs::path cwd = fs::current_path();
+  fs::current_path(dir_);
+  const run_result r =
+      run({"cluster", "./blobs.csv", "--output", "../" + dir_.filename().string() + "/blobs.csv"});
+  fs::current_path(cwd);
+  expect_error(r, 2, {"input"});
+  EXPECT_EQ(slurp(dir_ / "blobs.csv"), before);
+  EXPECT_TRUE(leftovers({"blobs.csv", "sym.csv", "hard.csv"}).empty());
+}
+
+// Defect 7: a replaced output keeps its mode; a symbolic link stays a link
+// and the file it points to is replaced.
+TEST_F(Cli, ReplacedOutputKeepsModeAndLinks) {
+  write_blobs(dir_ / "blobs.csv", 60, 1);
+  spit(dir_ / "out.csv", "old\n");
+  fs::permissions(dir_ / "out.csv", fs::perms::owner_read | fs::perms::owner_write);
+  ASSERT_EQ(
+      run({"cluster", (dir_ / "blobs.csv").string(), "--output", (dir_ / "out.csv").string(), "--quiet"}).rc,
+      0);
+  EXPECT_EQ(fs::status(dir_ / "out.csv").permissions() & fs::perms::all,
+            fs::perms::owner_read | fs::perms::owner_write);
+  expect_result_csv(dir_ / "out.csv", 60);
+
+  spit(dir_ / "target.csv", "old\n");
+  fs::create_symlink("target.csv", dir_ / "link.csv");
+  ASSERT_EQ(
+      run({"cluster", (dir_ / "blobs.csv").string(), "--output", (dir_ / "link.csv").string(), "--quiet"}).rc,
+      0);
+  EXPECT_TRUE(fs::is_symlink(dir_ / "link.csv"));
+  expect_result_csv(dir_ / "target.csv", 60);
+  // A link to nothing is refused, not replaced.
+  fs::create_symlink("missing.csv", dir_ / "dangling.csv");
+  expect_error(run({"cluster", (dir_ / "blobs.csv").string(), "--output", (dir_ / "dangling.csv").string()}),
+               1, {"dangling.csv", "symbolic link"});
+  EXPECT_TRUE(fs::is_symlink(dir_ / "dangling.csv"));
+  EXPECT_TRUE(leftovers({"blobs.csv", "out.csv", "target.csv", "link.csv", "dangling.csv"}).empty());
+}
+
+// Defect 5: when the model cannot be saved, add (and fit --save) leave no
+// labels file: outputs are committed only after the model is.
+TEST_F(Cli, NoOutputWhenTheModelCannotBeSaved) {
+  write_blobs(dir_ / "first.csv", 200, 1);
+  write_blobs(dir_ / "more.csv", 40, 2);
+  // A 250-byte file name: the model exists, but its temporary (".<name>.tmp-<pid>-<k>")
+  // exceeds the 255-byte name limit, so saving it fails.
+  const fs::path model = dir_ / (std::string(246, 'm') + ".mdl");
+  const fs::path good = dir_ / "good.chutoro";
+  ASSERT_EQ(run({"fit", (dir_ / "first.csv").string(), "--save", good.string(), "--quiet"}).rc, 0);
+  fs::copy_file(good, model);
+  const std::string before = slurp(model);
+  run_result r =
+      run({"add", model.string(), (dir_ / "more.csv").string(), "--output", (dir_ / "labels.csv").string()});
+  EXPECT_EQ(r.rc, 1) << r.err;
+  EXPECT_FALSE(fs::exists(dir_ / "labels.csv")) << "labels written for a model that was not saved";
+  EXPECT_EQ(slurp(model), before);
+  r = run({"fit", (dir_ / "first.csv").string(), "--save", model.string(), "--output",
+           (dir_ / "fit.csv").string()});
+  EXPECT_EQ(r.rc, 1) << r.err;
+  EXPECT_FALSE(fs::exists(dir_ / "fit.csv"));
+  EXPECT_TRUE(leftovers({"first.csv", "more.csv", "good.chutoro", model.filename().string()}).empty());
+}
+
+// Defect 3: concurrent adds on one model are serialised: no update is lost.
+TEST_F(Cli, ConcurrentAddsLoseNothing) {
+  write_blobs(dir_ / "first.csv", 2000, 1);
+  write_blobs(dir_ / "a.csv", 600, 2);
+  write_blobs(dir_ / "b.csv", 600, 3);
+  const fs::path model = dir_ / "m.chutoro";
+  ASSERT_EQ(run({"fit", (dir_ / "first.csv").string(), "--save", model.string(), "--quiet"}).rc, 0);
+  for (int trial = 0; trial < 2; ++trial) {
+    std::string cmd;
+    for (const char* part : {"a.csv", "b.csv"}) {
+      cmd += sh_quote(cli_path) + " add " + sh_quote(model.string()) + " " +
+             sh_quote((dir_ / part).string()) + " --quiet --threads 1 2>>" +
+             sh_quote((dir_ / "err.txt").string()) + " & ";
+    }
+    cmd += "wait";
+    ASSERT_EQ(std::system(("bash -c " + sh_quote(cmd)).c_str()), 0);
+    EXPECT_EQ(slurp(dir_ / "err.txt"), "");
+    fs::remove(dir_ / "err.txt");
+    EXPECT_EQ(run_json({"cluster", "--model", model.string(), "--json"})["n"], 2000 + 1200 * (trial + 1));
+  }
+  // A writer that does not get the lock in time fails clearly, leaving the model as it was.
+  const std::string before = slurp(model);
+  const int fd = ::open(model.c_str(), O_RDONLY);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(::flock(fd, LOCK_EX), 0);
+  const run_result r = run({"add", model.string(), (dir_ / "a.csv").string(), "--lock-timeout", "0.2"});
+  ::close(fd);
+  expect_error(r, 1, {"m.chutoro", "another process"});
+  EXPECT_EQ(slurp(model), before);
+  EXPECT_TRUE(leftovers({"first.csv", "a.csv", "b.csv", "m.chutoro"}).empty());
+}

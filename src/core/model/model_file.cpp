@@ -562,7 +562,7 @@ model model::from_bytes(std::span<const std::byte> bytes, std::shared_ptr<data_s
 
 void model::save(const std::filesystem::path& path) const {
   const std::vector<std::byte> bytes = to_bytes();
-  io_detail::output_file out(path, /*keep_mode=*/true);
+  io_detail::output_file out(path);
   out.write({reinterpret_cast<const char*>(bytes.data()), bytes.size()});
   out.commit(/*require_directory_sync=*/true);
 }
