@@ -7,6 +7,7 @@ import errno
 import math
 import numbers
 import os
+import re
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -580,18 +581,11 @@ class FISHDBC(ClusterMixin, BaseEstimator):
             return _core.StringSource(_as_strings(X)), None, None
         if metric == "jaccard":
             return vocabulary.source(_as_strings(X, metric)), None, None
-        X = validate_data(
-            self,
-            X,
-            dtype=[np.float32, np.float64],
-            order="C",
-            ensure_all_finite=False,
-            ensure_min_samples=1,
-        )
+        X = _validate_dense(self, X, reset=True)
         if metric == "precomputed":
             D = _precomputed_float32(X)
             return _core.PrecomputedSource(D), None, D
-        return _core.DenseSource(_dense_float32(X), _DENSE_METRICS[metric]), X, None
+        return _dense_source(_dense_float32(X), _DENSE_METRICS[metric]), X, None
 
     def _model_source(self, X: Any, extend: bool) -> _core.Source:
         """A source of X's items of the model's kind and metric, to add (extend:
@@ -604,16 +598,8 @@ class FISHDBC(ClusterMixin, BaseEstimator):
             return _core.StringSource(_as_strings(X))
         if kind == "token_sets":
             return self._vocabulary.source(_as_strings(X, "jaccard"), extend)
-        X = validate_data(
-            self,
-            X,
-            reset=False,
-            dtype=[np.float32, np.float64],
-            order="C",
-            ensure_all_finite=False,
-            ensure_min_samples=1,
-        )
-        return _core.DenseSource(_dense_float32(X), metric)
+        X = _validate_dense(self, X, reset=False)
+        return _dense_source(_dense_float32(X), metric)
 
     def _check_can_grow(self, method: str) -> None:
         model = self._model
@@ -851,6 +837,39 @@ def _seed(random_state: Any) -> int:
     )
 
 
+def _validate_dense(est: FISHDBC, X: Any, reset: bool) -> np.ndarray:
+    """scikit-learn's validate_data for vectors (float32/float64, C order, at least
+    one row; NaN/inf are left to the library, which names the row and column).
+    Its errors keep their type and text, prefixed with "X: " where they do not
+    say what was wrong (numpy's "could not convert string to float: 'a'")."""
+    try:
+        return validate_data(
+            est,
+            X,
+            reset=reset,
+            dtype=[np.float32, np.float64],
+            order="C",
+            ensure_all_finite=False,
+            ensure_min_samples=1,
+        )
+    except (ValueError, TypeError) as e:
+        msg = str(e)
+        if msg.startswith("X") or re.search(r"\bX\b|\barray\b|samples?\b|features?\b", msg.split("\n")[0]):
+            raise
+        raise type(e)(f"X: {msg}") from e
+
+
+def _dense_source(X: np.ndarray, metric: str) -> Any:
+    """The library's DenseSource over a float32 C-order array; its errors (a NaN
+    or infinite value, an all-zero row for cosine) name X, row and column."""
+    try:
+        return _core.DenseSource(X, metric)
+    except ValueError as e:
+        msg = str(e)
+        prefix = "dense_source: "
+        raise ValueError(f"X: {msg[len(prefix):] if msg.startswith(prefix) else msg}") from None
+
+
 def _dense_float32(X: np.ndarray) -> np.ndarray:
     """X as a C-contiguous float32 array: X itself when it already is one."""
     if X.dtype == np.float32:
@@ -907,7 +926,7 @@ def _is_arrow(X: Any) -> bool:
 
 def _as_strings(X: Any, metric: str = "levenshtein") -> list[str]:
     if isinstance(X, (str, bytes)):
-        raise TypeError(f"metric='{metric}' needs a sequence of str, not a single str")
+        raise TypeError(f"X is a single {type(X).__name__}; metric='{metric}' needs a sequence of str")
     if isinstance(X, np.ndarray):
         if X.ndim != 1:
             raise ValueError(f"metric='{metric}' needs a 1-D sequence of str (got an array of shape {X.shape})")
@@ -915,7 +934,7 @@ def _as_strings(X: Any, metric: str = "levenshtein") -> list[str]:
     try:
         items = list(X)
     except TypeError:
-        raise TypeError(f"metric='{metric}' needs a sequence of str (got {type(X).__name__})") from None
+        raise TypeError(f"X must be a sequence of str for metric='{metric}' (got {type(X).__name__})") from None
     if not items:
         raise ValueError(f"X is empty: metric='{metric}' needs at least one str")
     for i, s in enumerate(items):
@@ -930,11 +949,11 @@ def _as_strings(X: Any, metric: str = "levenshtein") -> list[str]:
 
 def _as_item_list(X: Any) -> list[Any]:
     if isinstance(X, (str, bytes)):
-        raise TypeError("a callable metric needs a sequence of items, not a single str")
+        raise TypeError(f"X is a single {type(X).__name__}; a callable metric needs a sequence of items")
     try:
         items = list(X)
     except TypeError:
-        raise TypeError(f"a callable metric needs a sequence of items (got {type(X).__name__})") from None
+        raise TypeError(f"X must be a sequence of items for a callable metric (got {type(X).__name__})") from None
     if not items:
         raise ValueError("X is empty: a callable metric needs at least one item")
     return items

@@ -10,7 +10,11 @@
 // Ownership: a Model keeps its source as a std::shared_ptr; for a source
 // created in Python that pointer holds a reference to the Python object
 // (nanobind's shared_ptr caster), and its last copy must die with the GIL
-// held (the callers below keep theirs in GIL-holding scope).
+// held (the callers below keep theirs in GIL-holding scope). That reference and
+// those a CallableSource keeps to its items and metric are visible to Python's
+// garbage collector (tp_traverse of Model and CallableSource, tp_clear of
+// CallableSource), so cycles through them (a metric whose globals reach the
+// estimator that keeps the model) are freed, also at interpreter exit.
 //
 // Errors: chutoro::error maps by code (invalid_argument, parse -> ValueError;
 // type_mismatch -> TypeError; io -> OSError; unsupported -> NotImplementedError;
@@ -97,12 +101,19 @@ class precomputed_source final : public chutoro::data_source {
 /// a negative or NaN distance, or a pending signal) is recorded and every later
 /// call returns 0 without calling Python; fit() checks the record at the next
 /// progress report and after the library returns, and raises it.
+///
+/// The list and the metric are references the garbage collector sees
+/// (traverse(), bound as tp_traverse): a metric whose globals reach the
+/// estimator that keeps the model that keeps this source forms a cycle
+/// through C++, which the collector can then free. clear() (tp_clear) drops
+/// them; a cleared source (only ever reachable from other garbage) fails
+/// every distance with a ReferenceError.
 class callable_source final : public chutoro::data_source {
  public:
   callable_source(nb::list items, nb::object metric) : items_(std::move(items)), metric_(std::move(metric)) {
-    chutoro::expects(nb::len(items_) > 0, chutoro::error_code::invalid_argument,
-                     "callable metric: no items (empty input)");
     n_ = nb::len(items_);
+    chutoro::expects(n_ > 0, chutoro::error_code::invalid_argument,
+                     "callable metric: no items (empty input)");
   }
   ~callable_source() override {
     nb::gil_scoped_acquire gil;
@@ -116,6 +127,11 @@ class callable_source final : public chutoro::data_source {
     nb::gil_scoped_acquire gil;
     if (failed_.load(std::memory_order_relaxed)) return 0.0f;
     if ((++calls_ & 1023u) == 0 && PyErr_CheckSignals() != 0) return record(), 0.0f;
+    if (!items_.is_valid() || !metric_.is_valid()) {
+      PyErr_SetString(PyExc_ReferenceError,
+                      "callable metric: the source was cleared by the garbage collector");
+      return record(), 0.0f;
+    }
     PyObject* args[3] = {nullptr, PyList_GET_ITEM(items_.ptr(), i), PyList_GET_ITEM(items_.ptr(), j)};
     PyObject* r = PyObject_Vectorcall(metric_.ptr(), args + 1, 2 | PY_VECTORCALL_ARGUMENTS_OFFSET, nullptr);
     if (r == nullptr) return record(), 0.0f;
@@ -153,19 +169,64 @@ class callable_source final : public chutoro::data_source {
     failed_.store(false, std::memory_order_release);
   }
 
+  /// Visits the Python objects this source owns (GIL held, tp_traverse).
+  int traverse(visitproc visit, void* arg) const {
+    Py_VISIT(items_.ptr());
+    Py_VISIT(metric_.ptr());
+    return 0;
+  }
+
+  /// Drops the Python objects this source owns (GIL held, tp_clear); the
+  /// members are null before the references go (their destructors may run
+  /// arbitrary code).
+  void clear() noexcept { nb::object items = std::move(items_), metric = std::move(metric_); }
+
  private:
   void record() const {  // GIL held, Python error indicator set
     error_ = std::make_unique<nb::python_error>();
     failed_.store(true, std::memory_order_release);
   }
 
-  nb::list items_;
+  nb::object items_;  // a list (checked by the binding's signature)
   nb::object metric_;
   std::size_t n_ = 0;
   mutable std::unique_ptr<nb::python_error> error_;
   mutable std::atomic<bool> failed_{false};
   mutable std::uint64_t calls_ = 0;
 };
+
+int callable_source_traverse(PyObject* self, visitproc visit, void* arg) {
+  Py_VISIT(Py_TYPE(self));  // instances of heap types own a reference to their type
+  if (!nb::inst_ready(self)) return 0;
+  return nb::inst_ptr<callable_source>(self)->traverse(visit, arg);
+}
+
+int callable_source_clear(PyObject* self) {
+  if (nb::inst_ready(self)) nb::inst_ptr<callable_source>(self)->clear();
+  return 0;
+}
+
+PyType_Slot callable_source_slots[] = {{Py_tp_traverse, reinterpret_cast<void*>(&callable_source_traverse)},
+                                       {Py_tp_clear, reinterpret_cast<void*>(&callable_source_clear)},
+                                       {0, nullptr}};
+
+/// tp_traverse of Model: a model owns a reference to the Python object of its
+/// data source when that source was made in Python (nanobind's shared_ptr
+/// caster keeps one in the pointer's deleter), and that object is the one
+/// nb::find gives for the model's data() — this module never hands a model's
+/// data to Python otherwise, so a data source with a Python object is always
+/// one the model owns a reference to. There is no tp_clear: a model cannot
+/// drop its data; the collector breaks such cycles at the source's tp_clear
+/// (callable_source) or at the plain Python objects of the cycle.
+int model_traverse(PyObject* self, visitproc visit, void* arg) {
+  Py_VISIT(Py_TYPE(self));
+  if (!nb::inst_ready(self)) return 0;
+  const nb::object source = nb::find(&nb::inst_ptr<chutoro::model>(self)->data());
+  Py_VISIT(source.ptr());
+  return 0;
+}
+
+PyType_Slot model_slots[] = {{Py_tp_traverse, reinterpret_cast<void*>(&model_traverse)}, {0, nullptr}};
 
 /// Thrown by the progress callback when the callable source has failed.
 struct source_failed {};
@@ -691,7 +752,7 @@ NB_MODULE(_core, m) {
       .def(nb::init<dense_matrix>(), "D"_a.noconvert());
 
   nb::class_<callable_source, chutoro::data_source>(
-      m, "CallableSource",
+      m, "CallableSource", nb::type_slots(callable_source_slots),
       "Arbitrary Python objects and a Python function metric(a, b) -> float >= 0. Every "
       "distance calls back into Python with the GIL held, so fits over it run on one thread.")
       .def(nb::init<nb::list, nb::object>(), "items"_a, "metric"_a);
@@ -781,7 +842,7 @@ NB_MODULE(_core, m) {
           "part of the model); otherwise they get ids no model item holds (items to predict).");
 
   nb::class_<chutoro::model>(
-      m, "Model",
+      m, "Model", nb::type_slots(model_slots),
       "A fitted FISHDBC model (chutoro::model): it keeps the data, the HNSW graph, the core-distance "
       "estimates and the spanning tree, so that items can be added (add), clusters re-selected "
       "(cluster), new items predicted (approximate_predict), and the whole saved and loaded. "

@@ -15,6 +15,8 @@
 #include <string>
 #include <thread>
 
+#include "io/stale_temporaries.hpp"
+
 namespace chutoro::io_detail {
 
 void throw_io(const std::filesystem::path& path, std::string_view what, int err) {
@@ -119,6 +121,7 @@ void output_file::commit(bool require_directory_sync) {
   if (::close(fd) != 0) throw_io(target_, "cannot close the output file", errno);
   if (::rename(path_.c_str(), real_.c_str()) != 0) throw_io(target_, "cannot replace the output file", errno);
   committed_ = true;
+  remove_stale_temporaries(target_);  // those of writers of target_ killed before their commit
   // Make the rename durable (some file systems refuse fsync on a directory).
   const std::filesystem::path dir = real_.has_parent_path() ? real_.parent_path() : ".";
   const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
