@@ -66,11 +66,12 @@ struct build_options {
   bool has_min_samples = false;
 };
 
-/// Threads, --output, --json, --quiet.
+/// Threads, --device, --output, --json, --quiet.
 struct run_options {
   long long threads = 0;
-  std::string output;          // "-": standard output (the summary then goes to stderr)
-  double lock_timeout = 60.0;  // add, fit --save: seconds to wait for another writer of the model
+  std::string device = "auto";  // chutoro::device_kind's names; CHUTORO_DEVICE applies to auto
+  std::string output;           // "-": standard output (the summary then goes to stderr)
+  double lock_timeout = 60.0;   // add, fit --save: seconds to wait for another writer of the model
   bool json = false;
   bool quiet = false;
   bool has_threads = false, has_output = false;
@@ -103,6 +104,8 @@ void add_input_options(CLI::App* c, input_options& o, bool with_metric, const st
 void add_selection_options(CLI::App* c, selection_options& o);
 void add_build_options(CLI::App* c, build_options& o);
 void add_threads_option(CLI::App* c, run_options& o);
+/// --device auto|cpu|cuda.
+void add_device_option(CLI::App* c, run_options& o);
 void add_output_options(CLI::App* c, run_options& o, const std::string& output_help);
 /// --lock-timeout (add, fit --save: commands that replace a model file).
 void add_lock_option(CLI::App* c, run_options& o);
@@ -123,6 +126,11 @@ void apply_selection(const selection_options& o, chutoro::selection_params& sp, 
 chutoro::params make_params(const selection_options& sel, const build_options& build);
 /// Range-checks --threads and, when given and > 0, makes it the OpenMP default.
 void apply_threads(const run_options& o);
+/// --device as a device_kind (usage_error for an unknown name), checked
+/// against this machine at once (chutoro::select_device: a chutoro::error
+/// naming why for cuda without a usable GPU, or a bad CHUTORO_DEVICE), so
+/// that nothing is read first.
+chutoro::device_kind apply_device(const run_options& o);
 
 // ---- input
 /// What an input's options say before any file is opened.

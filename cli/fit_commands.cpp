@@ -27,6 +27,7 @@ void add_fit_like_options(CLI::App* c, cluster_options& o, const std::string& pl
   add_selection_options(c, o.sel);
   add_build_options(c, o.build);
   add_threads_option(c, o.run);
+  add_device_option(c, o.run);
   add_output_options(
       c, o.run, "Write label,probability,outlier_score per item to this CSV (atomically: all or nothing)");
 }
@@ -79,6 +80,7 @@ int run_fit(const cluster_options& o) {
   // ---- options
   chutoro::params p = make_params(o.sel, o.build);
   apply_threads(o.run);
+  p.build.device = apply_device(o.run);
   // A saved model keeps no thread count: it would bind every later add or
   // predict on any machine; the process's OpenMP default (--threads) rules.
   p.build.threads = saving ? 0 : static_cast<int>(o.run.threads);

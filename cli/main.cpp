@@ -8,6 +8,10 @@
 //   chutoro predict MODEL INPUT --output FILE   label INPUT's items with MODEL's clusters
 //   chutoro --version
 //
+// Every command but --version takes --device auto|cpu|cuda (where the graph
+// stage runs; CHUTORO_DEVICE applies to auto): cuda without a usable GPU is
+// an error (exit 1) before any input is read.
+//
 // Exit status: 0 success; 1 a failure with the input, the model, the run or
 // the output (chutoro::error and other runtime errors); 2 a usage error
 // (unknown or malformed option, out-of-range value, metric that does not fit

@@ -254,6 +254,8 @@ nb::dict stats_dict(const chutoro::fit_stats& st, std::size_t n) {
   stats["seconds_graph"] = st.seconds_graph;
   stats["seconds_mst"] = st.seconds_mst;
   stats["seconds_hierarchy"] = st.seconds_hierarchy;
+  stats["device"] = std::string(chutoro::to_string(st.device));
+  stats["device_fallback_reason"] = st.device_fallback_reason;
   return stats;
 }
 
@@ -316,7 +318,8 @@ chutoro::params make_params(const chutoro::data_source& source, std::size_t min_
                             std::optional<std::size_t> min_samples,
                             const std::string& cluster_selection_method, double cluster_selection_epsilon,
                             bool allow_single_cluster, const std::string& candidates, std::size_t m,
-                            std::size_t ef_construction, std::uint64_t seed, int threads) {
+                            std::size_t ef_construction, std::uint64_t seed, int threads,
+                            const std::string& device) {
   chutoro::params p;
   p.selection = make_selection(min_cluster_size, cluster_selection_method, cluster_selection_epsilon,
                                allow_single_cluster);
@@ -326,6 +329,7 @@ chutoro::params make_params(const chutoro::data_source& source, std::size_t min_
   p.build.ef_construction = ef_construction;
   p.build.seed = seed;
   p.build.threads = threads;
+  p.build.device = chutoro::parse_device_kind(device);
   if (dynamic_cast<const callable_source*>(&source) != nullptr) p.build.threads = 1;
   return p;
 }
@@ -343,6 +347,7 @@ nb::dict params_dict(const chutoro::params& p) {
   d["seed"] = p.build.seed;
   d["threads"] = p.build.threads;
   d["batch_size"] = p.build.batch_size;
+  d["device"] = std::string(chutoro::to_string(p.build.device));
   return d;
 }
 
@@ -377,11 +382,11 @@ void run_released(const chutoro::data_source* source, const nb::object& progress
 nb::dict fit(const chutoro::data_source& source, std::size_t min_cluster_size,
              std::optional<std::size_t> min_samples, const std::string& cluster_selection_method,
              double cluster_selection_epsilon, bool allow_single_cluster, const std::string& candidates,
-             std::size_t m, std::size_t ef_construction, std::uint64_t seed, int threads,
-             nb::object progress) {
+             std::size_t m, std::size_t ef_construction, std::uint64_t seed, int threads, nb::object progress,
+             const std::string& device) {
   const chutoro::params p =
       make_params(source, min_cluster_size, min_samples, cluster_selection_method, cluster_selection_epsilon,
-                  allow_single_cluster, candidates, m, ef_construction, seed, threads);
+                  allow_single_cluster, candidates, m, ef_construction, seed, threads, device);
   chutoro::result r;
   run_released(&source, progress,
                [&](const chutoro::progress_fn& on_progress) { r = chutoro::fit(source, p, on_progress); });
@@ -668,25 +673,35 @@ std::unique_ptr<chutoro::data_source> arrow_source(nb::handle x, const std::stri
   return std::make_unique<chutoro::set_source>(chutoro::set_source::from_token_lines(col.strings));
 }
 
-/// The kind of a model's data, for the Python layer.
+/// The kind of a model's data, for the Python layer: the library's kind
+/// (data_source::kind(), one list for every layer) with sets named
+/// "token_sets" (the only sets Python makes), and the external sources this
+/// module or the plugin loader makes.
 std::string source_kind(const chutoro::data_source& s) {
-  if (dynamic_cast<const chutoro::dense_source*>(&s)) return "dense";
-  if (dynamic_cast<const chutoro::string_source*>(&s)) return "strings";
-  if (dynamic_cast<const chutoro::set_source*>(&s)) return "token_sets";
+  switch (s.kind()) {
+    case chutoro::source_kind::sets:
+      return "token_sets";
+    case chutoro::source_kind::external:
+      break;
+    default:
+      return std::string(chutoro::to_string(s.kind()));  // dense, strings, bits, products
+  }
   if (dynamic_cast<const precomputed_source*>(&s)) return "precomputed";
   if (dynamic_cast<const callable_source*>(&s)) return "callable";
   if (dynamic_cast<const chutoro::plugin_source*>(&s)) return "plugin";
   return "other";
 }
 
-/// A float32 (n, dim) copy of a model's dense rows, or None.
+/// A float32 (n, dim) copy of a model's vectors (dense and product sources,
+/// through their matrix view), or None.
 nb::object dense_data(const chutoro::model& self) {
-  const auto* d = dynamic_cast<const chutoro::dense_source*>(&self.data());
-  if (d == nullptr) return nb::none();
-  const std::size_t n = d->size(), dim = d->dim();
-  std::vector<float> v(n * dim);
-  for (std::size_t i = 0; i < n; ++i) std::memcpy(v.data() + i * dim, d->row(i), dim * sizeof(float));
-  return nb::cast(to_numpy(std::move(v), {n, dim}));
+  const std::optional<chutoro::matrix_view> v = self.data().matrix();
+  if (!v || v->dtype != chutoro::element_type::float32) return nb::none();
+  const std::size_t n = v->rows, dim = v->cols;
+  std::vector<float> out(n * dim);
+  for (std::size_t i = 0; i < n; ++i)
+    std::memcpy(out.data() + i * dim, v->row<float>(i), dim * sizeof(float));
+  return nb::cast(to_numpy(std::move(out), {n, dim}));
 }
 
 }  // namespace
@@ -806,12 +821,14 @@ NB_MODULE(_core, m) {
 
   m.def("fit", &fit, "source"_a, "min_cluster_size"_a, "min_samples"_a.none(), "cluster_selection_method"_a,
         "cluster_selection_epsilon"_a, "allow_single_cluster"_a, "candidates"_a, "m"_a, "ef_construction"_a,
-        "seed"_a, "threads"_a, "progress"_a.none(),
+        "seed"_a, "threads"_a, "progress"_a.none(), "device"_a = "auto",
         "Runs chutoro::fit on `source` with the GIL released and returns a dict of NumPy arrays: "
         "labels (n,) int32, probabilities (n,) float64, outlier_scores (n,) float64, "
         "cluster_persistence (k,) float64, condensed_{parent,child,lambda_val,child_size} (rows,), "
         "single_linkage_tree (n-1, 4) float64, minimum_spanning_tree (n-1, 3) float64, "
-        "core_distances (n,) float32, and stats (a dict of counters and stage times). "
+        "core_distances (n,) float32, and stats (a dict of counters, stage times, the device used and, "
+        "for an automatic choice that stayed on the CPU, device_fallback_reason). device: 'auto', 'cpu' or "
+        "'cuda' (chutoro::device_kind; CHUTORO_DEVICE applies to 'auto'). "
         "progress(stage, done, total), when given, is called from this thread a few hundred times "
         "per stage. A pending signal (Ctrl-C) interrupts the fit at the next report. Raises "
         "ValueError/TypeError/OSError from chutoro::error, or what the metric or progress raised.");
@@ -852,18 +869,18 @@ NB_MODULE(_core, m) {
           [](chutoro::model* self, std::shared_ptr<chutoro::data_source> source, std::size_t min_cluster_size,
              std::optional<std::size_t> min_samples, const std::string& cluster_selection_method,
              double cluster_selection_epsilon, bool allow_single_cluster, const std::string& candidates,
-             std::size_t m, std::size_t ef_construction, std::uint64_t seed, int threads,
-             nb::object progress) {
+             std::size_t m, std::size_t ef_construction, std::uint64_t seed, int threads, nb::object progress,
+             const std::string& device) {
             const chutoro::params p = make_params(
                 *source, min_cluster_size, min_samples, cluster_selection_method, cluster_selection_epsilon,
-                allow_single_cluster, candidates, m, ef_construction, seed, threads);
+                allow_single_cluster, candidates, m, ef_construction, seed, threads, device);
             run_released(source.get(), progress, [&](const chutoro::progress_fn& on_progress) {
               new (self) chutoro::model(source, p, on_progress);
             });
           },
           "source"_a, "min_cluster_size"_a, "min_samples"_a.none(), "cluster_selection_method"_a,
           "cluster_selection_epsilon"_a, "allow_single_cluster"_a, "candidates"_a, "m"_a, "ef_construction"_a,
-          "seed"_a, "threads"_a, "progress"_a.none() = nb::none(),
+          "seed"_a, "threads"_a, "progress"_a.none() = nb::none(), "device"_a = "auto",
           "Fits on `source` (kept by the model, which appends to it in add()) with the parameters of fit(); "
           "progress and Ctrl-C as fit().")
       .def(
@@ -885,6 +902,19 @@ NB_MODULE(_core, m) {
           "threads"_a,
           "Threads for later add / cluster / approximate_predict calls (0: all cores); results do not "
           "depend on it. Not stored in model files.")
+      .def(
+          "set_device",
+          [](chutoro::model& self, const std::string& device) {
+            const chutoro::device_kind d = chutoro::parse_device_kind(device);
+            nb::gil_scoped_release release;
+            self.set_device(d);
+          },
+          "device"_a,
+          "Device ('auto', 'cpu', 'cuda') for later add calls, selected now (NotImplementedError naming why "
+          "for 'cuda' without a usable GPU); results do not depend on it. Not stored in model files.")
+      .def_prop_ro(
+          "device", [](const chutoro::model& self) { return std::string(chutoro::to_string(self.device())); },
+          "The device the model's graph stages run on: 'cpu' or 'cuda'.")
       .def(
           "cluster",
           [](chutoro::model& self, std::size_t min_cluster_size, const std::string& cluster_selection_method,
@@ -924,28 +954,32 @@ NB_MODULE(_core, m) {
           "The model file's bytes (what save() writes).")
       .def_static(
           "load",
-          [](const std::filesystem::path& path, std::shared_ptr<chutoro::data_source> source) {
+          [](const std::filesystem::path& path, std::shared_ptr<chutoro::data_source> source,
+             const std::string& device) {
+            const chutoro::device_kind d = chutoro::parse_device_kind(device);
             std::unique_ptr<chutoro::model> out;
             run_released(source.get(), nb::none(), [&](const chutoro::progress_fn&) {
-              out = std::make_unique<chutoro::model>(chutoro::model::load(path, source));
+              out = std::make_unique<chutoro::model>(chutoro::model::load(path, source, d));
             });
             return out;
           },
-          "path"_a, "source"_a.none() = nb::none(),
+          "path"_a, "source"_a.none() = nb::none(), "device"_a = "auto",
           "Reads a model file. `source`: the data of a model whose data the file does not store "
           "(precomputed, callable, plugin), else None. OSError: unreadable file; ValueError: truncated, "
           "corrupted, wrong version, or a missing/mismatching source.")
       .def_static(
           "from_bytes",
-          [](nb::bytes data, std::shared_ptr<chutoro::data_source> source, const std::string& what) {
+          [](nb::bytes data, std::shared_ptr<chutoro::data_source> source, const std::string& what,
+             const std::string& device) {
+            const chutoro::device_kind d = chutoro::parse_device_kind(device);
             const std::span<const std::byte> bytes(static_cast<const std::byte*>(data.data()), data.size());
             std::unique_ptr<chutoro::model> out;
             run_released(source.get(), nb::none(), [&](const chutoro::progress_fn&) {
-              out = std::make_unique<chutoro::model>(chutoro::model::from_bytes(bytes, source, what));
+              out = std::make_unique<chutoro::model>(chutoro::model::from_bytes(bytes, source, what, d));
             });
             return out;
           },
-          "data"_a, "source"_a.none() = nb::none(), "what"_a = "model bytes",
+          "data"_a, "source"_a.none() = nb::none(), "what"_a = "model bytes", "device"_a = "auto",
           "As load(), from to_bytes()'s bytes.")
       .def("__len__", &chutoro::model::size)
       .def(
@@ -966,13 +1000,14 @@ NB_MODULE(_core, m) {
           "Dimension of dense items, else 0.")
       .def_prop_ro(
           "source_kind", [](const chutoro::model& self) { return source_kind(self.data()); },
-          "'dense', 'strings', 'token_sets', 'precomputed', 'callable', 'plugin' or 'other'.")
+          "The library's kind of the data ('dense', 'strings', 'token_sets' (sets), 'bits', 'products'), or "
+          "for other sources 'precomputed', 'callable', 'plugin' or 'other'.")
       .def_prop_ro(
           "can_grow", [](const chutoro::model& self) { return self.data().can_grow(); },
           "Whether add() and approximate_predict() work (built-in sources).")
       .def("dense_data", &dense_data,
-           "A float32 copy (n, dim) of the model's dense vectors (cosine rows normalised, as the library "
-           "keeps them), or None for other data.");
+           "A float32 copy (n, dim) of the model's vectors (dense and product sources; cosine and angular "
+           "rows normalised, as the library keeps them), or None for other data.");
 
   m.def(
       "levenshtein",

@@ -24,6 +24,7 @@
 #include <sstream>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 namespace fs = std::filesystem;
@@ -82,9 +83,10 @@ class Cli : public ::testing::Test {
     if (!fs::exists(data_dir / file)) GTEST_SKIP() << (data_dir / file) << " missing";
   }
 
-  /// Runs `chutoro` with shell-quoted `args`, capturing stdout and stderr.
-  run_result run(const std::vector<std::string>& args) {
-    std::string cmd = sh_quote(cli_path);
+  /// Runs `chutoro` with shell-quoted `args`, capturing stdout and stderr;
+  /// `env`: NAME=VALUE assignments for its environment ("" for none).
+  run_result run(const std::vector<std::string>& args, const std::string& env = "") {
+    std::string cmd = (env.empty() ? "" : "env " + env + " ") + sh_quote(cli_path);
     for (const auto& a : args) cmd += " " + sh_quote(a);
     const fs::path out = dir_ / "stdout.txt", err = dir_ / "stderr.txt";
     cmd += " >" + sh_quote(out.string()) + " 2>" + sh_quote(err.string()) + " </dev/null";
@@ -98,8 +100,8 @@ class Cli : public ::testing::Test {
     return r;
   }
 
-  nlohmann::json run_json(const std::vector<std::string>& args) {
-    const run_result r = run(args);
+  nlohmann::json run_json(const std::vector<std::string>& args, const std::string& env = "") {
+    const run_result r = run(args, env);
     EXPECT_EQ(r.rc, 0) << r.err;
     EXPECT_EQ(r.err, "");
     EXPECT_EQ(count_lines(r.out), 1u) << r.out;
@@ -1116,4 +1118,99 @@ TEST_F(Cli, ConcurrentAddsLoseNothing) {
   expect_error(r, 1, {"m.chutoro", "another process"});
   EXPECT_EQ(slurp(model), before);
   EXPECT_TRUE(leftovers({"first.csv", "a.csv", "b.csv", "m.chutoro"}).empty());
+}
+
+// ---------------------------------------------------------------- --device
+
+// --device and the JSON / human device fields: auto (the default) and cpu give
+// the same labels; auto reports why it stayed on the CPU; cuda is one clear
+// error (exit 1) before anything is read; an unknown name is a usage error;
+// CHUTORO_DEVICE applies to auto only (an explicit --device wins).
+TEST_F(Cli, DeviceAutoEqualsCpuAndIsReported) {
+  need_data("clusterable_data.npy");
+  const std::string input = (data_dir / "clusterable_data.npy").string();
+  const fs::path a = dir_ / "auto.csv", c = dir_ / "cpu.csv";
+  const auto ja = run_json({"cluster", input, "--output", a.string(), "--json"}, "-u CHUTORO_DEVICE");
+  const auto jc =
+      run_json({"cluster", input, "--device", "cpu", "--output", c.string(), "--json"}, "-u CHUTORO_DEVICE");
+  EXPECT_EQ(ja["device"], "cpu");
+  EXPECT_EQ(ja["device_fallback_reason"], "no CUDA backend in this build");
+  EXPECT_EQ(jc["device"], "cpu");
+  EXPECT_FALSE(jc.contains("device_fallback_reason"));  // chosen, not a fallback
+  EXPECT_EQ(slurp(a), slurp(c));
+  EXPECT_EQ(ja["distance_computations"], jc["distance_computations"]);
+
+  const run_result human = run({"cluster", input}, "-u CHUTORO_DEVICE");
+  EXPECT_EQ(human.rc, 0) << human.err;
+  EXPECT_NE(human.out.find("device      cpu (auto: no CUDA backend in this build)"), std::string::npos)
+      << human.out;
+}
+
+TEST_F(Cli, DeviceCudaIsOneClearError) {
+  need_data("clusterable_data.npy");
+  const fs::path out = dir_ / "labels.csv";
+  for (const auto& [args, env] : std::vector<std::pair<std::vector<std::string>, std::string>>{
+           {{"--device", "cuda"}, "-u CHUTORO_DEVICE"},
+           {{}, "CHUTORO_DEVICE=cuda"},
+       }) {
+    std::vector<std::string> cmd = {"cluster", (data_dir / "clusterable_data.npy").string(), "--output",
+                                    out.string()};
+    cmd.insert(cmd.end(), args.begin(), args.end());
+    const run_result r = run(cmd, env);
+    EXPECT_EQ(r.rc, 1) << env;
+    EXPECT_EQ(r.out, "");
+    EXPECT_EQ(count_lines(r.err), 1u) << r.err;
+    EXPECT_EQ(r.err.rfind("chutoro: error: device cuda: this chutoro was built without the CUDA backend "
+                          "(CHUTORO_WITH_CUDA=OFF)",
+                          0),
+              0u)
+        << r.err;
+    EXPECT_FALSE(fs::exists(out));
+  }
+  const run_result bad = run({"cluster", (data_dir / "clusterable_data.npy").string(), "--device", "gpu"});
+  EXPECT_EQ(bad.rc, 2);
+  EXPECT_NE(bad.err.find("unknown --device \"gpu\"; choose auto, cpu or cuda"), std::string::npos) << bad.err;
+}
+
+TEST_F(Cli, DeviceEnvironment) {
+  need_data("clusterable_data.npy");
+  const std::string input = (data_dir / "clusterable_data.npy").string();
+  const auto chosen = run_json({"cluster", input, "--json"}, "CHUTORO_DEVICE=cpu");
+  EXPECT_EQ(chosen["device"], "cpu");
+  EXPECT_FALSE(chosen.contains("device_fallback_reason"));
+  const auto explicit_cpu = run_json({"cluster", input, "--device", "cpu", "--json"}, "CHUTORO_DEVICE=cuda");
+  EXPECT_EQ(explicit_cpu["device"], "cpu");  // --device wins over the environment
+  const run_result bad = run({"cluster", input, "--json"}, "CHUTORO_DEVICE=gpu");
+  EXPECT_EQ(bad.rc, 1);
+  EXPECT_EQ(bad.out, "");
+  EXPECT_NE(bad.err.find("chutoro: error: CHUTORO_DEVICE: unknown value 'gpu'"), std::string::npos)
+      << bad.err;
+}
+
+TEST_F(Cli, DeviceOnModelCommands) {
+  need_data("clusterable_data.npy");
+  const std::string input = (data_dir / "clusterable_data.npy").string();
+  const fs::path model = dir_ / "m.chutoro", pred = dir_ / "pred.csv";
+  const auto fit = run_json({"fit", input, "--save", model.string(), "--device", "cpu", "--json"});
+  EXPECT_EQ(fit["device"], "cpu");
+  const std::string bytes = slurp(model);
+  const auto fit_auto =
+      run_json({"fit", input, "--save", (dir_ / "a.chutoro").string(), "--json"}, "-u CHUTORO_DEVICE");
+  EXPECT_EQ(slurp(dir_ / "a.chutoro"), bytes);  // the file stores no device
+  EXPECT_EQ(fit_auto["device_fallback_reason"], "no CUDA backend in this build");
+
+  const auto again = run_json({"cluster", "--model", model.string(), "--device", "cpu", "--json"});
+  EXPECT_EQ(again["device"], "cpu");
+  const auto predicted =
+      run_json({"predict", model.string(), input, "--output", pred.string(), "--json"}, "-u CHUTORO_DEVICE");
+  EXPECT_EQ(predicted["device"], "cpu");
+  EXPECT_EQ(predicted["device_fallback_reason"], "no CUDA backend in this build");
+
+  const run_result add = run({"add", model.string(), input, "--device", "cuda"});
+  EXPECT_EQ(add.rc, 1);
+  EXPECT_NE(add.err.find("CHUTORO_WITH_CUDA=OFF"), std::string::npos) << add.err;
+  EXPECT_EQ(slurp(model), bytes);  // untouched
+  const auto added = run_json({"add", model.string(), input, "--device", "cpu", "--json"});
+  EXPECT_EQ(added["device"], "cpu");
+  EXPECT_EQ(added["n"], 2 * 2309);
 }
