@@ -38,12 +38,17 @@ if(NOT _chutoro_with_cuda STREQUAL "OFF")
   include(CheckLanguage)
   check_language(CUDA)
   if(CMAKE_CUDA_COMPILER)
-    # The architectures are the module's own (below); this only quiets
-    # CMake's check of a default.
+    # Every CUDA target of the build gets the module's code list unless told otherwise.
     if(NOT DEFINED CMAKE_CUDA_ARCHITECTURES)
-      set(CMAKE_CUDA_ARCHITECTURES 75)
+      set(CMAKE_CUDA_ARCHITECTURES "${CHUTORO_CUDA_ARCHITECTURES}")
     endif()
     enable_language(CUDA)
+    # CMake 3.25 knows nvcc's C++ dialects up to 17; nvcc >= 12 has C++20
+    # (the project's standard, which CUDA targets inherit).
+    if(NOT DEFINED CMAKE_CUDA20_STANDARD_COMPILE_OPTION AND CMAKE_CUDA_COMPILER_VERSION VERSION_GREATER_EQUAL 12.0)
+      set(CMAKE_CUDA20_STANDARD_COMPILE_OPTION "-std=c++20")
+      set(CMAKE_CUDA20_EXTENSION_COMPILE_OPTION "-std=c++20")
+    endif()
     find_package(CUDAToolkit REQUIRED)
     if(CUDAToolkit_VERSION VERSION_LESS 12.0)
       set(_chutoro_cuda_why "CUDA ${CUDAToolkit_VERSION} is older than 12.0")
@@ -100,13 +105,13 @@ if(CHUTORO_HAVE_CUDA)
     VISIBILITY_INLINES_HIDDEN ON
     # Next to the chutoro executable, where the loader looks first.
     LIBRARY_OUTPUT_DIRECTORY ${PROJECT_BINARY_DIR})
-  target_include_directories(chutoro_cuda PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/src)
+  target_include_directories(chutoro_cuda PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/src ${CMAKE_CURRENT_SOURCE_DIR}/include)
   target_compile_definitions(chutoro_cuda PRIVATE
     CHUTORO_CUDA_SASS="${_sass}" CHUTORO_CUDA_PTX="${_ptx}"
     CHUTORO_CUDA_BUILD_INFO="${CHUTORO_CUDA_BUILD_INFO}")
   target_compile_options(chutoro_cuda PRIVATE
     $<$<COMPILE_LANGUAGE:CXX>:-Wall -Wextra -Wpedantic>
-    $<$<COMPILE_LANGUAGE:CUDA>:-Xcompiler=-Wall,-Wextra --expt-relaxed-constexpr>)
+    $<$<COMPILE_LANGUAGE:CUDA>:-Xcompiler=-Wall,-Wextra>)
   # Only the entry point is exported; the static runtime's symbols stay
   # inside (another CUDA runtime in the process cannot capture our calls).
   target_link_libraries(chutoro_cuda PRIVATE CUDA::cudart_static)

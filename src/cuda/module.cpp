@@ -101,13 +101,15 @@ const char* visible_devices_note() {
   const char* v = std::getenv("CUDA_VISIBLE_DEVICES");
   if (v == nullptr) return "";
   static thread_local char note[160];
-  std::snprintf(note, sizeof note, " (CUDA_VISIBLE_DEVICES=\"%.100s\")", v);
+  std::snprintf(note, sizeof note, "; CUDA_VISIBLE_DEVICES=\"%.100s\"", v);
   return note;
 }
 
 std::int32_t no_driver(char* error) {
-  return fail(error, CHUTORO_CUDA_ERR_NO_DRIVER, "no NVIDIA driver (libcuda.so.1 not found: %s)",
-              probe_driver().why);
+  const char* why = probe_driver().why;
+  if (std::strstr(why, "cannot open shared object file") != nullptr)
+    return fail(error, CHUTORO_CUDA_ERR_NO_DRIVER, "no NVIDIA driver (libcuda.so.1 not found)");
+  return fail(error, CHUTORO_CUDA_ERR_NO_DRIVER, "no NVIDIA driver (libcuda.so.1 cannot be loaded: %s)", why);
 }
 
 std::int32_t versions(std::int32_t* driver_version, std::int32_t* runtime_version, char* error) {
@@ -118,6 +120,11 @@ std::int32_t versions(std::int32_t* driver_version, std::int32_t* runtime_versio
   if (!probe_driver().found) return no_driver(error);
   int d = 0;
   if (cudaDriverGetVersion(&d) != cudaSuccess) d = 0;
+  (void)cudaGetLastError();
+  if (d <= 0) {  // a library that is no driver (the toolkit's stub)
+    return fail(error, CHUTORO_CUDA_ERR_NO_DRIVER,
+                "no NVIDIA driver (libcuda.so.1 reports no driver version: the CUDA toolkit's stub library?)");
+  }
   *driver_version = d;
   return CHUTORO_CUDA_OK;
 }
@@ -130,7 +137,7 @@ std::int32_t device_count(std::int32_t* count, char* error) {
   const cudaError_t e = cudaGetDeviceCount(&n);
   if (e != cudaSuccess) return translate(e, "cudaGetDeviceCount", error);
   if (n <= 0) {
-    return fail(error, CHUTORO_CUDA_ERR_NO_DEVICE, "no CUDA device: the NVIDIA driver sees none%s",
+    return fail(error, CHUTORO_CUDA_ERR_NO_DEVICE, "no CUDA device (the NVIDIA driver sees none%s)",
                 visible_devices_note());
   }
   *count = n;
@@ -247,11 +254,11 @@ std::int32_t translate(cudaError_t e, const char* call, char* error) {
       return fail(error, CHUTORO_CUDA_ERR_NO_DRIVER,
                   "no NVIDIA driver (libcuda.so.1 is the CUDA toolkit's stub library, not a driver)");
     case cudaErrorNoDevice:
-      return fail(error, CHUTORO_CUDA_ERR_NO_DEVICE, "no CUDA device: the NVIDIA driver sees none%s",
+      return fail(error, CHUTORO_CUDA_ERR_NO_DEVICE, "no CUDA device (the NVIDIA driver sees none%s)",
                   visible_devices_note());
     case cudaErrorDevicesUnavailable:
       return fail(error, CHUTORO_CUDA_ERR_NO_DEVICE,
-                  "no CUDA device: every device is busy or unavailable (exclusive-process compute mode?)%s",
+                  "no CUDA device (every device is busy or unavailable: exclusive-process compute mode?%s)",
                   visible_devices_note());
     case cudaErrorMemoryAllocation:
       return fail(error, CHUTORO_CUDA_ERR_OUT_OF_MEMORY, "out of device memory (%s)", call);

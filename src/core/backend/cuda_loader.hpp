@@ -133,10 +133,14 @@ std::vector<std::filesystem::path> cuda_module_candidates();
 /// exists is loaded, and a failure to load it is the answer (no fallback to
 /// the next). nullptr when none could be loaded, with why in *reason (no
 /// "device cuda: " prefix) and *status (library_not_found,
-/// library_invalid). Never throws.
-const cuda_module* load_cuda_module(std::string* reason = nullptr, cuda_status* status = nullptr) noexcept;
+/// library_invalid). Throws only std::bad_alloc.
+const cuda_module* load_cuda_module(std::string* reason = nullptr, cuda_status* status = nullptr);
 
 /// load_cuda_module's module, or cuda_error with its reason.
 const cuda_module& require_cuda_module();
+
+/// What list_devices() reports for `module`: its devices, or none and why
+/// (the module's reason for each failure). Throws only std::bad_alloc.
+device_list describe_devices(const cuda_module& module);
 
 }  // namespace chutoro::detail
