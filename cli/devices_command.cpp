@@ -13,7 +13,9 @@ namespace chutoro_cli {
 
 namespace {
 
-std::string gib(std::uint64_t bytes) { return fixed(static_cast<double>(bytes) / (1024.0 * 1024.0 * 1024.0), 1); }
+std::string gib(std::uint64_t bytes) {
+  return fixed(static_cast<double>(bytes) / (1024.0 * 1024.0 * 1024.0), 1);
+}
 
 std::string capability(const chutoro::device_info& d) {
   return std::to_string(d.compute_capability_major) + "." + std::to_string(d.compute_capability_minor);
@@ -38,8 +40,9 @@ nlohmann::ordered_json text_or_null(const std::string& s) {
 
 CLI::App* add_devices_command(CLI::App& app, bool& json) {
   CLI::App* c = app.add_subcommand(
-      "devices", "List the CUDA devices chutoro can use (name, compute capability, multiprocessors, memory, "
-                 "driver and runtime versions, PCI bus id), or why there is none; exit status 0 either way");
+      "devices",
+      "List the CUDA devices chutoro can use (name, compute capability, multiprocessors, memory, "
+      "driver and runtime versions, PCI bus id), or why there is none; exit status 0 either way");
   c->add_flag("--json", json, "One JSON object on stdout: devices, reason, module, module_build, versions");
   return c;
 }
@@ -78,8 +81,9 @@ int run_devices(bool json) {
   for (const chutoro::device_info& d : list.devices) {
     std::cout << d.index << ": " << d.name << ", compute capability " << capability(d) << ", "
               << d.multiprocessors << " multiprocessors, " << gib(d.total_memory_bytes) << " GiB ("
-              << gib(d.free_memory_bytes) << " GiB free), driver CUDA " << chutoro::cuda_version_string(d.driver_version)
-              << ", runtime CUDA " << chutoro::cuda_version_string(d.runtime_version) << ", PCI " << d.pci_bus_id;
+              << gib(d.free_memory_bytes) << " GiB free), driver CUDA "
+              << chutoro::cuda_version_string(d.driver_version) << ", runtime CUDA "
+              << chutoro::cuda_version_string(d.runtime_version) << ", PCI " << d.pci_bus_id;
     if (!d.supported) std::cout << ", not supported (the CUDA module has no code for it)";
     std::cout << "\n";
   }

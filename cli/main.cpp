@@ -41,15 +41,16 @@ int main(int argc, char** argv) {
   mallopt(M_MMAP_THRESHOLD, 1 << 20);
 #endif
   CLI::App app{"chutoro: FISHDBC density-based clustering, a scalable approximation of HDBSCAN*", "chutoro"};
-  app.set_version_flag("--version", std::function<std::string()>([] {
-                         try {
-                           return std::string("chutoro ") + CHUTORO_VERSION_STRING + "\nsimd " +
-                                  chutoro::simd_target() + "\n" + cuda_version_line();
-                         } catch (const chutoro::error& e) {
-                           throw CLI::ValidationError("--version", e.what());
-                         }
-                       }),
-                       "Print the version, the SIMD target of the distance kernels and the CUDA devices, and exit");
+  app.set_version_flag(
+      "--version", std::function<std::string()>([] {
+        try {
+          return std::string("chutoro ") + CHUTORO_VERSION_STRING + "\nsimd " + chutoro::simd_target() +
+                 "\n" + cuda_version_line();
+        } catch (const chutoro::error& e) {
+          throw CLI::ValidationError("--version", e.what());
+        }
+      }),
+      "Print the version, the SIMD target of the distance kernels and the CUDA devices, and exit");
   app.require_subcommand(1);
   cluster_options cluster_o, fit_o;
   model_options add_o, predict_o;

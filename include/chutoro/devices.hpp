@@ -17,17 +17,17 @@ namespace chutoro {
 /// One CUDA device. Versions use CUDA's encoding, 1000 * major + 10 * minor
 /// (13000 is CUDA 13.0; cuda_version_string formats them).
 struct device_info {
-  int index = 0;                          ///< CUDA device ordinal (after CUDA_VISIBLE_DEVICES)
-  std::string name;                       ///< e.g. "NVIDIA H200"
-  int compute_capability_major = 0;       ///< e.g. 9
-  int compute_capability_minor = 0;       ///< e.g. 0
-  int multiprocessors = 0;                ///< streaming multiprocessors
-  std::uint64_t total_memory_bytes = 0;   ///< global memory
-  std::uint64_t free_memory_bytes = 0;    ///< free global memory when listed
-  int driver_version = 0;                 ///< CUDA version the installed driver supports
-  int runtime_version = 0;                ///< CUDA runtime inside the module (linked statically)
-  std::string pci_bus_id;                 ///< "domain:bus:device.function", e.g. "0000:19:00.0"
-  bool supported = false;                 ///< the module has code for this compute capability (>= 7.5)
+  int index = 0;                         ///< CUDA device ordinal (after CUDA_VISIBLE_DEVICES)
+  std::string name;                      ///< e.g. "NVIDIA H200"
+  int compute_capability_major = 0;      ///< e.g. 9
+  int compute_capability_minor = 0;      ///< e.g. 0
+  int multiprocessors = 0;               ///< streaming multiprocessors
+  std::uint64_t total_memory_bytes = 0;  ///< global memory
+  std::uint64_t free_memory_bytes = 0;   ///< free global memory when listed
+  int driver_version = 0;                ///< CUDA version the installed driver supports
+  int runtime_version = 0;               ///< CUDA runtime inside the module (linked statically)
+  std::string pci_bus_id;                ///< "domain:bus:device.function", e.g. "0000:19:00.0"
+  bool supported = false;                ///< the module has code for this compute capability (>= 7.5)
 };
 
 /// What list_devices() found.

@@ -55,14 +55,14 @@ extern "C" {
 /** Status codes. The first five say why no GPU can be used; the host
  *  reports them as "device cuda: <message>". */
 #define CHUTORO_CUDA_OK 0
-#define CHUTORO_CUDA_ERR_NO_DRIVER 1       /**< libcuda.so.1 (the NVIDIA driver) cannot be loaded */
-#define CHUTORO_CUDA_ERR_DRIVER_TOO_OLD 2  /**< the driver is older than the module's CUDA runtime */
-#define CHUTORO_CUDA_ERR_NO_DEVICE 3       /**< the driver sees no CUDA device (or none is visible) */
+#define CHUTORO_CUDA_ERR_NO_DRIVER 1          /**< libcuda.so.1 (the NVIDIA driver) cannot be loaded */
+#define CHUTORO_CUDA_ERR_DRIVER_TOO_OLD 2     /**< the driver is older than the module's CUDA runtime */
+#define CHUTORO_CUDA_ERR_NO_DEVICE 3          /**< the driver sees no CUDA device (or none is visible) */
 #define CHUTORO_CUDA_ERR_COMPUTE_CAPABILITY 4 /**< the device is older than min_compute_capability */
-#define CHUTORO_CUDA_ERR_OUT_OF_MEMORY 5   /**< the device (or the host) has not enough free memory */
-#define CHUTORO_CUDA_ERR_INVALID_ARGUMENT 6 /**< an argument is out of range (a host bug or bad input) */
-#define CHUTORO_CUDA_ERR_CUDA 7            /**< any other CUDA failure, named in the message */
-#define CHUTORO_CUDA_ERR_INTERNAL 8        /**< a broken invariant: a bug in the module */
+#define CHUTORO_CUDA_ERR_OUT_OF_MEMORY 5      /**< the device (or the host) has not enough free memory */
+#define CHUTORO_CUDA_ERR_INVALID_ARGUMENT 6   /**< an argument is out of range (a host bug or bad input) */
+#define CHUTORO_CUDA_ERR_CUDA 7               /**< any other CUDA failure, named in the message */
+#define CHUTORO_CUDA_ERR_INTERNAL 8           /**< a broken invariant: a bug in the module */
 
 /** An edge (a, b) with its raw distance d; the same layout as chutoro::detail::raw_edge. */
 typedef struct chutoro_cuda_edge {
@@ -73,15 +73,15 @@ typedef struct chutoro_cuda_edge {
 
 /** What device_info reports about one GPU. 336 bytes; field order is fixed for v1. */
 typedef struct chutoro_cuda_device_info {
-  char name[256];                /**< e.g. "NVIDIA H200" (UTF-8, NUL-terminated) */
-  char pci_bus_id[32];           /**< "domain:bus:device.function", e.g. "0000:19:00.0" */
-  int32_t compute_major;         /**< compute capability, e.g. 9 */
-  int32_t compute_minor;         /**< e.g. 0 */
-  int32_t multiprocessors;       /**< streaming multiprocessors */
-  int32_t supported;             /**< 1 when the module has code this device runs (sm_XY or PTX), else 0 */
-  uint64_t total_memory_bytes;   /**< global memory */
-  uint64_t free_memory_bytes;    /**< free global memory at the time of the call */
-  uint64_t reserved1[2];         /**< 0 */
+  char name[256];              /**< e.g. "NVIDIA H200" (UTF-8, NUL-terminated) */
+  char pci_bus_id[32];         /**< "domain:bus:device.function", e.g. "0000:19:00.0" */
+  int32_t compute_major;       /**< compute capability, e.g. 9 */
+  int32_t compute_minor;       /**< e.g. 0 */
+  int32_t multiprocessors;     /**< streaming multiprocessors */
+  int32_t supported;           /**< 1 when the module has code this device runs (sm_XY or PTX), else 0 */
+  uint64_t total_memory_bytes; /**< global memory */
+  uint64_t free_memory_bytes;  /**< free global memory at the time of the call */
+  uint64_t reserved1[2];       /**< 0 */
 } chutoro_cuda_device_info;
 
 /** The v-table the module returns. Field order is fixed for v1. */

@@ -17,7 +17,8 @@
 
 namespace chutoro::cuda_detail {
 
-static_assert(sizeof(forest_edge) == sizeof(chutoro_cuda_edge) && alignof(forest_edge) == alignof(chutoro_cuda_edge));
+static_assert(sizeof(forest_edge) == sizeof(chutoro_cuda_edge) &&
+              alignof(forest_edge) == alignof(chutoro_cuda_edge));
 static_assert(offsetof(forest_edge, a) == offsetof(chutoro_cuda_edge, a) &&
               offsetof(forest_edge, b) == offsetof(chutoro_cuda_edge, b) &&
               offsetof(forest_edge, d) == offsetof(chutoro_cuda_edge, d));
@@ -45,9 +46,12 @@ long double memory_limit(const char** text) {
   const unsigned long long x = std::strtoull(v, &end, 10);
   if (end == v || errno != 0 || v[0] == '-') return -1;
   long double scale = 1;
-  if (*end == 'K' || *end == 'k') scale = 1024.0L, ++end;
-  else if (*end == 'M' || *end == 'm') scale = 1024.0L * 1024, ++end;
-  else if (*end == 'G' || *end == 'g') scale = 1024.0L * 1024 * 1024, ++end;
+  if (*end == 'K' || *end == 'k')
+    scale = 1024.0L, ++end;
+  else if (*end == 'M' || *end == 'm')
+    scale = 1024.0L * 1024, ++end;
+  else if (*end == 'G' || *end == 'g')
+    scale = 1024.0L * 1024 * 1024, ++end;
   if (*end != '\0') return -1;
   return static_cast<long double>(x) * scale;
 }
@@ -57,32 +61,35 @@ std::int32_t out_of_memory(std::int32_t device, std::uint64_t n, std::uint64_t m
   std::size_t free_bytes = 0, total_bytes = 0;
   if (cudaMemGetInfo(&free_bytes, &total_bytes) != cudaSuccess) free_bytes = total_bytes = 0;
   (void)cudaGetLastError();
-  return fail(error, CHUTORO_CUDA_ERR_OUT_OF_MEMORY,
-              "out of device memory: the spanning forest of %llu edges on %llu items needs about %.0f MiB of device "
-              "memory; CUDA device %d has %.0f MiB free of %.0f MiB",
-              static_cast<unsigned long long>(m), static_cast<unsigned long long>(n),
-              static_cast<double>(bytes_needed(n, m)) / kMiB, static_cast<int>(device),
-              static_cast<double>(free_bytes) / kMiB, static_cast<double>(total_bytes) / kMiB);
+  return fail(
+      error, CHUTORO_CUDA_ERR_OUT_OF_MEMORY,
+      "out of device memory: the spanning forest of %llu edges on %llu items needs about %.0f MiB of device "
+      "memory; CUDA device %d has %.0f MiB free of %.0f MiB",
+      static_cast<unsigned long long>(m), static_cast<unsigned long long>(n),
+      static_cast<double>(bytes_needed(n, m)) / kMiB, static_cast<int>(device),
+      static_cast<double>(free_bytes) / kMiB, static_cast<double>(total_bytes) / kMiB);
 }
 
 }  // namespace
 
-std::int32_t forest_stage(std::int32_t device, std::uint64_t n, const chutoro_cuda_edge* edges, std::uint64_t m,
-                          const chutoro_cuda_edge* more, std::uint64_t m2, const float* core, chutoro_cuda_edge* out,
-                          std::uint64_t* out_count, char* error) {
+std::int32_t forest_stage(std::int32_t device, std::uint64_t n, const chutoro_cuda_edge* edges,
+                          std::uint64_t m, const chutoro_cuda_edge* more, std::uint64_t m2, const float* core,
+                          chutoro_cuda_edge* out, std::uint64_t* out_count, char* error) {
   const char* limit_text = nullptr;
   const long double limit = memory_limit(&limit_text);
   if (limit < 0) {
-    return fail(error, CHUTORO_CUDA_ERR_INVALID_ARGUMENT,
-                "CHUTORO_CUDA_MEMORY_LIMIT=\"%.60s\" is not a byte count (digits, optionally followed by K, M or G)",
-                limit_text);
+    return fail(
+        error, CHUTORO_CUDA_ERR_INVALID_ARGUMENT,
+        "CHUTORO_CUDA_MEMORY_LIMIT=\"%.60s\" is not a byte count (digits, optionally followed by K, M or G)",
+        limit_text);
   }
   if (limit > 0 && static_cast<long double>(bytes_needed(n, m + m2)) > limit) {
-    return fail(error, CHUTORO_CUDA_ERR_OUT_OF_MEMORY,
-                "out of device memory: the spanning forest of %llu edges on %llu items needs about %.0f MiB of "
-                "device memory, more than CHUTORO_CUDA_MEMORY_LIMIT=%s allows",
-                static_cast<unsigned long long>(m + m2), static_cast<unsigned long long>(n),
-                static_cast<double>(bytes_needed(n, m + m2)) / kMiB, limit_text);
+    return fail(
+        error, CHUTORO_CUDA_ERR_OUT_OF_MEMORY,
+        "out of device memory: the spanning forest of %llu edges on %llu items needs about %.0f MiB of "
+        "device memory, more than CHUTORO_CUDA_MEMORY_LIMIT=%s allows",
+        static_cast<unsigned long long>(m + m2), static_cast<unsigned long long>(n),
+        static_cast<double>(bytes_needed(n, m + m2)) / kMiB, limit_text);
   }
   try {
     const auto* e = reinterpret_cast<const forest_edge*>(edges);
@@ -109,12 +116,13 @@ std::int32_t forest_stage(std::int32_t device, std::uint64_t n, const chutoro_cu
     return fail(error, CHUTORO_CUDA_ERR_CUDA, "spanning forest: %s", x.what());
   } catch (const std::bad_alloc&) {
     return fail(error, CHUTORO_CUDA_ERR_OUT_OF_MEMORY,
-                "out of host memory: the spanning forest of %llu edges on %llu items", 
+                "out of host memory: the spanning forest of %llu edges on %llu items",
                 static_cast<unsigned long long>(m + m2), static_cast<unsigned long long>(n));
   } catch (const chutoro::error& x) {
     const bool bad_input =
         x.code() == chutoro::error_code::invalid_argument || x.code() == chutoro::error_code::unsupported;
-    return fail(error, bad_input ? CHUTORO_CUDA_ERR_INVALID_ARGUMENT : CHUTORO_CUDA_ERR_INTERNAL, "%s", x.what());
+    return fail(error, bad_input ? CHUTORO_CUDA_ERR_INVALID_ARGUMENT : CHUTORO_CUDA_ERR_INTERNAL, "%s",
+                x.what());
   }
 }
 

@@ -122,8 +122,9 @@ std::int32_t versions(std::int32_t* driver_version, std::int32_t* runtime_versio
   if (cudaDriverGetVersion(&d) != cudaSuccess) d = 0;
   (void)cudaGetLastError();
   if (d <= 0) {  // a library that is no driver (the toolkit's stub)
-    return fail(error, CHUTORO_CUDA_ERR_NO_DRIVER,
-                "no NVIDIA driver (libcuda.so.1 reports no driver version: the CUDA toolkit's stub library?)");
+    return fail(
+        error, CHUTORO_CUDA_ERR_NO_DRIVER,
+        "no NVIDIA driver (libcuda.so.1 reports no driver version: the CUDA toolkit's stub library?)");
   }
   *driver_version = d;
   return CHUTORO_CUDA_OK;
@@ -150,8 +151,9 @@ std::int32_t check_device(std::int32_t device, char* error) {
   const std::int32_t status = device_count(&n, error);
   if (status != CHUTORO_CUDA_OK) return status;
   if (device < 0 || device >= n) {
-    return fail(error, CHUTORO_CUDA_ERR_INVALID_ARGUMENT, "CUDA device %d does not exist (%d device%s: 0..%d)",
-                static_cast<int>(device), static_cast<int>(n), n == 1 ? "" : "s", static_cast<int>(n - 1));
+    return fail(error, CHUTORO_CUDA_ERR_INVALID_ARGUMENT,
+                "CUDA device %d does not exist (%d device%s: 0..%d)", static_cast<int>(device),
+                static_cast<int>(n), n == 1 ? "" : "s", static_cast<int>(n - 1));
   }
   return CHUTORO_CUDA_OK;
 }
@@ -183,9 +185,10 @@ std::int32_t device_info(std::int32_t device, chutoro_cuda_device_info* out, cha
   return CHUTORO_CUDA_OK;
 }
 
-std::int32_t spanning_forest(std::int32_t device, std::uint64_t n, const chutoro_cuda_edge* edges, std::uint64_t m,
-                             const chutoro_cuda_edge* more, std::uint64_t m2, const float* core,
-                             chutoro_cuda_edge* out, std::uint64_t* out_count, char* error) {
+std::int32_t spanning_forest(std::int32_t device, std::uint64_t n, const chutoro_cuda_edge* edges,
+                             std::uint64_t m, const chutoro_cuda_edge* more, std::uint64_t m2,
+                             const float* core, chutoro_cuda_edge* out, std::uint64_t* out_count,
+                             char* error) {
   if (out_count == nullptr)
     return fail(error, CHUTORO_CUDA_ERR_INVALID_ARGUMENT, "spanning_forest: out_count is NULL");
   *out_count = 0;
@@ -201,11 +204,12 @@ std::int32_t spanning_forest(std::int32_t device, std::uint64_t n, const chutoro
   if (e == cudaSuccess) e = cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, device);
   if (e != cudaSuccess) return translate(e, "cudaDeviceGetAttribute", error);
   if (!runs_on(major, minor)) {
-    return fail(error, CHUTORO_CUDA_ERR_COMPUTE_CAPABILITY,
-                "compute capability too low: CUDA device %d has compute capability %d.%d; this module runs on "
-                ">= %d.%d (%s)",
-                static_cast<int>(device), major, minor, min_compute_capability() / 10, min_compute_capability() % 10,
-                CHUTORO_CUDA_BUILD_INFO);
+    return fail(
+        error, CHUTORO_CUDA_ERR_COMPUTE_CAPABILITY,
+        "compute capability too low: CUDA device %d has compute capability %d.%d; this module runs on "
+        ">= %d.%d (%s)",
+        static_cast<int>(device), major, minor, min_compute_capability() / 10, min_compute_capability() % 10,
+        CHUTORO_CUDA_BUILD_INFO);
   }
   return with_device(device, error, [&](char* err) {
     return forest_stage(device, n, edges, m, more, m2, core, out, out_count, err);
@@ -280,7 +284,8 @@ extern "C" __attribute__((visibility("default"))) const chutoro_cuda_v1* chutoro
   using namespace chutoro::cuda_detail;
   if (host_abi_version != CHUTORO_CUDA_ABI_VERSION) {
     fail(error, CHUTORO_CUDA_ERR_INVALID_ARGUMENT,
-         "the host speaks CUDA module ABI version %u, this module version %u: use the libchutoro_cuda.so built "
+         "the host speaks CUDA module ABI version %u, this module version %u: use the libchutoro_cuda.so "
+         "built "
          "with this chutoro",
          static_cast<unsigned>(host_abi_version), static_cast<unsigned>(CHUTORO_CUDA_ABI_VERSION));
     return nullptr;

@@ -14,7 +14,8 @@ namespace chutoro::cuda_detail {
 
 /// Writes a printf-formatted message into `error` (CHUTORO_CUDA_ERROR_MAX
 /// bytes; NULL allowed) and returns `code`.
-std::int32_t fail(char* error, std::int32_t code, const char* format, ...) __attribute__((format(printf, 3, 4)));
+std::int32_t fail(char* error, std::int32_t code, const char* format, ...)
+    __attribute__((format(printf, 3, 4)));
 
 /// Status and message for the CUDA error `e` returned by `call`: no driver,
 /// driver too old, no device, out of memory and missing code get their own
@@ -54,8 +55,8 @@ std::int32_t with_device(std::int32_t device, char* error, Body&& body) noexcept
 /// The spanning-forest stage on the current device (forest.cu); arguments
 /// and result as chutoro_cuda_v1::spanning_forest, already checked: n <
 /// 2^32, non-empty buffers non-NULL, the device runs the module's code.
-std::int32_t forest_stage(std::int32_t device, std::uint64_t n, const chutoro_cuda_edge* edges, std::uint64_t m,
-                          const chutoro_cuda_edge* more, std::uint64_t m2, const float* core, chutoro_cuda_edge* out,
-                          std::uint64_t* out_count, char* error);
+std::int32_t forest_stage(std::int32_t device, std::uint64_t n, const chutoro_cuda_edge* edges,
+                          std::uint64_t m, const chutoro_cuda_edge* more, std::uint64_t m2, const float* core,
+                          chutoro_cuda_edge* out, std::uint64_t* out_count, char* error);
 
 }  // namespace chutoro::cuda_detail

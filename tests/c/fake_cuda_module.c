@@ -36,7 +36,8 @@ static int32_t situation(char* error) {
   if (mode_is("no_driver"))
     return say(error, CHUTORO_CUDA_ERR_NO_DRIVER, "no NVIDIA driver (libcuda.so.1 not found: fake)");
   if (mode_is("too_old"))
-    return say(error, CHUTORO_CUDA_ERR_DRIVER_TOO_OLD, "NVIDIA driver too old (driver 12.2, this module needs >= 13.0)");
+    return say(error, CHUTORO_CUDA_ERR_DRIVER_TOO_OLD,
+               "NVIDIA driver too old (driver 12.2, this module needs >= 13.0)");
   if (mode_is("no_device"))
     return say(error, CHUTORO_CUDA_ERR_NO_DEVICE, "no CUDA device (the NVIDIA driver sees none)");
   return CHUTORO_CUDA_OK;
@@ -61,7 +62,8 @@ static int32_t fake_device_info(int32_t device, chutoro_cuda_device_info* out, c
   int32_t status = fake_device_count(&count, error);
   memset(out, 0, sizeof *out);
   if (status != CHUTORO_CUDA_OK) return status;
-  if (device < 0 || device >= count) return say(error, CHUTORO_CUDA_ERR_INVALID_ARGUMENT, "no such fake device");
+  if (device < 0 || device >= count)
+    return say(error, CHUTORO_CUDA_ERR_INVALID_ARGUMENT, "no such fake device");
   snprintf(out->name, sizeof out->name, "Fake GPU %d", (int)device);
   snprintf(out->pci_bus_id, sizeof out->pci_bus_id, "0000:%02x:00.0", 0x19 + (int)device);
   if (mode_is("old_gpu")) {
@@ -88,8 +90,9 @@ static int32_t fake_spanning_forest(int32_t device, uint64_t n, const chutoro_cu
   *out_count = 0;
   if (status != CHUTORO_CUDA_OK) return status;
   if (mode_is("oom"))
-    return say(error, CHUTORO_CUDA_ERR_OUT_OF_MEMORY,
-               "out of device memory: the spanning forest needs about 9999 MiB; CUDA device 0 has 1 MiB free");
+    return say(
+        error, CHUTORO_CUDA_ERR_OUT_OF_MEMORY,
+        "out of device memory: the spanning forest needs about 9999 MiB; CUDA device 0 has 1 MiB free");
   if (mode_is("bad_forest") && n > 5) {
     out[0].a = 5;
     out[0].b = 2;
@@ -112,7 +115,7 @@ static int32_t fake_spanning_forest(int32_t device, uint64_t n, const chutoro_cu
 }
 
 __attribute__((visibility("default"))) const chutoro_cuda_v1* chutoro_cuda_open(uint32_t host_abi_version,
-                                                                               char* error) {
+                                                                                char* error) {
   static chutoro_cuda_v1 table;
   (void)host_abi_version;
   if (mode_is("refuse")) {

@@ -219,9 +219,11 @@ TEST_F(Cli, DevicesHuman) {
   EXPECT_EQ(r.rc, 0) << r.err;
   EXPECT_EQ(r.err, "");
   EXPECT_EQ(r.out,
-            "0: Fake GPU 0, compute capability 9.0, 132 multiprocessors, 141.0 GiB (140.0 GiB free), driver CUDA 13.0, "
+            "0: Fake GPU 0, compute capability 9.0, 132 multiprocessors, 141.0 GiB (140.0 GiB free), driver "
+            "CUDA 13.0, "
             "runtime CUDA 13.0, PCI 0000:19:00.0\n"
-            "1: Fake GPU 1, compute capability 7.0, 80 multiprocessors, 16.0 GiB (15.0 GiB free), driver CUDA 13.0, "
+            "1: Fake GPU 1, compute capability 7.0, 80 multiprocessors, 16.0 GiB (15.0 GiB free), driver "
+            "CUDA 13.0, "
             "runtime CUDA 13.0, PCI 0000:1a:00.0, not supported (the CUDA module has no code for it)\n");
 }
 
@@ -278,9 +280,10 @@ TEST_F(Cli, DevicesSayWhyThereIsNone) {
   auto j = run_json({"devices", "--json"});
   EXPECT_EQ(j["devices"].size(), 0u);
   EXPECT_TRUE(j["module"].is_null());
-  EXPECT_EQ(j["reason"], std::string("CHUTORO_CUDA_LIBRARY=") + CHUTORO_TEST_FAKE_CUDA + ": CUDA module ABI version 99, "
-                                                              "but this chutoro speaks version 1; use the "
-                                                              "libchutoro_cuda.so built with it");
+  EXPECT_EQ(j["reason"], std::string("CHUTORO_CUDA_LIBRARY=") + CHUTORO_TEST_FAKE_CUDA +
+                             ": CUDA module ABI version 99, "
+                             "but this chutoro speaks version 1; use the "
+                             "libchutoro_cuda.so built with it");
   scoped_env lib2("CHUTORO_CUDA_LIBRARY", CHUTORO_TEST_NO_ENTRY);
   j = run_json({"devices", "--json"});
   EXPECT_EQ(j["reason"], std::string("CHUTORO_CUDA_LIBRARY=") + CHUTORO_TEST_NO_ENTRY +
@@ -297,7 +300,8 @@ TEST_F(Cli, DevicesFindTheModuleNextToTheExecutable) {
   EXPECT_TRUE(!j["devices"].empty() || !j["reason"].get<std::string>().empty()) << j.dump();
 #else
   EXPECT_TRUE(j["module"].is_null());
-  EXPECT_NE(j["reason"].get<std::string>().find("CUDA module not found: no libchutoro_cuda.so in"), std::string::npos)
+  EXPECT_NE(j["reason"].get<std::string>().find("CUDA module not found: no libchutoro_cuda.so in"),
+            std::string::npos)
       << j.dump();
 #endif
   const run_result r = run({"devices"});
@@ -314,7 +318,9 @@ TEST_F(Cli, DevicesWithTheToolkitsStubDriver) {
   scoped_env path("LD_LIBRARY_PATH", dir_.c_str());
   const run_result r = run({"devices"});
   EXPECT_EQ(r.rc, 0);
-  EXPECT_EQ(r.out, "no CUDA device: no NVIDIA driver (libcuda.so.1 is the CUDA toolkit's stub library, not a driver)\n");
+  EXPECT_EQ(
+      r.out,
+      "no CUDA device: no NVIDIA driver (libcuda.so.1 is the CUDA toolkit's stub library, not a driver)\n");
 }
 #endif
 

@@ -111,7 +111,8 @@ TEST(CudaLoader, WrongAbiVersion) {
   scoped_env mode("CHUTORO_FAKE_CUDA", "wrong_abi");
   const cuda_error e = expect_cuda_error([] { cuda_module m(fake_path); });
   EXPECT_EQ(e.status(), cuda_status::library_invalid);
-  EXPECT_TRUE(contains(e.reason(), "CUDA module ABI version 99, but this chutoro speaks version 1")) << e.reason();
+  EXPECT_TRUE(contains(e.reason(), "CUDA module ABI version 99, but this chutoro speaks version 1"))
+      << e.reason();
   EXPECT_TRUE(contains(e.reason(), fake_path)) << e.reason();
 }
 
@@ -119,14 +120,16 @@ TEST(CudaLoader, EntryPointRefuses) {
   scoped_env mode("CHUTORO_FAKE_CUDA", "refuse");
   const cuda_error e = expect_cuda_error([] { cuda_module m(fake_path); });
   EXPECT_EQ(e.status(), cuda_status::library_invalid);
-  EXPECT_TRUE(contains(e.reason(), "chutoro_cuda_open failed: the fake module refuses to open")) << e.reason();
+  EXPECT_TRUE(contains(e.reason(), "chutoro_cuda_open failed: the fake module refuses to open"))
+      << e.reason();
 }
 
 TEST(CudaLoader, CapsWithoutTheStage) {
   scoped_env mode("CHUTORO_FAKE_CUDA", "bad_caps");
   const cuda_error e = expect_cuda_error([] { cuda_module m(fake_path); });
   EXPECT_EQ(e.status(), cuda_status::library_invalid);
-  EXPECT_TRUE(contains(e.reason(), "CHUTORO_CUDA_STAGE_SPANNING_FOREST but v-table field spanning_forest is NULL"))
+  EXPECT_TRUE(
+      contains(e.reason(), "CHUTORO_CUDA_STAGE_SPANNING_FOREST but v-table field spanning_forest is NULL"))
       << e.reason();
 }
 
@@ -157,7 +160,8 @@ TEST(CudaLoader, TwoDevicesOneTooOld) {
   EXPECT_EQ(m.pick_device(0), 0);
   cuda_error e = expect_cuda_error([&] { (void)m.pick_device(1); });
   EXPECT_EQ(e.status(), cuda_status::compute_capability_too_low);
-  EXPECT_TRUE(contains(e.reason(), "compute capability too low: CUDA device 1 (Fake GPU 1) has 7.0")) << e.reason();
+  EXPECT_TRUE(contains(e.reason(), "compute capability too low: CUDA device 1 (Fake GPU 1) has 7.0"))
+      << e.reason();
   EXPECT_TRUE(contains(e.reason(), ">= 7.5")) << e.reason();
   e = expect_cuda_error([&] { (void)m.pick_device(2); });
   EXPECT_EQ(e.code(), error_code::invalid_argument);
@@ -187,9 +191,10 @@ TEST(CudaLoader, NoDriverTooOldNoDevice) {
     cuda_status status;
     const char* words;
   };
-  for (const situation s : {situation{"no_driver", cuda_status::no_driver, "no NVIDIA driver (libcuda.so.1 not found"},
-                            situation{"too_old", cuda_status::driver_too_old, "NVIDIA driver too old (driver 12.2"},
-                            situation{"no_device", cuda_status::no_device, "no CUDA device"}}) {
+  for (const situation s :
+       {situation{"no_driver", cuda_status::no_driver, "no NVIDIA driver (libcuda.so.1 not found"},
+        situation{"too_old", cuda_status::driver_too_old, "NVIDIA driver too old (driver 12.2"},
+        situation{"no_device", cuda_status::no_device, "no CUDA device"}}) {
     SCOPED_TRACE(s.mode);
     scoped_env mode("CHUTORO_FAKE_CUDA", s.mode);
     cuda_module m(fake_path);  // opening needs no driver
@@ -210,7 +215,8 @@ TEST(CudaLoader, NoDriverTooOldNoDevice) {
 }
 
 TEST(CudaLoader, ForestFailuresAndChecks) {
-  const std::vector<raw_edge> edges = {{0, 1, 1.0f}, {2, 1, 2.0f}, {2, 3, 3.0f}}, more = {{4, 3, 4.0f}, {5, 4, 5.0f}};
+  const std::vector<raw_edge> edges = {{0, 1, 1.0f}, {2, 1, 2.0f}, {2, 3, 3.0f}},
+                              more = {{4, 3, 4.0f}, {5, 4, 5.0f}};
   {
     scoped_env mode("CHUTORO_FAKE_CUDA", "oom");
     cuda_module m(fake_path);
@@ -224,7 +230,8 @@ TEST(CudaLoader, ForestFailuresAndChecks) {
     cuda_module m(fake_path);
     const cuda_error e = expect_cuda_error([&] { (void)m.spanning_forest(0, 6, edges, more, {}); });
     EXPECT_EQ(e.code(), error_code::internal);
-    EXPECT_TRUE(contains(e.reason(), "returned edge 0 (0-based) = (5, 2) for 6 items (needs a < b < n)")) << e.reason();
+    EXPECT_TRUE(contains(e.reason(), "returned edge 0 (0-based) = (5, 2) for 6 items (needs a < b < n)"))
+        << e.reason();
   }
   scoped_env mode("CHUTORO_FAKE_CUDA", "two_gpus");
   cuda_module m(fake_path);
@@ -323,7 +330,8 @@ struct random_graph {
 
 /// m + m2 random edges on n items (some self-loops and parallel edges), distances
 /// from `levels` distinct values so that ties are frequent; core distances too.
-random_graph make_graph(std::size_t n, std::size_t m, std::size_t m2, int levels, bool with_core, unsigned seed) {
+random_graph make_graph(std::size_t n, std::size_t m, std::size_t m2, int levels, bool with_core,
+                        unsigned seed) {
   std::mt19937_64 rng(seed);
   std::uniform_int_distribution<std::uint32_t> item(0, static_cast<std::uint32_t>(n - 1));
   std::uniform_int_distribution<int> level(0, levels - 1);
@@ -346,7 +354,9 @@ random_graph make_graph(std::size_t n, std::size_t m, std::size_t m2, int levels
 /// distance, the CPU keeps either one).
 void unique_pairs(random_graph& g) {
   std::vector<std::pair<std::uint32_t, std::uint32_t>> seen;
-  auto key = [](const raw_edge& e) { return std::pair<std::uint32_t, std::uint32_t>(std::min(e.a, e.b), std::max(e.a, e.b)); };
+  auto key = [](const raw_edge& e) {
+    return std::pair<std::uint32_t, std::uint32_t>(std::min(e.a, e.b), std::max(e.a, e.b));
+  };
   for (auto* v : {&g.edges, &g.more})
     for (const raw_edge& e : *v) seen.push_back(key(e));
   std::sort(seen.begin(), seen.end());
@@ -354,20 +364,24 @@ void unique_pairs(random_graph& g) {
   for (std::size_t k = 1; k < seen.size(); ++k)
     if (seen[k] == seen[k - 1]) twice.push_back(seen[k]);
   for (auto* v : {&g.edges, &g.more}) {
-    std::erase_if(*v, [&](const raw_edge& e) { return std::binary_search(twice.begin(), twice.end(), key(e)); });
+    std::erase_if(*v,
+                  [&](const raw_edge& e) { return std::binary_search(twice.begin(), twice.end(), key(e)); });
   }
 }
 
 /// Same pairs, in the same order, of the same mutual-reachability weight.
-bool same_forest(const std::vector<raw_edge>& x, const std::vector<raw_edge>& y, const std::vector<float>& core) {
+bool same_forest(const std::vector<raw_edge>& x, const std::vector<raw_edge>& y,
+                 const std::vector<float>& core) {
   auto w = [&](const raw_edge& e) { return core.empty() ? e.d : std::max({core[e.a], core[e.b], e.d}); };
-  return x.size() == y.size() && std::equal(x.begin(), x.end(), y.begin(), [&](const raw_edge& p, const raw_edge& q) {
+  return x.size() == y.size() &&
+         std::equal(x.begin(), x.end(), y.begin(), [&](const raw_edge& p, const raw_edge& q) {
            return p.a == q.a && p.b == q.b && w(p) == w(q);
          });
 }
 
 bool same_bytes(const std::vector<raw_edge>& x, const std::vector<raw_edge>& y) {
-  return x.size() == y.size() && std::equal(x.begin(), x.end(), y.begin(), [](const raw_edge& p, const raw_edge& q) {
+  return x.size() == y.size() &&
+         std::equal(x.begin(), x.end(), y.begin(), [](const raw_edge& p, const raw_edge& q) {
            return p.a == q.a && p.b == q.b && p.d == q.d;
          });
 }
@@ -392,9 +406,10 @@ TEST_F(CudaGpu, ForestEqualsTheCpuForest) {
     int levels;
     bool core;
   };
-  for (const shape s : {shape{2, 1, 0, 4, true}, shape{50, 200, 30, 3, true}, shape{1000, 3000, 0, 1000000, false},
-                        shape{20000, 60000, 20000, 16, true}, shape{100000, 400000, 100000, 1000000, true},
-                        shape{5000, 2000, 0, 8, true} /* disconnected */}) {
+  for (const shape s :
+       {shape{2, 1, 0, 4, true}, shape{50, 200, 30, 3, true}, shape{1000, 3000, 0, 1000000, false},
+        shape{20000, 60000, 20000, 16, true}, shape{100000, 400000, 100000, 1000000, true},
+        shape{5000, 2000, 0, 8, true} /* disconnected */}) {
     SCOPED_TRACE("n=" + std::to_string(s.n) + " m=" + std::to_string(s.m) + "+" + std::to_string(s.m2));
     random_graph g = make_graph(s.n, s.m, s.m2, s.levels, s.core, 7 + static_cast<unsigned>(s.n));
     std::vector<raw_edge> cpu = chutoro::detail::minimum_spanning_forest(g.n, g.edges, g.more, g.core);
@@ -429,10 +444,12 @@ TEST_F(CudaGpu, ForestEdgeCases) {
 TEST_F(CudaGpu, OutOfDeviceMemoryIsAClearError) {
   const random_graph g = make_graph(100000, 1000000, 0, 16, true, 3);
   scoped_env limit("CHUTORO_CUDA_MEMORY_LIMIT", "1M");
-  const cuda_error e = expect_cuda_error([&] { (void)module_->spanning_forest(*device_, g.n, g.edges, {}, g.core); });
+  const cuda_error e =
+      expect_cuda_error([&] { (void)module_->spanning_forest(*device_, g.n, g.edges, {}, g.core); });
   EXPECT_EQ(e.status(), cuda_status::out_of_memory);
   EXPECT_EQ(e.code(), error_code::unsupported);
-  EXPECT_TRUE(contains(e.reason(), "out of device memory: the spanning forest of 1000000 edges on 100000 items"))
+  EXPECT_TRUE(
+      contains(e.reason(), "out of device memory: the spanning forest of 1000000 edges on 100000 items"))
       << e.reason();
   EXPECT_TRUE(contains(e.reason(), "CHUTORO_CUDA_MEMORY_LIMIT=1M")) << e.reason();
   // The device is still usable after the refusal.

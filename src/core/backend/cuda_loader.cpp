@@ -27,7 +27,8 @@
 
 namespace chutoro::detail {
 
-static_assert(sizeof(chutoro_cuda_edge) == sizeof(raw_edge) && alignof(chutoro_cuda_edge) == alignof(raw_edge));
+static_assert(sizeof(chutoro_cuda_edge) == sizeof(raw_edge) &&
+              alignof(chutoro_cuda_edge) == alignof(raw_edge));
 static_assert(offsetof(chutoro_cuda_edge, a) == offsetof(raw_edge, a) &&
               offsetof(chutoro_cuda_edge, b) == offsetof(raw_edge, b) &&
               offsetof(chutoro_cuda_edge, d) == offsetof(raw_edge, d));
@@ -93,13 +94,14 @@ cuda_module::cuda_module(const fs::path& file) : file_(file) {
   // Never unmapped (RTLD_NODELETE): the static CUDA runtime inside keeps
   // threads and exit handlers that must outlive any dlclose.
   handle_ = ::dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
-  if (handle_ == nullptr) invalid(file_, "cannot load the CUDA module: " + message_or(::dlerror(), "dlopen failed"));
+  if (handle_ == nullptr)
+    invalid(file_, "cannot load the CUDA module: " + message_or(::dlerror(), "dlopen failed"));
   try {
     ::dlerror();
     void* sym = ::dlsym(handle_, CHUTORO_CUDA_ENTRY_NAME);
     if (sym == nullptr) {
-      invalid(file_, std::string("not a chutoro CUDA module: it exports no function \"") + CHUTORO_CUDA_ENTRY_NAME +
-                         "\"");
+      invalid(file_, std::string("not a chutoro CUDA module: it exports no function \"") +
+                         CHUTORO_CUDA_ENTRY_NAME + "\"");
     }
     chutoro_cuda_open_fn open_fn = nullptr;
     static_assert(sizeof(open_fn) == sizeof(sym));
@@ -125,8 +127,9 @@ cuda_module::~cuda_module() {
 void cuda_module::adopt(const chutoro_cuda_v1* vt) {
   if (vt->abi_version != CHUTORO_CUDA_ABI_VERSION) {
     // Another layout: nothing else in it can be trusted.
-    invalid(file_, "CUDA module ABI version " + std::to_string(vt->abi_version) + ", but this chutoro speaks version " +
-                       std::to_string(CHUTORO_CUDA_ABI_VERSION) + "; use the libchutoro_cuda.so built with it");
+    invalid(file_, "CUDA module ABI version " + std::to_string(vt->abi_version) +
+                       ", but this chutoro speaks version " + std::to_string(CHUTORO_CUDA_ABI_VERSION) +
+                       "; use the libchutoro_cuda.so built with it");
   }
   vt_ = *vt;  // the host keeps its own copy
   auto require = [&](bool present, const char* field) {
@@ -139,13 +142,16 @@ void cuda_module::adopt(const chutoro_cuda_v1* vt) {
   if ((vt_.caps & ~CHUTORO_CUDA_CAPS_ALL_V1) != 0) {
     char buf[16];
     std::snprintf(buf, sizeof buf, "%x", vt_.caps & ~CHUTORO_CUDA_CAPS_ALL_V1);
-    invalid(file_, std::string("caps has unknown bits 0x") + buf +
-                       " (ABI version 1 knows CHUTORO_CUDA_DETERMINISTIC and CHUTORO_CUDA_STAGE_SPANNING_FOREST)");
+    invalid(file_,
+            std::string("caps has unknown bits 0x") + buf +
+                " (ABI version 1 knows CHUTORO_CUDA_DETERMINISTIC and CHUTORO_CUDA_STAGE_SPANNING_FOREST)");
   }
   const bool has_forest = (vt_.caps & CHUTORO_CUDA_STAGE_SPANNING_FOREST) != 0;
   if (has_forest != (vt_.spanning_forest != nullptr)) {
-    invalid(file_, has_forest ? "caps has CHUTORO_CUDA_STAGE_SPANNING_FOREST but v-table field spanning_forest is NULL"
-                              : "v-table field spanning_forest is set but caps lacks CHUTORO_CUDA_STAGE_SPANNING_FOREST");
+    invalid(file_,
+            has_forest
+                ? "caps has CHUTORO_CUDA_STAGE_SPANNING_FOREST but v-table field spanning_forest is NULL"
+                : "v-table field spanning_forest is set but caps lacks CHUTORO_CUDA_STAGE_SPANNING_FOREST");
   }
   for (std::size_t k = 0; k < sizeof(vt_.reserved) / sizeof(vt_.reserved[0]); ++k) {
     if (vt_.reserved[k] != nullptr)
@@ -180,8 +186,9 @@ int cuda_module::device_count() const {
   const std::int32_t status = vt_.device_count(&count, err);
   if (status != CHUTORO_CUDA_OK) fail("device_count", status, err);
   if (count <= 0) {
-    throw cuda_error(cuda_status::failed, error_code::internal,
-                     file_.string() + ": device_count reported success with " + std::to_string(count) + " devices");
+    throw cuda_error(
+        cuda_status::failed, error_code::internal,
+        file_.string() + ": device_count reported success with " + std::to_string(count) + " devices");
   }
   return count;
 }
@@ -212,17 +219,18 @@ int cuda_module::pick_device(int requested) const {
   if (requested >= 0) {
     if (requested >= count) {
       throw cuda_error(cuda_status::failed, error_code::invalid_argument,
-                       "CUDA device " + std::to_string(requested) + " does not exist (" + std::to_string(count) +
+                       "CUDA device " + std::to_string(requested) + " does not exist (" +
+                           std::to_string(count) +
                            (count == 1 ? " device: 0)" : " devices: 0.." + std::to_string(count - 1) + ")"));
     }
     const device_info d = device(requested);
     if (!d.supported) {
       throw cuda_error(cuda_status::compute_capability_too_low, error_code::unsupported,
-                       "compute capability too low: CUDA device " + std::to_string(requested) + " (" + d.name +
-                           ") has " + std::to_string(d.compute_capability_major) + "." +
-                           std::to_string(d.compute_capability_minor) + "; the CUDA module runs on >= " +
-                           std::to_string(vt_.min_compute_capability / 10) + "." +
-                           std::to_string(vt_.min_compute_capability % 10) + " (" + build_info_ + ")");
+                       "compute capability too low: CUDA device " + std::to_string(requested) + " (" +
+                           d.name + ") has " + std::to_string(d.compute_capability_major) + "." +
+                           std::to_string(d.compute_capability_minor) +
+                           "; the CUDA module runs on >= " + std::to_string(vt_.min_compute_capability / 10) +
+                           "." + std::to_string(vt_.min_compute_capability % 10) + " (" + build_info_ + ")");
     }
     return requested;
   }
@@ -243,8 +251,9 @@ std::vector<raw_edge> cuda_module::spanning_forest(int device, std::size_t n, st
                                                    std::span<const raw_edge> more,
                                                    std::span<const float> core) const {
   if (!has_spanning_forest()) {
-    throw cuda_error(cuda_status::failed, error_code::unsupported,
-                     file_.string() + " offers no spanning-forest stage (caps lacks CHUTORO_CUDA_STAGE_SPANNING_FOREST)");
+    throw cuda_error(
+        cuda_status::failed, error_code::unsupported,
+        file_.string() + " offers no spanning-forest stage (caps lacks CHUTORO_CUDA_STAGE_SPANNING_FOREST)");
   }
   if (!core.empty() && core.size() != n) {
     throw cuda_error(cuda_status::failed, error_code::invalid_argument,
@@ -256,8 +265,8 @@ std::vector<raw_edge> cuda_module::spanning_forest(int device, std::size_t n, st
   char* err = fresh_error_buffer();
   const std::int32_t status = vt_.spanning_forest(
       device, n, reinterpret_cast<const chutoro_cuda_edge*>(edges.data()), edges.size(),
-      reinterpret_cast<const chutoro_cuda_edge*>(more.data()), more.size(), core.empty() ? nullptr : core.data(),
-      reinterpret_cast<chutoro_cuda_edge*>(out.data()), &count, err);
+      reinterpret_cast<const chutoro_cuda_edge*>(more.data()), more.size(),
+      core.empty() ? nullptr : core.data(), reinterpret_cast<chutoro_cuda_edge*>(out.data()), &count, err);
   if (status != CHUTORO_CUDA_OK) fail("spanning_forest", status, err);
   if (count > out.size()) {
     throw cuda_error(cuda_status::failed, error_code::internal,
@@ -268,9 +277,9 @@ std::vector<raw_edge> cuda_module::spanning_forest(int device, std::size_t n, st
   for (std::size_t k = 0; k < out.size(); ++k) {
     if (out[k].a >= out[k].b || out[k].b >= n) {
       throw cuda_error(cuda_status::failed, error_code::internal,
-                       file_.string() + ": spanning_forest returned edge " + std::to_string(k) + " (0-based) = (" +
-                           std::to_string(out[k].a) + ", " + std::to_string(out[k].b) + ") for " +
-                           std::to_string(n) + " items (needs a < b < n)");
+                       file_.string() + ": spanning_forest returned edge " + std::to_string(k) +
+                           " (0-based) = (" + std::to_string(out[k].a) + ", " + std::to_string(out[k].b) +
+                           ") for " + std::to_string(n) + " items (needs a < b < n)");
     }
   }
   return out;
@@ -337,9 +346,9 @@ loaded load_once() {
         r.status = e.status();
         r.reason = e.reason();  // starts with the file's path
         if (env != nullptr && env[0] != '\0') {
-          r.reason = "CHUTORO_CUDA_LIBRARY=" + (e.status() == cuda_status::library_not_found
-                                                    ? std::string(env) + ": no such file"
-                                                    : r.reason);
+          r.reason =
+              "CHUTORO_CUDA_LIBRARY=" +
+              (e.status() == cuda_status::library_not_found ? std::string(env) + ": no such file" : r.reason);
         }
       }
       return r;
@@ -348,8 +357,9 @@ loaded load_once() {
     r.reason = std::string("CUDA module not found: no ") + CHUTORO_CUDA_MODULE_FILE + " in ";
     for (std::size_t k = 0; k < candidates.size(); ++k)
       r.reason += (k == 0 ? "" : ", ") + candidates[k].parent_path().string();
-    r.reason += CHUTORO_CUDA_MODULE_BUILT ? " (set CHUTORO_CUDA_LIBRARY to its path)"
-                                          : " (this chutoro was built without CUDA: CHUTORO_WITH_CUDA=OFF or no nvcc)";
+    r.reason += CHUTORO_CUDA_MODULE_BUILT
+                    ? " (set CHUTORO_CUDA_LIBRARY to its path)"
+                    : " (this chutoro was built without CUDA: CHUTORO_WITH_CUDA=OFF or no nvcc)";
   } catch (const std::exception& e) {
     r.module.reset();
     r.status = cuda_status::library_invalid;

@@ -104,7 +104,8 @@ class cuda_module {
   /// ties broken by (a, b)). Throws cuda_error: unsupported when the module
   /// has no such stage, out_of_memory with the bytes needed and free, the
   /// device reasons above, invalid_argument for an item id >= n.
-  [[nodiscard]] std::vector<raw_edge> spanning_forest(int device, std::size_t n, std::span<const raw_edge> edges,
+  [[nodiscard]] std::vector<raw_edge> spanning_forest(int device, std::size_t n,
+                                                      std::span<const raw_edge> edges,
                                                       std::span<const raw_edge> more,
                                                       std::span<const float> core) const;
 

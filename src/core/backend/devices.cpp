@@ -26,7 +26,8 @@ device_list describe_devices(const cuda_module& module) {
       try {
         out.devices.push_back(module.device(i));
       } catch (const cuda_error& e) {
-        out.reason += (out.reason.empty() ? "" : "; ") + ("CUDA device " + std::to_string(i) + ": " + e.reason());
+        out.reason +=
+            (out.reason.empty() ? "" : "; ") + ("CUDA device " + std::to_string(i) + ": " + e.reason());
       }
     }
   } catch (const cuda_error& e) {
