@@ -11,6 +11,7 @@
 // CudaGpu: the module's stages on a GPU against the CPU; skipped with the
 // reason where no GPU can be used (scripts/gpu_check.sh runs them on one).
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstdlib>
@@ -75,14 +76,31 @@ cuda_error expect_cuda_error(F&& f) {
   return cuda_error(cuda_status::ok, error_code::internal, "");
 }
 
-const std::string fake_path = CHUTORO_TEST_FAKE_CUDA;
+/// A test library's path: the environment variable `name` when set (the GPU
+/// bundle of scripts/gpu_bundle.sh runs elsewhere than it was built), else
+/// the path the build compiled in.
+std::string test_library(const char* name, const char* built) {
+  const char* v = std::getenv(name);
+  return v != nullptr && v[0] != '\0' ? std::string(v) : std::string(built);
+}
+
+const std::string fake_path = test_library("CHUTORO_TEST_FAKE_CUDA", CHUTORO_TEST_FAKE_CUDA);
+const std::string no_entry_path = test_library("CHUTORO_TEST_NO_ENTRY", CHUTORO_TEST_NO_ENTRY);
+
+/// A fresh folder for one test's files.
+fs::path scratch(const char* name) {
+  const fs::path dir = fs::path(::testing::TempDir()) / ("chutoro_cuda_" + std::to_string(::getpid())) / name;
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  return dir;
+}
 
 }  // namespace
 
 // ---- CudaLoader: the loader against stand-ins ----------------------------------
 
 TEST(CudaLoader, MissingFileIsLibraryNotFound) {
-  const fs::path p = fs::path(CHUTORO_TEST_TMP) / "no_such_dir" / "libchutoro_cuda.so";
+  const fs::path p = scratch("missing") / "no_such_dir" / "libchutoro_cuda.so";
   const cuda_error e = expect_cuda_error([&] { cuda_module m(p); });
   EXPECT_EQ(e.status(), cuda_status::library_not_found);
   EXPECT_EQ(e.code(), error_code::unsupported);
@@ -91,16 +109,14 @@ TEST(CudaLoader, MissingFileIsLibraryNotFound) {
 }
 
 TEST(CudaLoader, LibraryWithoutEntryPoint) {
-  const cuda_error e = expect_cuda_error([] { cuda_module m(CHUTORO_TEST_NO_ENTRY); });
+  const cuda_error e = expect_cuda_error([] { cuda_module m(no_entry_path); });
   EXPECT_EQ(e.status(), cuda_status::library_invalid);
-  EXPECT_TRUE(contains(e.reason(), CHUTORO_TEST_NO_ENTRY)) << e.reason();
+  EXPECT_TRUE(contains(e.reason(), no_entry_path)) << e.reason();
   EXPECT_TRUE(contains(e.reason(), "exports no function \"chutoro_cuda_open\"")) << e.reason();
 }
 
 TEST(CudaLoader, FileThatIsNoLibrary) {
-  const fs::path dir = fs::path(CHUTORO_TEST_TMP) / "cuda_loader";
-  fs::create_directories(dir);
-  const fs::path p = dir / "libchutoro_cuda.so";
+  const fs::path p = scratch("not_a_library") / "libchutoro_cuda.so";
   std::ofstream(p) << "not an ELF file\n";
   const cuda_error e = expect_cuda_error([&] { cuda_module m(p); });
   EXPECT_EQ(e.status(), cuda_status::library_invalid);
@@ -266,7 +282,7 @@ TEST(CudaLoader, CandidatesFollowTheEnvironment) {
 
 #ifdef CHUTORO_TEST_CUDA_MODULE
 namespace {
-const char* const real_module = CHUTORO_TEST_CUDA_MODULE;
+const std::string real_module = test_library("CHUTORO_TEST_CUDA_MODULE", CHUTORO_TEST_CUDA_MODULE);
 
 /// The real module's device, or the reason there is none.
 std::optional<int> real_device(const cuda_module& m, std::string* reason) {
