@@ -201,9 +201,10 @@ int main(int argc, char** argv) {
       info.compute_capability_minor, info.multiprocessors,
       static_cast<unsigned long long>(info.total_memory_bytes),
       chutoro::cuda_version_string(info.driver_version).c_str(),
-      chutoro::cuda_version_string(info.runtime_version).c_str(), json_string(module->file().string()).c_str(),
-      json_string(module->build_info()).c_str(), generate_seconds, list(cpu_s).c_str(), list(gpu_s).c_str(),
-      cpu_median, gpu_median, gpu_median > 0 ? cpu_median / gpu_median : 0.0, cpu.size(), total_weight,
+      chutoro::cuda_version_string(info.runtime_version).c_str(),
+      json_string(module->file().string()).c_str(), json_string(module->build_info()).c_str(),
+      generate_seconds, list(cpu_s).c_str(), list(gpu_s).c_str(), cpu_median, gpu_median,
+      gpu_median > 0 ? cpu_median / gpu_median : 0.0, cpu.size(), total_weight,
       same_forest ? "true" : "false", same_bytes ? "true" : "false");
   return same_forest ? 0 : 3;
 }
