@@ -231,6 +231,12 @@ CLI::App* add_predict_command(CLI::App& app, model_options& o);
 void note_given_cluster(const CLI::App* c, cluster_options& o);
 void note_given_model(const CLI::App* c, model_options& o);
 
+/// `chutoro devices [--json]` (devices_command.cpp).
+CLI::App* add_devices_command(CLI::App& app, bool& json);
+int run_devices(bool json);
+/// The "cuda: ..." line of --version: the devices, or "none (<reason>)".
+std::string cuda_version_line();
+
 /// `cluster INPUT` (save empty) and `fit INPUT --save MODEL`.
 int run_fit(const cluster_options& o);
 /// `cluster --model MODEL`.

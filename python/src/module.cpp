@@ -47,6 +47,7 @@
 #include <chrono>
 #include <chutoro/arrow.hpp>
 #include <chutoro/chutoro.hpp>
+#include <chutoro/devices.hpp>
 #include <chutoro/metrics.hpp>
 #include <chutoro/model.hpp>
 #include <chutoro/plugin_source.hpp>
@@ -1008,6 +1009,48 @@ NB_MODULE(_core, m) {
       .def("dense_data", &dense_data,
            "A float32 copy (n, dim) of the model's vectors (dense and product sources; cosine and angular "
            "rows normalised, as the library keeps them), or None for other data.");
+
+  m.def(
+      "list_devices",
+      [] {
+        chutoro::device_list list;
+        {
+          nb::gil_scoped_release release;  // the first call loads the module and makes device contexts
+          list = chutoro::list_devices();
+        }
+        auto version = [](int v) -> nb::object {
+          return v > 0 ? nb::object(nb::str(chutoro::cuda_version_string(v).c_str())) : nb::none();
+        };
+        auto text = [](const std::string& t) -> nb::object {
+          return t.empty() ? nb::none() : nb::object(nb::str(t.c_str()));
+        };
+        nb::list devices;
+        for (const chutoro::device_info& d : list.devices) {
+          nb::dict o;
+          o["index"] = d.index;
+          o["name"] = d.name;
+          o["compute_capability"] = nb::make_tuple(d.compute_capability_major, d.compute_capability_minor);
+          o["multiprocessors"] = d.multiprocessors;
+          o["total_memory_bytes"] = d.total_memory_bytes;
+          o["free_memory_bytes"] = d.free_memory_bytes;
+          o["driver_version"] = version(d.driver_version);
+          o["runtime_version"] = version(d.runtime_version);
+          o["pci_bus_id"] = d.pci_bus_id;
+          o["supported"] = d.supported;
+          devices.append(o);
+        }
+        nb::dict out;
+        out["devices"] = devices;
+        out["reason"] = text(list.reason);
+        out["module"] = text(list.module);
+        out["module_build"] = text(list.module_build);
+        out["driver_version"] = version(list.driver_version);
+        out["runtime_version"] = version(list.runtime_version);
+        return out;
+      },
+      "The CUDA devices (chutoro::list_devices): a dict with 'devices' (a list of dicts), 'reason' (why "
+      "none, or None), 'module', 'module_build', 'driver_version', 'runtime_version'. Never raises for a "
+      "machine without a GPU.");
 
   m.def(
       "levenshtein",

@@ -170,12 +170,169 @@ void expect_result_csv(const fs::path& p, std::size_t n) {
 
 // ---------------------------------------------------------------- good runs
 
+/// Sets (or unsets, for nullptr) an environment variable for one scope; the
+/// commands run() starts inherit it.
+class scoped_env {
+ public:
+  scoped_env(const char* name, const char* value) : name_(name) {
+    if (const char* old = std::getenv(name)) old_ = old, had_ = true;
+    if (value != nullptr) {
+      ::setenv(name, value, 1);
+    } else {
+      ::unsetenv(name);
+    }
+  }
+  ~scoped_env() {
+    if (had_) {
+      ::setenv(name_, old_.c_str(), 1);
+    } else {
+      ::unsetenv(name_);
+    }
+  }
+  scoped_env(const scoped_env&) = delete;
+  scoped_env& operator=(const scoped_env&) = delete;
+
+ private:
+  const char* name_;
+  std::string old_;
+  bool had_ = false;
+};
+
 TEST_F(Cli, Version) {
+  scoped_env lib("CHUTORO_CUDA_LIBRARY", CHUTORO_TEST_FAKE_CUDA);
+  scoped_env mode("CHUTORO_FAKE_CUDA", "two_gpus");
+  run_result r = run({"--version"});
+  EXPECT_EQ(r.rc, 0);
+  EXPECT_EQ(r.out, std::string("chutoro ") + CHUTORO_VERSION_STRING + "\nsimd " + chutoro::simd_target() +
+                       "\ncuda: 2 devices: Fake GPU 0 (9.0), Fake GPU 1 (7.0)\n");
+  scoped_env none("CHUTORO_FAKE_CUDA", "no_device");
+  r = run({"--version"});
+  EXPECT_EQ(r.rc, 0);
+  EXPECT_EQ(r.out, std::string("chutoro ") + CHUTORO_VERSION_STRING + "\nsimd " + chutoro::simd_target() +
+                       "\ncuda: none (no CUDA device (the NVIDIA driver sees none))\n");
+}
+
+TEST_F(Cli, VersionWithoutTheCudaModule) {
+  const std::string missing = (dir_ / "libchutoro_cuda.so").string();
+  scoped_env lib("CHUTORO_CUDA_LIBRARY", missing.c_str());
   const run_result r = run({"--version"});
   EXPECT_EQ(r.rc, 0);
-  EXPECT_EQ(r.out,
-            std::string("chutoro ") + CHUTORO_VERSION_STRING + "\nsimd " + chutoro::simd_target() + "\n");
+  EXPECT_NE(r.out.find("\ncuda: none (no CUDA device: CHUTORO_CUDA_LIBRARY=" + missing + ": no such file)\n"),
+            std::string::npos)
+      << r.out;
 }
+
+TEST_F(Cli, DevicesHuman) {
+  scoped_env lib("CHUTORO_CUDA_LIBRARY", CHUTORO_TEST_FAKE_CUDA);
+  scoped_env mode("CHUTORO_FAKE_CUDA", "two_gpus");
+  const run_result r = run({"devices"});
+  EXPECT_EQ(r.rc, 0) << r.err;
+  EXPECT_EQ(r.err, "");
+  EXPECT_EQ(r.out,
+            "0: Fake GPU 0, compute capability 9.0, 132 multiprocessors, 141.0 GiB (140.0 GiB free), driver "
+            "CUDA 13.0, "
+            "runtime CUDA 13.0, PCI 0000:19:00.0\n"
+            "1: Fake GPU 1, compute capability 7.0, 80 multiprocessors, 16.0 GiB (15.0 GiB free), driver "
+            "CUDA 13.0, "
+            "runtime CUDA 13.0, PCI 0000:1a:00.0, not supported (the CUDA module has no code for it)\n");
+}
+
+TEST_F(Cli, DevicesJson) {
+  scoped_env lib("CHUTORO_CUDA_LIBRARY", CHUTORO_TEST_FAKE_CUDA);
+  scoped_env mode("CHUTORO_FAKE_CUDA", "two_gpus");
+  const auto j = run_json({"devices", "--json"});
+  ASSERT_EQ(j["devices"].size(), 2u) << j.dump();
+  const auto& d = j["devices"][0];
+  EXPECT_EQ(d["index"], 0);
+  EXPECT_EQ(d["name"], "Fake GPU 0");
+  EXPECT_EQ(d["compute_capability"], "9.0");
+  EXPECT_EQ(d["multiprocessors"], 132);
+  EXPECT_EQ(d["total_memory_bytes"], std::uint64_t{141} << 30);
+  EXPECT_EQ(d["free_memory_bytes"], std::uint64_t{140} << 30);
+  EXPECT_EQ(d["driver_version"], "13.0");
+  EXPECT_EQ(d["runtime_version"], "13.0");
+  EXPECT_EQ(d["pci_bus_id"], "0000:19:00.0");
+  EXPECT_EQ(d["supported"], true);
+  EXPECT_EQ(j["devices"][1]["supported"], false);
+  EXPECT_TRUE(j["reason"].is_null());
+  EXPECT_EQ(j["module"], CHUTORO_TEST_FAKE_CUDA);
+  EXPECT_EQ(j["module_build"], "fake CUDA module (tests/c/fake_cuda_module.c)");
+  EXPECT_EQ(j["driver_version"], "13.0");
+  EXPECT_EQ(j["runtime_version"], "13.0");
+}
+
+TEST_F(Cli, DevicesSayWhyThereIsNone) {
+  scoped_env lib("CHUTORO_CUDA_LIBRARY", CHUTORO_TEST_FAKE_CUDA);
+  struct situation {
+    const char* mode;
+    const char* reason;
+    const char* line;
+  };
+  for (const situation s :
+       {situation{"no_driver", "no NVIDIA driver (libcuda.so.1 not found: fake)",
+                  "no CUDA device: no NVIDIA driver (libcuda.so.1 not found: fake)\n"},
+        situation{"too_old", "NVIDIA driver too old (driver 12.2, this module needs >= 13.0)",
+                  "no CUDA device: NVIDIA driver too old (driver 12.2, this module needs >= 13.0)\n"},
+        situation{"no_device", "no CUDA device (the NVIDIA driver sees none)",
+                  "no CUDA device (the NVIDIA driver sees none)\n"}}) {
+    SCOPED_TRACE(s.mode);
+    scoped_env mode("CHUTORO_FAKE_CUDA", s.mode);
+    const run_result r = run({"devices"});
+    EXPECT_EQ(r.rc, 0);
+    EXPECT_EQ(r.out, s.line);
+    EXPECT_EQ(r.err, "");
+    const auto j = run_json({"devices", "--json"});
+    EXPECT_EQ(j["devices"].size(), 0u);
+    EXPECT_EQ(j["reason"], s.reason);
+  }
+  // A module that is not one, or of another ABI version: the same, naming the file.
+  scoped_env mode("CHUTORO_FAKE_CUDA", "wrong_abi");
+  auto j = run_json({"devices", "--json"});
+  EXPECT_EQ(j["devices"].size(), 0u);
+  EXPECT_TRUE(j["module"].is_null());
+  EXPECT_EQ(j["reason"], std::string("CHUTORO_CUDA_LIBRARY=") + CHUTORO_TEST_FAKE_CUDA +
+                             ": CUDA module ABI version 99, "
+                             "but this chutoro speaks version 1; use the "
+                             "libchutoro_cuda.so built with it");
+  scoped_env lib2("CHUTORO_CUDA_LIBRARY", CHUTORO_TEST_NO_ENTRY);
+  j = run_json({"devices", "--json"});
+  EXPECT_EQ(j["reason"], std::string("CHUTORO_CUDA_LIBRARY=") + CHUTORO_TEST_NO_ENTRY +
+                             ": not a chutoro CUDA module: it exports no function \"chutoro_cuda_open\"");
+}
+
+// With no CHUTORO_CUDA_LIBRARY the CLI finds the module next to itself, where
+// the build puts it; without a GPU it says why there is none.
+TEST_F(Cli, DevicesFindTheModuleNextToTheExecutable) {
+  scoped_env lib("CHUTORO_CUDA_LIBRARY", nullptr);
+  const auto j = run_json({"devices", "--json"});
+#ifdef CHUTORO_TEST_CUDA_MODULE
+  EXPECT_EQ(j["module"], fs::canonical(CHUTORO_TEST_CUDA_MODULE).string());
+  EXPECT_TRUE(!j["devices"].empty() || !j["reason"].get<std::string>().empty()) << j.dump();
+#else
+  EXPECT_TRUE(j["module"].is_null());
+  EXPECT_NE(j["reason"].get<std::string>().find("CUDA module not found: no libchutoro_cuda.so in"),
+            std::string::npos)
+      << j.dump();
+#endif
+  const run_result r = run({"devices"});
+  EXPECT_EQ(r.rc, 0);
+  if (j["devices"].empty()) EXPECT_EQ(r.out.rfind("no CUDA device", 0), 0u) << r.out;
+}
+
+#if defined(CHUTORO_TEST_CUDA_MODULE) && defined(CHUTORO_TEST_CUDA_STUB)
+// The CUDA toolkit's stub libcuda.so where the driver should be: the real
+// module says it is no driver.
+TEST_F(Cli, DevicesWithTheToolkitsStubDriver) {
+  fs::create_symlink(CHUTORO_TEST_CUDA_STUB, dir_ / "libcuda.so.1");
+  scoped_env lib("CHUTORO_CUDA_LIBRARY", CHUTORO_TEST_CUDA_MODULE);
+  scoped_env path("LD_LIBRARY_PATH", dir_.c_str());
+  const run_result r = run({"devices"});
+  EXPECT_EQ(r.rc, 0);
+  EXPECT_EQ(
+      r.out,
+      "no CUDA device: no NVIDIA driver (libcuda.so.1 is the CUDA toolkit's stub library, not a driver)\n");
+}
+#endif
 
 TEST_F(Cli, HelpExitsZero) {
   const run_result r = run({"cluster", "--help"});
