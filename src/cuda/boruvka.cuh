@@ -17,16 +17,19 @@
 // each edge as (min id, max id, its raw distance d), in Kruskal order (sorted by
 // (w, a, b)). forest_edge has raw_edge's layout, so the caller passes and gets
 // the same bytes. Self-loops are dropped; an edge given as (b, a) is the edge
-// (a, b); of parallel edges the lightest counts. Shapes: edges/more any
-// length; core n floats or empty. Units: those of the distance.
+// (a, b); of parallel edges the lightest counts. Parallel edges of one pair
+// with equal weights and different d are the one place the CPU leaves open
+// (its sort picks either); here the smallest d wins, so only such an edge's
+// d can differ. Shapes: edges/more any length; core n floats or empty.
+// Units: those of the distance.
 //
 // Source: Borůvka (1926), "O jistém problému minimálním"; the data-parallel
 // formulation (per-component lightest edge, hooking, pointer jumping, edge
 // list compaction) follows Vineet, Harish, Patidar, Narayanan, "Fast minimum
-// spanning tree for large graphs on the GPU" (HPG 2009) and, for the 64-bit
-// (weight, edge) atomic minimum and the component-labelled edge list, Fallin,
-// Gonzalez, Seo, Burtscher, "A high-performance MST implementation for GPUs"
-// (ECL-MST, SC 2023). Written here from the papers' descriptions.
+// spanning tree for large graphs on the GPU" (HPG 2009) and, for atomic
+// minima over an edge list labelled with components (no per-round sort),
+// Fallin, Gonzalez, Seo, Burtscher, "A high-performance MST implementation for
+// GPUs" (ECL-MST, SC 2023). Written here from the papers' descriptions.
 //
 // Algorithm (every step is a Thrust algorithm or a for_each functor, so the
 // same source runs on the CUDA system (nvcc) and on the OpenMP or C++ systems
