@@ -420,6 +420,7 @@ inline std::vector<forest_edge> boruvka_forest(std::size_t n, std::span<const fo
 
   // 4. The chosen edges in Kruskal order: by pair, then stably by weight.
   const auto forest_size = static_cast<std::size_t>(thrust::count(chosen.begin(), chosen.end(), 1));
+  if (forest_size == 0) return {};
   thrust::device_vector<std::uint32_t> order(forest_size);
   thrust::copy_if(counting_iterator<std::uint32_t>(0),
                   counting_iterator<std::uint32_t>(static_cast<std::uint32_t>(m)), chosen.begin(),
@@ -437,7 +438,7 @@ inline std::vector<forest_edge> boruvka_forest(std::size_t n, std::span<const fo
   thrust::device_vector<forest_edge> forest(forest_size);
   thrust::transform(order.begin(), order.end(), forest.begin(), result_edge{raw(input)});
   std::vector<forest_edge> out(forest_size);
-  thrust::copy(forest.begin(), forest.end(), out.begin());
+  thrust::copy(forest.begin(), forest.end(), out.data());
   return out;
 }
 
