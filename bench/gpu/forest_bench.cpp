@@ -10,7 +10,7 @@
 // root after a release build (one line):
 //   nvcc -std=c++20 -O3 -arch=sm_90 -Xcompiler -fopenmp -Isrc -Iinclude
 //   -Ibuild/release/include bench/gpu/forest_bench_cuda.cu
-//   build/release/libchutoro.so -o forest_bench_cuda
+//   build/release/libchutoro.a -lhwy -o forest_bench_cuda
 //
 // Usage: chutoro_forest_bench [--edges M] [--items N] [--runs R] [--seed S] [--no-core]
 // Defaults: 100,000,000 edges over 10,000,000 items (the target size;
