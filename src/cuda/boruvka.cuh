@@ -17,43 +17,45 @@
 // each edge as (min id, max id, its raw distance d), in Kruskal order (sorted by
 // (w, a, b)). forest_edge has raw_edge's layout, so the caller passes and gets
 // the same bytes. Self-loops are dropped; an edge given as (b, a) is the edge
-// (a, b); of parallel edges the lightest counts. Shapes: edges/more any
-// length; core n floats or empty. Units: those of the distance.
+// (a, b); of parallel edges the lightest counts. Parallel edges of one pair
+// with equal weights and different d are the one place the CPU leaves open
+// (its sort picks either); here the smallest d wins, so only such an edge's
+// d can differ. Shapes: edges/more any length; core n floats or empty.
+// Units: those of the distance.
 //
 // Source: Borůvka (1926), "O jistém problému minimálním"; the data-parallel
 // formulation (per-component lightest edge, hooking, pointer jumping, edge
 // list compaction) follows Vineet, Harish, Patidar, Narayanan, "Fast minimum
-// spanning tree for large graphs on the GPU" (HPG 2009) and, for the 64-bit
-// (weight, edge) atomic minimum and the component-labelled edge list, Fallin,
-// Gonzalez, Seo, Burtscher, "A high-performance MST implementation for GPUs"
-// (ECL-MST, SC 2023). Written here from the papers' descriptions.
+// spanning tree for large graphs on the GPU" (HPG 2009) and, for atomic
+// minima over an edge list labelled with components (no per-round sort),
+// Fallin, Gonzalez, Seo, Burtscher, "A high-performance MST implementation for
+// GPUs" (ECL-MST, SC 2023). Written here from the papers' descriptions.
 //
 // Algorithm (every step is a Thrust algorithm or a for_each functor, so the
 // same source runs on the CUDA system (nvcc) and on the OpenMP or C++ systems
 // (g++ -DTHRUST_DEVICE_SYSTEM=THRUST_DEVICE_SYSTEM_OMP -fopenmp)):
-//  1. Upload both edge lists once into one device array; reject ids >= n.
-//  2. Per edge: (a, b) = (min, max), weight w as above, a 64-bit pair key
-//     (a << 32 | b) and a 64-bit order key (wkey(w) << 32 | dkey(d)), where
-//     wkey/dkey map a float to an unsigned integer of the same order (flip all
-//     bits of a negative, set the sign bit of a positive; wkey also maps -0 to
-//     +0, which compare equal as weights). Self-loops get the largest pair key.
-//  3. Sort by pair key (radix sort on CUDA), then reduce_by_key with min: one
-//     edge per pair, the lightest (ties between parallel edges of equal weight
-//     and different d, where the CPU's pick is unspecified: the smallest d).
-//     Edge i of this table now has a rank in (a, b) order.
-//  4. Borůvka rounds over a working list of (component of a, component of b,
-//     wkey, table index), components named by a root item (initially a, b):
-//     a. lightest edge per component: a scatter-min reduce, each edge offering
-//        the key (wkey << 32 | position in the list) to both components' slots
-//        with an atomic 64-bit minimum (skipped when the slot already holds a
-//        smaller key). Keys are distinct and order edges by (w, a, b): wkey
-//        orders by w exactly as the CPU's float comparison does (NaN aside,
-//        see below), and equal wkeys fall to the position, which orders by
-//        table index (the list only ever loses edges by a stable compaction)
-//        and so by (a, b) — pairs are unique after step 3. So each component
-//        picks the lightest crossing edge under the CPU's strict total order,
-//        an edge of the unique minimum spanning forest under it (cut property),
-//        and the CPU's Kruskal under the same order builds that same forest.
+//  1. Upload both edge lists once into one device array (kept to the end);
+//     reject ids >= n.
+//  2. A working list of (component of a, component of b, wkey(w), input
+//     index) for the edges that are not self-loops (stream compaction), where
+//     wkey maps a float weight to an unsigned integer of the same order (flip
+//     all bits of a negative, set the sign bit of a positive; -0 maps as +0,
+//     the two compare equal). Components are named by a root item, at first
+//     the items themselves.
+//  3. Borůvka rounds:
+//     a. lightest crossing edge per component, under the strict total order
+//        (wkey, pair key min(a,b) << 32 | max(a,b), dkey(d), position in the
+//        list), as three scatter-min reduces with atomic minima (each skipped
+//        when the slot already holds a smaller value): the minimum wkey; among
+//        edges of that weight the minimum pair; among those, the minimum
+//        (dkey << 32 | position), which names the edge. Positions are unique,
+//        so the order is strict; it refines the CPU's (w, a, b) order, whose
+//        only ties are parallel edges of one pair and one weight (the CPU
+//        keeps whichever its sort puts first; here the one with the smallest
+//        d, so their d may differ, nothing else). Under a strict total order
+//        the minimum spanning forest is unique and contains every component's
+//        lightest crossing edge (cut property); Kruskal under the CPU's order
+//        builds the same forest up to those parallel ties.
 //     b. hooking: component r whose edge leads to component s sets parent[r] = s
 //        and marks the edge chosen, except when s chose the same edge (the only
 //        cycles the choice graph can have under a strict order are such 2-cycles)
@@ -62,23 +64,26 @@
 //        needed; a component without crossing edges leaves the active set.
 //     c. pointer jumping over the previous roots (parent = grandparent, read and
 //        written in separate passes) until each points at its new root.
-//     d. relabel each listed edge's components and drop (stream-compact, stable)
-//        those now inside one component. Repeat while any edge is listed; the
-//        number of components with crossing edges at least halves per round.
-//  5. Sort the chosen edges' keys (wkey << 32 | table index): Kruskal order.
+//     d. relabel each listed edge's components and drop (stream-compact,
+//        stable) those now inside one component. Repeat while any edge is
+//        listed; the number of components with crossing edges at least halves
+//        per round.
+//  4. The chosen edges in Kruskal order: sort by pair key, then stably by wkey
+//     (radix sorts on CUDA); ids as (min, max) with the raw d.
+// No sort of the whole edge list is needed: weights are computed on the fly
+// and parallel edges are ordered by the total order above.
 //
-// Complexity: O(E) for the radix sort on CUDA (O(E log E) comparison sort on
-// the CPU systems), then at most ceil(log2 n) rounds, each O(E_r + R_r log n)
-// work (E_r listed edges, R_r active components; the listed edges shrink
-// quickly on typical graphs), O(F log F) for the final sort of F <= n - 1 edges.
-// Device memory: the input array (12 B per input edge) plus its pair and order
-// keys (16 B) at first; the input is freed before the sort, which needs twice
-// the keys: at most 32 B per input edge; then 49 B per distinct edge (table
-// 16 B, working list 16 B twice, a chosen flag) + 25 B per item; plus Thrust's
-// temporary storage. So O(edges + n) bytes. Limits: at most 2^32 - 1 distinct
-// non-loop edges and n <= 2^32 (error_code::unsupported beyond).
+// Complexity: at most ceil(log2 n) rounds, each O(E_r + R_r log n) work (E_r
+// listed edges, R_r active components; the list shrinks quickly on typical
+// graphs), then O(F) radix sorts (CUDA; O(F log F) on the CPU systems) of the
+// F <= n - 1 forest edges. Device memory: the input (12 B per edge), the
+// working list twice (32 B per non-loop edge), a chosen flag (1 B per edge),
+// core distances and per-item state (41 B per item), the F forest edges
+// (24 B each); plus Thrust's temporary storage: O(edges + n) bytes, about
+// 45 B per edge + 65 B per item at most. Limits: at most 2^32 - 1 edges in
+// all and n <= 2^32 (error_code::unsupported beyond).
 //
-// Determinism: the atomic minimum is order-independent and every other step is
+// Determinism: the atomic minima are order-independent and every other step is
 // a deterministic Thrust algorithm, so the result is bit-identical whatever the
 // thread count, block schedule or device (the `deterministic` capability holds).
 // NaN weights (only possible with NaN core distances; chutoro rejects NaN
@@ -107,18 +112,13 @@
 #include <thrust/device_vector.h>
 #include <thrust/find.h>
 #include <thrust/for_each.h>
-#include <thrust/functional.h>
 #include <thrust/iterator/counting_iterator.h>
 #include <thrust/iterator/transform_iterator.h>
-#include <thrust/iterator/zip_iterator.h>
 #include <thrust/logical.h>
-#include <thrust/reduce.h>
 #include <thrust/scatter.h>
 #include <thrust/sequence.h>
 #include <thrust/sort.h>
 #include <thrust/transform.h>
-#include <thrust/tuple.h>
-#include <thrust/unique.h>
 
 #include <chutoro/error.hpp>
 #include <cstddef>
@@ -127,7 +127,6 @@
 #include <cuda/std/bit>
 #include <span>
 #include <string>
-#include <utility>
 #include <vector>
 
 #if defined(__CUDACC__)
@@ -151,87 +150,118 @@ namespace boruvka_impl {
 using u64 = unsigned long long;  // the type CUDA's 64-bit atomics take
 inline constexpr u64 kNone = ~u64{0};
 inline constexpr u64 kLow = 0xFFFFFFFFull;
+inline constexpr std::uint32_t kNone32 = 0xFFFFFFFFu;
 
 /// Order-preserving map float -> uint32 (a bijection on bit patterns).
 CHUTORO_HD inline std::uint32_t order_key(float x) {
   const auto u = cuda::std::bit_cast<std::uint32_t>(x);
   return (u & 0x80000000u) ? ~u : (u | 0x80000000u);
 }
-CHUTORO_HD inline float from_order_key(std::uint32_t k) {
-  return cuda::std::bit_cast<float>((k & 0x80000000u) ? (k & 0x7FFFFFFFu) : ~k);
-}
 /// order_key for a weight: -0 and +0 are the same weight (they compare equal).
 CHUTORO_HD inline std::uint32_t weight_key(float w) { return order_key(w == 0.0f ? 0.0f : w); }
+
+CHUTORO_HD inline u64 pair_key(const forest_edge& e) {
+  return e.a < e.b ? (u64{e.a} << 32) | e.b : (u64{e.b} << 32) | e.a;
+}
 
 struct out_of_range {
   std::size_t n;
   CHUTORO_HD bool operator()(const forest_edge& e) const { return e.a >= n || e.b >= n; }
 };
 
-/// Step 2: (pair key, order key) of one edge, weights as the CPU's weigh().
-struct prepare {
+/// wkey of an edge, the weight as the CPU's weigh() computes it.
+struct weigh {
   const float* core;  // null: no core distances
-  CHUTORO_HD thrust::tuple<u64, u64> operator()(const forest_edge& e) const {
+  CHUTORO_HD std::uint32_t operator()(const forest_edge& e) const {
     const std::uint32_t a = e.a < e.b ? e.a : e.b, b = e.a < e.b ? e.b : e.a;
-    if (a == b) return thrust::make_tuple(kNone, kNone);
     // Exactly the CPU's std::max(std::max(core[a], core[b]), d) (same operand order).
     const float c = core == nullptr ? 0.0f : (core[a] < core[b] ? core[b] : core[a]);
-    const float w = c < e.d ? e.d : c;
-    return thrust::make_tuple((u64{a} << 32) | b, (u64{weight_key(w)} << 32) | order_key(e.d));
+    return weight_key(c < e.d ? e.d : c);
   }
 };
 
-struct min_op {
-  CHUTORO_HD u64 operator()(u64 x, u64 y) const { return y < x ? y : x; }
-};
-
-/// An edge of the working list: its ends' components, weight key, table index.
+/// An edge of the working list: its ends' components, weight key, input index.
 struct work_edge {
   std::uint32_t ca, cb, wkey, idx;
 };
 
 struct make_work {
-  const u64* pair;
-  const u64* key;
+  const forest_edge* input;
+  weigh w;
   CHUTORO_HD work_edge operator()(std::uint64_t i) const {
-    return {static_cast<std::uint32_t>(pair[i] >> 32), static_cast<std::uint32_t>(pair[i] & kLow),
-            static_cast<std::uint32_t>(key[i] >> 32), static_cast<std::uint32_t>(i)};
+    const forest_edge e = input[i];
+    return {e.a, e.b, w(e), static_cast<std::uint32_t>(i)};
   }
 };
 
-CHUTORO_HD inline void offer(u64& slot, u64 key) {
-  cuda::atomic_ref<u64, cuda::thread_scope_device> ref(slot);
-  if (key < ref.load(cuda::std::memory_order_relaxed)) ref.fetch_min(key, cuda::std::memory_order_relaxed);
+template <class T>
+CHUTORO_HD void offer(T& slot, T value) {
+  cuda::atomic_ref<T, cuda::thread_scope_device> ref(slot);
+  if (value < ref.load(cuda::std::memory_order_relaxed))
+    ref.fetch_min(value, cuda::std::memory_order_relaxed);
 }
 
-/// Step 4a: each listed edge offers (wkey, position) to both components.
-struct lightest {
+/// Step 3a, first reduce: the lightest weight key per component.
+struct lightest_weight {
   const work_edge* list;
-  u64* best;
+  std::uint32_t* best_w;
   CHUTORO_HD void operator()(std::uint64_t pos) const {
     const work_edge e = list[pos];
-    const u64 key = (u64{e.wkey} << 32) | pos;
-    offer(best[e.ca], key);
-    offer(best[e.cb], key);
+    offer(best_w[e.ca], e.wkey);
+    offer(best_w[e.cb], e.wkey);
   }
 };
 
-/// Step 4b: hook root k onto the component its lightest edge leads to.
+/// Second reduce: among the edges of that weight, the smallest pair key.
+struct lightest_pair {
+  const work_edge* list;
+  const forest_edge* input;
+  const std::uint32_t* best_w;
+  u64* best_p;
+  CHUTORO_HD void operator()(std::uint64_t pos) const {
+    const work_edge e = list[pos];
+    const bool at_a = best_w[e.ca] == e.wkey, at_b = best_w[e.cb] == e.wkey;
+    if (!at_a && !at_b) return;
+    const u64 p = pair_key(input[e.idx]);
+    if (at_a) offer(best_p[e.ca], p);
+    if (at_b) offer(best_p[e.cb], p);
+  }
+};
+
+/// Third reduce: among those, the smallest (dkey << 32 | position).
+struct lightest_edge {
+  const work_edge* list;
+  const forest_edge* input;
+  const std::uint32_t* best_w;
+  const u64* best_p;
+  u64* best_e;
+  CHUTORO_HD void operator()(std::uint64_t pos) const {
+    const work_edge e = list[pos];
+    const bool at_a = best_w[e.ca] == e.wkey, at_b = best_w[e.cb] == e.wkey;
+    if (!at_a && !at_b) return;
+    const forest_edge x = input[e.idx];
+    const u64 p = pair_key(x), key = (u64{order_key(x.d)} << 32) | pos;
+    if (at_a && best_p[e.ca] == p) offer(best_e[e.ca], key);
+    if (at_b && best_p[e.cb] == p) offer(best_e[e.cb], key);
+  }
+};
+
+/// Step 3b: hook root k onto the component its lightest edge leads to.
 struct hook {
   const std::uint32_t* roots;
-  const u64* best;
+  const u64* best_e;
   const work_edge* list;
   std::uint32_t* parent;
   std::uint8_t* chosen;
   std::uint8_t* stays;  // 1: root with crossing edges that remains a root
   CHUTORO_HD void operator()(std::uint64_t k) const {
     const std::uint32_t r = roots[k];
-    const u64 b = best[r];
+    const u64 b = best_e[r];
     stays[k] = 0;
     if (b == kNone) return;  // no crossing edge left: done for good
     const work_edge e = list[b & kLow];
     const std::uint32_t s = e.ca == r ? e.cb : e.ca;
-    if (best[s] == b && r < s) {  // mutual choice: the smaller id stays root
+    if (best_e[s] == b && r < s) {  // mutual choice: the smaller id stays root
       stays[k] = 1;
       return;
     }
@@ -241,8 +271,14 @@ struct hook {
 };
 
 struct reset_best {
-  u64* best;
-  CHUTORO_HD void operator()(std::uint32_t r) const { best[r] = kNone; }
+  std::uint32_t* best_w;
+  u64* best_p;
+  u64* best_e;
+  CHUTORO_HD void operator()(std::uint32_t r) const {
+    best_w[r] = kNone32;
+    best_p[r] = kNone;
+    best_e[r] = kNone;
+  }
 };
 
 struct grandparent {
@@ -270,19 +306,21 @@ struct is_set {
   CHUTORO_HD bool operator()(std::uint8_t x) const { return x != 0; }
 };
 
-/// Step 5: the sort key of table edge i: (wkey << 32) | i.
-struct final_key {
-  const u64* key;
-  CHUTORO_HD u64 operator()(std::uint64_t i) const { return (key[i] & ~kLow) | i; }
+/// Step 4: keys and the result edge of input edge i.
+struct pair_of {
+  const forest_edge* input;
+  CHUTORO_HD u64 operator()(std::uint32_t i) const { return pair_key(input[i]); }
 };
-
-struct to_edge {
-  const u64* pair;
-  const u64* key;
-  CHUTORO_HD forest_edge operator()(u64 k) const {
-    const u64 i = k & kLow;
-    return {static_cast<std::uint32_t>(pair[i] >> 32), static_cast<std::uint32_t>(pair[i] & kLow),
-            from_order_key(static_cast<std::uint32_t>(key[i] & kLow))};
+struct weight_of {
+  const forest_edge* input;
+  weigh w;
+  CHUTORO_HD std::uint32_t operator()(std::uint32_t i) const { return w(input[i]); }
+};
+struct result_edge {
+  const forest_edge* input;
+  CHUTORO_HD forest_edge operator()(std::uint32_t i) const {
+    const forest_edge e = input[i];
+    return e.a < e.b ? e : forest_edge{e.b, e.a, e.d};
   }
 };
 
@@ -299,8 +337,10 @@ void release(thrust::device_vector<T>& v) {
 
 /// Minimum spanning forest of `edges` and `more` under mutual reachability, by
 /// Borůvka on the Thrust device system; bit-identical to
-/// detail::minimum_spanning_forest(n, edges, more, core). See the file comment
-/// for the contract, complexity, memory, errors and thread safety.
+/// detail::minimum_spanning_forest(n, edges, more, core) (up to the distance
+/// carried by parallel edges of equal weight, whose choice the CPU leaves
+/// open). See the file comment for the contract, complexity, memory, errors
+/// and thread safety.
 inline std::vector<forest_edge> boruvka_forest(std::size_t n, std::span<const forest_edge> edges,
                                                std::span<const forest_edge> more,
                                                std::span<const float> core) {
@@ -312,6 +352,8 @@ inline std::vector<forest_edge> boruvka_forest(std::size_t n, std::span<const fo
   expects(n <= (std::size_t{1} << 32), error_code::unsupported,
           "GPU spanning forest: " + std::to_string(n) + " items, more than 2^32");
   const std::size_t m = edges.size() + more.size();
+  expects(m <= kLow, error_code::unsupported,
+          "GPU spanning forest: " + std::to_string(m) + " edges, more than 2^32 - 1");
   if (m == 0) return {};
 
   // 1. Upload once; check the ids.
@@ -330,45 +372,33 @@ inline std::vector<forest_edge> boruvka_forest(std::size_t n, std::span<const fo
                     std::to_string(e.a) + " and " + std::to_string(e.b) + ", but there are only " +
                     std::to_string(n) + " items (ids 0.." + std::to_string(n) + " - 1)");
   }
+  thrust::device_vector<float> dcore(core.data(), core.data() + core.size());
+  const weigh w{core.empty() ? nullptr : raw(dcore)};
 
-  // 2. Pair and order keys; 3. one edge per pair, sorted by (a, b).
-  thrust::device_vector<u64> pair(m), key(m);
-  {
-    thrust::device_vector<float> dcore(core.data(), core.data() + core.size());
-    thrust::transform(input.begin(), input.end(), thrust::make_zip_iterator(pair.begin(), key.begin()),
-                      prepare{core.empty() ? nullptr : raw(dcore)});
-  }
-  release(input);
-  thrust::sort_by_key(pair.begin(), pair.end(), key.begin());
-  std::size_t u = thrust::unique_count(pair.begin(), pair.end());
-  thrust::device_vector<u64> tpair(u), tkey(u);
-  thrust::reduce_by_key(pair.begin(), pair.end(), key.begin(), tpair.begin(), tkey.begin(),
-                        thrust::equal_to<u64>(), min_op{});
-  release(pair);
-  release(key);
-  if (tpair[u - 1] == kNone) --u;  // the self-loops, sorted last
-  if (u == 0) return {};
-  expects(u <= kLow, error_code::unsupported,
-          "GPU spanning forest: " + std::to_string(u) + " distinct edges, more than 2^32 - 1");
+  // 2. The working list: every edge but self-loops, with its weight key.
+  thrust::device_vector<work_edge> list(m), spare(m);
+  const auto all =
+      thrust::make_transform_iterator(counting_iterator<std::uint64_t>(0), make_work{raw(input), w});
+  std::size_t listed = static_cast<std::size_t>(
+      thrust::copy_if(all, all + static_cast<std::ptrdiff_t>(m), list.begin(), crossing{}) - list.begin());
 
-  // 4. Borůvka rounds.
-  thrust::device_vector<work_edge> list(u), spare(u);
-  thrust::transform(counting_iterator<std::uint64_t>(0), counting_iterator<std::uint64_t>(u), list.begin(),
-                    make_work{raw(tpair), raw(tkey)});
-  thrust::device_vector<std::uint8_t> chosen(u, 0);
-  thrust::device_vector<std::uint32_t> parent(n), roots(n), next_roots(n), jump(n);
+  // 3. Borůvka rounds.
+  thrust::device_vector<std::uint8_t> chosen(m, 0);
+  thrust::device_vector<std::uint32_t> parent(n), roots(n), next_roots(n), jump(n), best_w(n, kNone32);
   thrust::device_vector<std::uint8_t> stays(n);
-  thrust::device_vector<u64> best(n, kNone);
+  thrust::device_vector<u64> best_p(n, kNone), best_e(n, kNone);
   thrust::sequence(parent.begin(), parent.end());
   thrust::sequence(roots.begin(), roots.end());
-  std::size_t listed = u, active = n;
+  std::size_t active = n;
   while (listed > 0) {
-    thrust::for_each(counting_iterator<std::uint64_t>(0), counting_iterator<std::uint64_t>(listed),
-                     lightest{raw(list), raw(best)});
+    const counting_iterator<std::uint64_t> p0(0), p1(listed);
+    thrust::for_each(p0, p1, lightest_weight{raw(list), raw(best_w)});
+    thrust::for_each(p0, p1, lightest_pair{raw(list), raw(input), raw(best_w), raw(best_p)});
+    thrust::for_each(p0, p1, lightest_edge{raw(list), raw(input), raw(best_w), raw(best_p), raw(best_e)});
     thrust::for_each(counting_iterator<std::uint64_t>(0), counting_iterator<std::uint64_t>(active),
-                     hook{raw(roots), raw(best), raw(list), raw(parent), raw(chosen), raw(stays)});
+                     hook{raw(roots), raw(best_e), raw(list), raw(parent), raw(chosen), raw(stays)});
     const auto r_begin = roots.begin(), r_end = roots.begin() + static_cast<std::ptrdiff_t>(active);
-    thrust::for_each(r_begin, r_end, reset_best{raw(best)});
+    thrust::for_each(r_begin, r_end, reset_best{raw(best_w), raw(best_p), raw(best_e)});
     while (!thrust::all_of(r_begin, r_end, is_flat{raw(parent)})) {
       thrust::transform(r_begin, r_end, jump.begin(), grandparent{raw(parent)});
       thrust::scatter(jump.begin(), jump.begin() + static_cast<std::ptrdiff_t>(active), r_begin,
@@ -388,17 +418,27 @@ inline std::vector<forest_edge> boruvka_forest(std::size_t n, std::span<const fo
   release(list);
   release(spare);
 
-  // 5. The chosen edges in Kruskal order.
+  // 4. The chosen edges in Kruskal order: by pair, then stably by weight.
   const auto forest_size = static_cast<std::size_t>(thrust::count(chosen.begin(), chosen.end(), 1));
-  thrust::device_vector<u64> order(forest_size);
-  const auto keys =
-      thrust::make_transform_iterator(counting_iterator<std::uint64_t>(0), final_key{raw(tkey)});
-  thrust::copy_if(keys, keys + static_cast<std::ptrdiff_t>(u), chosen.begin(), order.begin(), is_set{});
-  thrust::sort(order.begin(), order.end());
+  if (forest_size == 0) return {};
+  thrust::device_vector<std::uint32_t> order(forest_size);
+  thrust::copy_if(counting_iterator<std::uint32_t>(0),
+                  counting_iterator<std::uint32_t>(static_cast<std::uint32_t>(m)), chosen.begin(),
+                  order.begin(), is_set{});
+  {
+    thrust::device_vector<u64> pairs(forest_size);
+    thrust::transform(order.begin(), order.end(), pairs.begin(), pair_of{raw(input)});
+    thrust::sort_by_key(pairs.begin(), pairs.end(), order.begin());  // pairs are distinct
+  }
+  {
+    thrust::device_vector<std::uint32_t> weights(forest_size);
+    thrust::transform(order.begin(), order.end(), weights.begin(), weight_of{raw(input), w});
+    thrust::stable_sort_by_key(weights.begin(), weights.end(), order.begin());
+  }
   thrust::device_vector<forest_edge> forest(forest_size);
-  thrust::transform(order.begin(), order.end(), forest.begin(), to_edge{raw(tpair), raw(tkey)});
+  thrust::transform(order.begin(), order.end(), forest.begin(), result_edge{raw(input)});
   std::vector<forest_edge> out(forest_size);
-  thrust::copy(forest.begin(), forest.end(), out.begin());
+  thrust::copy(forest.begin(), forest.end(), out.data());
   return out;
 }
 
