@@ -52,7 +52,7 @@
 #include <type_traits>
 #include <vector>
 
-#include "core/build.hpp"
+#include "core/backend/backend.hpp"
 #include "core/mst/candidate_graph.hpp"
 #include "core/mst/union_find.hpp"
 #include "cuda/boruvka.cuh"
@@ -183,7 +183,7 @@ TEST(GpuForest, LayoutMatchesRawEdge) {
 }
 
 TEST(GpuForest, TinyInputs) {
-  const chutoro::detail::omp_threads_scope one_thread(1);  // as in MatchesCpuOnRandomGraphs
+  const auto one_thread = chutoro::detail::shared_cpu_backend()->enter(1);  // as in MatchesCpuOnRandomGraphs
   const std::vector<raw_edge> none, loop{{0, 0, 1.0f}}, pair{{1, 0, 3.0f}}, loops{{1, 1, 0.0f}, {2, 2, 1.0f}};
   const std::vector<float> no_core;
   for (std::size_t n : {0, 1, 2, 3}) expect_equal_to_cpu(n, none, none, no_core);
@@ -203,7 +203,7 @@ TEST(GpuForest, TinyInputs) {
 TEST(GpuForest, SignedZeroWeightsTie) {
   // Weights -0 (both cores -0, d -0) and +0 are equal, so (a, b) decides: the
   // CPU keeps (0, 1), (0, 2), (1, 3) and drops (2, 3), which comes last.
-  const chutoro::detail::omp_threads_scope one_thread(1);
+  const auto one_thread = chutoro::detail::shared_cpu_backend()->enter(1);
   const std::vector<float> core{0.0f, 0.0f, -0.0f, -0.0f};
   const std::vector<raw_edge> e{{3, 2, -0.0f}, {1, 3, 0.0f}, {2, 0, 0.0f}, {0, 1, 0.0f}};
   const auto got = gpu_forest(4, e, {}, core);
@@ -218,7 +218,7 @@ TEST(GpuForest, MatchesCpuOnRandomGraphs) {
   // One thread: hundreds of small cases, each a few dozen short parallel
   // regions, which a loaded machine would stretch to minutes; concurrency is
   // SameResultOnAnyThreadCount's and SharedDataSets' subject.
-  const chutoro::detail::omp_threads_scope one_thread(1);
+  const auto one_thread = chutoro::detail::shared_cpu_backend()->enter(1);
   std::mt19937_64 rng(20240611);
   int cases = 0;
   for (std::size_t n : {2, 3, 10, 60, 300, 2000})
@@ -300,7 +300,7 @@ TEST(GpuForest, RejectsBadInput) {
 }
 
 RC_GTEST_PROP(GpuForestProp, EqualsCpu, ()) {
-  const chutoro::detail::omp_threads_scope one_thread(1);  // as in MatchesCpuOnRandomGraphs
+  const auto one_thread = chutoro::detail::shared_cpu_backend()->enter(1);  // as in MatchesCpuOnRandomGraphs
   const auto n = *rc::gen::inRange<std::size_t>(1, 40);
   const auto m = *rc::gen::inRange<std::size_t>(0, 4 * n + 1);
   const auto ids = rc::gen::inRange<std::uint32_t>(0, static_cast<std::uint32_t>(n));
@@ -323,9 +323,11 @@ void check_candidate_forest(const chutoro::data_source& data, std::size_t min_sa
   chutoro::build_params bp;
   bp.compaction_factor = 2;
   bp.compaction_min_edges = 4096;  // several compactions, and a non-empty buffer at the end
-  chutoro::detail::hnsw_state s(bp, min_samples);
+  bp.min_samples = min_samples;
+  const auto cpu = chutoro::detail::shared_cpu_backend();
+  chutoro::detail::hnsw_state s(bp, cpu);
   chutoro::fit_stats stats;
-  const chutoro::spanning_tree cpu_tree = chutoro::detail::extend_hnsw(s, data, bp, stats, {});
+  const chutoro::spanning_tree cpu_tree = cpu->extend_hnsw(s, data, bp, stats, {});
   const auto& g = s.candidates;
   const std::size_t n = g.size();
   EXPECT_GT(stats.compactions, 0u);
