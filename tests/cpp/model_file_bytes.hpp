@@ -27,6 +27,7 @@ class model_file_bytes {
     for (std::size_t pos = 32; pos + 16 <= b_.size();) {
       const std::uint64_t len = read<std::uint64_t>(pos + 8);
       if (std::memcmp(b_.data() + pos, tag, 4) == 0) return pos + 16;
+      if (!fits(pos, len)) break;
       pos += 16 + len + 8;
     }
     throw std::logic_error(std::string("model_file_bytes: no section ") + tag);
@@ -74,11 +75,13 @@ class model_file_bytes {
     return *this;
   }
 
-  /// Recomputes each section's checksum and the header's.
+  /// Recomputes each section's checksum (while the length fields fit the
+  /// bytes) and the header's (when there are 32 bytes).
   void reseal() {
+    if (b_.size() < 32) return;
     for (std::size_t pos = 32; pos + 16 <= b_.size();) {
       const std::uint64_t len = read<std::uint64_t>(pos + 8);
-      if (pos + 16 + len + 8 > b_.size()) break;
+      if (!fits(pos, len)) break;
       const std::uint64_t sum = XXH64(b_.data() + pos, static_cast<std::size_t>(len) + 16, 0);
       std::memcpy(b_.data() + pos + 16 + len, &sum, sizeof sum);
       pos += 16 + len + 8;
@@ -97,6 +100,12 @@ class model_file_bytes {
   }
 
  private:
+  /// Whether a section at `pos` with payload length `len` and its checksum fit in the bytes.
+  [[nodiscard]] bool fits(std::size_t pos, std::uint64_t len) const noexcept {
+    const std::size_t after_header = b_.size() - pos - 16;  // pos + 16 <= size
+    return len <= after_header && after_header - len >= 8;
+  }
+
   template <class T>
   [[nodiscard]] T read(std::size_t at) const {
     T v;
