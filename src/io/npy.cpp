@@ -179,6 +179,8 @@ std::string dtype_name(std::string_view descr) {
   if (d.empty()) return std::string(descr);
   const char kind = d[0];
   const std::string size(d.substr(1));
+  // numpy's item sizes have a few digits; more is not a dtype (and would overflow).
+  if (size.empty() || size.size() > 6) return std::string(descr);
   int bytes = 0;
   for (char c : size) {
     if (c < '0' || c > '9') return std::string(descr);

@@ -459,6 +459,17 @@ TEST(IoNpy, DtypeTextIsEscaped) {
                {"dt.npy", "dtype \"\\x1b[2J\\xfe\" is not supported"});
 }
 
+TEST(IoNpy, LongDigitStringInDtypeIsNamed) {
+  // Found by fuzz_npy: the digits after the kind overflowed an int (UBSan) while naming the dtype.
+  const auto p =
+      write_file("digits.npy", make_npy(1, npy_dict("(18446744073709551615, 2)<f8", "(1, 1)"), "abcd"));
+  expect_error([&] { (void)chutoro::read_npy(p); }, error_code::type_mismatch,
+               {"digits.npy", "dtype \"(18446744073709551615, 2)<f8\" is not supported"});
+  const auto q = write_file("f99.npy", make_npy(1, npy_dict("<f99999999999", "(1, 1)"), "abcd"));
+  expect_error([&] { (void)chutoro::read_npy(q); }, error_code::type_mismatch,
+               {"f99.npy", "dtype \"<f99999999999\" is not supported"});
+}
+
 TEST(IoNpy, EmptyFile) {
   const auto p = write_file("empty.npy", "");
   expect_error([&] { (void)chutoro::read_npy(p); }, error_code::parse, {"empty.npy", "empty input"});
