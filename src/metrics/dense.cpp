@@ -123,18 +123,19 @@ void dense_source::load_rows(std::span<const float> values, bool normalise) {
     for (std::size_t k = 0; k < dim; ++k) {
       if (!std::isfinite(src[k]))
         fail("row " + std::to_string(i) + ", column " + std::to_string(k) + " is " +
-             (std::isnan(src[k]) ? "NaN" : "infinite"));
+             (std::isnan(src[k]) ? "NaN" : "infinite") + " (0-based row, column)");
       dst[k] = src[k];
       norm2 += double(src[k]) * src[k];
     }
     if (metric_ == dense_metric::cosine) {
-      if (norm2 == 0) fail("row " + std::to_string(i) + " is all zeros; cosine distance is undefined");
+      if (norm2 == 0)
+        fail("row " + std::to_string(i) + " is all zeros; cosine distance is undefined (0-based row)");
       if (normalise) {
         const float inv = static_cast<float>(1.0 / std::sqrt(norm2));
         for (std::size_t k = 0; k < dim; ++k) dst[k] *= inv;
       } else if (std::fabs(norm2 - 1.0) > 1e-3) {
         fail("row " + std::to_string(i) + " is not normalised (squared norm " + std::to_string(norm2) +
-             "); rows_normalized needs the unit rows a cosine source stores");
+             "); rows_normalized needs the unit rows a cosine source stores (0-based row)");
       }
     }
   }

@@ -54,16 +54,17 @@ void product_source::load_rows(std::span<const float> values, bool normalise) {
     for (std::size_t k = 0; k < dim; ++k) {
       const float v = values[i * dim + k];
       if (!std::isfinite(v)) {
-        throw error(error_code::invalid_argument, "product_source: row " + std::to_string(i) + ", column " +
-                                                      std::to_string(k) + " is " +
-                                                      (std::isnan(v) ? "NaN" : "infinite"));
+        throw error(error_code::invalid_argument,
+                    "product_source: row " + std::to_string(i) + ", column " + std::to_string(k) + " is " +
+                        (std::isnan(v) ? "NaN" : "infinite") + " (0-based row, column)");
       }
       data_[i * stride_ + k] = v;
       norm2 += double(v) * v;
     }
     if (metric_ == product_metric::angular) {
       expects(norm2 > 0, error_code::invalid_argument,
-              "product_source: row " + std::to_string(i) + " is all zeros; angular distance is undefined");
+              "product_source: row " + std::to_string(i) +
+                  " is all zeros; angular distance is undefined (0-based row)");
       if (normalise) {
         const double inv = 1.0 / std::sqrt(norm2);
         for (std::size_t k = 0; k < dim; ++k)
@@ -72,7 +73,7 @@ void product_source::load_rows(std::span<const float> values, bool normalise) {
         expects(std::fabs(norm2 - 1.0) <= 1e-3, error_code::invalid_argument,
                 "product_source: row " + std::to_string(i) + " is not normalised (squared norm " +
                     std::to_string(norm2) +
-                    "); rows_normalized needs the unit rows an angular source stores");
+                    "); rows_normalized needs the unit rows an angular source stores (0-based row)");
       }
     }
   }
