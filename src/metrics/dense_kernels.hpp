@@ -3,12 +3,18 @@
 // The fast path is dense_simd.hpp (Highway); these scalar loops are the
 // reference the SIMD targets are tested against. Each takes two rows of
 // `stride` floats (stride a multiple of 16). Thread safe, noexcept.
+//
+// Extreme magnitudes (docs/metrics.md, "Extreme scales"): a float32 sum of
+// squares overflows to inf once |a_k - b_k| passes ~1.8e19 and underflows to 0
+// below ~1e-23. dense_distance() keeps the float32 kernel and recomputes in
+// double the rare pairs whose float32 sum falls outside [2^-100, FLT_MAX].
 #pragma once
 
 #include <algorithm>
 #include <chutoro/data_source.hpp>
 #include <cmath>
 #include <cstddef>
+#include <limits>
 
 #include "metrics/dense_simd.hpp"
 
@@ -39,6 +45,27 @@ inline float dot(const float* a, const float* b, std::size_t stride) noexcept {
   return lane_sum(a, b, stride, [](float x, float y) { return x * y; });
 }
 
+/// sum_k (a[k] - b[k])^2 in double: finite for any finite float32 rows, and
+/// no term underflows (the smallest nonzero square, 2^-298, is a normal double).
+inline double squared_l2_wide(const float* a, const float* b, std::size_t stride) noexcept {
+  double acc[4] = {};
+  for (std::size_t i = 0; i < stride; i += 4)
+    for (std::size_t k = 0; k < 4; ++k) {
+      const double d = static_cast<double>(a[i + k]) - static_cast<double>(b[i + k]);
+      acc[k] += d * d;
+    }
+  return (acc[0] + acc[1]) + (acc[2] + acc[3]);
+}
+
+/// Whether a float32 sum of squares (of finite values) is right to float32
+/// rounding. Terms are >= 0, so an overflow stays inf to the end (never NaN);
+/// an underflowed term is off by at most 2^-149, which is at most 2^-49 of a
+/// sum >= 2^-100 (stride * 2^-49 relative in all: far below float32's 2^-24).
+/// Below 2^-100, including 0, the sum is not trusted.
+inline bool squares_in_range(float sum) noexcept {
+  return sum >= 0x1p-100f && sum <= std::numeric_limits<float>::max();
+}
+
 /// The raw kernel a metric uses: squared L2 (euclidean), L1 (manhattan), dot (cosine).
 inline dense_kernel kernel_for(dense_metric m, const dense_kernel_table& t) noexcept {
   switch (m) {
@@ -63,11 +90,45 @@ inline float finish_distance(dense_metric m, float raw) noexcept {
   }
 }
 
+/// d(a, b) under metric M from the float32 kernel `kernel` (kernel_for(M, t))
+/// and, for euclidean pairs whose float32 sum of squares is outside
+/// squares_in_range (overflowed, or small enough for underflow to matter), the
+/// double kernel `wide` (t.squared_l2_wide). Finite for every pair of finite
+/// rows whose distance is at most FLT_MAX (dense_source refuses rows whose
+/// distances could pass 2^127). Manhattan needs no fallback (|a_k - b_k| is
+/// exact near 0 and dense_source bounds the sum), nor does cosine (unit rows).
+/// Symmetric bit for bit. Thread safe.
+template <dense_metric M>
+inline float dense_distance(dense_kernel kernel, [[maybe_unused]] wide_kernel wide, const float* a,
+                            const float* b, std::size_t stride) noexcept {
+  const float raw = kernel(a, b, stride);
+  if constexpr (M == dense_metric::euclidean) {
+    if (!squares_in_range(raw)) [[unlikely]]
+      return static_cast<float>(std::sqrt(wide(a, b, stride)));
+  }
+  return finish_distance(M, raw);
+}
+
+/// dense_distance for a metric known at run time, through table `t`.
+inline float dense_distance(dense_metric m, const dense_kernel_table& t, const float* a, const float* b,
+                            std::size_t stride) noexcept {
+  switch (m) {
+    case dense_metric::cosine:
+      return dense_distance<dense_metric::cosine>(t.dot, t.squared_l2_wide, a, b, stride);
+    case dense_metric::manhattan:
+      return dense_distance<dense_metric::manhattan>(t.l1, t.squared_l2_wide, a, b, stride);
+    default:
+      return dense_distance<dense_metric::euclidean>(t.squared_l2, t.squared_l2_wide, a, b, stride);
+  }
+}
+
 /// The scalar reference kernels as a table (target "reference").
 inline dense_kernel_table reference_kernels() {
   return {[](const float* a, const float* b, std::size_t s) { return squared_l2(a, b, s); },
           [](const float* a, const float* b, std::size_t s) { return l1(a, b, s); },
-          [](const float* a, const float* b, std::size_t s) { return dot(a, b, s); }, "reference"};
+          [](const float* a, const float* b, std::size_t s) { return dot(a, b, s); },
+          [](const float* a, const float* b, std::size_t s) { return squared_l2_wide(a, b, s); },
+          "reference"};
 }
 
 }  // namespace chutoro::detail

@@ -47,6 +47,39 @@ float Dot(const float* HWY_RESTRICT a, const float* HWY_RESTRICT b, std::size_t 
   return Accumulate(a, b, stride, [](auto x, auto y, auto acc) { return hn::MulAdd(x, y, acc); });
 }
 
+// sum (a_k - b_k)^2 in double: each half vector of floats promoted to a full
+// vector of doubles (offsets are multiples of the half vector's size, so the
+// loads stay aligned), two accumulators.
+double SquaredL2Wide(const float* HWY_RESTRICT a, const float* HWY_RESTRICT b, std::size_t stride) {
+#if HWY_HAVE_FLOAT64
+  const hn::ScalableTag<double> dd;
+  const hn::Rebind<float, decltype(dd)> df;
+  const std::size_t N = hn::Lanes(dd);
+  auto diff = [&](std::size_t i) {
+    return hn::Sub(hn::PromoteTo(dd, hn::Load(df, a + i)), hn::PromoteTo(dd, hn::Load(df, b + i)));
+  };
+  auto s0 = hn::Zero(dd), s1 = hn::Zero(dd);
+  std::size_t i = 0;
+  for (; i + 2 * N <= stride; i += 2 * N) {
+    const auto d0 = diff(i), d1 = diff(i + N);
+    s0 = hn::MulAdd(d0, d0, s0);
+    s1 = hn::MulAdd(d1, d1, s1);
+  }
+  for (; i < stride; i += N) {
+    const auto d0 = diff(i);
+    s0 = hn::MulAdd(d0, d0, s0);
+  }
+  return hn::GetLane(hn::SumOfLanes(dd, hn::Add(s0, s1)));
+#else
+  double s = 0;
+  for (std::size_t i = 0; i < stride; ++i) {
+    const double d = static_cast<double>(a[i]) - static_cast<double>(b[i]);
+    s += d * d;
+  }
+  return s;
+#endif
+}
+
 }  // namespace chutoro::detail::HWY_NAMESPACE
 HWY_AFTER_NAMESPACE();
 
@@ -65,6 +98,7 @@ namespace chutoro::detail {
 HWY_EXPORT(SquaredL2);
 HWY_EXPORT(L1);
 HWY_EXPORT(Dot);
+HWY_EXPORT(SquaredL2Wide);
 
 namespace {
 
@@ -80,6 +114,7 @@ dense_kernel_table read_table() {
   t.squared_l2 = HWY_DYNAMIC_DISPATCH(SquaredL2);
   t.l1 = HWY_DYNAMIC_DISPATCH(L1);
   t.dot = HWY_DYNAMIC_DISPATCH(Dot);
+  t.squared_l2_wide = HWY_DYNAMIC_DISPATCH(SquaredL2Wide);
   return t;
 }
 

@@ -11,6 +11,8 @@
 #include <numbers>
 #include <span>
 
+#include "metrics/dense_simd.hpp"
+
 namespace chutoro::detail {
 
 inline float jaccard_kernel(std::span<const std::uint32_t> a, std::span<const std::uint32_t> b) noexcept {
@@ -58,6 +60,8 @@ inline float inner_product_kernel(const float* a, const float* b, std::size_t st
 
 /// Rows are unit length: the angle over pi, computed as 2 asin(|a - b| / 2),
 /// which is accurate near 0 (equal rows give exactly 0), unlike acos(<a, b>).
+/// A chord so short that float32 squares may underflow (squared chord below
+/// 2^-100, see dense_kernels.hpp's squares_in_range) is measured in double.
 inline float angular_kernel(const float* __restrict a, const float* __restrict b,
                             std::size_t stride) noexcept {
   float acc[16] = {};
@@ -65,6 +69,10 @@ inline float angular_kernel(const float* __restrict a, const float* __restrict b
     for (std::size_t k = 0; k < 16; ++k) acc[k] += (a[i + k] - b[i + k]) * (a[i + k] - b[i + k]);
   float s = 0;
   for (const float v : acc) s += v;
+  if (s < 0x1p-100f) [[unlikely]] {
+    const double chord = std::sqrt(dense_kernels().squared_l2_wide(a, b, stride));
+    return static_cast<float>(2.0 * std::asin(std::min(1.0, chord * 0.5)) * std::numbers::inv_pi);
+  }
   const float half_chord = std::min(1.0f, std::sqrt(s) * 0.5f);
   return 2.0f * std::asin(half_chord) * std::numbers::inv_pi_v<float>;
 }
