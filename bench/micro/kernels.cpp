@@ -12,7 +12,8 @@
 // check, finishing formula) on uniform [-1, 1] rows; distance_x1e20 and
 // distance_x1e-30 the same euclidean distance on rows whose float32 squares
 // overflow / underflow (every pair takes the double fallback), distance_dup on
-// identical rows (a float32 sum of 0 also takes it).
+// identical rows (a float32 sum of 0 also takes it); distance_unchecked the
+// euclidean distance without the check, to measure the check in one binary.
 //
 // Each benchmark iteration evaluates the kernel over a pool of row pairs that
 // stays in L1/L2, so the figures are compute cost, not memory bandwidth.
@@ -22,6 +23,7 @@
 #include <algorithm>
 #include <chutoro/data_source.hpp>
 #include <chutoro/metrics.hpp>
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -120,17 +122,36 @@ std::unique_ptr<chutoro::data_source> make_source(metric_kind m, std::size_t dim
   }
 }
 
-void bm_distance(benchmark::State& state, metric_kind m, double scale, bool dup) {
-  const auto dim = static_cast<std::size_t>(state.range(0));
-  const auto src = make_source(m, dim, scale, dup);
-  chutoro::detail::with_distance(*src, [&](const auto& fn) {
-    for (auto _ : state) {
-      float s = 0;
-      for (std::uint32_t r = 0; r < kPairs; ++r) s += fn(2 * r, 2 * r + 1);
-      benchmark::DoNotOptimize(s);
-    }
-  });
+/// fn(2r, 2r + 1) for the kPairs pairs, per iteration.
+template <class Fn>
+void run_pairs(benchmark::State& state, const Fn& fn) {
+  for (auto _ : state) {
+    float s = 0;
+    for (std::uint32_t r = 0; r < kPairs; ++r) s += fn(2 * r, 2 * r + 1);
+    benchmark::DoNotOptimize(s);
+  }
   state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * kPairs));
+}
+
+void bm_distance(benchmark::State& state, metric_kind m, double scale, bool dup) {
+  const auto src = make_source(m, static_cast<std::size_t>(state.range(0)), scale, dup);
+  chutoro::detail::with_distance(*src, [&](const auto& fn) { run_pairs(state, fn); });
+}
+
+/// dense_distance_fn<euclidean> without the extreme-scale check: the float32
+/// kernel and sqrt only, as before issue 15 (inf / 0 at extreme scales). The
+/// check's cost is distance/euclidean against this, in the same binary.
+struct unchecked_euclidean_fn {
+  const chutoro::dense_source* src;
+  chutoro::detail::dense_kernel kernel = chutoro::detail::dense_kernels().squared_l2;
+  float operator()(std::uint32_t a, std::uint32_t b) const noexcept {
+    return std::sqrt(kernel(src->row(a), src->row(b), src->stride()));
+  }
+};
+
+void bm_unchecked_euclidean(benchmark::State& state) {
+  const auto src = make_source(metric_kind::euclidean, static_cast<std::size_t>(state.range(0)), 1.0, false);
+  run_pairs(state, unchecked_euclidean_fn{static_cast<const chutoro::dense_source*>(src.get())});
 }
 
 /// Random strings of exactly `len` code points over a small alphabet with some
@@ -229,6 +250,11 @@ int register_all() {
         ->Arg(16)
         ->Arg(128)
         ->Arg(784);
+  benchmark::RegisterBenchmark("distance_unchecked/euclidean", bm_unchecked_euclidean)
+      ->Arg(2)
+      ->Arg(16)
+      ->Arg(128)
+      ->Arg(784);
   const std::tuple<const char*, double, bool> extremes[] = {{"distance_x1e20/euclidean", 1e20, false},
                                                             {"distance_x1e-30/euclidean", 1e-30, false},
                                                             {"distance_dup/euclidean", 1.0, true}};

@@ -19,9 +19,8 @@ template <dense_metric M>
 struct dense_distance_fn {
   const dense_source* src;
   dense_kernel kernel = kernel_for(M, dense_kernels());
-  wide_kernel wide = dense_kernels().squared_l2_wide;  // euclidean pairs beyond float32's squares
   float operator()(std::uint32_t a, std::uint32_t b) const noexcept {
-    return dense_distance<M>(kernel, wide, src->row(a), src->row(b), src->stride());
+    return finish_distance(M, kernel(src->row(a), src->row(b), src->stride()));
   }
   /// Hints the cache to load item a's row.
   void prefetch(std::uint32_t a) const noexcept {

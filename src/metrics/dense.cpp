@@ -212,7 +212,8 @@ dense_source::~dense_source() {
 }
 
 float dense_source::distance(std::size_t i, std::size_t j) const {
-  return detail::dense_distance(metric_, detail::dense_kernels(), row(i), row(j), stride_);
+  const detail::dense_kernel k = detail::kernel_for(metric_, detail::dense_kernels());
+  return detail::finish_distance(metric_, k(row(i), row(j), stride_));
 }
 
 void dense_source::check_compatible(const data_source& other) const {
@@ -240,7 +241,8 @@ void dense_source::check_compatible(const data_source& other) const {
 float dense_source::cross_distance(const data_source& other, std::size_t i, std::size_t j) const {
   // Exactly distance(size() + i, j) after append(other): same kernels, same argument order.
   const auto& o = static_cast<const dense_source&>(other);
-  return detail::dense_distance(metric_, detail::dense_kernels(), o.row(i), row(j), stride_);
+  const detail::dense_kernel k = detail::kernel_for(metric_, detail::dense_kernels());
+  return detail::finish_distance(metric_, k(o.row(i), row(j), stride_));
 }
 
 void dense_source::append(const data_source& other) {

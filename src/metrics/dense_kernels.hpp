@@ -6,7 +6,7 @@
 //
 // Extreme magnitudes (docs/metrics.md, "Extreme scales"): a float32 sum of
 // squares overflows to inf once |a_k - b_k| passes ~1.8e19 and underflows to 0
-// below ~1e-23. dense_distance() keeps the float32 kernel and recomputes in
+// below ~1e-23. The euclidean kernel l2 keeps the float32 sum and recomputes in
 // double the rare pairs whose float32 sum falls outside [2^-100, FLT_MAX].
 #pragma once
 
@@ -66,7 +66,19 @@ inline bool squares_in_range(float sum) noexcept {
   return sum >= 0x1p-100f && sum <= std::numeric_limits<float>::max();
 }
 
-/// The raw kernel a metric uses: squared L2 (euclidean), L1 (manhattan), dot (cosine).
+/// The euclidean distance: sqrt of the float32 sum of squares, or of the
+/// double one where squares_in_range rejects the float32 sum. Finite for any
+/// finite rows whose distance fits float32 (dense_source refuses rows whose
+/// distances could pass 2^127). Symmetric bit for bit.
+inline float l2(const float* a, const float* b, std::size_t stride) noexcept {
+  const float s = squared_l2(a, b, stride);
+  if (squares_in_range(s)) [[likely]]
+    return std::sqrt(s);
+  return static_cast<float>(std::sqrt(squared_l2_wide(a, b, stride)));
+}
+
+/// The raw kernel a metric uses: L2 (euclidean: the distance itself, right at
+/// any scale), L1 (manhattan), dot (cosine).
 inline dense_kernel kernel_for(dense_metric m, const dense_kernel_table& t) noexcept {
   switch (m) {
     case dense_metric::cosine:
@@ -74,52 +86,15 @@ inline dense_kernel kernel_for(dense_metric m, const dense_kernel_table& t) noex
     case dense_metric::manhattan:
       return t.l1;
     default:
-      return t.squared_l2;
+      return t.l2;
   }
 }
 
 /// The metric's distance from its raw kernel value (cosine rows are pre-normalised).
+/// Manhattan needs no extreme-scale fallback (|a_k - b_k| is exact near 0, and
+/// dense_source bounds the sum below 2^127), nor does cosine (unit rows).
 inline float finish_distance(dense_metric m, float raw) noexcept {
-  switch (m) {
-    case dense_metric::cosine:
-      return std::max(0.0f, 1.0f - raw);
-    case dense_metric::manhattan:
-      return raw;
-    default:
-      return std::sqrt(raw);
-  }
-}
-
-/// d(a, b) under metric M from the float32 kernel `kernel` (kernel_for(M, t))
-/// and, for euclidean pairs whose float32 sum of squares is outside
-/// squares_in_range (overflowed, or small enough for underflow to matter), the
-/// double kernel `wide` (t.squared_l2_wide). Finite for every pair of finite
-/// rows whose distance is at most FLT_MAX (dense_source refuses rows whose
-/// distances could pass 2^127). Manhattan needs no fallback (|a_k - b_k| is
-/// exact near 0 and dense_source bounds the sum), nor does cosine (unit rows).
-/// Symmetric bit for bit. Thread safe.
-template <dense_metric M>
-inline float dense_distance(dense_kernel kernel, [[maybe_unused]] wide_kernel wide, const float* a,
-                            const float* b, std::size_t stride) noexcept {
-  const float raw = kernel(a, b, stride);
-  if constexpr (M == dense_metric::euclidean) {
-    if (!squares_in_range(raw)) [[unlikely]]
-      return static_cast<float>(std::sqrt(wide(a, b, stride)));
-  }
-  return finish_distance(M, raw);
-}
-
-/// dense_distance for a metric known at run time, through table `t`.
-inline float dense_distance(dense_metric m, const dense_kernel_table& t, const float* a, const float* b,
-                            std::size_t stride) noexcept {
-  switch (m) {
-    case dense_metric::cosine:
-      return dense_distance<dense_metric::cosine>(t.dot, t.squared_l2_wide, a, b, stride);
-    case dense_metric::manhattan:
-      return dense_distance<dense_metric::manhattan>(t.l1, t.squared_l2_wide, a, b, stride);
-    default:
-      return dense_distance<dense_metric::euclidean>(t.squared_l2, t.squared_l2_wide, a, b, stride);
-  }
+  return m == dense_metric::cosine ? std::max(0.0f, 1.0f - raw) : raw;
 }
 
 /// The scalar reference kernels as a table (target "reference").
@@ -127,6 +102,7 @@ inline dense_kernel_table reference_kernels() {
   return {[](const float* a, const float* b, std::size_t s) { return squared_l2(a, b, s); },
           [](const float* a, const float* b, std::size_t s) { return l1(a, b, s); },
           [](const float* a, const float* b, std::size_t s) { return dot(a, b, s); },
+          [](const float* a, const float* b, std::size_t s) { return l2(a, b, s); },
           [](const float* a, const float* b, std::size_t s) { return squared_l2_wide(a, b, s); },
           "reference"};
 }

@@ -4,6 +4,8 @@
 // Rows are padded to a multiple of 16 floats and 64-byte aligned (dense_source),
 // so full aligned vectors cover a row with no tail at any vector width.
 
+#include "metrics/dense_kernels.hpp"  // squares_in_range
+
 // clang-format off
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "metrics/dense_simd.cpp"
@@ -80,12 +82,21 @@ double SquaredL2Wide(const float* HWY_RESTRICT a, const float* HWY_RESTRICT b, s
 #endif
 }
 
+// The euclidean distance: the float32 sum of squares, and the double one for
+// the rare pairs squares_in_range rejects. The check sits here, after the
+// reduction, where a and b are still in registers: the caller's loop is the
+// same as for a plain float32 kernel.
+float L2(const float* HWY_RESTRICT a, const float* HWY_RESTRICT b, std::size_t stride) {
+  const float s = SquaredL2(a, b, stride);
+  if (squares_in_range(s)) [[likely]]
+    return std::sqrt(s);
+  return static_cast<float>(std::sqrt(SquaredL2Wide(a, b, stride)));
+}
+
 }  // namespace chutoro::detail::HWY_NAMESPACE
 HWY_AFTER_NAMESPACE();
 
 #if HWY_ONCE
-#include "metrics/dense_simd.hpp"
-
 #include <algorithm>
 #include <cctype>
 #include <chutoro/error.hpp>
@@ -93,12 +104,15 @@ HWY_AFTER_NAMESPACE();
 #include <mutex>
 #include <string>
 
+#include "metrics/dense_simd.hpp"
+
 namespace chutoro::detail {
 
 HWY_EXPORT(SquaredL2);
 HWY_EXPORT(L1);
 HWY_EXPORT(Dot);
 HWY_EXPORT(SquaredL2Wide);
+HWY_EXPORT(L2);
 
 namespace {
 
@@ -114,6 +128,7 @@ dense_kernel_table read_table() {
   t.squared_l2 = HWY_DYNAMIC_DISPATCH(SquaredL2);
   t.l1 = HWY_DYNAMIC_DISPATCH(L1);
   t.dot = HWY_DYNAMIC_DISPATCH(Dot);
+  t.l2 = HWY_DYNAMIC_DISPATCH(L2);
   t.squared_l2_wide = HWY_DYNAMIC_DISPATCH(SquaredL2Wide);
   return t;
 }

@@ -58,6 +58,13 @@ inline float inner_product_kernel(const float* a, const float* b, std::size_t st
   return std::max(0.0f, 1.0f - product_dot(a, b, stride));
 }
 
+/// angular_kernel for chords whose float32 squares may have underflowed: in double.
+[[gnu::noinline, gnu::cold]] inline float angular_wide(const float* a, const float* b,
+                                                       std::size_t stride) noexcept {
+  const double chord = std::sqrt(dense_kernels().squared_l2_wide(a, b, stride));
+  return static_cast<float>(2.0 * std::asin(std::min(1.0, chord * 0.5)) * std::numbers::inv_pi);
+}
+
 /// Rows are unit length: the angle over pi, computed as 2 asin(|a - b| / 2),
 /// which is accurate near 0 (equal rows give exactly 0), unlike acos(<a, b>).
 /// A chord so short that float32 squares may underflow (squared chord below
@@ -69,10 +76,8 @@ inline float angular_kernel(const float* __restrict a, const float* __restrict b
     for (std::size_t k = 0; k < 16; ++k) acc[k] += (a[i + k] - b[i + k]) * (a[i + k] - b[i + k]);
   float s = 0;
   for (const float v : acc) s += v;
-  if (s < 0x1p-100f) [[unlikely]] {
-    const double chord = std::sqrt(dense_kernels().squared_l2_wide(a, b, stride));
-    return static_cast<float>(2.0 * std::asin(std::min(1.0, chord * 0.5)) * std::numbers::inv_pi);
-  }
+  if (s < 0x1p-100f) [[unlikely]]
+    return angular_wide(a, b, stride);
   const float half_chord = std::min(1.0f, std::sqrt(s) * 0.5f);
   return 2.0f * std::asin(half_chord) * std::numbers::inv_pi_v<float>;
 }

@@ -1,7 +1,7 @@
 // test_simd.cpp — every SIMD target compiled into this build (and supported
 // by this CPU) computes the dense kernels like the scalar reference, also at
-// extreme magnitudes (the double fallback squared_l2_wide, and the euclidean
-// distance through dense_distance), and the dispatch honours
+// extreme magnitudes (the double kernel squared_l2_wide, and l2, the euclidean
+// distance with its fallback on it), and the dispatch honours
 // CHUTORO_SIMD_TARGET's choice.
 #include <gtest/gtest.h>
 
@@ -60,6 +60,9 @@ TEST(Simd, EveryTargetMatchesScalarReference) {
         EXPECT_NEAR(k.squared_l2(r.a, r.b, r.stride), ref.squared_l2(r.a, r.b, r.stride), tol);
         EXPECT_NEAR(k.l1(r.a, r.b, r.stride), ref.l1(r.a, r.b, r.stride), tol);
         EXPECT_NEAR(k.dot(r.a, r.b, r.stride), ref.dot(r.a, r.b, r.stride), tol);
+        EXPECT_NEAR(k.l2(r.a, r.b, r.stride), ref.l2(r.a, r.b, r.stride), 1e-5 * std::sqrt(dim * 36.0));
+        EXPECT_NEAR(k.squared_l2_wide(r.a, r.b, r.stride), ref.squared_l2_wide(r.a, r.b, r.stride),
+                    1e-12 * dim * 36.0);
       }
     }
   }
@@ -98,13 +101,11 @@ TEST(Simd, EveryTargetMatchesScalarReferenceAtExtremeScales) {
         // The double kernel: exact to double rounding at any scale.
         EXPECT_NEAR(k.squared_l2_wide(r.a, r.b, r.stride), want, 1e-13 * want);
         EXPECT_NEAR(ref.squared_l2_wide(r.a, r.b, r.stride), want, 1e-13 * want);
-        // The distance, through this target's kernels.
-        const float d =
-            chutoro::detail::dense_distance(chutoro::dense_metric::euclidean, k, r.a, r.b, r.stride);
+        // The distance: this target's l2 (the float32 sum, or the double one out of range).
+        const float d = k.l2(r.a, r.b, r.stride);
         ASSERT_TRUE(std::isfinite(d));
         EXPECT_NEAR(d, std::sqrt(want), 1e-5 * std::sqrt(want) + 0x1p-149);
-        const float d_ref =
-            chutoro::detail::dense_distance(chutoro::dense_metric::euclidean, ref, r.a, r.b, r.stride);
+        const float d_ref = ref.l2(r.a, r.b, r.stride);
         EXPECT_NEAR(d_ref, std::sqrt(want), 1e-5 * std::sqrt(want) + 0x1p-149);
         // The float32 kernels where float32 holds their result with full precision.
         if (want >= 0x1p-100 && want <= 0x1p120) {
