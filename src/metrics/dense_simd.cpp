@@ -17,10 +17,11 @@ HWY_BEFORE_NAMESPACE();
 namespace chutoro::detail::HWY_NAMESPACE {
 namespace hn = hwy::HWY_NAMESPACE;
 
-// sum over the row of step(a_k, b_k, acc) with two vector accumulators.
+// sum over the row of step(a_k, b_k, acc) with two vector accumulators, in
+// every lane of the vector returned.
 template <class Step>
-HWY_INLINE float Accumulate(const float* HWY_RESTRICT a, const float* HWY_RESTRICT b, std::size_t stride,
-                            Step step) {
+HWY_INLINE auto AccumulateVec(const float* HWY_RESTRICT a, const float* HWY_RESTRICT b, std::size_t stride,
+                              Step step) {
   const hn::ScalableTag<float> d;
   const std::size_t N = hn::Lanes(d);
   auto s0 = hn::Zero(d), s1 = hn::Zero(d);
@@ -30,14 +31,25 @@ HWY_INLINE float Accumulate(const float* HWY_RESTRICT a, const float* HWY_RESTRI
     s1 = step(hn::Load(d, a + i + N), hn::Load(d, b + i + N), s1);
   }
   for (; i < stride; i += N) s0 = step(hn::Load(d, a + i), hn::Load(d, b + i), s0);
-  return hn::GetLane(hn::SumOfLanes(d, hn::Add(s0, s1)));
+  return hn::SumOfLanes(d, hn::Add(s0, s1));
 }
 
-float SquaredL2(const float* HWY_RESTRICT a, const float* HWY_RESTRICT b, std::size_t stride) {
-  return Accumulate(a, b, stride, [](auto x, auto y, auto acc) {
+template <class Step>
+HWY_INLINE float Accumulate(const float* HWY_RESTRICT a, const float* HWY_RESTRICT b, std::size_t stride,
+                            Step step) {
+  return hn::GetLane(AccumulateVec(a, b, stride, step));
+}
+
+// sum (a_k - b_k)^2 in float32, in every lane.
+HWY_INLINE auto SumOfSquares(const float* HWY_RESTRICT a, const float* HWY_RESTRICT b, std::size_t stride) {
+  return AccumulateVec(a, b, stride, [](auto x, auto y, auto acc) {
     const auto diff = hn::Sub(x, y);
     return hn::MulAdd(diff, diff, acc);
   });
+}
+
+float SquaredL2(const float* HWY_RESTRICT a, const float* HWY_RESTRICT b, std::size_t stride) {
+  return hn::GetLane(SumOfSquares(a, b, stride));
 }
 
 float L1(const float* HWY_RESTRICT a, const float* HWY_RESTRICT b, std::size_t stride) {
@@ -82,15 +94,23 @@ double SquaredL2Wide(const float* HWY_RESTRICT a, const float* HWY_RESTRICT b, s
 #endif
 }
 
+// L2's fallback, out of line so that L2 itself saves no registers and calls nothing.
+HWY_NOINLINE float L2Wide(const float* HWY_RESTRICT a, const float* HWY_RESTRICT b, std::size_t stride) {
+  return static_cast<float>(std::sqrt(SquaredL2Wide(a, b, stride)));
+}
+
 // The euclidean distance: the float32 sum of squares, and the double one for
 // the rare pairs squares_in_range rejects. The check sits here, after the
-// reduction, where a and b are still in registers: the caller's loop is the
-// same as for a plain float32 kernel.
+// reduction (a and b are still in their argument registers; the fallback is a
+// tail call), so the callers' loops are those of a plain float32 kernel; the
+// vector square root needs no errno check, unlike std::sqrt.
 float L2(const float* HWY_RESTRICT a, const float* HWY_RESTRICT b, std::size_t stride) {
-  const float s = SquaredL2(a, b, stride);
-  if (squares_in_range(s)) [[likely]]
-    return std::sqrt(s);
-  return static_cast<float>(std::sqrt(SquaredL2Wide(a, b, stride)));
+  const float s = hn::GetLane(SumOfSquares(a, b, stride));
+  if (squares_in_range(s)) [[likely]] {
+    const hn::CappedTag<float, 1> d1;
+    return hn::GetLane(hn::Sqrt(hn::Set(d1, s)));
+  }
+  return L2Wide(a, b, stride);
 }
 
 }  // namespace chutoro::detail::HWY_NAMESPACE

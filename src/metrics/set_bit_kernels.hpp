@@ -10,6 +10,9 @@
 #include <cstdint>
 #include <numbers>
 #include <span>
+#if defined(__SSE__)
+#include <xmmintrin.h>
+#endif
 
 #include "metrics/dense_simd.hpp"
 
@@ -58,6 +61,16 @@ inline float inner_product_kernel(const float* a, const float* b, std::size_t st
   return std::max(0.0f, 1.0f - product_dot(a, b, stride));
 }
 
+/// sqrt(x) for x >= 0 without the errno check that std::sqrt keeps (GCC 12
+/// tests x < 0 before every sqrtss, even right after a range check of its own).
+inline float sqrt_nonnegative(float x) noexcept {
+#if defined(__SSE__)
+  return _mm_cvtss_f32(_mm_sqrt_ss(_mm_set_ss(x)));
+#else
+  return std::sqrt(x);
+#endif
+}
+
 /// angular_kernel for chords whose float32 squares may have underflowed: in double.
 [[gnu::noinline, gnu::cold]] inline float angular_wide(const float* a, const float* b,
                                                        std::size_t stride) noexcept {
@@ -76,9 +89,9 @@ inline float angular_kernel(const float* __restrict a, const float* __restrict b
     for (std::size_t k = 0; k < 16; ++k) acc[k] += (a[i + k] - b[i + k]) * (a[i + k] - b[i + k]);
   float s = 0;
   for (const float v : acc) s += v;
-  if (s < 0x1p-100f) [[unlikely]]
+  if (!(s >= 0x1p-100f)) [[unlikely]]
     return angular_wide(a, b, stride);
-  const float half_chord = std::min(1.0f, std::sqrt(s) * 0.5f);
+  const float half_chord = std::min(1.0f, sqrt_nonnegative(s) * 0.5f);
   return 2.0f * std::asin(half_chord) * std::numbers::inv_pi_v<float>;
 }
 
