@@ -11,9 +11,11 @@
 #pragma once
 
 #include <algorithm>
+#include <bit>
 #include <chutoro/data_source.hpp>
 #include <cmath>
 #include <cstddef>
+#include <cstdint>
 #include <limits>
 
 #include "metrics/dense_simd.hpp"
@@ -63,7 +65,11 @@ inline double squared_l2_wide(const float* a, const float* b, std::size_t stride
 /// sum >= 2^-100 (stride * 2^-49 relative in all: far below float32's 2^-24).
 /// Below 2^-100, including 0, the sum is not trusted.
 inline bool squares_in_range(float sum) noexcept {
-  return sum >= 0x1p-100f && sum <= std::numeric_limits<float>::max();
+  // One unsigned compare on the bits: for sum >= 0 they grow with the value
+  // (+0 wraps around to a large number; inf and NaN lie above FLT_MAX's bits).
+  constexpr std::uint32_t lo = std::bit_cast<std::uint32_t>(0x1p-100f);
+  constexpr std::uint32_t hi = std::bit_cast<std::uint32_t>(std::numeric_limits<float>::max());
+  return std::bit_cast<std::uint32_t>(sum) - lo <= hi - lo;
 }
 
 /// The euclidean distance: sqrt of the float32 sum of squares, or of the

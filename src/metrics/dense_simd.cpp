@@ -105,11 +105,9 @@ HWY_NOINLINE float L2Wide(const float* HWY_RESTRICT a, const float* HWY_RESTRICT
 // tail call), so the callers' loops are those of a plain float32 kernel; the
 // vector square root needs no errno check, unlike std::sqrt.
 float L2(const float* HWY_RESTRICT a, const float* HWY_RESTRICT b, std::size_t stride) {
-  const float s = hn::GetLane(SumOfSquares(a, b, stride));
-  if (squares_in_range(s)) [[likely]] {
-    const hn::CappedTag<float, 1> d1;
-    return hn::GetLane(hn::Sqrt(hn::Set(d1, s)));
-  }
+  const auto sum = SumOfSquares(a, b, stride);
+  if (squares_in_range(hn::GetLane(sum))) [[likely]]
+    return hn::GetLane(hn::Sqrt(sum));
   return L2Wide(a, b, stride);
 }
 

@@ -14,7 +14,7 @@
 #include <xmmintrin.h>
 #endif
 
-#include "metrics/dense_simd.hpp"
+#include "metrics/dense_kernels.hpp"  // squared_l2_wide
 
 namespace chutoro::detail {
 
@@ -65,16 +65,18 @@ inline float inner_product_kernel(const float* a, const float* b, std::size_t st
 /// tests x < 0 before every sqrtss, even right after a range check of its own).
 inline float sqrt_nonnegative(float x) noexcept {
 #if defined(__SSE__)
-  return _mm_cvtss_f32(_mm_sqrt_ss(_mm_set_ss(x)));
+  return _mm_cvtss_f32(_mm_sqrt_ss(_mm_set1_ps(x)));  // set1: _mm_set_ss goes through a GPR
 #else
   return std::sqrt(x);
 #endif
 }
 
-/// angular_kernel for chords whose float32 squares may have underflowed: in double.
-[[gnu::noinline, gnu::cold]] inline float angular_wide(const float* a, const float* b,
-                                                       std::size_t stride) noexcept {
-  const double chord = std::sqrt(dense_kernels().squared_l2_wide(a, b, stride));
+/// angular_kernel for chords whose float32 squares may have underflowed: in
+/// double. Pure (reads the rows only), so that callers' loops keep their
+/// hoisted loads although the call is there.
+[[gnu::noinline, gnu::cold, gnu::pure]] inline float angular_wide(const float* a, const float* b,
+                                                                  std::size_t stride) noexcept {
+  const double chord = std::sqrt(squared_l2_wide(a, b, stride));
   return static_cast<float>(2.0 * std::asin(std::min(1.0, chord * 0.5)) * std::numbers::inv_pi);
 }
 
