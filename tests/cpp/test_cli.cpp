@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "model_file_bytes.hpp"
+#include "test_data.hpp"
 
 namespace fs = std::filesystem;
 
@@ -433,6 +434,66 @@ TEST_F(Cli, QuietPrintsNothingAndWritesOutput) {
   EXPECT_EQ(r.out, "");
   EXPECT_EQ(r.err, "");
   expect_result_csv(out, 2309);
+}
+
+namespace {
+
+/// The label column of a result CSV.
+std::vector<int> read_labels(const fs::path& p) {
+  std::ifstream in(p);
+  std::string line;
+  std::getline(in, line);
+  std::vector<int> labels;
+  while (std::getline(in, line)) labels.push_back(std::stoi(line.substr(0, line.find(','))));
+  return labels;
+}
+
+}  // namespace
+
+// Issue 15, defect 6: data x 1e20 (squares overflow float32) and x 1e-30 (squares underflow)
+// made every item noise with exit status 0. Each scale must give the labels of scale 1.
+TEST_F(Cli, ExtremeScalesGiveTheLabelsOfScaleOne) {
+  const chutoro_test::dense_data d = chutoro_test::make_blobs(300, 3, 3, 0.05, 5);
+  for (const char* candidates : {"hnsw", "exact"}) {
+    std::vector<int> want;
+    for (const double scale : {1.0, 1e20, 1e-30, 0x1p-120}) {
+      SCOPED_TRACE(std::string(candidates) + ", scale " + std::to_string(scale));
+      std::string csv = "a,b,c\n";
+      char cell[32];
+      for (std::size_t i = 0; i < d.n; ++i)
+        for (std::size_t k = 0; k < d.dim; ++k) {
+          std::snprintf(cell, sizeof cell, "%.9g",
+                        static_cast<double>(static_cast<float>(d.at(i, k) * scale)));
+          csv += cell;
+          csv += k + 1 < d.dim ? "," : "\n";
+        }
+      spit(dir_ / "blobs.csv", csv);
+      const fs::path out = dir_ / "labels.csv";
+      const run_result r = run({"cluster", (dir_ / "blobs.csv").string(), "--candidates", candidates,
+                                "--min-cluster-size", "15", "--output", out.string(), "--quiet"});
+      ASSERT_EQ(r.rc, 0) << r.err;
+      const std::vector<int> labels = read_labels(out);
+      ASSERT_EQ(labels.size(), d.n);
+      if (scale == 1.0) {
+        want = labels;
+        EXPECT_GE(*std::max_element(want.begin(), want.end()), 1);  // at least two clusters
+      } else {
+        EXPECT_EQ(labels, want);
+      }
+    }
+  }
+}
+
+// Values whose difference float32 cannot hold: refused, naming the file, the rows and the column.
+TEST_F(Cli, ExtremeScalesDifferenceBeyondFloat32IsRefused) {
+  spit(dir_ / "wide.csv", "x,y\n1,2\n3e38,2\n1,2\n-3e38,2\n1,3\n2,2\n");
+  const run_result r = run({"cluster", (dir_ / "wide.csv").string(), "--min-cluster-size", "2", "--output",
+                            (dir_ / "out.csv").string()});
+  EXPECT_EQ(r.rc, 1) << r.err;
+  EXPECT_EQ(count_lines(r.err), 1u) << r.err;
+  for (const char* part : {"wide.csv", "euclidean", "column 0", "(row 3)", "(row 1)", "float32"})
+    EXPECT_NE(r.err.find(part), std::string::npos) << part << " not in " << r.err;
+  EXPECT_FALSE(fs::exists(dir_ / "out.csv"));
 }
 
 TEST_F(Cli, WordsExcerptLevenshtein) {
