@@ -1,6 +1,8 @@
 // chutoro — one-item-per-line text reader.
 #include <algorithm>
+#include <chutoro/data_source.hpp>
 #include <chutoro/error.hpp>
+#include <string>
 #include <chutoro/io.hpp>
 
 #include "io/io_common.hpp"
@@ -33,6 +35,10 @@ std::vector<std::string> io_detail::parse_lines(std::string_view bytes, const st
     start = i + 1;
   }
   if (start < size) items.emplace_back(text.substr(start));
+  // Invalid UTF-8 is named by its line here (1-based, as an editor counts),
+  // before the items become a string_source that only knows item ids.
+  for (std::size_t k = 0; k < items.size(); ++k)
+    (void)decode_utf8(items[k], name + ": line " + std::to_string(k + 1));
   return items;
 }
 
