@@ -66,10 +66,12 @@ struct build_options {
   bool has_min_samples = false;
 };
 
-/// Threads, --output, --json, --quiet.
+/// Threads, --device, --output, --json, --quiet.
 struct run_options {
   long long threads = 0;
-  std::string output;
+  std::string device = "auto";  // chutoro::device_kind's names; CHUTORO_DEVICE applies to auto
+  std::string output;           // "-": standard output (the summary then goes to stderr)
+  double lock_timeout = 60.0;   // add, fit --save: seconds to wait for another writer of the model
   bool json = false;
   bool quiet = false;
   bool has_threads = false, has_output = false;
@@ -102,7 +104,13 @@ void add_input_options(CLI::App* c, input_options& o, bool with_metric, const st
 void add_selection_options(CLI::App* c, selection_options& o);
 void add_build_options(CLI::App* c, build_options& o);
 void add_threads_option(CLI::App* c, run_options& o);
+/// --device auto|cpu|cuda.
+void add_device_option(CLI::App* c, run_options& o);
 void add_output_options(CLI::App* c, run_options& o, const std::string& output_help);
+/// --lock-timeout (add, fit --save: commands that replace a model file).
+void add_lock_option(CLI::App* c, run_options& o);
+/// Where the summary goes: stdout, or stderr when the output rows go to stdout (--output -).
+std::ostream& summary_stream(const run_options& o);
 /// Whether option `name` was given to command `c` (false when `c` has no such option).
 bool given(const CLI::App* c, const std::string& name);
 void note_given_input(const CLI::App* c, input_options& o);
@@ -118,6 +126,11 @@ void apply_selection(const selection_options& o, chutoro::selection_params& sp, 
 chutoro::params make_params(const selection_options& sel, const build_options& build);
 /// Range-checks --threads and, when given and > 0, makes it the OpenMP default.
 void apply_threads(const run_options& o);
+/// --device as a device_kind (usage_error for an unknown name), checked
+/// against this machine at once (chutoro::select_device: a chutoro::error
+/// naming why for cuda without a usable GPU, or a bad CHUTORO_DEVICE), so
+/// that nothing is read first.
+chutoro::device_kind apply_device(const run_options& o);
 
 // ---- input
 /// What an input's options say before any file is opened.
@@ -152,9 +165,14 @@ loaded_input read_input(const input_plan& plan, const std::string& model_metric 
 void naming(const std::string& name, const std::function<void()>& f);
 
 // ---- output
-/// Checks that `path` can be created before any work is done (`what`: "output", "model").
+/// Checks that `path` can be written before any work is done (`what`: "output",
+/// "model"): not empty, its directory exists, not a directory, block device or
+/// socket. "-" (standard output), FIFOs and character devices pass: they are
+/// written through (io_detail::output_file). Throws usage_error or chutoro::error(io).
 void check_output_path(const std::string& path, const std::string& what = "output");
-/// Whether two paths name the same file (after making them absolute and normal).
+/// Whether writing to one of two paths would replace the other: the same
+/// existing regular file by device and inode (symbolic and hard links
+/// included), or, when one does not exist yet, the same name once links are resolved.
 bool same_file(const std::string& a, const std::string& b);
 
 /// A progress bar on stderr when it is a terminal and the run is not --quiet/--json.
@@ -212,6 +230,12 @@ CLI::App* add_add_command(CLI::App& app, model_options& o);
 CLI::App* add_predict_command(CLI::App& app, model_options& o);
 void note_given_cluster(const CLI::App* c, cluster_options& o);
 void note_given_model(const CLI::App* c, model_options& o);
+
+/// `chutoro devices [--json]` (devices_command.cpp).
+CLI::App* add_devices_command(CLI::App& app, bool& json);
+int run_devices(bool json);
+/// The "cuda: ..." line of --version: the devices, or "none (<reason>)".
+std::string cuda_version_line();
 
 /// `cluster INPUT` (save empty) and `fit INPUT --save MODEL`.
 int run_fit(const cluster_options& o);

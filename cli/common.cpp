@@ -2,12 +2,14 @@
 // the run summary shared by its commands (cli.hpp).
 #include <omp.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <charconv>
 #include <chutoro/arrow.hpp>
 #include <chutoro/error.hpp>
+#include <chutoro/fit.hpp>
 #include <chutoro/metrics.hpp>
 #include <chutoro/plugin_source.hpp>
 #include <chutoro/version.hpp>
@@ -173,10 +175,31 @@ void add_threads_option(CLI::App* c, run_options& o) {
   c->add_option("--threads", o.threads, "Worker threads; 0 = all cores")->capture_default_str();
 }
 
+void add_device_option(CLI::App* c, run_options& o) {
+  c->add_option("--device", o.device,
+                "auto | cpu | cuda: where the graph stage runs; auto (default) follows CHUTORO_DEVICE when "
+                "set, else uses a GPU stage only where it is measured at least 2x faster than the CPU, else "
+                "the CPU. Results are the same on every device")
+      ->capture_default_str();
+}
+
 void add_output_options(CLI::App* c, run_options& o, const std::string& output_help) {
-  c->add_option("--output", o.output, output_help);
+  c->add_option("--output", o.output,
+                output_help + "; - writes to standard output (the summary then goes to stderr)");
   c->add_flag("--json", o.json, "Print one JSON object with the run's summary on stdout");
   c->add_flag("--quiet", o.quiet, "Print nothing but errors (--json still prints its object)");
+}
+
+void add_lock_option(CLI::App* c, run_options& o) {
+  c->add_option("--lock-timeout", o.lock_timeout,
+                "Seconds to wait while another chutoro process is changing the same model file (add, fit "
+                "--save), then fail")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 1e6));
+}
+
+std::ostream& summary_stream(const run_options& o) {
+  return o.has_output && o.output == "-" ? std::cerr : std::cout;
 }
 
 bool given(const CLI::App* c, const std::string& name) {
@@ -275,6 +298,17 @@ void apply_threads(const run_options& o) {
   if (o.threads > 4096)
     throw usage_error("--threads must be <= 4096 (got " + std::to_string(o.threads) + ")");
   if (o.has_threads && o.threads > 0) omp_set_num_threads(static_cast<int>(o.threads));
+}
+
+chutoro::device_kind apply_device(const run_options& o) {
+  chutoro::device_kind d{};
+  try {
+    d = chutoro::parse_device_kind(o.device);
+  } catch (const chutoro::error&) {
+    throw usage_error("unknown --device \"" + o.device + "\"; choose auto, cpu or cuda");
+  }
+  (void)chutoro::select_device(d);
+  return d;
 }
 
 // ---------------------------------------------------------------- input
@@ -439,6 +473,8 @@ loaded_input read_input(const input_plan& plan, const std::string& model_metric)
 // ---------------------------------------------------------------- output
 
 void check_output_path(const std::string& path, const std::string& what) {
+  if (path.empty()) throw usage_error("the " + what + " file name is empty");
+  if (path == "-") return;  // standard output
   const fs::path p(path);
   const fs::path dir = p.has_parent_path() ? p.parent_path() : fs::path(".");
   std::error_code ec;
@@ -446,14 +482,23 @@ void check_output_path(const std::string& path, const std::string& what) {
     throw chutoro::error(chutoro::error_code::io, path + ": cannot write the " + what + ": directory " +
                                                       dir.string() + " does not exist");
   }
-  if (fs::is_directory(p, ec)) {
-    throw chutoro::error(chutoro::error_code::io,
-                         path + ": cannot write the " + what + ": it is a directory");
-  }
+  const fs::file_status st = fs::status(p, ec);
+  const char* refused = st.type() == fs::file_type::directory ? "it is a directory"
+                        : st.type() == fs::file_type::block   ? "it is a block device, not a file"
+                        : st.type() == fs::file_type::socket  ? "it is a socket, not a file"
+                                                              : nullptr;
+  if (refused != nullptr)
+    throw chutoro::error(chutoro::error_code::io, path + ": cannot write the " + what + ": " + refused);
 }
 
 bool same_file(const std::string& a, const std::string& b) {
-  std::error_code ec1, ec2;
+  if (a == "-" || b == "-") return a == b;
+  struct stat sa {
+  }, sb{};
+  if (::stat(a.c_str(), &sa) == 0 &&
+      ::stat(b.c_str(), &sb) == 0)  // both exist: by identity (links, hard links)
+    return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino && S_ISREG(sa.st_mode);
+  std::error_code ec1, ec2;  // one is still to be made: by name, links resolved
   const fs::path pa = fs::weakly_canonical(fs::absolute(a), ec1);
   const fs::path pb = fs::weakly_canonical(fs::absolute(b), ec2);
   if (ec1 || ec2) return fs::absolute(a).lexically_normal() == fs::absolute(b).lexically_normal();
@@ -510,6 +555,8 @@ void report(const run_summary& s, std::span<const std::int32_t> labels, std::siz
     j["ef_construction"] = p.build.ef_construction;
     j["seed"] = p.build.seed;
     j["threads"] = omp_get_max_threads();
+    j["device"] = std::string(chutoro::to_string(s.stats.device));
+    if (!s.stats.device_fallback_reason.empty()) j["device_fallback_reason"] = s.stats.device_fallback_reason;
     j["clusters"] = k;
     j["noise_fraction"] = noise_fraction;
     j["cluster_sizes"] = sizes;
@@ -528,7 +575,7 @@ void report(const run_summary& s, std::span<const std::int32_t> labels, std::siz
     }
     for (const auto& [key, value] : s.json_extra) j[key] = value;
     if (o.has_output) j["output"] = o.output;
-    std::cout << j.dump() << '\n';
+    summary_stream(o) << j.dump() << '\n';
   } else if (!o.quiet) {
     std::ostringstream os;
     os << "chutoro " << CHUTORO_VERSION_STRING << ": " << s.input_name << " (" << s.format_name << "), "
@@ -538,6 +585,9 @@ void report(const run_summary& s, std::span<const std::int32_t> labels, std::siz
     os << "  metric " << s.metric << ", candidates " << chutoro::to_string(p.build.candidates)
        << ", min_cluster_size " << p.selection.min_cluster_size << ", min_samples " << p.min_samples()
        << ", selection " << chutoro::to_string(p.selection.method) << "\n";
+    os << "  device      " << chutoro::to_string(s.stats.device);
+    if (!s.stats.device_fallback_reason.empty()) os << " (auto: " << s.stats.device_fallback_reason << ")";
+    os << "\n";
     os << "  clusters    " << k;
     if (!sizes.empty()) {
       os << " (largest:";
@@ -560,9 +610,9 @@ void report(const run_summary& s, std::span<const std::int32_t> labels, std::siz
     os << "  peak RSS    " << human_bytes(rss) << "\n";
     for (const auto& line : s.human_extra) os << "  " << line << "\n";
     if (o.has_output) os << "  output      " << o.output << "\n";
-    std::cout << os.str();
+    summary_stream(o) << os.str();
   }
-  std::cout.flush();
+  summary_stream(o).flush();
 }
 
 }  // namespace chutoro_cli

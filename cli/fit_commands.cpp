@@ -4,9 +4,12 @@
 #include <chutoro/fit.hpp>
 #include <chutoro/model.hpp>
 #include <chutoro/scores.hpp>
+#include <filesystem>
+#include <iostream>
 #include <optional>
 
 #include "cli.hpp"
+#include "io/io_common.hpp"
 
 namespace chutoro_cli {
 
@@ -24,6 +27,7 @@ void add_fit_like_options(CLI::App* c, cluster_options& o, const std::string& pl
   add_selection_options(c, o.sel);
   add_build_options(c, o.build);
   add_threads_option(c, o.run);
+  add_device_option(c, o.run);
   add_output_options(
       c, o.run, "Write label,probability,outlier_score per item to this CSV (atomically: all or nothing)");
 }
@@ -53,6 +57,7 @@ CLI::App* add_fit_command(CLI::App& app, cluster_options& o) {
                 ".parquet or .arrow/.feather (one column)");
   c->add_option("--save", o.save, "The model file to write (atomically)")->required();
   add_fit_like_options(c, o, "Fit on the items of a plugin library (chutoro/plugin.h) instead of INPUT");
+  add_lock_option(c, o.run);
   return c;
 }
 
@@ -75,13 +80,18 @@ int run_fit(const cluster_options& o) {
   // ---- options
   chutoro::params p = make_params(o.sel, o.build);
   apply_threads(o.run);
+  p.build.device = apply_device(o.run);
   // A saved model keeps no thread count: it would bind every later add or
   // predict on any machine; the process's OpenMP default (--threads) rules.
   p.build.threads = saving ? 0 : static_cast<int>(o.run.threads);
   if (!saving && o.in.input.empty() && !o.in.has_plugin)
     throw usage_error("INPUT is required (or --plugin LIB.so --plugin-arg ARG, or --model MODEL)");
   const input_plan plan = plan_input(o.in);
-  if (o.run.has_output) check_output_path(o.run.output);
+  if (o.run.has_output) {
+    check_output_path(o.run.output);
+    if (!o.in.input.empty() && same_file(o.run.output, o.in.input))
+      throw usage_error("--output names the input file " + o.in.input + "; choose another output file");
+  }
   if (saving) {
     check_output_path(o.save, "model");
     if (o.run.has_output && same_file(o.save, o.run.output))
@@ -131,14 +141,26 @@ int run_fit(const cluster_options& o) {
     s.label_column = o.in.label_column;
   }
 
-  // ---- model, output
+  // ---- model, output: every file written before any is committed, the model first
+  std::unique_ptr<chutoro::io_detail::output_file> rows;
+  if (o.run.has_output)
+    rows =
+        chutoro::io_detail::stage_clustering_csv(o.run.output, c.labels, c.probabilities, c.outlier_scores);
   if (saving) {
+    // Wait for an `add` replacing the same model file, so that it is not
+    // lost silently under this one (a new file needs no lock).
+    std::optional<chutoro::io_detail::file_lock> lock;
+    if (std::filesystem::exists(o.save) && std::filesystem::is_regular_file(o.save)) {
+      lock.emplace(o.save, o.run.lock_timeout, [&] {
+        if (show_progress(o.run))
+          std::cerr << "chutoro: waiting for another process changing " << o.save << "\n";
+      });
+    }
     model->save(o.save);
     s.json_extra.emplace_back("model", o.save);
     s.human_extra.push_back("model       " + o.save + " (saved)");
   }
-  if (o.run.has_output)
-    chutoro::write_clustering_csv(o.run.output, c.labels, c.probabilities, c.outlier_scores);
+  if (rows) rows->commit();
 
   // ---- report
   s.t_start = t_start;

@@ -6,7 +6,12 @@
 //   chutoro cluster --model MODEL [selection options]   re-cluster a saved model (no rebuild)
 //   chutoro add MODEL INPUT [--output FILE]   add INPUT's items to MODEL, re-cluster, save MODEL
 //   chutoro predict MODEL INPUT --output FILE   label INPUT's items with MODEL's clusters
+//   chutoro devices [--json]   the CUDA devices chutoro can use, or why there is none
 //   chutoro --version
+//
+// Every command but --version takes --device auto|cpu|cuda (where the graph
+// stage runs; CHUTORO_DEVICE applies to auto): cuda without a usable GPU is
+// an error (exit 1) before any input is read.
 //
 // Exit status: 0 success; 1 a failure with the input, the model, the run or
 // the output (chutoro::error and other runtime errors); 2 a usage error
@@ -40,15 +45,16 @@ int main(int argc, char** argv) {
   mallopt(M_MMAP_THRESHOLD, 1 << 20);
 #endif
   CLI::App app{"chutoro: FISHDBC density-based clustering, a scalable approximation of HDBSCAN*", "chutoro"};
-  app.set_version_flag("--version", std::function<std::string()>([] {
-                         try {
-                           return std::string("chutoro ") + CHUTORO_VERSION_STRING + "\nsimd " +
-                                  chutoro::simd_target();
-                         } catch (const chutoro::error& e) {
-                           throw CLI::ValidationError("--version", e.what());
-                         }
-                       }),
-                       "Print the version and the SIMD target of the distance kernels, and exit");
+  app.set_version_flag(
+      "--version", std::function<std::string()>([] {
+        try {
+          return std::string("chutoro ") + CHUTORO_VERSION_STRING + "\nsimd " + chutoro::simd_target() +
+                 "\n" + cuda_version_line();
+        } catch (const chutoro::error& e) {
+          throw CLI::ValidationError("--version", e.what());
+        }
+      }),
+      "Print the version, the SIMD target of the distance kernels and the CUDA devices, and exit");
   app.require_subcommand(1);
   cluster_options cluster_o, fit_o;
   model_options add_o, predict_o;
@@ -56,6 +62,8 @@ int main(int argc, char** argv) {
   CLI::App* fit = add_fit_command(app, fit_o);
   CLI::App* add = add_add_command(app, add_o);
   CLI::App* predict = add_predict_command(app, predict_o);
+  bool devices_json = false;
+  CLI::App* devices = add_devices_command(app, devices_json);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -63,13 +71,14 @@ int main(int argc, char** argv) {
     std::string msg = e.what();
     if (msg.empty()) msg = e.get_name();
     std::string command;
-    for (const CLI::App* c : {cluster, fit, add, predict})
+    for (const CLI::App* c : {cluster, fit, add, predict, devices})
       if (c->parsed()) command = c->get_name() + " ";
     print_error(msg + " (see chutoro " + command + "--help)");
     return 2;
   }
 
   try {
+    if (devices->parsed()) return run_devices(devices_json);
     if (cluster->parsed()) {
       note_given_cluster(cluster, cluster_o);
       return cluster_o.has_model ? run_cluster_model(cluster_o) : run_fit(cluster_o);

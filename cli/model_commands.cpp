@@ -17,18 +17,19 @@
 #include <sstream>
 
 #include "cli.hpp"
+#include "io/io_common.hpp"
 
 namespace chutoro_cli {
 
 namespace {
 
-/// Loads MODEL, re-opening plugin items with --plugin/--plugin-arg. Errors name the model file.
-chutoro::model load_model(const std::string& path, const input_options& in) {
+/// Loads MODEL on `device`, re-opening plugin items with --plugin/--plugin-arg. Errors name the model file.
+chutoro::model load_model(const std::string& path, const input_options& in, chutoro::device_kind device) {
   if (in.has_plugin_arg && !in.has_plugin) throw usage_error("--plugin-arg needs --plugin");
   std::shared_ptr<chutoro::data_source> data;
   if (in.has_plugin) data = std::make_shared<chutoro::plugin_source>(in.plugin, in.plugin_arg);
   try {
-    return chutoro::model::load(path, std::move(data));
+    return chutoro::model::load(path, std::move(data), device);
   } catch (const chutoro::error& e) {
     std::string msg = e.what();
     if (msg.find(path) == std::string::npos) msg = path + ": " + msg;
@@ -114,6 +115,7 @@ void add_model_input(CLI::App* c, model_options& o, const std::string& what, con
       "The plugin library the model was fitted on (re-opens its items; models fitted with --plugin)",
       label_help);
   add_threads_option(c, o.run);
+  add_device_option(c, o.run);
 }
 
 run_summary model_summary(clock_type::time_point t_start, const std::string& path, const chutoro::model& m) {
@@ -148,12 +150,13 @@ int run_cluster_model(const cluster_options& o) {
   chutoro::selection_params checked;
   apply_selection(o.sel, checked, true);  // range checks before any work
   apply_threads(o.run);
+  const chutoro::device_kind device = apply_device(o.run);
   if (o.run.has_output) check_output_path(o.run.output);
   if (o.run.has_output && same_file(o.run.output, o.model))
     throw usage_error("--output and --model name the same file " + o.model);
 
   const auto t_read = clock_type::now();
-  chutoro::model m = load_model(o.model, o.in);
+  chutoro::model m = load_model(o.model, o.in, device);
   const double seconds_read = seconds_since(t_read);
 
   chutoro::selection_params sp = m.parameters().selection;
@@ -180,7 +183,9 @@ int run_cluster_model(const cluster_options& o) {
   run_summary s = model_summary(t_start, o.model, m);
   if (o.in.has_plugin) s.plugin_arg = o.in.plugin_arg;
   s.seconds_read = seconds_read;
-  s.stats = {};  // nothing was built
+  s.stats = {};  // nothing was built (but load rebuilt the tree on its device)
+  s.stats.device = m.stats().device;
+  s.stats.device_fallback_reason = m.stats().device_fallback_reason;
   s.stats.seconds_hierarchy = seconds_cluster;
   report(s, c.labels, c.n_clusters(), o.run);
   return 0;
@@ -196,7 +201,8 @@ CLI::App* add_add_command(CLI::App& app, model_options& o) {
   add_output_options(
       c, o.run,
       "Write label,probability,outlier_score of every item of the grown model (old items first) "
-      "to this CSV (atomically)");
+      "to this CSV (atomically, after MODEL is saved)");
+  add_lock_option(c, o.run);
   return c;
 }
 
@@ -208,6 +214,7 @@ void note_given_model(const CLI::App* c, model_options& o) {
 int run_add(const model_options& o) {
   const auto t_start = clock_type::now();
   apply_threads(o.run);
+  const chutoro::device_kind device = apply_device(o.run);
   check_item_options(o);
   if (o.run.has_output) {
     check_output_path(o.run.output);
@@ -218,8 +225,15 @@ int run_add(const model_options& o) {
   }
   check_output_path(o.model, "model");
 
+  // One writer at a time: held from reading MODEL to replacing it, so that
+  // concurrent adds each see the other's items (none is lost).
+  const bool tell = show_progress(o.run);  // a terminal, not --quiet/--json
+  const chutoro::io_detail::file_lock lock(o.model, o.run.lock_timeout, [&] {
+    if (tell) std::cerr << "chutoro: waiting for another process changing " << o.model << "\n";
+  });
+
   const auto t_read = clock_type::now();
-  chutoro::model m = load_model(o.model, o.in);
+  chutoro::model m = load_model(o.model, o.in, device);
   const std::size_t old_n = m.size();
   const loaded_input items = read_items(o, m);
   const double seconds_read = seconds_since(t_read);
@@ -229,11 +243,14 @@ int run_add(const model_options& o) {
   bar.clear();
   const chutoro::clustering& c = m.clusters();
 
-  // The labels first: if they cannot be written, MODEL is left as it was (a
-  // later retry must not add the items twice).
+  // Every file is written before any is committed, and MODEL first: a failure
+  // leaves MODEL as it was and no labels of a model that was never saved.
+  std::unique_ptr<chutoro::io_detail::output_file> labels;
   if (o.run.has_output)
-    chutoro::write_clustering_csv(o.run.output, c.labels, c.probabilities, c.outlier_scores);
+    labels =
+        chutoro::io_detail::stage_clustering_csv(o.run.output, c.labels, c.probabilities, c.outlier_scores);
   m.save(o.model);
+  if (labels) labels->commit();
 
   run_summary s = model_summary(t_start, o.model, m);
   s.seconds_read = seconds_read;
@@ -266,6 +283,7 @@ CLI::App* add_predict_command(CLI::App& app, model_options& o) {
 int run_predict(const model_options& o) {
   const auto t_start = clock_type::now();
   apply_threads(o.run);
+  const chutoro::device_kind device = apply_device(o.run);
   check_item_options(o);
   check_output_path(o.run.output);
   if (same_file(o.run.output, o.model)) throw usage_error("--output and MODEL name the same file " + o.model);
@@ -273,7 +291,7 @@ int run_predict(const model_options& o) {
     throw usage_error("--output and INPUT name the same file " + o.in.input);
 
   const auto t_read = clock_type::now();
-  const chutoro::model m = load_model(o.model, o.in);
+  const chutoro::model m = load_model(o.model, o.in, device);
   const loaded_input items = read_items(o, m);
   const double seconds_read = seconds_since(t_read);
 
@@ -309,19 +327,26 @@ int run_predict(const model_options& o) {
     j["clusters"] = hit;  // model clusters that received at least one item
     j["noise_fraction"] = noise_fraction;
     j["seconds"] = {{"total", seconds_total}, {"read", seconds_read}, {"predict", seconds_predict}};
+    j["device"] = std::string(chutoro::to_string(m.stats().device));
+    if (!m.stats().device_fallback_reason.empty())
+      j["device_fallback_reason"] = m.stats().device_fallback_reason;
     if (ari) {
       j["label_column"] = o.in.label_column;
       j["ari"] = *ari;
       j["ami"] = *ami;
     }
     j["output"] = o.run.output;
-    std::cout << j.dump() << '\n';
+    summary_stream(o.run) << j.dump() << '\n';
   } else if (!o.run.quiet) {
     std::ostringstream os;
     os << "chutoro " << CHUTORO_VERSION_STRING << ": predict " << items.name << " (" << items.format_name
        << "), " << q << (q == 1 ? " item" : " items") << " with " << o.model << " (" << m.size() << " items, "
        << m.clusters().n_clusters() << " clusters)\n";
     os << "  clusters    " << hit << " of " << m.clusters().n_clusters() << " received items\n";
+    os << "  device      " << chutoro::to_string(m.stats().device);
+    if (!m.stats().device_fallback_reason.empty())
+      os << " (auto: " << m.stats().device_fallback_reason << ")";
+    os << "\n";
     os << "  noise       " << fixed(100.0 * noise_fraction, 1) << "% (" << noise
        << (noise == 1 ? " item" : " items") << ")\n";
     if (ari) {
@@ -331,9 +356,9 @@ int run_predict(const model_options& o) {
     os << "  time        " << fixed(seconds_total, 3) << " s (read " << fixed(seconds_read, 3) << ", predict "
        << fixed(seconds_predict, 3) << ")\n";
     os << "  output      " << o.run.output << "\n";
-    std::cout << os.str();
+    summary_stream(o.run) << os.str();
   }
-  std::cout.flush();
+  summary_stream(o.run).flush();
   return 0;
 }
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Creates (or updates) the virtual environment .venv in the repository root and
 # installs the Python package chutoro into it with its test/comparison extra
-# (numpy, scikit-learn, hdbscan, fishdbc, pytest, matplotlib, pandas, scipy).
+# (numpy, scikit-learn, hdbscan, fishdbc, pytest, hypothesis, matplotlib, pandas,
+# scipy, pyarrow).
 # The extension is built by scikit-build-core in build/python (kept between
 # runs, so a rebuild is incremental). Needs python3 >= 3.10 with venv and its
 # headers (scripts/install_deps.sh installs python3-venv and python3-dev).

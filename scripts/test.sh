@@ -12,5 +12,7 @@ ctest --preset release "$@"
 scripts/python_env.sh
 # The example plugins built above, for chutoro.load_plugin's tests (they skip without them).
 export CHUTORO_PLUGIN_DIR="${CHUTORO_PLUGIN_DIR:-$PWD/build/release/examples/plugins}"
+# The CLI built above, for the bad-input catalogue (tests/bad_input, test_bad_input_catalogue.py).
+export CHUTORO_CLI="${CHUTORO_CLI:-$PWD/build/release/chutoro}"
 # pytest exits non-zero (5) when it collects no test, so that cannot pass silently.
 .venv/bin/python -m pytest tests/python -q -ra -p no:cacheprovider

@@ -11,6 +11,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -25,11 +26,71 @@ struct index_pair {
   std::uint32_t b;
 };
 
+/// The concrete kind of a data source (stable values: the model file's DATA
+/// section stores them, docs/model_format.md). `external` is every source not
+/// built into chutoro (plugins, Python's precomputed and callable sources,
+/// user classes); the others name the five built-in classes.
+enum class source_kind : int {
+  external = 0,
+  dense = 1,     ///< dense_source
+  strings = 2,   ///< string_source
+  sets = 3,      ///< set_source (metrics.hpp)
+  bits = 4,      ///< bit_source (metrics.hpp)
+  products = 5,  ///< product_source (metrics.hpp)
+};
+/// "external", "dense", "strings", "sets", "bits", "products".
+[[nodiscard]] std::string_view to_string(source_kind k) noexcept;
+
+/// Element type of a matrix_view (stable values).
+enum class element_type : int {
+  float32 = 0,  ///< IEEE 754 binary32
+  uint64 = 1,   ///< 64-bit words of packed bits (bit_source)
+};
+
+/// A read-only row-major view of a source's items as a matrix, for code that
+/// hands whole rows to a kernel or uploads them to a device: row i starts at
+/// element i * stride of `data` and holds `cols` meaningful elements; the
+/// elements from cols to stride - 1 are padding (zero). The view is valid
+/// until the source changes (append, truncate) or is destroyed.
+struct matrix_view {
+  const void* data = nullptr;  ///< the first row; aligned to the element type (dense: 64 bytes)
+  std::size_t rows = 0;        ///< = the source's size()
+  std::size_t cols = 0;        ///< elements per row with values (dense: dim; bits: 64-bit words)
+  std::size_t stride = 0;      ///< elements from one row's start to the next, >= cols
+  element_type dtype = element_type::float32;
+
+  /// Row i as T (T must match dtype: float for float32, std::uint64_t for uint64).
+  template <class T>
+  [[nodiscard]] const T* row(std::size_t i) const noexcept {
+    return static_cast<const T*>(data) + i * stride;
+  }
+};
+
+class dense_source;
+class string_source;
+class set_source;
+class bit_source;
+class product_source;
+
 /// Abstract data source. Implementations must make distance() and
 /// distance_batch() safe to call concurrently from several threads.
 class data_source {
  public:
+  data_source() noexcept = default;
   virtual ~data_source() = default;
+  /// The concrete kind: external for every source but chutoro's five built-in
+  /// classes, which alone can set another kind (their constructors hold the
+  /// key). The pipeline unwraps a built-in source by its kind into an inlined
+  /// kernel (visit_source in metrics.hpp); not virtual, so a subclass cannot
+  /// claim a kind it does not have. Thread safe.
+  [[nodiscard]] source_kind kind() const noexcept { return kind_; }
+  /// The items as a row-major matrix (see matrix_view) when the source stores
+  /// them so: dense_source and product_source (float32 rows padded to 16
+  /// floats), bit_source (64-bit words); empty for every other source. The
+  /// pipeline reads the rows of built-in sources through it (distance kernels,
+  /// distance tiles, device uploads); overriding it elsewhere changes nothing.
+  /// Thread safe (const).
+  [[nodiscard]] virtual std::optional<matrix_view> matrix() const noexcept { return std::nullopt; }
   /// Number of items n. Ids are 0..n-1.
   [[nodiscard]] virtual std::size_t size() const noexcept = 0;
   /// Name of the distance, e.g. "euclidean", "levenshtein".
@@ -71,6 +132,21 @@ class data_source {
   /// keeps the storage for later appends. Built-in sources never throw (a rollback after a
   /// failed step that followed append()). Not thread safe. Default: error(unsupported).
   virtual void truncate(std::size_t n);
+
+ protected:
+  /// Lets the five built-in classes, and only them, construct a source of another kind.
+  class builtin_key {
+    builtin_key() = default;
+    friend class dense_source;
+    friend class string_source;
+    friend class set_source;
+    friend class bit_source;
+    friend class product_source;
+  };
+  data_source(source_kind kind, builtin_key) noexcept : kind_(kind) {}
+
+ private:
+  source_kind kind_ = source_kind::external;
 };
 
 /// Tag for the dense_source / product_source constructors: the values are rows
@@ -114,6 +190,10 @@ class dense_source final : public data_source {
   [[nodiscard]] std::string name() const override { return std::string(to_string(metric_)); }
   [[nodiscard]] std::size_t dim() const noexcept override { return dim_; }
   [[nodiscard]] float distance(std::size_t i, std::size_t j) const override;
+  /// n x dim float32, stride() (a multiple of 16) floats per row, 64-byte aligned rows.
+  [[nodiscard]] std::optional<matrix_view> matrix() const noexcept override {
+    return matrix_view{data_, n_, dim_, stride_, element_type::float32};
+  }
   [[nodiscard]] bool can_grow() const noexcept override { return true; }
   /// Compatible: another dense_source with the same metric and dim().
   void check_compatible(const data_source& other) const override;

@@ -86,14 +86,18 @@ dense_table read_npy(const std::filesystem::path& path);
 std::vector<std::string> read_lines(const std::filesystem::path& path);
 
 /// Writes `label,probability,outlier_score` with a header and one row per item
-/// in input order. Atomic: the rows go to a new temporary file in the same
-/// directory (".<name>.tmp-<pid>-<k>", created with mode 0666 & ~umask), which
-/// is fsync'ed and renamed over `path`, then the directory is fsync'ed; so a
-/// reader sees either the old file or the complete new one, and on any failure
-/// the temporary file is removed and `path` is left untouched. Doubles are
-/// written with std::to_chars (shortest round-trip form).
+/// in input order. A new or existing regular file (also through a symbolic
+/// link) is replaced atomically: the rows go to a new temporary file in the
+/// same directory (".<name>.tmp-<pid>-<k>"), which is fsync'ed and renamed over
+/// the file, then the directory is fsync'ed; so a reader sees either the old
+/// file or the complete new one, on any failure the temporary file is removed
+/// and `path` is left untouched, and a replaced file keeps its mode (and,
+/// where permitted, owner). A FIFO or a character device (/dev/null, a
+/// terminal) is written through, never replaced; "-" is standard output.
+/// Doubles are written with std::to_chars (shortest round-trip form).
 /// Throws error(invalid_argument) when the three spans differ in size,
-/// error(io) naming the file when it cannot be written.
+/// error(io) naming the file when it cannot be written or is a directory,
+/// block device or socket.
 void write_clustering_csv(const std::filesystem::path& path, std::span<const std::int32_t> labels,
                           std::span<const double> probabilities, std::span<const double> outlier_scores);
 

@@ -57,7 +57,7 @@ class set_source final : public data_source {
   }
 
  private:
-  set_source() = default;
+  set_source() : data_source(source_kind::sets, builtin_key{}) {}
   std::vector<std::uint32_t> ids_;
   std::vector<std::size_t> offsets_;
 };
@@ -88,6 +88,10 @@ class bit_source final : public data_source {
   [[nodiscard]] std::string name() const override { return std::string(to_string(metric_)); }
   [[nodiscard]] std::size_t dim() const noexcept override { return nbits_; }
   [[nodiscard]] float distance(std::size_t i, std::size_t j) const override;
+  /// n x words() uint64 words (stride = cols = words()); bit k of a row as row() says.
+  [[nodiscard]] std::optional<matrix_view> matrix() const noexcept override {
+    return matrix_view{bits_.data(), n_, words_, words_, element_type::uint64};
+  }
   [[nodiscard]] bool can_grow() const noexcept override { return true; }
   /// Compatible: another bit_source with the same metric and number of bits (dim()).
   void check_compatible(const data_source& other) const override;
@@ -136,6 +140,10 @@ class product_source final : public data_source {
   [[nodiscard]] std::string name() const override { return std::string(to_string(metric_)); }
   [[nodiscard]] std::size_t dim() const noexcept override { return dim_; }
   [[nodiscard]] float distance(std::size_t i, std::size_t j) const override;
+  /// n x dim float32, stride() (a multiple of 16) floats per row (angular: unit rows).
+  [[nodiscard]] std::optional<matrix_view> matrix() const noexcept override {
+    return matrix_view{data_.data(), n_, dim_, stride_, element_type::float32};
+  }
   [[nodiscard]] bool can_grow() const noexcept override { return true; }
   /// Compatible: another product_source with the same metric and dim().
   void check_compatible(const data_source& other) const override;
@@ -154,5 +162,30 @@ class product_source final : public data_source {
   product_metric metric_;
   std::vector<float> data_;
 };
+
+/// Calls f(source) with `data` as its concrete built-in class (const
+/// dense_source&, string_source&, set_source&, bit_source&, product_source&),
+/// chosen by data.kind(), or f(data) as the data_source it is for external
+/// sources. f must accept all six and return the same type for each.
+/// The one place that turns a source kind into its class (distance dispatch,
+/// model files, the Python module use it). O(1), no dynamic_cast.
+template <class F>
+decltype(auto) visit_source(const data_source& data, F&& f) {
+  switch (data.kind()) {
+    case source_kind::dense:
+      return f(static_cast<const dense_source&>(data));
+    case source_kind::strings:
+      return f(static_cast<const string_source&>(data));
+    case source_kind::sets:
+      return f(static_cast<const set_source&>(data));
+    case source_kind::bits:
+      return f(static_cast<const bit_source&>(data));
+    case source_kind::products:
+      return f(static_cast<const product_source&>(data));
+    case source_kind::external:
+      break;
+  }
+  return f(data);
+}
 
 }  // namespace chutoro

@@ -33,14 +33,17 @@ struct prediction {
   std::vector<double> probabilities;  ///< one per item, in [0, 1]; 0 for noise
 };
 
-/// A fitted model. Not thread safe: concurrent calls need external locking,
-/// except that const member functions may run concurrently with each other.
-/// Every operation uses parameters().build.threads OpenMP threads.
+/// A fitted model: chutoro's one pipeline (chutoro::fit is a model whose
+/// clustering is taken). Not thread safe: concurrent calls need external
+/// locking, except that const member functions may run concurrently with each
+/// other. Every operation uses parameters().build.threads OpenMP threads; the
+/// graph stages (fit, add, and the tree rebuilt by load) run on the backend
+/// selected by the device (parameters().build.device, or load's argument).
 class model {
  public:
   /// Fits on `data`, which the model keeps (it needs the items to add,
   /// predict and save) and appends to in add(): nothing else may change it.
-  /// Errors: as chutoro::fit.
+  /// Errors: as chutoro::fit (device errors as chutoro::select_device).
   model(std::shared_ptr<data_source> data, const params& p, const progress_fn& progress = {});
   model(model&&) noexcept;
   model& operator=(model&&) noexcept;
@@ -85,6 +88,13 @@ class model {
   /// Threads for later add / cluster / approximate_predict calls (0: the
   /// OpenMP default). Results do not depend on it. Not stored in model files.
   void set_threads(int threads) noexcept;
+  /// Device for later add calls (selected now, as chutoro::select_device;
+  /// parameters().build.device becomes `device`). Results do not depend on
+  /// it. Not stored in model files. Errors: as select_device (the model is
+  /// then unchanged).
+  void set_device(device_kind device);
+  /// The device the model's graph stages run on (cpu or cuda).
+  [[nodiscard]] device_kind device() const noexcept;
 
   [[nodiscard]] std::size_t size() const noexcept;
   /// The parameters; build.min_samples is always set (the effective k).
@@ -94,7 +104,8 @@ class model {
   [[nodiscard]] const spanning_tree& tree() const noexcept;
   /// The current flat clustering and its trees.
   [[nodiscard]] const clustering& clusters() const noexcept;
-  /// Counters and times of the last fit or add (zero after load).
+  /// Counters and times of the last fit or add (zero after load, except
+  /// device and device_fallback_reason: the device load selected).
   [[nodiscard]] const fit_stats& stats() const noexcept;
 
   /// Writes the model file atomically: a temporary file in the same
@@ -109,14 +120,20 @@ class model {
   /// Reads a model file. `data` is required for models whose data is not
   /// stored in the file (plugin, precomputed, callable sources): it must be
   /// the same data, checked by the fingerprint stored at save time; for other
-  /// models it must be null. Errors: error(io) when the file cannot be read;
+  /// models it must be null. The file stores no device: the model runs on
+  /// `device` (build_params::device's meaning, CHUTORO_DEVICE included),
+  /// selected before the file is read; it also rebuilds the spanning tree of
+  /// an hnsw model. Errors: error(io) when the file cannot be read;
   /// error(parse) naming the file, section and problem for a truncated,
   /// corrupted (checksum), wrong-version or wrong-endianness file;
-  /// error(invalid_argument) for a missing or mismatching `data`.
-  static model load(const std::filesystem::path& path, std::shared_ptr<data_source> data = nullptr);
+  /// error(invalid_argument) for a missing or mismatching `data`; device
+  /// errors as chutoro::select_device.
+  static model load(const std::filesystem::path& path, std::shared_ptr<data_source> data = nullptr,
+                    device_kind device = device_kind::auto_select);
   /// As load(), from bytes; `what` names the input in error messages.
   static model from_bytes(std::span<const std::byte> bytes, std::shared_ptr<data_source> data = nullptr,
-                          std::string_view what = "model bytes");
+                          std::string_view what = "model bytes",
+                          device_kind device = device_kind::auto_select);
 
   struct impl;
 

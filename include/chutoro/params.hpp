@@ -21,10 +21,27 @@ enum class candidate_mode : int {
   exact = 1,  ///< all n(n-1)/2 pairs: reproduces HDBSCAN* exactly, O(n^2) time
 };
 
+/// Where the graph stage runs (stable values, shared with the CLI's --device
+/// and Python's device=). Every device gives the CPU's result bit for bit.
+enum class device_kind : int {
+  /// Chosen at run time: the CHUTORO_DEVICE environment variable when it is
+  /// set (auto, cpu or cuda; an explicit cpu or cuda parameter wins over it),
+  /// else a GPU stage only where it passed the promotion gate (measured at
+  /// least 2x faster than the CPU at the same result) and a GPU can be used,
+  /// else the CPU. fit_stats says which device ran and, for a fallback, why.
+  auto_select = 0,
+  cpu = 1,   ///< the CPU (OpenMP threads)
+  cuda = 2,  ///< an NVIDIA GPU through the CUDA backend; error(unsupported) naming why when none can be used
+};
+
 cluster_selection_method parse_cluster_selection_method(std::string_view s);
 candidate_mode parse_candidate_mode(std::string_view s);
+/// "auto" | "cpu" | "cuda"; error(invalid_argument) otherwise.
+device_kind parse_device_kind(std::string_view s);
 std::string_view to_string(cluster_selection_method m) noexcept;
 std::string_view to_string(candidate_mode m) noexcept;
+/// "auto", "cpu", "cuda".
+std::string_view to_string(device_kind d) noexcept;
 
 /// Parameters of the graph stage: they fix the minimum spanning tree.
 struct build_params {
@@ -51,6 +68,9 @@ struct build_params {
   /// new edges are buffered. Bounds candidate-edge memory (see docs/algorithm.md).
   std::size_t compaction_factor = 3;
   std::size_t compaction_min_edges = std::size_t{1} << 20;
+  /// Where the graph stage runs (see device_kind). Like threads, it never
+  /// changes the result and is not stored in model files.
+  device_kind device = device_kind::auto_select;
 };
 
 /// Parameters of the selection stage: cheap, can change without rebuilding.

@@ -1,8 +1,10 @@
 // chutoro — results as plain arrays, in the hdbscan Python library's column layouts.
 #pragma once
 
+#include <chutoro/params.hpp>
 #include <cstddef>
 #include <cstdint>
+#include <string>
 #include <vector>
 
 namespace chutoro {
@@ -54,6 +56,11 @@ struct fit_stats {
   double seconds_graph = 0;           ///< HNSW build + candidate harvest (or all-pairs core distances)
   double seconds_mst = 0;             ///< minimum spanning tree
   double seconds_hierarchy = 0;       ///< single linkage, condensed tree, selection, scores
+  /// The device the graph stage ran on (never auto_select).
+  device_kind device = device_kind::cpu;
+  /// Why device = auto ran on the CPU (e.g. "no CUDA backend in this build");
+  /// empty when the device was chosen explicitly or auto found a GPU stage.
+  std::string device_fallback_reason;
 };
 
 /// The flat clustering and everything hdbscan exposes after fit.

@@ -24,9 +24,13 @@ that name does, and ``save`` / :func:`load` (and pickle) keep it::
     est.partial_fit(more_X)
     labels, probabilities = chutoro.approximate_predict(est, new_X)
     est.save("model.chutoro");  est = chutoro.load("model.chutoro")
+
+:func:`devices` lists the CUDA devices chutoro can use (an empty list, and
+the reason, on a machine without one).
 """
 
 from chutoro._core import __version__
+from chutoro._devices import devices
 from chutoro._estimator import FISHDBC, approximate_predict, load
 from chutoro._plugin import load_plugin
 from chutoro._trees import CondensedTree, MinimumSpanningTree, SingleLinkageTree
@@ -34,6 +38,7 @@ from chutoro._trees import CondensedTree, MinimumSpanningTree, SingleLinkageTree
 __all__ = [
     "FISHDBC",
     "approximate_predict",
+    "devices",
     "load",
     "load_plugin",
     "CondensedTree",

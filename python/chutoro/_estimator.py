@@ -7,6 +7,7 @@ import errno
 import math
 import numbers
 import os
+import re
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -35,6 +36,10 @@ _METRIC_CHOICES = (
 _DEFAULT_METRIC = "euclidean"
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
 _DEFAULT_SEED = 42  # the library's and the CLI's default
+_DEVICES = ("auto", "cpu", "cuda")  # chutoro::device_kind
+# Model data kinds holding vectors (n_features_in_, plotting rows): the library's dense and product sources,
+# and its bit sources (vectors of 0/1, e.g. from the CLI's hamming/tanimoto).
+_VECTOR_KINDS = ("dense", "products", "bits")
 # Fitted attributes computed from the model (rebuilt from it after unpickling).
 _FROM_MODEL = (
     "labels_",
@@ -45,6 +50,7 @@ _FROM_MODEL = (
     "single_linkage_tree_",
     "minimum_spanning_tree_",
     "core_distances_",
+    "device_",
 )
 _FITTED = _FROM_MODEL + (
     "fit_stats_",
@@ -130,6 +136,18 @@ class FISHDBC(ClusterMixin, BaseEstimator):
         on one thread.
     verbose : bool, default=False
         Show a progress bar on stderr while fitting.
+    device : {"auto", "cpu", "cuda"}, default="auto"
+        Where the graph stage (HNSW build, core distances, spanning tree)
+        runs; the result is the same on every device. ``"auto"`` follows the
+        ``CHUTORO_DEVICE`` environment variable when it is set, else uses a
+        GPU stage only where it is measured at least 2x faster than the CPU
+        at the same result, else the CPU; ``fit_stats_`` says which device
+        ran and why ``"auto"`` stayed on the CPU. ``"cpu"`` and ``"cuda"``
+        win over ``CHUTORO_DEVICE``; ``"cuda"`` raises NotImplementedError
+        naming why when no GPU can be used (e.g. a build without the CUDA
+        backend). Like ``n_jobs`` it is read at every fit and partial_fit and
+        not stored in model files: :func:`chutoro.load` and unpickling take
+        their own device (``"auto"`` for unpickling).
 
     Attributes
     ----------
@@ -157,7 +175,12 @@ class FISHDBC(ClusterMixin, BaseEstimator):
         used, never below the exact value).
     fit_stats_ : dict
         Counters and stage times in seconds of the fit (distance_computations,
-        candidate_edges, seconds_graph, seconds_mst, seconds_hierarchy, ...).
+        candidate_edges, seconds_graph, seconds_mst, seconds_hierarchy, ...),
+        ``device`` (``"cpu"`` or ``"cuda"``, the device the graph stage ran on)
+        and ``device_fallback_reason`` (why ``device="auto"`` ran on the CPU,
+        else ``""``).
+    device_ : str
+        The device the model's graph stages run on (``"cpu"`` or ``"cuda"``).
     n_features_in_ : int
         Number of columns of X (vector and precomputed inputs only).
     feature_names_in_ : ndarray of shape (n_features_in_,)
@@ -206,6 +229,7 @@ class FISHDBC(ClusterMixin, BaseEstimator):
         random_state: int | np.random.RandomState | np.random.Generator | None = None,
         n_jobs: int | None = None,
         verbose: bool = False,
+        device: str = "auto",
     ) -> None:
         self.min_cluster_size = min_cluster_size
         self.min_samples = min_samples
@@ -219,6 +243,7 @@ class FISHDBC(ClusterMixin, BaseEstimator):
         self.random_state = random_state
         self.n_jobs = n_jobs
         self.verbose = verbose
+        self.device = device
 
     # ------------------------------------------------------------------ fit
     def fit(self, X: Any, y: Any = None) -> FISHDBC:
@@ -251,13 +276,18 @@ class FISHDBC(ClusterMixin, BaseEstimator):
             Out-of-range parameters, empty or too small input (fewer items
             than ``min_cluster_size`` or ``min_samples``), NaN/infinite or
             out-of-float32-range values, a non-square, negative or asymmetric
-            precomputed matrix, or a negative/NaN distance from a callable.
+            precomputed matrix, a negative/NaN distance from a callable, or
+            a ``CHUTORO_DEVICE`` other than auto, cpu or cuda (with
+            ``device="auto"``).
         TypeError
             Parameters of the wrong type, sparse input, non-str items for
             levenshtein or jaccard, a callable that returns something other
             than a number, an Arrow column of another type (or a table with
             several columns), a metric that does not fit the plugin or Arrow
             column.
+        NotImplementedError
+            ``device="cuda"`` (or ``CHUTORO_DEVICE=cuda`` with
+            ``device="auto"``) where no GPU can be used, naming why.
         KeyboardInterrupt
             Ctrl-C during the fit; the estimator is left unfitted.
         """
@@ -293,6 +323,7 @@ class FISHDBC(ClusterMixin, BaseEstimator):
                 seed=p["seed"],
                 threads=p["threads"],
                 progress=bar,
+                device=p["device"],
             )
         )
         self._model = model
@@ -330,7 +361,7 @@ class FISHDBC(ClusterMixin, BaseEstimator):
         ValueError (they fix the graph: call :meth:`fit` to rebuild). With
         ``min_samples=None`` the model keeps the k of its fit (the
         ``min_cluster_size`` of that time). The model keeps the seed of its
-        fit; ``n_jobs`` is read at every call (a loaded model starts with 1).
+        fit; ``n_jobs`` and ``device`` are read at every call (a loaded model starts with 1 thread).
 
         Raises
         ------
@@ -348,6 +379,7 @@ class FISHDBC(ClusterMixin, BaseEstimator):
         source = self._model_source(X, extend=True)
         started = time.perf_counter()
         model.set_threads(int(p["threads"]))
+        model.set_device(p["device"])
         self._with_progress(lambda bar: model.add(source, progress=bar))
         try:
             if self._model_selection() != tuple(p[name] for name in _SELECTION):
@@ -388,7 +420,9 @@ class FISHDBC(ClusterMixin, BaseEstimator):
         saved = {name: getattr(self, name) for name in selection}
         try:
             self.set_params(**selection)
-            p = self._check_params()
+            # The metric is the model's (a loaded model's may be one Python does not build, e.g. the CLI's
+            # angular or hamming): only the parameters used here are checked.
+            p = self._check_params(check_metric=False)
             self._model.set_threads(int(p["threads"]))
             self._model.cluster(**{name: p[name] for name in _SELECTION})
         except BaseException:
@@ -528,7 +562,7 @@ class FISHDBC(ClusterMixin, BaseEstimator):
             bar.close()
         return out
 
-    def _check_params(self) -> dict[str, Any]:
+    def _check_params(self, check_metric: bool = True) -> dict[str, Any]:
         p: dict[str, Any] = {}
         p["min_cluster_size"] = _int_param("min_cluster_size", self.min_cluster_size, 2)
         p["min_samples"] = None if self.min_samples is None else _int_param("min_samples", self.min_samples, 1)
@@ -551,8 +585,11 @@ class FISHDBC(ClusterMixin, BaseEstimator):
         if self.n_jobs is not None and (isinstance(self.n_jobs, bool) or not isinstance(self.n_jobs, numbers.Integral)):
             raise TypeError(f"n_jobs must be an int or None (got {type(self.n_jobs).__name__})")
         p["threads"] = int(effective_n_jobs(self.n_jobs))
+        p["device"] = _choice("device", self.device, _DEVICES)
         metric = self.metric
-        if callable(metric):
+        if not check_metric:
+            p["metric"] = metric
+        elif callable(metric):
             p["metric"] = metric
         elif isinstance(metric, str):
             name = metric.lower()
@@ -580,18 +617,11 @@ class FISHDBC(ClusterMixin, BaseEstimator):
             return _core.StringSource(_as_strings(X)), None, None
         if metric == "jaccard":
             return vocabulary.source(_as_strings(X, metric)), None, None
-        X = validate_data(
-            self,
-            X,
-            dtype=[np.float32, np.float64],
-            order="C",
-            ensure_all_finite=False,
-            ensure_min_samples=1,
-        )
+        X = _validate_dense(self, X, reset=True)
         if metric == "precomputed":
             D = _precomputed_float32(X)
             return _core.PrecomputedSource(D), None, D
-        return _core.DenseSource(_dense_float32(X), _DENSE_METRICS[metric]), X, None
+        return _dense_source(_dense_float32(X), _DENSE_METRICS[metric]), X, None
 
     def _model_source(self, X: Any, extend: bool) -> _core.Source:
         """A source of X's items of the model's kind and metric, to add (extend:
@@ -604,16 +634,8 @@ class FISHDBC(ClusterMixin, BaseEstimator):
             return _core.StringSource(_as_strings(X))
         if kind == "token_sets":
             return self._vocabulary.source(_as_strings(X, "jaccard"), extend)
-        X = validate_data(
-            self,
-            X,
-            reset=False,
-            dtype=[np.float32, np.float64],
-            order="C",
-            ensure_all_finite=False,
-            ensure_min_samples=1,
-        )
-        return _core.DenseSource(_dense_float32(X), metric)
+        X = _validate_dense(self, X, reset=False)
+        return _dense_source(_dense_float32(X), metric)
 
     def _check_can_grow(self, method: str) -> None:
         model = self._model
@@ -664,12 +686,15 @@ class FISHDBC(ClusterMixin, BaseEstimator):
         """Sets every fitted attribute from the model. `data`: the vectors for
         minimum_spanning_tree_.plot(), else the model's own rows when dense."""
         model = self._model
-        if data is None and model.source_kind == "dense":
+        if data is None and model.source_kind in ("dense", "products"):
             data = _ModelRows(model, len(model))
         self._set_fitted(model.result(), data, len(model))
+        self.device_ = model.device
 
     @classmethod
-    def _from_model(cls, model: Any, metric: Any = None, source_input: Any = None) -> FISHDBC:
+    def _from_model(
+        cls, model: Any, metric: Any = None, source_input: Any = None, device: str = "auto"
+    ) -> FISHDBC:
         """A fitted estimator around a loaded model, its parameters the model's."""
         p = model.parameters
         kind = model.source_kind
@@ -690,12 +715,13 @@ class FISHDBC(ClusterMixin, BaseEstimator):
             ef_construction=int(p["ef_construction"]),
             random_state=None if int(p["seed"]) == _DEFAULT_SEED else int(p["seed"]),
             n_jobs=None,  # model files do not store a thread count
+            device=device,  # nor a device: the model runs where it is loaded
         )
         model.set_threads(1)
         est._model = model
         est._vocabulary = None
         est._source_input = source_input
-        if kind == "dense":
+        if kind in _VECTOR_KINDS:
             est.n_features_in_ = int(model.dim)
         elif kind == "precomputed":
             est.n_features_in_ = len(model)
@@ -724,7 +750,13 @@ class FISHDBC(ClusterMixin, BaseEstimator):
 
 
 # ------------------------------------------------- module-level functions
-def load(path: str | os.PathLike[str], X: Any = None, *, metric: Callable[[Any, Any], float] | str | None = None) -> FISHDBC:
+def load(
+    path: str | os.PathLike[str],
+    X: Any = None,
+    *,
+    metric: Callable[[Any, Any], float] | str | None = None,
+    device: str = "auto",
+) -> FISHDBC:
     """Load a model file written by :meth:`FISHDBC.save` as a fitted :class:`FISHDBC`.
 
     The estimator's parameters are the model's; its fitted attributes are
@@ -742,6 +774,10 @@ def load(path: str | os.PathLike[str], X: Any = None, *, metric: Callable[[Any, 
         plugin model (:func:`chutoro.load_plugin`). None for every other model.
     metric : callable, "precomputed" or None
         The metric function of a callable-metric model (keyword only).
+    device : {"auto", "cpu", "cuda"}, default="auto"
+        Where the loaded model runs (keyword only; the file stores no
+        device): loading rebuilds the spanning tree of an hnsw model there,
+        and it becomes the estimator's ``device`` parameter.
 
     Raises
     ------
@@ -777,11 +813,12 @@ def load(path: str | os.PathLike[str], X: Any = None, *, metric: Callable[[Any, 
             f"load: metric must be a callable (with X the items of a callable-metric model), 'precomputed' or None "
             f"(got {metric!r})"
         )
-    model = _core.Model.load(path, source)
+    device = _choice("device", device, _DEVICES)
+    model = _core.Model.load(path, source, device=device)
     kind = model.source_kind
     if source is None and kind in _NOT_STORED:  # the library checks this too
         raise ValueError(f"load: {path} holds a {kind} model, whose data the file does not store: pass {_NOT_STORED[kind]}")
-    return FISHDBC._from_model(model, metric=metric, source_input=source_input)
+    return FISHDBC._from_model(model, metric=metric, source_input=source_input, device=device)
 
 
 def approximate_predict(clusterer: FISHDBC, points_to_predict: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -851,6 +888,39 @@ def _seed(random_state: Any) -> int:
     )
 
 
+def _validate_dense(est: FISHDBC, X: Any, reset: bool) -> np.ndarray:
+    """scikit-learn's validate_data for vectors (float32/float64, C order, at least
+    one row; NaN/inf are left to the library, which names the row and column).
+    Its errors keep their type and text, prefixed with "X: " where they do not
+    say what was wrong (numpy's "could not convert string to float: 'a'")."""
+    try:
+        return validate_data(
+            est,
+            X,
+            reset=reset,
+            dtype=[np.float32, np.float64],
+            order="C",
+            ensure_all_finite=False,
+            ensure_min_samples=1,
+        )
+    except (ValueError, TypeError) as e:
+        msg = str(e)
+        if msg.startswith("X") or re.search(r"\bX\b|\barray\b|samples?\b|features?\b", msg.split("\n")[0]):
+            raise
+        raise type(e)(f"X: {msg}") from e
+
+
+def _dense_source(X: np.ndarray, metric: str) -> Any:
+    """The library's DenseSource over a float32 C-order array; its errors (a NaN
+    or infinite value, an all-zero row for cosine) name X, row and column."""
+    try:
+        return _core.DenseSource(X, metric)
+    except ValueError as e:
+        msg = str(e)
+        prefix = "dense_source: "
+        raise ValueError(f"X: {msg[len(prefix):] if msg.startswith(prefix) else msg}") from None
+
+
 def _dense_float32(X: np.ndarray) -> np.ndarray:
     """X as a C-contiguous float32 array: X itself when it already is one."""
     if X.dtype == np.float32:
@@ -907,7 +977,7 @@ def _is_arrow(X: Any) -> bool:
 
 def _as_strings(X: Any, metric: str = "levenshtein") -> list[str]:
     if isinstance(X, (str, bytes)):
-        raise TypeError(f"metric='{metric}' needs a sequence of str, not a single str")
+        raise TypeError(f"X is a single {type(X).__name__}; metric='{metric}' needs a sequence of str")
     if isinstance(X, np.ndarray):
         if X.ndim != 1:
             raise ValueError(f"metric='{metric}' needs a 1-D sequence of str (got an array of shape {X.shape})")
@@ -915,7 +985,7 @@ def _as_strings(X: Any, metric: str = "levenshtein") -> list[str]:
     try:
         items = list(X)
     except TypeError:
-        raise TypeError(f"metric='{metric}' needs a sequence of str (got {type(X).__name__})") from None
+        raise TypeError(f"X must be a sequence of str for metric='{metric}' (got {type(X).__name__})") from None
     if not items:
         raise ValueError(f"X is empty: metric='{metric}' needs at least one str")
     for i, s in enumerate(items):
@@ -930,11 +1000,11 @@ def _as_strings(X: Any, metric: str = "levenshtein") -> list[str]:
 
 def _as_item_list(X: Any) -> list[Any]:
     if isinstance(X, (str, bytes)):
-        raise TypeError("a callable metric needs a sequence of items, not a single str")
+        raise TypeError(f"X is a single {type(X).__name__}; a callable metric needs a sequence of items")
     try:
         items = list(X)
     except TypeError:
-        raise TypeError(f"a callable metric needs a sequence of items (got {type(X).__name__})") from None
+        raise TypeError(f"X must be a sequence of items for a callable metric (got {type(X).__name__})") from None
     if not items:
         raise ValueError("X is empty: a callable metric needs at least one item")
     return items

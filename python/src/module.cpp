@@ -10,7 +10,11 @@
 // Ownership: a Model keeps its source as a std::shared_ptr; for a source
 // created in Python that pointer holds a reference to the Python object
 // (nanobind's shared_ptr caster), and its last copy must die with the GIL
-// held (the callers below keep theirs in GIL-holding scope).
+// held (the callers below keep theirs in GIL-holding scope). That reference and
+// those a CallableSource keeps to its items and metric are visible to Python's
+// garbage collector (tp_traverse of Model and CallableSource, tp_clear of
+// CallableSource), so cycles through them (a metric whose globals reach the
+// estimator that keeps the model) are freed, also at interpreter exit.
 //
 // Errors: chutoro::error maps by code (invalid_argument, parse -> ValueError;
 // type_mismatch -> TypeError; io -> OSError; unsupported -> NotImplementedError;
@@ -43,6 +47,7 @@
 #include <chrono>
 #include <chutoro/arrow.hpp>
 #include <chutoro/chutoro.hpp>
+#include <chutoro/devices.hpp>
 #include <chutoro/metrics.hpp>
 #include <chutoro/model.hpp>
 #include <chutoro/plugin_source.hpp>
@@ -97,12 +102,19 @@ class precomputed_source final : public chutoro::data_source {
 /// a negative or NaN distance, or a pending signal) is recorded and every later
 /// call returns 0 without calling Python; fit() checks the record at the next
 /// progress report and after the library returns, and raises it.
+///
+/// The list and the metric are references the garbage collector sees
+/// (traverse(), bound as tp_traverse): a metric whose globals reach the
+/// estimator that keeps the model that keeps this source forms a cycle
+/// through C++, which the collector can then free. clear() (tp_clear) drops
+/// them; a cleared source (only ever reachable from other garbage) fails
+/// every distance with a ReferenceError.
 class callable_source final : public chutoro::data_source {
  public:
   callable_source(nb::list items, nb::object metric) : items_(std::move(items)), metric_(std::move(metric)) {
-    chutoro::expects(nb::len(items_) > 0, chutoro::error_code::invalid_argument,
-                     "callable metric: no items (empty input)");
     n_ = nb::len(items_);
+    chutoro::expects(n_ > 0, chutoro::error_code::invalid_argument,
+                     "callable metric: no items (empty input)");
   }
   ~callable_source() override {
     nb::gil_scoped_acquire gil;
@@ -116,6 +128,11 @@ class callable_source final : public chutoro::data_source {
     nb::gil_scoped_acquire gil;
     if (failed_.load(std::memory_order_relaxed)) return 0.0f;
     if ((++calls_ & 1023u) == 0 && PyErr_CheckSignals() != 0) return record(), 0.0f;
+    if (!items_.is_valid() || !metric_.is_valid()) {
+      PyErr_SetString(PyExc_ReferenceError,
+                      "callable metric: the source was cleared by the garbage collector");
+      return record(), 0.0f;
+    }
     PyObject* args[3] = {nullptr, PyList_GET_ITEM(items_.ptr(), i), PyList_GET_ITEM(items_.ptr(), j)};
     PyObject* r = PyObject_Vectorcall(metric_.ptr(), args + 1, 2 | PY_VECTORCALL_ARGUMENTS_OFFSET, nullptr);
     if (r == nullptr) return record(), 0.0f;
@@ -153,19 +170,64 @@ class callable_source final : public chutoro::data_source {
     failed_.store(false, std::memory_order_release);
   }
 
+  /// Visits the Python objects this source owns (GIL held, tp_traverse).
+  int traverse(visitproc visit, void* arg) const {
+    Py_VISIT(items_.ptr());
+    Py_VISIT(metric_.ptr());
+    return 0;
+  }
+
+  /// Drops the Python objects this source owns (GIL held, tp_clear); the
+  /// members are null before the references go (their destructors may run
+  /// arbitrary code).
+  void clear() noexcept { nb::object items = std::move(items_), metric = std::move(metric_); }
+
  private:
   void record() const {  // GIL held, Python error indicator set
     error_ = std::make_unique<nb::python_error>();
     failed_.store(true, std::memory_order_release);
   }
 
-  nb::list items_;
+  nb::object items_;  // a list (checked by the binding's signature)
   nb::object metric_;
   std::size_t n_ = 0;
   mutable std::unique_ptr<nb::python_error> error_;
   mutable std::atomic<bool> failed_{false};
   mutable std::uint64_t calls_ = 0;
 };
+
+int callable_source_traverse(PyObject* self, visitproc visit, void* arg) {
+  Py_VISIT(Py_TYPE(self));  // instances of heap types own a reference to their type
+  if (!nb::inst_ready(self)) return 0;
+  return nb::inst_ptr<callable_source>(self)->traverse(visit, arg);
+}
+
+int callable_source_clear(PyObject* self) {
+  if (nb::inst_ready(self)) nb::inst_ptr<callable_source>(self)->clear();
+  return 0;
+}
+
+PyType_Slot callable_source_slots[] = {{Py_tp_traverse, reinterpret_cast<void*>(&callable_source_traverse)},
+                                       {Py_tp_clear, reinterpret_cast<void*>(&callable_source_clear)},
+                                       {0, nullptr}};
+
+/// tp_traverse of Model: a model owns a reference to the Python object of its
+/// data source when that source was made in Python (nanobind's shared_ptr
+/// caster keeps one in the pointer's deleter), and that object is the one
+/// nb::find gives for the model's data() — this module never hands a model's
+/// data to Python otherwise, so a data source with a Python object is always
+/// one the model owns a reference to. There is no tp_clear: a model cannot
+/// drop its data; the collector breaks such cycles at the source's tp_clear
+/// (callable_source) or at the plain Python objects of the cycle.
+int model_traverse(PyObject* self, visitproc visit, void* arg) {
+  Py_VISIT(Py_TYPE(self));
+  if (!nb::inst_ready(self)) return 0;
+  const nb::object source = nb::find(&nb::inst_ptr<chutoro::model>(self)->data());
+  Py_VISIT(source.ptr());
+  return 0;
+}
+
+PyType_Slot model_slots[] = {{Py_tp_traverse, reinterpret_cast<void*>(&model_traverse)}, {0, nullptr}};
 
 /// Thrown by the progress callback when the callable source has failed.
 struct source_failed {};
@@ -193,6 +255,8 @@ nb::dict stats_dict(const chutoro::fit_stats& st, std::size_t n) {
   stats["seconds_graph"] = st.seconds_graph;
   stats["seconds_mst"] = st.seconds_mst;
   stats["seconds_hierarchy"] = st.seconds_hierarchy;
+  stats["device"] = std::string(chutoro::to_string(st.device));
+  stats["device_fallback_reason"] = st.device_fallback_reason;
   return stats;
 }
 
@@ -255,7 +319,8 @@ chutoro::params make_params(const chutoro::data_source& source, std::size_t min_
                             std::optional<std::size_t> min_samples,
                             const std::string& cluster_selection_method, double cluster_selection_epsilon,
                             bool allow_single_cluster, const std::string& candidates, std::size_t m,
-                            std::size_t ef_construction, std::uint64_t seed, int threads) {
+                            std::size_t ef_construction, std::uint64_t seed, int threads,
+                            const std::string& device) {
   chutoro::params p;
   p.selection = make_selection(min_cluster_size, cluster_selection_method, cluster_selection_epsilon,
                                allow_single_cluster);
@@ -265,6 +330,7 @@ chutoro::params make_params(const chutoro::data_source& source, std::size_t min_
   p.build.ef_construction = ef_construction;
   p.build.seed = seed;
   p.build.threads = threads;
+  p.build.device = chutoro::parse_device_kind(device);
   if (dynamic_cast<const callable_source*>(&source) != nullptr) p.build.threads = 1;
   return p;
 }
@@ -282,6 +348,7 @@ nb::dict params_dict(const chutoro::params& p) {
   d["seed"] = p.build.seed;
   d["threads"] = p.build.threads;
   d["batch_size"] = p.build.batch_size;
+  d["device"] = std::string(chutoro::to_string(p.build.device));
   return d;
 }
 
@@ -316,11 +383,11 @@ void run_released(const chutoro::data_source* source, const nb::object& progress
 nb::dict fit(const chutoro::data_source& source, std::size_t min_cluster_size,
              std::optional<std::size_t> min_samples, const std::string& cluster_selection_method,
              double cluster_selection_epsilon, bool allow_single_cluster, const std::string& candidates,
-             std::size_t m, std::size_t ef_construction, std::uint64_t seed, int threads,
-             nb::object progress) {
+             std::size_t m, std::size_t ef_construction, std::uint64_t seed, int threads, nb::object progress,
+             const std::string& device) {
   const chutoro::params p =
       make_params(source, min_cluster_size, min_samples, cluster_selection_method, cluster_selection_epsilon,
-                  allow_single_cluster, candidates, m, ef_construction, seed, threads);
+                  allow_single_cluster, candidates, m, ef_construction, seed, threads, device);
   chutoro::result r;
   run_released(&source, progress,
                [&](const chutoro::progress_fn& on_progress) { r = chutoro::fit(source, p, on_progress); });
@@ -607,25 +674,35 @@ std::unique_ptr<chutoro::data_source> arrow_source(nb::handle x, const std::stri
   return std::make_unique<chutoro::set_source>(chutoro::set_source::from_token_lines(col.strings));
 }
 
-/// The kind of a model's data, for the Python layer.
+/// The kind of a model's data, for the Python layer: the library's kind
+/// (data_source::kind(), one list for every layer) with sets named
+/// "token_sets" (the only sets Python makes), and the external sources this
+/// module or the plugin loader makes.
 std::string source_kind(const chutoro::data_source& s) {
-  if (dynamic_cast<const chutoro::dense_source*>(&s)) return "dense";
-  if (dynamic_cast<const chutoro::string_source*>(&s)) return "strings";
-  if (dynamic_cast<const chutoro::set_source*>(&s)) return "token_sets";
+  switch (s.kind()) {
+    case chutoro::source_kind::sets:
+      return "token_sets";
+    case chutoro::source_kind::external:
+      break;
+    default:
+      return std::string(chutoro::to_string(s.kind()));  // dense, strings, bits, products
+  }
   if (dynamic_cast<const precomputed_source*>(&s)) return "precomputed";
   if (dynamic_cast<const callable_source*>(&s)) return "callable";
   if (dynamic_cast<const chutoro::plugin_source*>(&s)) return "plugin";
   return "other";
 }
 
-/// A float32 (n, dim) copy of a model's dense rows, or None.
+/// A float32 (n, dim) copy of a model's vectors (dense and product sources,
+/// through their matrix view), or None.
 nb::object dense_data(const chutoro::model& self) {
-  const auto* d = dynamic_cast<const chutoro::dense_source*>(&self.data());
-  if (d == nullptr) return nb::none();
-  const std::size_t n = d->size(), dim = d->dim();
-  std::vector<float> v(n * dim);
-  for (std::size_t i = 0; i < n; ++i) std::memcpy(v.data() + i * dim, d->row(i), dim * sizeof(float));
-  return nb::cast(to_numpy(std::move(v), {n, dim}));
+  const std::optional<chutoro::matrix_view> v = self.data().matrix();
+  if (!v || v->dtype != chutoro::element_type::float32) return nb::none();
+  const std::size_t n = v->rows, dim = v->cols;
+  std::vector<float> out(n * dim);
+  for (std::size_t i = 0; i < n; ++i)
+    std::memcpy(out.data() + i * dim, v->row<float>(i), dim * sizeof(float));
+  return nb::cast(to_numpy(std::move(out), {n, dim}));
 }
 
 }  // namespace
@@ -691,7 +768,7 @@ NB_MODULE(_core, m) {
       .def(nb::init<dense_matrix>(), "D"_a.noconvert());
 
   nb::class_<callable_source, chutoro::data_source>(
-      m, "CallableSource",
+      m, "CallableSource", nb::type_slots(callable_source_slots),
       "Arbitrary Python objects and a Python function metric(a, b) -> float >= 0. Every "
       "distance calls back into Python with the GIL held, so fits over it run on one thread.")
       .def(nb::init<nb::list, nb::object>(), "items"_a, "metric"_a);
@@ -745,12 +822,14 @@ NB_MODULE(_core, m) {
 
   m.def("fit", &fit, "source"_a, "min_cluster_size"_a, "min_samples"_a.none(), "cluster_selection_method"_a,
         "cluster_selection_epsilon"_a, "allow_single_cluster"_a, "candidates"_a, "m"_a, "ef_construction"_a,
-        "seed"_a, "threads"_a, "progress"_a.none(),
+        "seed"_a, "threads"_a, "progress"_a.none(), "device"_a = "auto",
         "Runs chutoro::fit on `source` with the GIL released and returns a dict of NumPy arrays: "
         "labels (n,) int32, probabilities (n,) float64, outlier_scores (n,) float64, "
         "cluster_persistence (k,) float64, condensed_{parent,child,lambda_val,child_size} (rows,), "
         "single_linkage_tree (n-1, 4) float64, minimum_spanning_tree (n-1, 3) float64, "
-        "core_distances (n,) float32, and stats (a dict of counters and stage times). "
+        "core_distances (n,) float32, and stats (a dict of counters, stage times, the device used and, "
+        "for an automatic choice that stayed on the CPU, device_fallback_reason). device: 'auto', 'cpu' or "
+        "'cuda' (chutoro::device_kind; CHUTORO_DEVICE applies to 'auto'). "
         "progress(stage, done, total), when given, is called from this thread a few hundred times "
         "per stage. A pending signal (Ctrl-C) interrupts the fit at the next report. Raises "
         "ValueError/TypeError/OSError from chutoro::error, or what the metric or progress raised.");
@@ -781,7 +860,7 @@ NB_MODULE(_core, m) {
           "part of the model); otherwise they get ids no model item holds (items to predict).");
 
   nb::class_<chutoro::model>(
-      m, "Model",
+      m, "Model", nb::type_slots(model_slots),
       "A fitted FISHDBC model (chutoro::model): it keeps the data, the HNSW graph, the core-distance "
       "estimates and the spanning tree, so that items can be added (add), clusters re-selected "
       "(cluster), new items predicted (approximate_predict), and the whole saved and loaded. "
@@ -791,18 +870,18 @@ NB_MODULE(_core, m) {
           [](chutoro::model* self, std::shared_ptr<chutoro::data_source> source, std::size_t min_cluster_size,
              std::optional<std::size_t> min_samples, const std::string& cluster_selection_method,
              double cluster_selection_epsilon, bool allow_single_cluster, const std::string& candidates,
-             std::size_t m, std::size_t ef_construction, std::uint64_t seed, int threads,
-             nb::object progress) {
+             std::size_t m, std::size_t ef_construction, std::uint64_t seed, int threads, nb::object progress,
+             const std::string& device) {
             const chutoro::params p = make_params(
                 *source, min_cluster_size, min_samples, cluster_selection_method, cluster_selection_epsilon,
-                allow_single_cluster, candidates, m, ef_construction, seed, threads);
+                allow_single_cluster, candidates, m, ef_construction, seed, threads, device);
             run_released(source.get(), progress, [&](const chutoro::progress_fn& on_progress) {
               new (self) chutoro::model(source, p, on_progress);
             });
           },
           "source"_a, "min_cluster_size"_a, "min_samples"_a.none(), "cluster_selection_method"_a,
           "cluster_selection_epsilon"_a, "allow_single_cluster"_a, "candidates"_a, "m"_a, "ef_construction"_a,
-          "seed"_a, "threads"_a, "progress"_a.none() = nb::none(),
+          "seed"_a, "threads"_a, "progress"_a.none() = nb::none(), "device"_a = "auto",
           "Fits on `source` (kept by the model, which appends to it in add()) with the parameters of fit(); "
           "progress and Ctrl-C as fit().")
       .def(
@@ -824,6 +903,19 @@ NB_MODULE(_core, m) {
           "threads"_a,
           "Threads for later add / cluster / approximate_predict calls (0: all cores); results do not "
           "depend on it. Not stored in model files.")
+      .def(
+          "set_device",
+          [](chutoro::model& self, const std::string& device) {
+            const chutoro::device_kind d = chutoro::parse_device_kind(device);
+            nb::gil_scoped_release release;
+            self.set_device(d);
+          },
+          "device"_a,
+          "Device ('auto', 'cpu', 'cuda') for later add calls, selected now (NotImplementedError naming why "
+          "for 'cuda' without a usable GPU); results do not depend on it. Not stored in model files.")
+      .def_prop_ro(
+          "device", [](const chutoro::model& self) { return std::string(chutoro::to_string(self.device())); },
+          "The device the model's graph stages run on: 'cpu' or 'cuda'.")
       .def(
           "cluster",
           [](chutoro::model& self, std::size_t min_cluster_size, const std::string& cluster_selection_method,
@@ -863,28 +955,32 @@ NB_MODULE(_core, m) {
           "The model file's bytes (what save() writes).")
       .def_static(
           "load",
-          [](const std::filesystem::path& path, std::shared_ptr<chutoro::data_source> source) {
+          [](const std::filesystem::path& path, std::shared_ptr<chutoro::data_source> source,
+             const std::string& device) {
+            const chutoro::device_kind d = chutoro::parse_device_kind(device);
             std::unique_ptr<chutoro::model> out;
             run_released(source.get(), nb::none(), [&](const chutoro::progress_fn&) {
-              out = std::make_unique<chutoro::model>(chutoro::model::load(path, source));
+              out = std::make_unique<chutoro::model>(chutoro::model::load(path, source, d));
             });
             return out;
           },
-          "path"_a, "source"_a.none() = nb::none(),
+          "path"_a, "source"_a.none() = nb::none(), "device"_a = "auto",
           "Reads a model file. `source`: the data of a model whose data the file does not store "
           "(precomputed, callable, plugin), else None. OSError: unreadable file; ValueError: truncated, "
           "corrupted, wrong version, or a missing/mismatching source.")
       .def_static(
           "from_bytes",
-          [](nb::bytes data, std::shared_ptr<chutoro::data_source> source, const std::string& what) {
+          [](nb::bytes data, std::shared_ptr<chutoro::data_source> source, const std::string& what,
+             const std::string& device) {
+            const chutoro::device_kind d = chutoro::parse_device_kind(device);
             const std::span<const std::byte> bytes(static_cast<const std::byte*>(data.data()), data.size());
             std::unique_ptr<chutoro::model> out;
             run_released(source.get(), nb::none(), [&](const chutoro::progress_fn&) {
-              out = std::make_unique<chutoro::model>(chutoro::model::from_bytes(bytes, source, what));
+              out = std::make_unique<chutoro::model>(chutoro::model::from_bytes(bytes, source, what, d));
             });
             return out;
           },
-          "data"_a, "source"_a.none() = nb::none(), "what"_a = "model bytes",
+          "data"_a, "source"_a.none() = nb::none(), "what"_a = "model bytes", "device"_a = "auto",
           "As load(), from to_bytes()'s bytes.")
       .def("__len__", &chutoro::model::size)
       .def(
@@ -905,13 +1001,56 @@ NB_MODULE(_core, m) {
           "Dimension of dense items, else 0.")
       .def_prop_ro(
           "source_kind", [](const chutoro::model& self) { return source_kind(self.data()); },
-          "'dense', 'strings', 'token_sets', 'precomputed', 'callable', 'plugin' or 'other'.")
+          "The library's kind of the data ('dense', 'strings', 'token_sets' (sets), 'bits', 'products'), or "
+          "for other sources 'precomputed', 'callable', 'plugin' or 'other'.")
       .def_prop_ro(
           "can_grow", [](const chutoro::model& self) { return self.data().can_grow(); },
           "Whether add() and approximate_predict() work (built-in sources).")
       .def("dense_data", &dense_data,
-           "A float32 copy (n, dim) of the model's dense vectors (cosine rows normalised, as the library "
-           "keeps them), or None for other data.");
+           "A float32 copy (n, dim) of the model's vectors (dense and product sources; cosine and angular "
+           "rows normalised, as the library keeps them), or None for other data.");
+
+  m.def(
+      "list_devices",
+      [] {
+        chutoro::device_list list;
+        {
+          nb::gil_scoped_release release;  // the first call loads the module and makes device contexts
+          list = chutoro::list_devices();
+        }
+        auto version = [](int v) -> nb::object {
+          return v > 0 ? nb::object(nb::str(chutoro::cuda_version_string(v).c_str())) : nb::none();
+        };
+        auto text = [](const std::string& t) -> nb::object {
+          return t.empty() ? nb::none() : nb::object(nb::str(t.c_str()));
+        };
+        nb::list devices;
+        for (const chutoro::device_info& d : list.devices) {
+          nb::dict o;
+          o["index"] = d.index;
+          o["name"] = d.name;
+          o["compute_capability"] = nb::make_tuple(d.compute_capability_major, d.compute_capability_minor);
+          o["multiprocessors"] = d.multiprocessors;
+          o["total_memory_bytes"] = d.total_memory_bytes;
+          o["free_memory_bytes"] = d.free_memory_bytes;
+          o["driver_version"] = version(d.driver_version);
+          o["runtime_version"] = version(d.runtime_version);
+          o["pci_bus_id"] = d.pci_bus_id;
+          o["supported"] = d.supported;
+          devices.append(o);
+        }
+        nb::dict out;
+        out["devices"] = devices;
+        out["reason"] = text(list.reason);
+        out["module"] = text(list.module);
+        out["module_build"] = text(list.module_build);
+        out["driver_version"] = version(list.driver_version);
+        out["runtime_version"] = version(list.runtime_version);
+        return out;
+      },
+      "The CUDA devices (chutoro::list_devices): a dict with 'devices' (a list of dicts), 'reason' (why "
+      "none, or None), 'module', 'module_build', 'driver_version', 'runtime_version'. Never raises for a "
+      "machine without a GPU.");
 
   m.def(
       "levenshtein",

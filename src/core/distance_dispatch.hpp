@@ -2,32 +2,50 @@
 // unwrapped into concrete callables the HNSW and the exact oracle are
 // templated on, so kernels inline; any other data_source goes through its
 // virtual distance(), checked for NaN and negative values.
+//
+// A built-in source is recognised by its kind (visit_source, metrics.hpp: one
+// switch, no dynamic_cast). The row-major kinds (dense, bits, products) are
+// read through their matrix_view (data_source::matrix()): the callables hold
+// the rows' base pointer and stride, which is what a distance tile or a
+// device upload reads too.
 #pragma once
 
 #include <chutoro/data_source.hpp>
 #include <chutoro/error.hpp>
+#include <chutoro/metrics.hpp>
 #include <cmath>
 #include <cstdint>
 #include <string>
+#include <type_traits>
 
 #include "metrics/dense_kernels.hpp"
 #include "metrics/set_bit_kernels.hpp"
 
 namespace chutoro::detail {
 
-template <dense_metric M>
-struct dense_distance_fn {
-  const dense_source* src;
-  dense_kernel kernel = kernel_for(M, dense_kernels());
-  float operator()(std::uint32_t a, std::uint32_t b) const noexcept {
-    return finish_distance(M, kernel(src->row(a), src->row(b), src->stride()));
-  }
-  /// Hints the cache to load item a's row.
-  void prefetch(std::uint32_t a) const noexcept {
-    const char* p = reinterpret_cast<const char*>(src->row(a));
-    const std::size_t bytes = src->stride() * sizeof(float);
+/// The rows of a float32 matrix_view (dense and product sources): row i is
+/// `stride` floats at base + i * stride, zero-padded beyond the dimension.
+struct float_rows {
+  const float* base;
+  std::size_t stride;
+  explicit float_rows(const matrix_view& v) noexcept : base(v.row<float>(0)), stride(v.stride) {}
+  [[nodiscard]] const float* row(std::uint32_t i) const noexcept { return base + std::size_t{i} * stride; }
+  /// Hints the cache to load row i.
+  void prefetch(std::uint32_t i) const noexcept {
+    const char* p = reinterpret_cast<const char*>(row(i));
+    const std::size_t bytes = stride * sizeof(float);
     for (std::size_t off = 0; off < bytes; off += 64) __builtin_prefetch(p + off);
   }
+};
+
+template <dense_metric M>
+struct dense_distance_fn {
+  float_rows rows;
+  dense_kernel kernel = kernel_for(M, dense_kernels());
+  float operator()(std::uint32_t a, std::uint32_t b) const noexcept {
+    return finish_distance(M, kernel(rows.row(a), rows.row(b), rows.stride));
+  }
+  void prefetch(std::uint32_t a) const noexcept { rows.prefetch(a); }
 };
 
 struct string_distance_fn {
@@ -46,20 +64,22 @@ struct set_distance_fn {
 
 template <bit_metric M>
 struct bit_distance_fn {
-  const bit_source* src;
+  const std::uint64_t* base;
+  std::size_t words;  // = the view's stride and cols
   float operator()(std::uint32_t a, std::uint32_t b) const noexcept {
-    if constexpr (M == bit_metric::tanimoto) return tanimoto_kernel(src->row(a), src->row(b), src->words());
-    return hamming_kernel(src->row(a), src->row(b), src->words());
+    const std::uint64_t* x = base + std::size_t{a} * words;
+    const std::uint64_t* y = base + std::size_t{b} * words;
+    if constexpr (M == bit_metric::tanimoto) return tanimoto_kernel(x, y, words);
+    return hamming_kernel(x, y, words);
   }
 };
 
 template <product_metric M>
 struct product_distance_fn {
-  const product_source* src;
+  float_rows rows;
   float operator()(std::uint32_t a, std::uint32_t b) const noexcept {
-    if constexpr (M == product_metric::angular)
-      return angular_kernel(src->row(a), src->row(b), src->stride());
-    return inner_product_kernel(src->row(a), src->row(b), src->stride());
+    if constexpr (M == product_metric::angular) return angular_kernel(rows.row(a), rows.row(b), rows.stride);
+    return inner_product_kernel(rows.row(a), rows.row(b), rows.stride);
   }
 };
 
@@ -75,30 +95,39 @@ struct checked_distance_fn {
   }
 };
 
-/// Calls f(distance_callable) with the fastest callable for `data`.
+/// Calls f(distance_callable) with the fastest callable for `data`, chosen
+/// once per call (per stage), never per pair.
 template <class F>
 decltype(auto) with_distance(const data_source& data, F&& f) {
-  if (const auto* d = dynamic_cast<const dense_source*>(&data)) {
-    switch (d->metric()) {
-      case dense_metric::cosine:
-        return f(dense_distance_fn<dense_metric::cosine>{d});
-      case dense_metric::manhattan:
-        return f(dense_distance_fn<dense_metric::manhattan>{d});
-      default:
-        return f(dense_distance_fn<dense_metric::euclidean>{d});
+  return visit_source(data, [&f](const auto& s) -> decltype(auto) {
+    using S = std::remove_cvref_t<decltype(s)>;
+    if constexpr (std::is_same_v<S, dense_source>) {
+      const float_rows rows(*s.matrix());
+      switch (s.metric()) {
+        case dense_metric::cosine:
+          return f(dense_distance_fn<dense_metric::cosine>{rows});
+        case dense_metric::manhattan:
+          return f(dense_distance_fn<dense_metric::manhattan>{rows});
+        default:
+          return f(dense_distance_fn<dense_metric::euclidean>{rows});
+      }
+    } else if constexpr (std::is_same_v<S, string_source>) {
+      return f(string_distance_fn{&s});
+    } else if constexpr (std::is_same_v<S, set_source>) {
+      return f(set_distance_fn{&s});
+    } else if constexpr (std::is_same_v<S, bit_source>) {
+      const matrix_view v = *s.matrix();
+      if (s.metric() == bit_metric::tanimoto)
+        return f(bit_distance_fn<bit_metric::tanimoto>{v.row<std::uint64_t>(0), v.stride});
+      return f(bit_distance_fn<bit_metric::hamming>{v.row<std::uint64_t>(0), v.stride});
+    } else if constexpr (std::is_same_v<S, product_source>) {
+      const float_rows rows(*s.matrix());
+      if (s.metric() == product_metric::angular) return f(product_distance_fn<product_metric::angular>{rows});
+      return f(product_distance_fn<product_metric::inner_product>{rows});
+    } else {
+      return f(checked_distance_fn{&s});
     }
-  }
-  if (const auto* s = dynamic_cast<const string_source*>(&data)) return f(string_distance_fn{s});
-  if (const auto* s = dynamic_cast<const set_source*>(&data)) return f(set_distance_fn{s});
-  if (const auto* b = dynamic_cast<const bit_source*>(&data)) {
-    if (b->metric() == bit_metric::tanimoto) return f(bit_distance_fn<bit_metric::tanimoto>{b});
-    return f(bit_distance_fn<bit_metric::hamming>{b});
-  }
-  if (const auto* p = dynamic_cast<const product_source*>(&data)) {
-    if (p->metric() == product_metric::angular) return f(product_distance_fn<product_metric::angular>{p});
-    return f(product_distance_fn<product_metric::inner_product>{p});
-  }
-  return f(checked_distance_fn{&data});
+  });
 }
 
 }  // namespace chutoro::detail

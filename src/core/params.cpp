@@ -19,6 +19,26 @@ candidate_mode parse_candidate_mode(std::string_view s) {
               "candidates: unknown value '" + std::string(s) + "' (expected hnsw or exact)");
 }
 
+device_kind parse_device_kind(std::string_view s) {
+  if (s == "auto") return device_kind::auto_select;
+  if (s == "cpu") return device_kind::cpu;
+  if (s == "cuda") return device_kind::cuda;
+  throw error(error_code::invalid_argument,
+              "device: unknown value '" + std::string(s) + "' (expected auto, cpu or cuda)");
+}
+
+std::string_view to_string(device_kind d) noexcept {
+  switch (d) {
+    case device_kind::cpu:
+      return "cpu";
+    case device_kind::cuda:
+      return "cuda";
+    case device_kind::auto_select:
+      break;
+  }
+  return "auto";
+}
+
 std::string_view to_string(cluster_selection_method m) noexcept {
   return m == cluster_selection_method::leaf ? "leaf" : "eom";
 }
@@ -46,6 +66,10 @@ void validate(const params& p) {
           "threads must be >= 0, 0 meaning all cores (got " + std::to_string(b.threads) + ")");
   expects(b.batch_size >= 1, error_code::invalid_argument, "batch_size must be >= 1");
   expects(b.compaction_factor >= 1, error_code::invalid_argument, "compaction_factor must be >= 1");
+  expects(
+      b.device == device_kind::auto_select || b.device == device_kind::cpu || b.device == device_kind::cuda,
+      error_code::invalid_argument,
+      "device must be auto, cpu or cuda (got the value " + std::to_string(static_cast<int>(b.device)) + ")");
 }
 
 }  // namespace chutoro

@@ -2,14 +2,20 @@
 #include "io/io_common.hpp"
 
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
+#include <sstream>
 #include <string>
+#include <thread>
+
+#include "io/stale_temporaries.hpp"
 
 namespace chutoro::io_detail {
 
@@ -28,27 +34,65 @@ namespace {
 std::atomic<unsigned> temp_counter{0};
 }  // namespace
 
-output_file::output_file(const std::filesystem::path& target, bool keep_mode) : target_(target) {
-  const std::filesystem::path dir = target.has_parent_path() ? target.parent_path() : ".";
-  const std::string base = target.filename().string();
+output_file::output_file(const std::filesystem::path& target) : target_(target) {
+  if (target.empty()) throw_io("\"\"", "cannot write the output file: the file name is empty", 0);
+  if (target == "-") {
+    fd_ = ::fcntl(STDOUT_FILENO, F_DUPFD_CLOEXEC, 0);
+    if (fd_ < 0) throw_io("standard output", "cannot write", errno);
+    return;
+  }
+  struct stat st {};
+  const bool exists = ::stat(target.c_str(), &st) == 0;
+  if (!exists && errno != ENOENT) throw_io(target_, "cannot write the output file", errno);
+  if (!exists) {
+    struct stat link {};
+    if (::lstat(target.c_str(), &link) == 0)  // a symbolic link to nothing
+      throw_io(target_, "cannot write the output file: it is a symbolic link to a missing file", 0);
+  }
+  if (exists && (S_ISFIFO(st.st_mode) || S_ISCHR(st.st_mode))) {
+    // Write through: never truncate, create or replace a FIFO or a device.
+    fd_ = ::open(target.c_str(), O_WRONLY | O_CLOEXEC | O_NOCTTY);
+    if (fd_ < 0) throw_io(target_, "cannot open the output for writing", errno);
+    return;
+  }
+  if (exists && !S_ISREG(st.st_mode)) {
+    const char* what = S_ISDIR(st.st_mode)    ? "it is a directory"
+                       : S_ISBLK(st.st_mode)  ? "it is a block device, not a file (refusing to write to it)"
+                       : S_ISSOCK(st.st_mode) ? "it is a socket, not a file"
+                                              : "it is not a regular file";
+    throw_io(target_, std::string("cannot write the output file: ") + what, 0);
+  }
+  // A regular file or a new one: replace the file a symbolic link points to, not the link.
+  real_ = target;
+  if (exists) {
+    std::error_code ec;
+    std::filesystem::path resolved = std::filesystem::canonical(target, ec);
+    if (!ec) real_ = std::move(resolved);
+  }
+  const std::filesystem::path dir = real_.has_parent_path() ? real_.parent_path() : ".";
+  const std::string base = real_.filename().string();
   for (int attempt = 0;; ++attempt) {
     path_ = dir / ("." + base + ".tmp-" + std::to_string(::getpid()) + "-" + std::to_string(temp_counter++));
     fd_ = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
     if (fd_ >= 0) break;
     if (errno != EEXIST || attempt > 100) throw_io(target_, "cannot create the output file", errno);
   }
-  struct stat old {};
-  if (keep_mode && ::stat(target.c_str(), &old) == 0 && ::fchmod(fd_, old.st_mode & 07777) != 0) {
-    const int err = errno;
-    ::close(fd_);
-    ::unlink(path_.c_str());
-    throw_io(target_, "cannot set the output file's mode", err);
+  if (exists) {
+    // Keep the replaced file's owner (best effort: only root may give a file
+    // away) and its mode (after the owner: chown clears set-id bits).
+    if (st.st_uid != ::geteuid() || st.st_gid != ::getegid()) (void)::fchown(fd_, st.st_uid, st.st_gid);
+    if (::fchmod(fd_, st.st_mode & 07777) != 0) {
+      const int err = errno;
+      ::close(fd_);
+      ::unlink(path_.c_str());
+      throw_io(target_, "cannot set the output file's mode", err);
+    }
   }
 }
 
 output_file::~output_file() {
   if (fd_ >= 0) ::close(fd_);
-  if (!committed_) ::unlink(path_.c_str());
+  if (!committed_ && !path_.empty()) ::unlink(path_.c_str());
 }
 
 void output_file::write(std::string_view data) {
@@ -63,21 +107,82 @@ void output_file::write(std::string_view data) {
 }
 
 void output_file::commit(bool require_directory_sync) {
+  if (writes_through()) {
+    // Devices and pipes: nothing to rename; fsync means nothing to most of them.
+    const int fd = fd_;
+    fd_ = -1;
+    committed_ = true;
+    if (::close(fd) != 0 && errno != EINTR) throw_io(target_, "cannot close the output", errno);
+    return;
+  }
   if (::fsync(fd_) != 0) throw_io(target_, "cannot flush the output file to disk", errno);
   const int fd = fd_;
   fd_ = -1;
   if (::close(fd) != 0) throw_io(target_, "cannot close the output file", errno);
-  if (::rename(path_.c_str(), target_.c_str()) != 0)
-    throw_io(target_, "cannot replace the output file", errno);
+  if (::rename(path_.c_str(), real_.c_str()) != 0) throw_io(target_, "cannot replace the output file", errno);
   committed_ = true;
+  remove_stale_temporaries(target_);  // those of writers of target_ killed before their commit
   // Make the rename durable (some file systems refuse fsync on a directory).
-  const std::filesystem::path dir = target_.has_parent_path() ? target_.parent_path() : ".";
+  const std::filesystem::path dir = real_.has_parent_path() ? real_.parent_path() : ".";
   const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   const int rc = dfd >= 0 ? ::fsync(dfd) : -1;
   const int err = errno;
   if (dfd >= 0) ::close(dfd);
   if (rc != 0 && require_directory_sync)
     throw_io(target_, "replaced, but cannot flush its directory to disk", err);
+}
+
+bool would_replace(const std::filesystem::path& output, const std::filesystem::path& other) noexcept {
+  if (output.empty() || other.empty() || output == "-") return false;
+  struct stat a {
+  }, b{};
+  if (::stat(output.c_str(), &a) != 0 || ::stat(other.c_str(), &b) != 0) return false;
+  return S_ISREG(a.st_mode) && a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+}
+
+file_lock::file_lock(const std::filesystem::path& path, double timeout_seconds,
+                     const std::function<void()>& on_wait) {
+  const auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                                             std::chrono::duration<double>(std::max(timeout_seconds, 0.0)));
+  bool waited = false;
+  for (;;) {
+    fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd_ < 0) throw_io(path, "cannot open the file to lock it", errno);
+    for (;;) {
+      if (::flock(fd_, LOCK_EX | LOCK_NB) == 0) break;
+      const int err = errno;
+      if (err == EINTR) continue;
+      if (err != EWOULDBLOCK) {
+        ::close(fd_);
+        fd_ = -1;
+        throw_io(path, "cannot lock the file", err);
+      }
+      if (std::chrono::steady_clock::now() >= deadline) {
+        ::close(fd_);
+        fd_ = -1;
+        std::ostringstream os;
+        os << "another process is changing this file (still locked after waiting " << timeout_seconds
+           << " s); try again when it has finished";
+        throw_io(path, os.str(), 0);
+      }
+      if (!waited && on_wait) on_wait();
+      waited = true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    // The holder may have replaced the file while we waited: lock the file the path names now.
+    struct stat held {
+    }, now{};
+    if (::fstat(fd_, &held) == 0 && ::stat(path.c_str(), &now) == 0 && held.st_dev == now.st_dev &&
+        held.st_ino == now.st_ino)
+      return;
+    ::close(fd_);
+    fd_ = -1;
+  }
+}
+
+file_lock::~file_lock() {
+  if (fd_ >= 0) ::close(fd_);  // releases the lock
 }
 
 input_file::input_file(const std::filesystem::path& path) : path_(path) {

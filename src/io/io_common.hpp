@@ -3,7 +3,11 @@
 
 #include <chutoro/error.hpp>
 #include <cstddef>
+#include <cstdint>
 #include <filesystem>
+#include <functional>
+#include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -12,27 +16,77 @@ namespace chutoro::io_detail {
 /// Throws error(io) "<path>: <what>: <strerror(err)>".
 [[noreturn]] void throw_io(const std::filesystem::path& path, std::string_view what, int err);
 
-/// A file written atomically (RAII): the bytes go to a new temporary file in
-/// the target's directory (".<name>.tmp-<pid>-<k>", mode 0666 & ~umask, or the
-/// existing target's mode with keep_mode), which commit() fsyncs, renames over
-/// the target, then fsyncs the directory (best effort unless
-/// require_directory_sync). Until commit() succeeds the target is untouched;
-/// the destructor removes an uncommitted temporary file. Errors: error(io)
-/// "<target>: <what>: <strerror>". Not thread safe.
+/// An output file (RAII) that never destroys what it must not.
+///
+/// What happens depends on what `target` names (symbolic links followed):
+/// - nothing yet, or a regular file: the bytes go to a new temporary file in
+///   the (resolved) target's directory (".<name>.tmp-<pid>-<k>"), which
+///   commit() fsyncs, renames over the target, then fsyncs the directory (best
+///   effort unless require_directory_sync). An existing file's mode (and, where
+///   permitted, owner and group) is kept; a symbolic link stays a link and the
+///   file it points to is replaced. Until commit() succeeds the target is
+///   untouched; the destructor removes an uncommitted temporary file;
+/// - a FIFO or a character device (/dev/null, /dev/stdout, a terminal): the
+///   bytes are written through it as they come (it is opened without
+///   truncating or creating, never replaced); commit() closes it. Such a
+///   target cannot be atomic: a failure may leave part of the bytes written;
+/// - "-": standard output, written through as above;
+/// - anything else (a directory, a block device, a socket, a link to a
+///   missing file): error(io) naming the target and what it is.
+/// Errors: error(io) "<target>: <what>: <strerror>". Not thread safe.
 class output_file {
  public:
-  explicit output_file(const std::filesystem::path& target, bool keep_mode = false);
+  explicit output_file(const std::filesystem::path& target);
   ~output_file();
   output_file(const output_file&) = delete;
   output_file& operator=(const output_file&) = delete;
 
   void write(std::string_view data);
   void commit(bool require_directory_sync = false);
+  /// Whether the bytes go straight to the target (FIFO, device, "-"): not atomic.
+  [[nodiscard]] bool writes_through() const noexcept { return path_.empty(); }
 
  private:
-  std::filesystem::path target_, path_;
+  std::filesystem::path target_;  // as given, for messages
+  std::filesystem::path real_;    // the file replaced (links resolved)
+  std::filesystem::path path_;    // the temporary file; empty when writing through
   int fd_ = -1;
   bool committed_ = false;
+};
+
+/// write_clustering_csv's file, written but not committed (commit() makes it
+/// visible): lets a caller commit it only after other steps succeeded.
+std::unique_ptr<output_file> stage_clustering_csv(const std::filesystem::path& path,
+                                                  std::span<const std::int32_t> labels,
+                                                  std::span<const double> probabilities,
+                                                  std::span<const double> outlier_scores);
+
+/// Whether `output` names the same existing regular file as `other` (by
+/// device and inode, so links and different spellings count): writing to
+/// `output` would replace `other`. False when either does not exist or
+/// `output` is not a regular file (a FIFO or device is written through, never
+/// replaced). Never throws.
+bool would_replace(const std::filesystem::path& output, const std::filesystem::path& other) noexcept;
+
+/// An exclusive advisory lock (flock(2)) on an existing file, held for the
+/// object's lifetime: serialises processes that read, change and replace the
+/// same file (`chutoro add` on one model). After taking the lock it checks that
+/// `path` still names the locked file (a writer that replaced the file by
+/// rename held a lock on the old one) and otherwise locks the new one. Waits
+/// up to `timeout_seconds` while another process holds it, calling `on_wait`
+/// once when it starts waiting. Errors: error(io) naming the file when it
+/// cannot be opened or locked, or the lock is still held after the timeout.
+/// Locks of other programs that do not use flock are not seen.
+class file_lock {
+ public:
+  file_lock(const std::filesystem::path& path, double timeout_seconds,
+            const std::function<void()>& on_wait = {});
+  ~file_lock();
+  file_lock(const file_lock&) = delete;
+  file_lock& operator=(const file_lock&) = delete;
+
+ private:
+  int fd_ = -1;
 };
 
 /// A file opened read-only (RAII). Throws error(io) naming the path when it is

@@ -7,6 +7,7 @@
 #include <charconv>
 #include <chutoro/error.hpp>
 #include <chutoro/io.hpp>
+#include <memory>
 #include <string>
 
 #include "io/io_common.hpp"
@@ -22,9 +23,8 @@ void append_number(std::string& out, T v) {
 }
 
 // Writes `header` then one row per label: label, probability[, outlier score].
-void write_rows(const std::filesystem::path& path, const char* header, std::span<const std::int32_t> labels,
+void write_rows(io_detail::output_file& out, const char* header, std::span<const std::int32_t> labels,
                 std::span<const double> probabilities, std::span<const double> outlier_scores) {
-  io_detail::output_file out(path);
   std::string buf = header;
   constexpr std::size_t flush_at = std::size_t{1} << 20;
   buf.reserve(flush_at + 128);
@@ -43,20 +43,30 @@ void write_rows(const std::filesystem::path& path, const char* header, std::span
     }
   }
   out.write(buf);
-  out.commit();
 }
 
 }  // namespace
 
-void write_clustering_csv(const std::filesystem::path& path, std::span<const std::int32_t> labels,
-                          std::span<const double> probabilities, std::span<const double> outlier_scores) {
+namespace io_detail {
+std::unique_ptr<output_file> stage_clustering_csv(const std::filesystem::path& path,
+                                                  std::span<const std::int32_t> labels,
+                                                  std::span<const double> probabilities,
+                                                  std::span<const double> outlier_scores) {
   if (labels.size() != probabilities.size() || labels.size() != outlier_scores.size()) {
     throw error(error_code::invalid_argument,
                 path.string() + ": labels, probabilities and outlier_scores differ in length (" +
                     std::to_string(labels.size()) + ", " + std::to_string(probabilities.size()) + ", " +
                     std::to_string(outlier_scores.size()) + ")");
   }
-  write_rows(path, "label,probability,outlier_score\n", labels, probabilities, outlier_scores);
+  auto out = std::make_unique<output_file>(path);
+  write_rows(*out, "label,probability,outlier_score\n", labels, probabilities, outlier_scores);
+  return out;
+}
+}  // namespace io_detail
+
+void write_clustering_csv(const std::filesystem::path& path, std::span<const std::int32_t> labels,
+                          std::span<const double> probabilities, std::span<const double> outlier_scores) {
+  io_detail::stage_clustering_csv(path, labels, probabilities, outlier_scores)->commit();
 }
 
 void write_prediction_csv(const std::filesystem::path& path, std::span<const std::int32_t> labels,
@@ -66,7 +76,9 @@ void write_prediction_csv(const std::filesystem::path& path, std::span<const std
                 path.string() + ": labels and probabilities differ in length (" +
                     std::to_string(labels.size()) + ", " + std::to_string(probabilities.size()) + ")");
   }
-  write_rows(path, "label,probability\n", labels, probabilities, {});
+  io_detail::output_file out(path);
+  write_rows(out, "label,probability\n", labels, probabilities, {});
+  out.commit();
 }
 
 }  // namespace chutoro

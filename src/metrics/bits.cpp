@@ -21,7 +21,11 @@ std::string_view to_string(bit_metric m) noexcept {
 }
 
 bit_source::bit_source(std::size_t n, std::size_t nbits, bit_metric metric)
-    : n_(n), nbits_(nbits), words_((nbits + 63) / 64), metric_(metric) {
+    : data_source(source_kind::bits, builtin_key{}),
+      n_(n),
+      nbits_(nbits),
+      words_((nbits + 63) / 64),
+      metric_(metric) {
   expects(n > 0, error_code::invalid_argument, "bit_source: no rows (empty input)");
   expects(nbits > 0, error_code::invalid_argument, "bit_source: rows have no bits (nbits = 0)");
   bits_.assign(n * words_, 0);
@@ -71,7 +75,7 @@ float bit_source::distance(std::size_t i, std::size_t j) const {
 }
 
 void bit_source::check_compatible(const data_source& other) const {
-  const auto* o = dynamic_cast<const bit_source*>(&other);
+  const auto* o = other.kind() == source_kind::bits ? static_cast<const bit_source*>(&other) : nullptr;
   detail::expect_compatible(*this, other, o != nullptr, o && o->metric_ == metric_, o && o->nbits_ == nbits_);
 }
 

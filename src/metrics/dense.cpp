@@ -43,6 +43,24 @@ void data_source::truncate(std::size_t) {
               "data source '" + name() + "' cannot remove items (only built-in sources can grow or shrink)");
 }
 
+std::string_view to_string(source_kind k) noexcept {
+  switch (k) {
+    case source_kind::dense:
+      return "dense";
+    case source_kind::strings:
+      return "strings";
+    case source_kind::sets:
+      return "sets";
+    case source_kind::bits:
+      return "bits";
+    case source_kind::products:
+      return "products";
+    case source_kind::external:
+      break;
+  }
+  return "external";
+}
+
 dense_metric parse_dense_metric(std::string_view name) {
   if (name == "euclidean") return dense_metric::euclidean;
   if (name == "cosine") return dense_metric::cosine;
@@ -63,13 +81,23 @@ std::string_view to_string(dense_metric m) noexcept {
 }
 
 dense_source::dense_source(std::span<const float> values, std::size_t n, std::size_t dim, dense_metric metric)
-    : n_(n), dim_(dim), stride_((dim + 15) / 16 * 16), metric_(metric), capacity_(n) {
+    : data_source(source_kind::dense, builtin_key{}),
+      n_(n),
+      dim_(dim),
+      stride_((dim + 15) / 16 * 16),
+      metric_(metric),
+      capacity_(n) {
   load_rows(values, true);
 }
 
 dense_source::dense_source(std::span<const float> values, std::size_t n, std::size_t dim, dense_metric metric,
                            rows_normalized_t)
-    : n_(n), dim_(dim), stride_((dim + 15) / 16 * 16), metric_(metric), capacity_(n) {
+    : data_source(source_kind::dense, builtin_key{}),
+      n_(n),
+      dim_(dim),
+      stride_((dim + 15) / 16 * 16),
+      metric_(metric),
+      capacity_(n) {
   load_rows(values, false);
 }
 
@@ -122,7 +150,7 @@ float dense_source::distance(std::size_t i, std::size_t j) const {
 }
 
 void dense_source::check_compatible(const data_source& other) const {
-  const auto* o = dynamic_cast<const dense_source*>(&other);
+  const auto* o = other.kind() == source_kind::dense ? static_cast<const dense_source*>(&other) : nullptr;
   detail::expect_compatible(*this, other, o != nullptr, o && o->metric_ == metric_, o && o->dim_ == dim_);
 }
 

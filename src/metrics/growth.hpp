@@ -14,14 +14,24 @@
 
 namespace chutoro::detail {
 
-/// The concrete kind of a source: "dense_source", "string_source", ... or
-/// "a source of another kind" for anything that is not built in.
-inline std::string_view source_kind(const data_source& s) noexcept {
-  if (dynamic_cast<const dense_source*>(&s)) return "dense_source";
-  if (dynamic_cast<const string_source*>(&s)) return "string_source";
-  if (dynamic_cast<const set_source*>(&s)) return "set_source";
-  if (dynamic_cast<const bit_source*>(&s)) return "bit_source";
-  if (dynamic_cast<const product_source*>(&s)) return "product_source";
+/// The class of a source for messages: "dense_source", "string_source", ...
+/// (from data_source::kind()), or "a source of another kind" for anything
+/// that is not built in.
+inline std::string_view source_class_name(const data_source& s) noexcept {
+  switch (s.kind()) {
+    case source_kind::dense:
+      return "dense_source";
+    case source_kind::strings:
+      return "string_source";
+    case source_kind::sets:
+      return "set_source";
+    case source_kind::bits:
+      return "bit_source";
+    case source_kind::products:
+      return "product_source";
+    case source_kind::external:
+      break;
+  }
   return "a source of another kind";
 }
 
@@ -30,7 +40,7 @@ inline std::string describe_source(const data_source& s) {
   std::string out(1, '\'');  // appended piece by piece: GCC 12 warns (-Wrestrict) on "'" + std::string
   out += s.name();
   out += "' (";
-  out += source_kind(s);
+  out += source_class_name(s);
   out += ", dim ";
   out += std::to_string(s.dim());
   out += ')';

@@ -23,13 +23,21 @@ std::string_view to_string(product_metric m) noexcept {
 
 product_source::product_source(std::span<const float> values, std::size_t n, std::size_t dim,
                                product_metric metric)
-    : n_(n), dim_(dim), stride_((dim + 15) / 16 * 16), metric_(metric) {
+    : data_source(source_kind::products, builtin_key{}),
+      n_(n),
+      dim_(dim),
+      stride_((dim + 15) / 16 * 16),
+      metric_(metric) {
   load_rows(values, true);
 }
 
 product_source::product_source(std::span<const float> values, std::size_t n, std::size_t dim,
                                product_metric metric, rows_normalized_t)
-    : n_(n), dim_(dim), stride_((dim + 15) / 16 * 16), metric_(metric) {
+    : data_source(source_kind::products, builtin_key{}),
+      n_(n),
+      dim_(dim),
+      stride_((dim + 15) / 16 * 16),
+      metric_(metric) {
   load_rows(values, false);
 }
 
@@ -76,7 +84,8 @@ float product_source::distance(std::size_t i, std::size_t j) const {
 }
 
 void product_source::check_compatible(const data_source& other) const {
-  const auto* o = dynamic_cast<const product_source*>(&other);
+  const auto* o =
+      other.kind() == source_kind::products ? static_cast<const product_source*>(&other) : nullptr;
   detail::expect_compatible(*this, other, o != nullptr, o && o->metric_ == metric_, o && o->dim_ == dim_);
 }
 

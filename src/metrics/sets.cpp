@@ -14,7 +14,8 @@ float jaccard_distance(std::span<const std::uint32_t> a, std::span<const std::ui
   return detail::jaccard_kernel(a, b);
 }
 
-set_source::set_source(std::span<const std::uint32_t> ids, std::span<const std::size_t> offsets) {
+set_source::set_source(std::span<const std::uint32_t> ids, std::span<const std::size_t> offsets)
+    : data_source(source_kind::sets, builtin_key{}) {
   expects(
       offsets.size() >= 2, error_code::invalid_argument,
       "set_source: no items (offsets needs n + 1 >= 2 entries, got " + std::to_string(offsets.size()) + ")");
@@ -69,7 +70,7 @@ float set_source::distance(std::size_t i, std::size_t j) const {
 }
 
 void set_source::check_compatible(const data_source& other) const {
-  const bool same = dynamic_cast<const set_source*>(&other) != nullptr;
+  const bool same = other.kind() == source_kind::sets;
   detail::expect_compatible(*this, other, same, same, same);
 }
 

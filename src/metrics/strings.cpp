@@ -98,7 +98,8 @@ std::uint32_t levenshtein(std::span<const char32_t> a, std::span<const char32_t>
   return row[b.size()];
 }
 
-string_source::string_source(std::span<const std::string> items) {
+string_source::string_source(std::span<const std::string> items)
+    : data_source(source_kind::strings, builtin_key{}) {
   expects(!items.empty(), error_code::invalid_argument, "string_source: no items (empty input)");
   offsets_.reserve(items.size() + 1);
   offsets_.push_back(0);
@@ -114,7 +115,7 @@ float string_source::distance(std::size_t i, std::size_t j) const {
 }
 
 void string_source::check_compatible(const data_source& other) const {
-  const bool same = dynamic_cast<const string_source*>(&other) != nullptr;
+  const bool same = other.kind() == source_kind::strings;
   detail::expect_compatible(*this, other, same, same, same);
 }
 

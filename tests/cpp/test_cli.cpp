@@ -2,20 +2,29 @@
 // shared real data sets (CHUTORO_DATA_DIR) and on small bad inputs made here.
 // Every run uses the default HNSW candidates; the whole file takes a few
 // seconds on 2 cores.
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chutoro/simd.hpp>
 #include <chutoro/version.hpp>
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <random>
 #include <sstream>
 #include <string>
+#include <thread>
+#include <utility>
 #include <vector>
 
 namespace fs = std::filesystem;
@@ -74,9 +83,10 @@ class Cli : public ::testing::Test {
     if (!fs::exists(data_dir / file)) GTEST_SKIP() << (data_dir / file) << " missing";
   }
 
-  /// Runs `chutoro` with shell-quoted `args`, capturing stdout and stderr.
-  run_result run(const std::vector<std::string>& args) {
-    std::string cmd = sh_quote(cli_path);
+  /// Runs `chutoro` with shell-quoted `args`, capturing stdout and stderr;
+  /// `env`: NAME=VALUE assignments for its environment ("" for none).
+  run_result run(const std::vector<std::string>& args, const std::string& env = "") {
+    std::string cmd = (env.empty() ? "" : "env " + env + " ") + sh_quote(cli_path);
     for (const auto& a : args) cmd += " " + sh_quote(a);
     const fs::path out = dir_ / "stdout.txt", err = dir_ / "stderr.txt";
     cmd += " >" + sh_quote(out.string()) + " 2>" + sh_quote(err.string()) + " </dev/null";
@@ -90,8 +100,8 @@ class Cli : public ::testing::Test {
     return r;
   }
 
-  nlohmann::json run_json(const std::vector<std::string>& args) {
-    const run_result r = run(args);
+  nlohmann::json run_json(const std::vector<std::string>& args, const std::string& env = "") {
+    const run_result r = run(args, env);
     EXPECT_EQ(r.rc, 0) << r.err;
     EXPECT_EQ(r.err, "");
     EXPECT_EQ(count_lines(r.out), 1u) << r.out;
@@ -160,12 +170,169 @@ void expect_result_csv(const fs::path& p, std::size_t n) {
 
 // ---------------------------------------------------------------- good runs
 
+/// Sets (or unsets, for nullptr) an environment variable for one scope; the
+/// commands run() starts inherit it.
+class scoped_env {
+ public:
+  scoped_env(const char* name, const char* value) : name_(name) {
+    if (const char* old = std::getenv(name)) old_ = old, had_ = true;
+    if (value != nullptr) {
+      ::setenv(name, value, 1);
+    } else {
+      ::unsetenv(name);
+    }
+  }
+  ~scoped_env() {
+    if (had_) {
+      ::setenv(name_, old_.c_str(), 1);
+    } else {
+      ::unsetenv(name_);
+    }
+  }
+  scoped_env(const scoped_env&) = delete;
+  scoped_env& operator=(const scoped_env&) = delete;
+
+ private:
+  const char* name_;
+  std::string old_;
+  bool had_ = false;
+};
+
 TEST_F(Cli, Version) {
+  scoped_env lib("CHUTORO_CUDA_LIBRARY", CHUTORO_TEST_FAKE_CUDA);
+  scoped_env mode("CHUTORO_FAKE_CUDA", "two_gpus");
+  run_result r = run({"--version"});
+  EXPECT_EQ(r.rc, 0);
+  EXPECT_EQ(r.out, std::string("chutoro ") + CHUTORO_VERSION_STRING + "\nsimd " + chutoro::simd_target() +
+                       "\ncuda: 2 devices: Fake GPU 0 (9.0), Fake GPU 1 (7.0)\n");
+  scoped_env none("CHUTORO_FAKE_CUDA", "no_device");
+  r = run({"--version"});
+  EXPECT_EQ(r.rc, 0);
+  EXPECT_EQ(r.out, std::string("chutoro ") + CHUTORO_VERSION_STRING + "\nsimd " + chutoro::simd_target() +
+                       "\ncuda: none (no CUDA device (the NVIDIA driver sees none))\n");
+}
+
+TEST_F(Cli, VersionWithoutTheCudaModule) {
+  const std::string missing = (dir_ / "libchutoro_cuda.so").string();
+  scoped_env lib("CHUTORO_CUDA_LIBRARY", missing.c_str());
   const run_result r = run({"--version"});
   EXPECT_EQ(r.rc, 0);
-  EXPECT_EQ(r.out,
-            std::string("chutoro ") + CHUTORO_VERSION_STRING + "\nsimd " + chutoro::simd_target() + "\n");
+  EXPECT_NE(r.out.find("\ncuda: none (no CUDA device: CHUTORO_CUDA_LIBRARY=" + missing + ": no such file)\n"),
+            std::string::npos)
+      << r.out;
 }
+
+TEST_F(Cli, DevicesHuman) {
+  scoped_env lib("CHUTORO_CUDA_LIBRARY", CHUTORO_TEST_FAKE_CUDA);
+  scoped_env mode("CHUTORO_FAKE_CUDA", "two_gpus");
+  const run_result r = run({"devices"});
+  EXPECT_EQ(r.rc, 0) << r.err;
+  EXPECT_EQ(r.err, "");
+  EXPECT_EQ(r.out,
+            "0: Fake GPU 0, compute capability 9.0, 132 multiprocessors, 141.0 GiB (140.0 GiB free), driver "
+            "CUDA 13.0, "
+            "runtime CUDA 13.0, PCI 0000:19:00.0\n"
+            "1: Fake GPU 1, compute capability 7.0, 80 multiprocessors, 16.0 GiB (15.0 GiB free), driver "
+            "CUDA 13.0, "
+            "runtime CUDA 13.0, PCI 0000:1a:00.0, not supported (the CUDA module has no code for it)\n");
+}
+
+TEST_F(Cli, DevicesJson) {
+  scoped_env lib("CHUTORO_CUDA_LIBRARY", CHUTORO_TEST_FAKE_CUDA);
+  scoped_env mode("CHUTORO_FAKE_CUDA", "two_gpus");
+  const auto j = run_json({"devices", "--json"});
+  ASSERT_EQ(j["devices"].size(), 2u) << j.dump();
+  const auto& d = j["devices"][0];
+  EXPECT_EQ(d["index"], 0);
+  EXPECT_EQ(d["name"], "Fake GPU 0");
+  EXPECT_EQ(d["compute_capability"], "9.0");
+  EXPECT_EQ(d["multiprocessors"], 132);
+  EXPECT_EQ(d["total_memory_bytes"], std::uint64_t{141} << 30);
+  EXPECT_EQ(d["free_memory_bytes"], std::uint64_t{140} << 30);
+  EXPECT_EQ(d["driver_version"], "13.0");
+  EXPECT_EQ(d["runtime_version"], "13.0");
+  EXPECT_EQ(d["pci_bus_id"], "0000:19:00.0");
+  EXPECT_EQ(d["supported"], true);
+  EXPECT_EQ(j["devices"][1]["supported"], false);
+  EXPECT_TRUE(j["reason"].is_null());
+  EXPECT_EQ(j["module"], CHUTORO_TEST_FAKE_CUDA);
+  EXPECT_EQ(j["module_build"], "fake CUDA module (tests/c/fake_cuda_module.c)");
+  EXPECT_EQ(j["driver_version"], "13.0");
+  EXPECT_EQ(j["runtime_version"], "13.0");
+}
+
+TEST_F(Cli, DevicesSayWhyThereIsNone) {
+  scoped_env lib("CHUTORO_CUDA_LIBRARY", CHUTORO_TEST_FAKE_CUDA);
+  struct situation {
+    const char* mode;
+    const char* reason;
+    const char* line;
+  };
+  for (const situation s :
+       {situation{"no_driver", "no NVIDIA driver (libcuda.so.1 not found: fake)",
+                  "no CUDA device: no NVIDIA driver (libcuda.so.1 not found: fake)\n"},
+        situation{"too_old", "NVIDIA driver too old (driver 12.2, this module needs >= 13.0)",
+                  "no CUDA device: NVIDIA driver too old (driver 12.2, this module needs >= 13.0)\n"},
+        situation{"no_device", "no CUDA device (the NVIDIA driver sees none)",
+                  "no CUDA device (the NVIDIA driver sees none)\n"}}) {
+    SCOPED_TRACE(s.mode);
+    scoped_env mode("CHUTORO_FAKE_CUDA", s.mode);
+    const run_result r = run({"devices"});
+    EXPECT_EQ(r.rc, 0);
+    EXPECT_EQ(r.out, s.line);
+    EXPECT_EQ(r.err, "");
+    const auto j = run_json({"devices", "--json"});
+    EXPECT_EQ(j["devices"].size(), 0u);
+    EXPECT_EQ(j["reason"], s.reason);
+  }
+  // A module that is not one, or of another ABI version: the same, naming the file.
+  scoped_env mode("CHUTORO_FAKE_CUDA", "wrong_abi");
+  auto j = run_json({"devices", "--json"});
+  EXPECT_EQ(j["devices"].size(), 0u);
+  EXPECT_TRUE(j["module"].is_null());
+  EXPECT_EQ(j["reason"], std::string("CHUTORO_CUDA_LIBRARY=") + CHUTORO_TEST_FAKE_CUDA +
+                             ": CUDA module ABI version 99, "
+                             "but this chutoro speaks version 1; use the "
+                             "libchutoro_cuda.so built with it");
+  scoped_env lib2("CHUTORO_CUDA_LIBRARY", CHUTORO_TEST_NO_ENTRY);
+  j = run_json({"devices", "--json"});
+  EXPECT_EQ(j["reason"], std::string("CHUTORO_CUDA_LIBRARY=") + CHUTORO_TEST_NO_ENTRY +
+                             ": not a chutoro CUDA module: it exports no function \"chutoro_cuda_open\"");
+}
+
+// With no CHUTORO_CUDA_LIBRARY the CLI finds the module next to itself, where
+// the build puts it; without a GPU it says why there is none.
+TEST_F(Cli, DevicesFindTheModuleNextToTheExecutable) {
+  scoped_env lib("CHUTORO_CUDA_LIBRARY", nullptr);
+  const auto j = run_json({"devices", "--json"});
+#ifdef CHUTORO_TEST_CUDA_MODULE
+  EXPECT_EQ(j["module"], fs::canonical(CHUTORO_TEST_CUDA_MODULE).string());
+  EXPECT_TRUE(!j["devices"].empty() || !j["reason"].get<std::string>().empty()) << j.dump();
+#else
+  EXPECT_TRUE(j["module"].is_null());
+  EXPECT_NE(j["reason"].get<std::string>().find("CUDA module not found: no libchutoro_cuda.so in"),
+            std::string::npos)
+      << j.dump();
+#endif
+  const run_result r = run({"devices"});
+  EXPECT_EQ(r.rc, 0);
+  if (j["devices"].empty()) EXPECT_EQ(r.out.rfind("no CUDA device", 0), 0u) << r.out;
+}
+
+#if defined(CHUTORO_TEST_CUDA_MODULE) && defined(CHUTORO_TEST_CUDA_STUB)
+// The CUDA toolkit's stub libcuda.so where the driver should be: the real
+// module says it is no driver.
+TEST_F(Cli, DevicesWithTheToolkitsStubDriver) {
+  fs::create_symlink(CHUTORO_TEST_CUDA_STUB, dir_ / "libcuda.so.1");
+  scoped_env lib("CHUTORO_CUDA_LIBRARY", CHUTORO_TEST_CUDA_MODULE);
+  scoped_env path("LD_LIBRARY_PATH", dir_.c_str());
+  const run_result r = run({"devices"});
+  EXPECT_EQ(r.rc, 0);
+  EXPECT_EQ(
+      r.out,
+      "no CUDA device: no NVIDIA driver (libcuda.so.1 is the CUDA toolkit's stub library, not a driver)\n");
+}
+#endif
 
 TEST_F(Cli, HelpExitsZero) {
   const run_result r = run({"cluster", "--help"});
@@ -907,3 +1074,300 @@ TEST_F(Cli, ModelOfPluginItems) {
       leftovers({"items.txt", "other.txt", "plugin.chutoro", "m.csv", "blobs.csv", "blobs.chutoro"}).empty());
 }
 #endif
+
+// ---------------------------------------------------------------- outputs that must not destroy (issue 15)
+
+namespace {
+
+bool is_char_device(const fs::path& p) {
+  struct stat st {};
+  return ::lstat(p.c_str(), &st) == 0 && S_ISCHR(st.st_mode);
+}
+
+/// Temporary files (".<name>.tmp-...") left in `dir`.
+std::vector<std::string> temporaries(const fs::path& dir) {
+  std::vector<std::string> t;
+  for (const auto& e : fs::directory_iterator(dir))
+    if (e.path().filename().string().find(".tmp-") != std::string::npos) t.push_back(e.path().filename());
+  return t;
+}
+
+}  // namespace
+
+// Defect 1: a character device named by --output is written through, never
+// replaced by a regular file (made here with mknod, as /dev/null and /dev/full are).
+TEST_F(Cli, OutputCharacterDeviceIsWrittenThroughNotReplaced) {
+  if (::geteuid() != 0) GTEST_SKIP() << "mknod needs root";
+  write_blobs(dir_ / "blobs.csv", 100, 1);
+  const fs::path null_dev = dir_ / "null", full_dev = dir_ / "full";
+  ASSERT_EQ(::mknod(null_dev.c_str(), S_IFCHR | 0666, makedev(1, 3)), 0) << std::strerror(errno);
+  ASSERT_EQ(::mknod(full_dev.c_str(), S_IFCHR | 0666, makedev(1, 7)), 0) << std::strerror(errno);
+  for (const char* command : {"cluster", "fit"}) {
+    std::vector<std::string> args{command, (dir_ / "blobs.csv").string(), "--output", null_dev.string(),
+                                  "--quiet"};
+    if (std::string(command) == "fit") args.insert(args.end(), {"--save", (dir_ / "m.chutoro").string()});
+    const run_result r = run(args);
+    EXPECT_EQ(r.rc, 0) << command << ": " << r.err;
+    EXPECT_TRUE(is_char_device(null_dev)) << command << " replaced the device by a regular file";
+  }
+  // /dev/full: the write fails cleanly (ENOSPC), the device stays.
+  const run_result r = run({"cluster", (dir_ / "blobs.csv").string(), "--output", full_dev.string()});
+  expect_error(r, 1, {full_dev.string(), "No space left"});
+  EXPECT_TRUE(is_char_device(full_dev));
+  EXPECT_TRUE(temporaries(dir_).empty());
+  // predict and add too.
+  const fs::path model = dir_ / "m.chutoro";
+  EXPECT_EQ(run({"predict", model.string(), (dir_ / "blobs.csv").string(), "--output", null_dev.string(),
+                 "--quiet"})
+                .rc,
+            0);
+  EXPECT_EQ(
+      run({"add", model.string(), (dir_ / "blobs.csv").string(), "--output", null_dev.string(), "--quiet"})
+          .rc,
+      0);
+  EXPECT_TRUE(is_char_device(null_dev));
+  EXPECT_TRUE(temporaries(dir_).empty());
+}
+
+// Defect 1: a FIFO named by --output is written through (a reader gets the rows), never replaced.
+TEST_F(Cli, OutputFifoIsWrittenThroughNotReplaced) {
+  write_blobs(dir_ / "blobs.csv", 100, 1);
+  const fs::path fifo = dir_ / "rows.fifo";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0) << std::strerror(errno);
+  std::string received;
+  std::thread reader([&] { received = slurp(fifo); });  // blocks until the writer opens it
+  const run_result r = run({"cluster", (dir_ / "blobs.csv").string(), "--output", fifo.string(), "--quiet"});
+  reader.join();
+  EXPECT_EQ(r.rc, 0) << r.err;
+  struct stat st {};
+  ASSERT_EQ(::lstat(fifo.c_str(), &st), 0);
+  EXPECT_TRUE(S_ISFIFO(st.st_mode)) << "the FIFO was replaced by a regular file";
+  EXPECT_EQ(received.rfind("label,probability,outlier_score\n", 0), 0u) << received.substr(0, 80);
+  EXPECT_EQ(count_lines(received), 101u);
+  EXPECT_TRUE(temporaries(dir_).empty());
+}
+
+// --output - writes the rows to stdout and the summary to stderr.
+TEST_F(Cli, OutputDashIsStandardOutput) {
+  write_blobs(dir_ / "blobs.csv", 100, 1);
+  run_result r = run({"cluster", (dir_ / "blobs.csv").string(), "--output", "-"});
+  EXPECT_EQ(r.rc, 0) << r.err;
+  EXPECT_EQ(r.out.rfind("label,probability,outlier_score\n", 0), 0u) << r.out.substr(0, 80);
+  EXPECT_EQ(count_lines(r.out), 101u);
+  EXPECT_NE(r.err.find("clusters"), std::string::npos) << r.err;
+  r = run({"cluster", (dir_ / "blobs.csv").string(), "--output", "-", "--json"});
+  EXPECT_EQ(r.rc, 0) << r.err;
+  EXPECT_EQ(count_lines(r.out), 101u);
+  EXPECT_TRUE(nlohmann::json::accept(r.err)) << r.err;
+  EXPECT_TRUE(leftovers({"blobs.csv"}).empty());
+}
+
+// Defect 4: --output (and --save) naming the input, also through a symbolic or
+// hard link, is refused before any work; the input is untouched.
+TEST_F(Cli, OutputNamingTheInputIsRefusedByIdentity) {
+  write_blobs(dir_ / "blobs.csv", 60, 1);
+  const std::string before = slurp(dir_ / "blobs.csv");
+  fs::create_symlink(dir_ / "blobs.csv", dir_ / "sym.csv");
+  fs::create_hard_link(dir_ / "blobs.csv", dir_ / "hard.csv");
+  for (const char* command : {"cluster", "fit"}) {
+    for (const char* out : {"blobs.csv", "sym.csv", "hard.csv"}) {
+      std::vector<std::string> args{command, (dir_ / "blobs.csv").string(), "--output",
+                                    (dir_ / out).string()};
+      if (std::string(command) == "fit") args.insert(args.end(), {"--save", (dir_ / "m.chutoro").string()});
+      expect_error(run(args), 2, {"input"});
+      EXPECT_EQ(slurp(dir_ / "blobs.csv"), before) << command << " --output " << out;
+    }
+    if (std::string(command) == "fit") {
+      expect_error(run({"fit", (dir_ / "blobs.csv").string(), "--save", (dir_ / "hard.csv").string()}), 2,
+                   {"input"});
+    }
+  }
+  // A relative spelling of the input too.
+  const fs::path cwd = fs::current_path();
+  fs::current_path(dir_);
+  const run_result r =
+      run({"cluster", "./blobs.csv", "--output", "../" + dir_.filename().string() + "/blobs.csv"});
+  fs::current_path(cwd);
+  expect_error(r, 2, {"input"});
+  EXPECT_EQ(slurp(dir_ / "blobs.csv"), before);
+  EXPECT_TRUE(leftovers({"blobs.csv", "sym.csv", "hard.csv"}).empty());
+}
+
+// Defect 7: a replaced output keeps its mode; a symbolic link stays a link
+// and the file it points to is replaced.
+TEST_F(Cli, ReplacedOutputKeepsModeAndLinks) {
+  write_blobs(dir_ / "blobs.csv", 60, 1);
+  spit(dir_ / "out.csv", "old\n");
+  fs::permissions(dir_ / "out.csv", fs::perms::owner_read | fs::perms::owner_write);
+  ASSERT_EQ(
+      run({"cluster", (dir_ / "blobs.csv").string(), "--output", (dir_ / "out.csv").string(), "--quiet"}).rc,
+      0);
+  EXPECT_EQ(fs::status(dir_ / "out.csv").permissions() & fs::perms::all,
+            fs::perms::owner_read | fs::perms::owner_write);
+  expect_result_csv(dir_ / "out.csv", 60);
+
+  spit(dir_ / "target.csv", "old\n");
+  fs::create_symlink("target.csv", dir_ / "link.csv");
+  ASSERT_EQ(
+      run({"cluster", (dir_ / "blobs.csv").string(), "--output", (dir_ / "link.csv").string(), "--quiet"}).rc,
+      0);
+  EXPECT_TRUE(fs::is_symlink(dir_ / "link.csv"));
+  expect_result_csv(dir_ / "target.csv", 60);
+  // A link to nothing is refused, not replaced.
+  fs::create_symlink("missing.csv", dir_ / "dangling.csv");
+  expect_error(run({"cluster", (dir_ / "blobs.csv").string(), "--output", (dir_ / "dangling.csv").string()}),
+               1, {"dangling.csv", "symbolic link"});
+  EXPECT_TRUE(fs::is_symlink(dir_ / "dangling.csv"));
+  EXPECT_TRUE(leftovers({"blobs.csv", "out.csv", "target.csv", "link.csv", "dangling.csv"}).empty());
+}
+
+// Defect 5: when the model cannot be saved, add (and fit --save) leave no
+// labels file: outputs are committed only after the model is.
+TEST_F(Cli, NoOutputWhenTheModelCannotBeSaved) {
+  write_blobs(dir_ / "first.csv", 200, 1);
+  write_blobs(dir_ / "more.csv", 40, 2);
+  // A 250-byte file name: the model exists, but its temporary (".<name>.tmp-<pid>-<k>")
+  // exceeds the 255-byte name limit, so saving it fails.
+  const fs::path model = dir_ / (std::string(246, 'm') + ".mdl");
+  const fs::path good = dir_ / "good.chutoro";
+  ASSERT_EQ(run({"fit", (dir_ / "first.csv").string(), "--save", good.string(), "--quiet"}).rc, 0);
+  fs::copy_file(good, model);
+  const std::string before = slurp(model);
+  run_result r =
+      run({"add", model.string(), (dir_ / "more.csv").string(), "--output", (dir_ / "labels.csv").string()});
+  EXPECT_EQ(r.rc, 1) << r.err;
+  EXPECT_FALSE(fs::exists(dir_ / "labels.csv")) << "labels written for a model that was not saved";
+  EXPECT_EQ(slurp(model), before);
+  r = run({"fit", (dir_ / "first.csv").string(), "--save", model.string(), "--output",
+           (dir_ / "fit.csv").string()});
+  EXPECT_EQ(r.rc, 1) << r.err;
+  EXPECT_FALSE(fs::exists(dir_ / "fit.csv"));
+  EXPECT_TRUE(leftovers({"first.csv", "more.csv", "good.chutoro", model.filename().string()}).empty());
+}
+
+// Defect 3: concurrent adds on one model are serialised: no update is lost.
+TEST_F(Cli, ConcurrentAddsLoseNothing) {
+  write_blobs(dir_ / "first.csv", 2000, 1);
+  write_blobs(dir_ / "a.csv", 600, 2);
+  write_blobs(dir_ / "b.csv", 600, 3);
+  const fs::path model = dir_ / "m.chutoro";
+  ASSERT_EQ(run({"fit", (dir_ / "first.csv").string(), "--save", model.string(), "--quiet"}).rc, 0);
+  for (int trial = 0; trial < 2; ++trial) {
+    std::string cmd;
+    for (const char* part : {"a.csv", "b.csv"}) {
+      cmd += sh_quote(cli_path) + " add " + sh_quote(model.string()) + " " +
+             sh_quote((dir_ / part).string()) + " --quiet --threads 1 2>>" +
+             sh_quote((dir_ / "err.txt").string()) + " & ";
+    }
+    cmd += "wait";
+    ASSERT_EQ(std::system(("bash -c " + sh_quote(cmd)).c_str()), 0);
+    EXPECT_EQ(slurp(dir_ / "err.txt"), "");
+    fs::remove(dir_ / "err.txt");
+    EXPECT_EQ(run_json({"cluster", "--model", model.string(), "--json"})["n"], 2000 + 1200 * (trial + 1));
+  }
+  // A writer that does not get the lock in time fails clearly, leaving the model as it was.
+  const std::string before = slurp(model);
+  const int fd = ::open(model.c_str(), O_RDONLY);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(::flock(fd, LOCK_EX), 0);
+  const run_result r = run({"add", model.string(), (dir_ / "a.csv").string(), "--lock-timeout", "0.2"});
+  ::close(fd);
+  expect_error(r, 1, {"m.chutoro", "another process"});
+  EXPECT_EQ(slurp(model), before);
+  EXPECT_TRUE(leftovers({"first.csv", "a.csv", "b.csv", "m.chutoro"}).empty());
+}
+
+// ---------------------------------------------------------------- --device
+
+// --device and the JSON / human device fields: auto (the default) and cpu give
+// the same labels; auto reports why it stayed on the CPU; cuda is one clear
+// error (exit 1) before anything is read; an unknown name is a usage error;
+// CHUTORO_DEVICE applies to auto only (an explicit --device wins).
+TEST_F(Cli, DeviceAutoEqualsCpuAndIsReported) {
+  need_data("clusterable_data.npy");
+  const std::string input = (data_dir / "clusterable_data.npy").string();
+  const fs::path a = dir_ / "auto.csv", c = dir_ / "cpu.csv";
+  const auto ja = run_json({"cluster", input, "--output", a.string(), "--json"}, "-u CHUTORO_DEVICE");
+  const auto jc =
+      run_json({"cluster", input, "--device", "cpu", "--output", c.string(), "--json"}, "-u CHUTORO_DEVICE");
+  EXPECT_EQ(ja["device"], "cpu");
+  EXPECT_EQ(ja["device_fallback_reason"], "no CUDA backend in this build");
+  EXPECT_EQ(jc["device"], "cpu");
+  EXPECT_FALSE(jc.contains("device_fallback_reason"));  // chosen, not a fallback
+  EXPECT_EQ(slurp(a), slurp(c));
+  EXPECT_EQ(ja["distance_computations"], jc["distance_computations"]);
+
+  const run_result human = run({"cluster", input}, "-u CHUTORO_DEVICE");
+  EXPECT_EQ(human.rc, 0) << human.err;
+  EXPECT_NE(human.out.find("device      cpu (auto: no CUDA backend in this build)"), std::string::npos)
+      << human.out;
+}
+
+TEST_F(Cli, DeviceCudaIsOneClearError) {
+  need_data("clusterable_data.npy");
+  const fs::path out = dir_ / "labels.csv";
+  for (const auto& [args, env] : std::vector<std::pair<std::vector<std::string>, std::string>>{
+           {{"--device", "cuda"}, "-u CHUTORO_DEVICE"},
+           {{}, "CHUTORO_DEVICE=cuda"},
+       }) {
+    std::vector<std::string> cmd = {"cluster", (data_dir / "clusterable_data.npy").string(), "--output",
+                                    out.string()};
+    cmd.insert(cmd.end(), args.begin(), args.end());
+    const run_result r = run(cmd, env);
+    EXPECT_EQ(r.rc, 1) << env;
+    EXPECT_EQ(r.out, "");
+    EXPECT_EQ(count_lines(r.err), 1u) << r.err;
+    EXPECT_EQ(r.err.rfind("chutoro: error: device cuda: this chutoro was built without the CUDA backend "
+                          "(CHUTORO_WITH_CUDA=OFF)",
+                          0),
+              0u)
+        << r.err;
+    EXPECT_FALSE(fs::exists(out));
+  }
+  const run_result bad = run({"cluster", (data_dir / "clusterable_data.npy").string(), "--device", "gpu"});
+  EXPECT_EQ(bad.rc, 2);
+  EXPECT_NE(bad.err.find("unknown --device \"gpu\"; choose auto, cpu or cuda"), std::string::npos) << bad.err;
+}
+
+TEST_F(Cli, DeviceEnvironment) {
+  need_data("clusterable_data.npy");
+  const std::string input = (data_dir / "clusterable_data.npy").string();
+  const auto chosen = run_json({"cluster", input, "--json"}, "CHUTORO_DEVICE=cpu");
+  EXPECT_EQ(chosen["device"], "cpu");
+  EXPECT_FALSE(chosen.contains("device_fallback_reason"));
+  const auto explicit_cpu = run_json({"cluster", input, "--device", "cpu", "--json"}, "CHUTORO_DEVICE=cuda");
+  EXPECT_EQ(explicit_cpu["device"], "cpu");  // --device wins over the environment
+  const run_result bad = run({"cluster", input, "--json"}, "CHUTORO_DEVICE=gpu");
+  EXPECT_EQ(bad.rc, 1);
+  EXPECT_EQ(bad.out, "");
+  EXPECT_NE(bad.err.find("chutoro: error: CHUTORO_DEVICE: unknown value 'gpu'"), std::string::npos)
+      << bad.err;
+}
+
+TEST_F(Cli, DeviceOnModelCommands) {
+  need_data("clusterable_data.npy");
+  const std::string input = (data_dir / "clusterable_data.npy").string();
+  const fs::path model = dir_ / "m.chutoro", pred = dir_ / "pred.csv";
+  const auto fit = run_json({"fit", input, "--save", model.string(), "--device", "cpu", "--json"});
+  EXPECT_EQ(fit["device"], "cpu");
+  const std::string bytes = slurp(model);
+  const auto fit_auto =
+      run_json({"fit", input, "--save", (dir_ / "a.chutoro").string(), "--json"}, "-u CHUTORO_DEVICE");
+  EXPECT_EQ(slurp(dir_ / "a.chutoro"), bytes);  // the file stores no device
+  EXPECT_EQ(fit_auto["device_fallback_reason"], "no CUDA backend in this build");
+
+  const auto again = run_json({"cluster", "--model", model.string(), "--device", "cpu", "--json"});
+  EXPECT_EQ(again["device"], "cpu");
+  const auto predicted =
+      run_json({"predict", model.string(), input, "--output", pred.string(), "--json"}, "-u CHUTORO_DEVICE");
+  EXPECT_EQ(predicted["device"], "cpu");
+  EXPECT_EQ(predicted["device_fallback_reason"], "no CUDA backend in this build");
+
+  const run_result add = run({"add", model.string(), input, "--device", "cuda"});
+  EXPECT_EQ(add.rc, 1);
+  EXPECT_NE(add.err.find("CHUTORO_WITH_CUDA=OFF"), std::string::npos) << add.err;
+  EXPECT_EQ(slurp(model), bytes);  // untouched
+  const auto added = run_json({"add", model.string(), input, "--device", "cpu", "--json"});
+  EXPECT_EQ(added["device"], "cpu");
+  EXPECT_EQ(added["n"], 2 * 2309);
+}

@@ -504,16 +504,16 @@ TEST(IoWrite, MissingDirectoryFailsCleanly) {
   EXPECT_FALSE(fs::exists(p));
 }
 
-TEST(IoWrite, FailedRenameLeavesNoTemporaryFile) {
+TEST(IoWrite, DirectoryTargetIsRefusedAndLeavesNothing) {
   const fs::path dir = test_dir();
   const fs::path target = dir / "is_a_dir";
-  fs::create_directories(target / "child");  // rename(file, non-empty dir) fails
+  fs::create_directories(target / "child");
   expect_error(
       [&] {
         chutoro::write_clustering_csv(target, std::vector<std::int32_t>{0}, std::vector<double>{1},
                                       std::vector<double>{0});
       },
-      error_code::io, {"is_a_dir", "cannot replace"});
+      error_code::io, {"is_a_dir", "is a directory"});
   EXPECT_EQ(std::distance(fs::directory_iterator(dir), fs::directory_iterator{}), 1);  // only is_a_dir
   EXPECT_TRUE(fs::is_directory(target / "child"));
 }

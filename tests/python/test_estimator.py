@@ -292,7 +292,7 @@ def test_levenshtein_strings():
 @pytest.mark.parametrize(
     "X,error,message",
     [
-        ("just one string", TypeError, r"needs a sequence of str, not a single str"),
+        ("just one string", TypeError, r"X is a single str; metric='levenshtein' needs a sequence of str"),
         (["a", "b", 3, "d", "e"], TypeError, r"X\[2\] is int, not str"),
         (["a", b"b", "c", "d", "e"], TypeError, r"X\[1\] is bytes, not str"),
         (["a", "\ud800", "c", "d", "e"], ValueError, r"X\[1\] is not valid Unicode text"),
@@ -355,7 +355,7 @@ def test_callable_metric_errors(candidates):
 
 
 def test_callable_metric_rejects_non_sequences():
-    with pytest.raises(TypeError, match="needs a sequence of items"):
+    with pytest.raises(TypeError, match="X must be a sequence of items for a callable metric"):
         chutoro.FISHDBC(metric=lambda a, b: 0.0).fit(5)
     with pytest.raises(ValueError, match="X is empty"):
         chutoro.FISHDBC(metric=lambda a, b: 0.0).fit([])

@@ -1,8 +1,8 @@
-// chutoro — chutoro::model: fit, add (FISHDBC's incremental update,
+// chutoro — chutoro::model: the pipeline (fit; chutoro::fit and
+// build_spanning_tree run it too), add (FISHDBC's incremental update,
 // Dell'Amico 2019, section 3.3), re-clustering and approximate prediction
-// (hdbscan's prediction.approximate_predict).
-#include <omp.h>
-
+// (hdbscan's prediction.approximate_predict). Every stage that builds runs
+// on the model's backend (src/core/backend/backend.hpp).
 #include <algorithm>
 #include <chrono>
 #include <chutoro/error.hpp>
@@ -121,6 +121,23 @@ void check_finite_distance(float d, const data_source& data, std::size_t i) {
               " is not a non-negative number");
 }
 
+/// Checks n and k = min_samples for a build over `data` (error(invalid_argument)).
+void check_build_size(const data_source& data, std::size_t min_samples) {
+  const std::size_t n = data.size();
+  expects(
+      n >= 2, error_code::invalid_argument,
+      "data source '" + data.name() + "' has " + std::to_string(n) + " items; clustering needs at least 2");
+  expects(n <= std::size_t{0xFFFFFFFE}, error_code::invalid_argument,
+          "data source '" + data.name() + "' has more than 2^32 - 2 items");
+  expects(min_samples <= n, error_code::invalid_argument,
+          "min_samples (" + std::to_string(min_samples) + ") exceeds the number of items (" +
+              std::to_string(n) + ")");
+}
+
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
 }  // namespace
 }  // namespace detail
 
@@ -129,35 +146,60 @@ void model::impl::extract() {
   predict_index = detail::make_prediction_index(tree.n, clusters, p.selection);
 }
 
+void model::impl::use_backend(detail::backend_choice c) {
+  backend = std::move(c);
+  if (hnsw) hnsw->candidates.set_solver(backend.ptr);
+}
+
+std::unique_ptr<detail::execution_scope> model::impl::enter() const {
+  return backend.ptr->enter(p.build.threads);
+}
+
+spanning_tree model::impl::graph_stage(std::optional<detail::hnsw_state>& state, fit_stats& st,
+                                       const progress_fn& progress) const {
+  st.device = backend.device;
+  st.device_fallback_reason = backend.fallback_reason;
+  if (state) return backend.ptr->extend_hnsw(*state, *data, p.build, st, progress);
+  return backend.ptr->build_exact(*data, p.build, st, progress);
+}
+
+std::unique_ptr<model::impl> model::impl::run(std::shared_ptr<data_source> data, const params& p,
+                                              const progress_fn& progress, goal what) {
+  expects(data != nullptr, error_code::invalid_argument, "model: data source is null");
+  validate(p);
+  const std::size_t n = data->size();
+  if (what != goal::tree)
+    expects(n >= p.selection.min_cluster_size, error_code::invalid_argument,
+            "data source '" + data->name() + "' has " + std::to_string(n) +
+                " items, fewer than min_cluster_size (" + std::to_string(p.selection.min_cluster_size) + ")");
+  auto m = std::make_unique<impl>();
+  m->data = std::move(data);
+  m->p = p;
+  m->p.build.min_samples = p.min_samples();  // the one channel from here on
+  detail::check_build_size(*m->data, *m->p.build.min_samples);
+  m->use_backend(detail::select_backend(p.build.device));
+  const auto scope = m->enter();
+  if (m->p.build.candidates == candidate_mode::hnsw) m->hnsw.emplace(m->p.build, m->backend.ptr);
+  m->tree = m->graph_stage(m->hnsw, m->stats, progress);
+  if (what != goal::model) m->hnsw.reset();  // what chutoro::fit frees before extracting
+  if (what == goal::tree) return m;
+  const auto t0 = std::chrono::steady_clock::now();
+  if (what == goal::model) {
+    m->extract();
+  } else {
+    m->clusters = extract_clusters(m->tree, m->p.selection);
+  }
+  m->stats.seconds_hierarchy = detail::seconds_since(t0);
+  return m;
+}
+
 model::model(std::unique_ptr<impl> p) : p_(std::move(p)) {}
 model::model(model&&) noexcept = default;
 model& model::operator=(model&&) noexcept = default;
 model::~model() = default;
 
 model::model(std::shared_ptr<data_source> data, const params& p, const progress_fn& progress)
-    : p_(std::make_unique<impl>()) {
-  expects(data != nullptr, error_code::invalid_argument, "model: data source is null");
-  validate(p);
-  const std::size_t n = data->size();
-  expects(n >= p.selection.min_cluster_size, error_code::invalid_argument,
-          "data source '" + data->name() + "' has " + std::to_string(n) +
-              " items, fewer than min_cluster_size (" + std::to_string(p.selection.min_cluster_size) + ")");
-  impl& m = *p_;
-  m.data = std::move(data);
-  m.p = p;
-  m.p.build.min_samples = p.min_samples();
-  detail::check_build_size(*m.data, p.min_samples());
-  detail::omp_threads_scope threads(p.build.threads);
-  if (p.build.candidates == candidate_mode::exact) {
-    m.tree = detail::build_exact(*m.data, p.min_samples(), m.stats, progress);
-  } else {
-    m.hnsw.emplace(p.build, p.min_samples());
-    m.tree = detail::extend_hnsw(*m.hnsw, *m.data, p.build, m.stats, progress);
-  }
-  const auto t0 = std::chrono::steady_clock::now();
-  m.extract();
-  m.stats.seconds_hierarchy = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-}
+    : p_(impl::run(std::move(data), p, progress, impl::goal::model)) {}
 
 void model::add(const data_source& items, const progress_fn& progress) {
   impl& m = *p_;
@@ -176,13 +218,12 @@ void model::add(const data_source& items, const progress_fn& progress) {
   m.data->append(items);
   try {
     fit_stats stats;
-    detail::omp_threads_scope threads(m.p.build.threads);
-    spanning_tree tree = hnsw ? detail::extend_hnsw(*hnsw, *m.data, m.p.build, stats, progress)
-                              : detail::build_exact(*m.data, *m.p.build.min_samples, stats, progress);
+    const auto scope = m.enter();
+    spanning_tree tree = m.graph_stage(hnsw, stats, progress);
     const auto t0 = std::chrono::steady_clock::now();
     clustering clusters = extract_clusters(tree, m.p.selection);
     prediction_index index = detail::make_prediction_index(tree.n, clusters, m.p.selection);
-    stats.seconds_hierarchy = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    stats.seconds_hierarchy = detail::seconds_since(t0);
     m.hnsw = std::move(hnsw);
     m.tree = std::move(tree);
     m.clusters = std::move(clusters);
@@ -228,7 +269,7 @@ prediction model::approximate_predict(const data_source& items) const {
   // Searches only read the graph; the index type wants a mutable one.
   auto* graph = m.hnsw ? const_cast<detail::hnsw_graph*>(&m.hnsw->graph) : nullptr;
   std::exception_ptr failure;
-  detail::omp_threads_scope threads(m.p.build.threads);
+  const auto scope = m.enter();
 #pragma omp parallel if (q > 1)
   {
     std::optional<index_t> index;
@@ -264,6 +305,12 @@ prediction model::approximate_predict(const data_source& items) const {
 }
 
 void model::set_threads(int threads) noexcept { p_->p.build.threads = std::max(threads, 0); }
+void model::set_device(device_kind device) {
+  detail::backend_choice c = detail::select_backend(device);  // may throw: the model is then unchanged
+  p_->p.build.device = device;
+  p_->use_backend(std::move(c));
+}
+device_kind model::device() const noexcept { return p_->backend.device; }
 std::size_t model::size() const noexcept { return p_->tree.n; }
 const params& model::parameters() const noexcept { return p_->p; }
 const data_source& model::data() const noexcept { return *p_->data; }

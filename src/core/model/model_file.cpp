@@ -11,6 +11,7 @@
 #include <string>
 #include <system_error>
 #include <tuple>
+#include <type_traits>
 
 #define XXH_INLINE_ALL
 #include <xxhash.h>
@@ -43,16 +44,6 @@ std::string tag_name(std::uint32_t t) {
   }
   return s;
 }
-
-/// Source kinds stored in the DATA section (stable values).
-enum class source_kind : std::uint32_t {
-  external = 0,
-  dense = 1,
-  strings = 2,
-  sets = 3,
-  bits = 4,
-  products = 5
-};
 
 // ---- writing ---------------------------------------------------------------
 
@@ -149,37 +140,40 @@ void put_rows(writer& w, std::size_t n, std::size_t dim, Row row) {
   for (std::size_t i = 0; i < n; ++i) w.raw(row(i), dim * sizeof(float));
 }
 
+/// The DATA section's kind field: data_source::kind()'s stable value.
+void put_kind(writer& w, const data_source& d) { w.put(static_cast<std::uint32_t>(d.kind())); }
+
 void write_data(writer& w, const data_source& d) {
   w.begin_section(kData);
   const std::uint64_t n = d.size();
-  if (const auto* s = dynamic_cast<const dense_source*>(&d)) {
-    w.put(source_kind::dense), w.put(static_cast<std::uint32_t>(s->metric())), w.put(n),
-        w.put<std::uint64_t>(s->dim());
-    put_rows(w, n, s->dim(), [&](std::size_t i) { return s->row(i); });
-  } else if (const auto* s = dynamic_cast<const product_source*>(&d)) {
-    w.put(source_kind::products), w.put(static_cast<std::uint32_t>(s->metric())), w.put(n),
-        w.put<std::uint64_t>(s->dim());
-    put_rows(w, n, s->dim(), [&](std::size_t i) { return s->row(i); });
-  } else if (const auto* s = dynamic_cast<const string_source*>(&d)) {
-    w.put(source_kind::strings), w.put<std::uint32_t>(0), w.put(n), w.put<std::uint64_t>(0);
-    std::string utf8;
-    for (std::size_t i = 0; i < n; ++i) {
-      utf8.clear();
-      for (char32_t c : s->item(i)) append_utf8(utf8, c);
-      w.string(utf8);
+  visit_source(d, [&](const auto& s) {
+    using S = std::remove_cvref_t<decltype(s)>;
+    put_kind(w, s);
+    if constexpr (std::is_same_v<S, dense_source> || std::is_same_v<S, product_source>) {
+      w.put(static_cast<std::uint32_t>(s.metric())), w.put(n), w.put<std::uint64_t>(s.dim());
+      const matrix_view v = *s.matrix();
+      put_rows(w, n, v.cols, [&](std::size_t i) { return v.template row<float>(i); });
+    } else if constexpr (std::is_same_v<S, string_source>) {
+      w.put<std::uint32_t>(0), w.put(n), w.put<std::uint64_t>(0);
+      std::string utf8;
+      for (std::size_t i = 0; i < n; ++i) {
+        utf8.clear();
+        for (char32_t c : s.item(i)) append_utf8(utf8, c);
+        w.string(utf8);
+      }
+    } else if constexpr (std::is_same_v<S, set_source>) {
+      w.put<std::uint32_t>(0), w.put(n), w.put<std::uint64_t>(0);
+      for (std::size_t i = 0; i < n; ++i) w.array(s.item(i));
+    } else if constexpr (std::is_same_v<S, bit_source>) {
+      w.put(static_cast<std::uint32_t>(s.metric())), w.put(n), w.put<std::uint64_t>(s.dim());
+      const matrix_view v = *s.matrix();  // stride == cols: the rows are contiguous
+      w.raw(v.data, n * v.stride * sizeof(std::uint64_t));
+    } else {
+      w.put<std::uint32_t>(0), w.put(n), w.put<std::uint64_t>(s.dim());
+      w.string(s.name());
+      w.put(fingerprint(s));
     }
-  } else if (const auto* s = dynamic_cast<const set_source*>(&d)) {
-    w.put(source_kind::sets), w.put<std::uint32_t>(0), w.put(n), w.put<std::uint64_t>(0);
-    for (std::size_t i = 0; i < n; ++i) w.array(s->item(i));
-  } else if (const auto* s = dynamic_cast<const bit_source*>(&d)) {
-    w.put(source_kind::bits), w.put(static_cast<std::uint32_t>(s->metric())), w.put(n),
-        w.put<std::uint64_t>(s->dim());
-    w.raw(s->row(0), n * s->words() * sizeof(std::uint64_t));
-  } else {
-    w.put(source_kind::external), w.put<std::uint32_t>(0), w.put(n), w.put<std::uint64_t>(d.dim());
-    w.string(d.name());
-    w.put(fingerprint(d));
-  }
+  });
   w.end_section();
 }
 
@@ -300,7 +294,7 @@ void check(reader& r, bool ok, const std::string& problem) {
 }
 
 std::shared_ptr<data_source> read_data(reader& r, std::shared_ptr<data_source> given) {
-  const auto kind = r.get<source_kind>();
+  const auto kind = static_cast<source_kind>(r.get<std::uint32_t>());
   const auto metric = r.get<std::uint32_t>();
   const auto n = static_cast<std::size_t>(r.get<std::uint64_t>());
   const auto dim = static_cast<std::size_t>(r.get<std::uint64_t>());
@@ -447,10 +441,14 @@ std::vector<std::byte> model::to_bytes() const {
 }
 
 model model::from_bytes(std::span<const std::byte> bytes, std::shared_ptr<data_source> data,
-                        std::string_view what) {
+                        std::string_view what, device_kind device) {
+  auto m = std::make_unique<impl>();
+  // The file stores no device: the model runs where it is loaded.
+  m->use_backend(detail::select_backend(device));
+  m->stats.device = m->backend.device;
+  m->stats.device_fallback_reason = m->backend.fallback_reason;
   reader r(bytes, std::string(what));
   const std::uint32_t sections = r.header();
-  auto m = std::make_unique<impl>();
   auto expect_tag = [&](std::uint32_t want) {
     const std::uint32_t t = r.next_section();
     check(r, t == want, "expected section " + tag_name(want));
@@ -471,6 +469,7 @@ model model::from_bytes(std::span<const std::byte> bytes, std::shared_ptr<data_s
   s.method = static_cast<cluster_selection_method>(method);
   s.cluster_selection_epsilon = r.get<double>();
   s.allow_single_cluster = r.get<std::uint8_t>() != 0;
+  b.device = device;
   try {
     validate(m->p);
   } catch (const error& e) {
@@ -487,7 +486,7 @@ model model::from_bytes(std::span<const std::byte> bytes, std::shared_ptr<data_s
   if (b.candidates == candidate_mode::hnsw) {
     check(r, sections == 5,
           "expected 5 sections for an hnsw model, the header says " + std::to_string(sections));
-    m->hnsw.emplace(b, *b.min_samples);
+    m->hnsw.emplace(b, m->backend.ptr);
     detail::hnsw_graph& g = m->hnsw->graph;
     expect_tag(kGraph);
     check(r, r.get<std::uint64_t>() == n, "graph size differs from the data's");
@@ -540,6 +539,7 @@ model model::from_bytes(std::span<const std::byte> bytes, std::shared_ptr<data_s
     m->hnsw->candidates.restore(std::move(knn_d), std::move(knn_id), std::move(known), std::move(forest),
                                 std::move(buffered));
     m->hnsw->candidates.set_items_seen(n);
+    const auto scope = m->enter();
     m->tree = m->hnsw->candidates.finish();
   } else {
     check(r, sections == 3,
@@ -562,14 +562,15 @@ model model::from_bytes(std::span<const std::byte> bytes, std::shared_ptr<data_s
 
 void model::save(const std::filesystem::path& path) const {
   const std::vector<std::byte> bytes = to_bytes();
-  io_detail::output_file out(path, /*keep_mode=*/true);
+  io_detail::output_file out(path);
   out.write({reinterpret_cast<const char*>(bytes.data()), bytes.size()});
   out.commit(/*require_directory_sync=*/true);
 }
 
-model model::load(const std::filesystem::path& path, std::shared_ptr<data_source> data) {
+model model::load(const std::filesystem::path& path, std::shared_ptr<data_source> data, device_kind device) {
   const std::string bytes = io_detail::input_file(path).read_all();  // error(io) for a directory too
-  return from_bytes(std::as_bytes(std::span(bytes)), std::move(data), "model file '" + path.string() + "'");
+  return from_bytes(std::as_bytes(std::span(bytes)), std::move(data), "model file '" + path.string() + "'",
+                    device);
 }
 
 }  // namespace chutoro

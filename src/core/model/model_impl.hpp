@@ -1,5 +1,7 @@
-// chutoro — the state behind chutoro::model (include/chutoro/model.hpp),
-// shared by model.cpp (fit, add, cluster, predict) and model_file.cpp (save, load).
+// chutoro — the state behind chutoro::model (include/chutoro/model.hpp) and
+// the one pipeline that fills it (model.cpp), shared by model.cpp (fit, add,
+// cluster, predict), model_file.cpp (save, load) and fit.cpp (chutoro::fit and
+// build_spanning_tree are this pipeline, stopped earlier).
 #pragma once
 
 #include <chutoro/model.hpp>
@@ -8,7 +10,7 @@
 #include <optional>
 #include <vector>
 
-#include "core/build.hpp"
+#include "core/backend/backend.hpp"
 
 namespace chutoro {
 
@@ -29,12 +31,36 @@ struct prediction_index {
 struct model::impl {
   std::shared_ptr<data_source> data;
   params p;                                // p.build.min_samples always set (the effective k)
+  detail::backend_choice backend;          // from p.build.device (or load / set_device)
   std::optional<detail::hnsw_state> hnsw;  // hnsw mode only
   spanning_tree tree;
   clustering clusters;
   prediction_index predict_index;
   fit_stats stats;
 
+  /// How far a pipeline run goes, and what it keeps.
+  enum class goal : int {
+    tree = 0,        ///< the graph stage only (build_spanning_tree); the graph is freed
+    clustering = 1,  ///< + extraction (chutoro::fit); the graph is freed before it
+    model = 2,       ///< + the prediction index, the graph kept (chutoro::model)
+  };
+
+  /// The pipeline: checks the parameters (validate) and the data (null, n >=
+  /// min_cluster_size unless goal is tree, n in [2, 2^32 - 2], min_samples <=
+  /// n), resolves min_samples into p.build, selects the backend from
+  /// p.build.device, runs the graph stage (hnsw or exact) on it inside its
+  /// executor, then what `what` asks for. `data` is only read.
+  static std::unique_ptr<impl> run(std::shared_ptr<data_source> data, const params& p,
+                                   const progress_fn& progress, goal what);
+
+  /// Makes `c` the backend of later stages (the candidate graph's solver too).
+  void use_backend(detail::backend_choice c);
+  /// The backend's executor with p.build.threads threads.
+  [[nodiscard]] std::unique_ptr<detail::execution_scope> enter() const;
+  /// The graph stage over all items of `data`: extends `hnsw` (hnsw mode) or
+  /// builds the exact tree. Adds to `st` and records the device in it.
+  [[nodiscard]] spanning_tree graph_stage(std::optional<detail::hnsw_state>& hnsw, fit_stats& st,
+                                          const progress_fn& progress) const;
   /// Re-extracts clusters and the prediction index from `tree` with p.selection.
   void extract();
 };

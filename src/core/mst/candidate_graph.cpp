@@ -22,7 +22,8 @@ struct weighted {
 }  // namespace
 
 candidate_graph::candidate_graph(std::size_t n, std::size_t min_samples, std::size_t compaction_factor,
-                                 std::size_t compaction_min_edges)
+                                 std::size_t compaction_min_edges,
+                                 std::shared_ptr<const forest_solver> solver)
     : n_(n),
       k_(min_samples > 0 ? min_samples - 1 : 0),
       factor_(compaction_factor),
@@ -31,7 +32,12 @@ candidate_graph::candidate_graph(std::size_t n, std::size_t min_samples, std::si
       knn_d_(n * k_),
       knn_id_(n * k_),
       count_(n, 0),
-      core_(n, k_ == 0 ? 0.0f : kInf) {}
+      core_(n, k_ == 0 ? 0.0f : kInf),
+      solver_(solver ? std::move(solver) : cpu_forest_solver()) {}
+
+void candidate_graph::set_solver(std::shared_ptr<const forest_solver> solver) {
+  solver_ = solver ? std::move(solver) : cpu_forest_solver();
+}
 
 void candidate_graph::absorb(std::span<const std::span<const raw_edge>> edges,
                              std::span<const std::span<const raw_edge>> offers) {
@@ -245,18 +251,41 @@ std::vector<raw_edge> minimum_spanning_forest(std::size_t n, std::span<const raw
   return forest_of(n, ws);
 }
 
+namespace {
+
+/// The CPU solver: the weighted copy of the edges is the only extra memory.
+class cpu_solver final : public forest_solver {
+ public:
+  [[nodiscard]] std::vector<raw_edge> minimum_spanning_forest(std::size_t n, std::span<const raw_edge> edges,
+                                                              std::span<const raw_edge> more,
+                                                              std::span<const float> core) const override {
+    return detail::minimum_spanning_forest(n, edges, more, core);
+  }
+  [[nodiscard]] std::vector<raw_edge> compact(std::size_t n, std::vector<raw_edge>&& edges,
+                                              std::vector<raw_edge>&& more,
+                                              std::span<const float> core) const override {
+    // The weighted copy replaces the two lists: free them before the forest
+    // is solved (this is the build's memory peak).
+    std::vector<weighted> ws = weigh(edges, more, core);
+    edges = {}, more = {};
+    return forest_of(n, ws);
+  }
+};
+
+}  // namespace
+
+std::shared_ptr<const forest_solver> cpu_forest_solver() {
+  static const std::shared_ptr<const forest_solver> solver = std::make_shared<cpu_solver>();
+  return solver;
+}
+
 void candidate_graph::compact() {
   harvested_ += buffer_.size();
   peak_ = std::max<std::uint64_t>(peak_, buffer_.size() + forest_.size());
   ++compactions_;
-  {
-    // The weighted copy replaces buffer and forest: free them before the
-    // forest is solved (this is the build's memory peak).
-    std::vector<weighted> ws = weigh(buffer_, forest_, core_);
-    buffer_ = {};
-    forest_ = {};
-    forest_ = forest_of(n_, ws);
-  }
+  std::vector<raw_edge> forest = solver_->compact(n_, std::move(buffer_), std::move(forest_), core_);
+  buffer_ = {};
+  forest_ = std::move(forest);
   // Room for the next round without growth by doubling (whose copies would
   // briefly hold up to three times the buffer): the threshold plus an eighth.
   buffer_.reserve(threshold_ + threshold_ / 8);
@@ -267,7 +296,8 @@ spanning_tree candidate_graph::finish() const {
   t.n = n_;
   t.core_distances.resize(n_);
   for (std::size_t i = 0; i < n_; ++i) t.core_distances[i] = core_distance(i);
-  const std::vector<raw_edge> forest = minimum_spanning_forest(n_, forest_, buffer_, t.core_distances);
+  const std::vector<raw_edge> forest =
+      solver_->minimum_spanning_forest(n_, forest_, buffer_, t.core_distances);
   union_find uf(n_);
   t.edges.reserve(n_ > 0 ? n_ - 1 : 0);
   for (const raw_edge& e : forest) {

@@ -14,6 +14,11 @@
 // Core-distance estimates only decrease as more distances arrive, so an edge
 // dropped by a compaction was the heaviest on a cycle when it was dropped;
 // this is FISHDBC's approximation. Not thread safe.
+//
+// Compactions and finish() solve their forests with the graph's
+// forest_solver: the pipeline passes its backend's (src/core/backend), so a
+// device backend solves them; direct users (tests, tools) get the CPU's
+// Filter-Kruskal by default.
 #pragma once
 
 #include <algorithm>
@@ -21,6 +26,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <limits>
+#include <memory>
 #include <span>
 #include <vector>
 
@@ -45,11 +51,43 @@ std::vector<raw_edge> minimum_spanning_forest(std::size_t n, std::span<const raw
 std::vector<raw_edge> minimum_spanning_forest(std::size_t n, std::span<const raw_edge> edges,
                                               std::span<const raw_edge> more, std::span<const float> core);
 
+/// What solves a candidate graph's minimum spanning forests (its compactions
+/// and finish()). Contract of every implementation: exactly the forest
+/// minimum_spanning_forest above returns (the unique minimum under mutual
+/// reachability with ties broken by (a, b)), in the same order, so that every
+/// solver gives bit-identical trees. Implementations are thread safe (const).
+class forest_solver {
+ public:
+  virtual ~forest_solver() = default;
+  /// The forest of `edges` and `more` on items 0..n-1 under `core` (see above).
+  [[nodiscard]] virtual std::vector<raw_edge> minimum_spanning_forest(std::size_t n,
+                                                                      std::span<const raw_edge> edges,
+                                                                      std::span<const raw_edge> more,
+                                                                      std::span<const float> core) const = 0;
+  /// The same, taking the two lists over (a compaction): the solver may free
+  /// them as soon as it has its own copy, which keeps the build's memory peak
+  /// at one copy of the edges. Default: solve, then free.
+  [[nodiscard]] virtual std::vector<raw_edge> compact(std::size_t n, std::vector<raw_edge>&& edges,
+                                                      std::vector<raw_edge>&& more,
+                                                      std::span<const float> core) const {
+    std::vector<raw_edge> forest = minimum_spanning_forest(n, edges, more, core);
+    edges = {}, more = {};
+    return forest;
+  }
+};
+
+/// The CPU's solver (the free function above), shared by every caller.
+[[nodiscard]] std::shared_ptr<const forest_solver> cpu_forest_solver();
+
 class candidate_graph {
  public:
   /// n items, core distance = distance to the min_samples-th nearest (self included).
+  /// `solver` (null: cpu_forest_solver()) solves the compactions and finish().
   candidate_graph(std::size_t n, std::size_t min_samples, std::size_t compaction_factor,
-                  std::size_t compaction_min_edges);
+                  std::size_t compaction_min_edges, std::shared_ptr<const forest_solver> solver = nullptr);
+
+  /// Replaces the forest solver (null: cpu_forest_solver()). Results do not change.
+  void set_solver(std::shared_ptr<const forest_solver> solver);
 
   /// Records one computed distance (a != b).
   void edge(std::uint32_t a, std::uint32_t b, float d) {
@@ -128,6 +166,7 @@ class candidate_graph {
   std::vector<float> core_;            // n: the heap roots (inf while not full), dense for fast filtering
   std::vector<raw_edge> forest_, buffer_;
   std::uint64_t harvested_ = 0, peak_ = 0, compactions_ = 0;
+  std::shared_ptr<const forest_solver> solver_;
 };
 
 }  // namespace chutoro::detail

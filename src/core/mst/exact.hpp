@@ -1,7 +1,8 @@
 // chutoro — exact HDBSCAN* spanning tree over all pairs (the oracle mode).
 //
 // Core distances: for every item, the (min_samples - 1) smallest distances to
-// other items (the item itself is the first neighbour), by a full scan.
+// other items (the item itself is the first neighbour), by a full scan in
+// distance tiles (blocks of rows x columns from the backend, src/core/backend).
 // Minimum spanning tree: Prim's algorithm on the implicit complete graph under
 // mutual reachability (Campello et al. 2013, section 2.2; the "generic" HDBSCAN*
 // algorithm). O(n^2) distance evaluations, O(n) memory, OpenMP-parallel over items.
@@ -18,6 +19,7 @@
 #include <exception>
 #include <functional>
 #include <limits>
+#include <span>
 #include <vector>
 
 namespace chutoro::detail {
@@ -43,11 +45,13 @@ class progress_ticker {
 };
 
 /// Runs `body(i)` for i in [0, n) on OpenMP threads. The calling thread (team
-/// thread 0) ticks `ticker` with the number of iterations done. The first
-/// exception thrown by an iteration or by the ticker stops the remaining
-/// iterations and is rethrown on the calling thread after the loop.
+/// thread 0) ticks `ticker` with the number of iterations done, times
+/// `items_per_iteration` (capped at `items`, when the iterations are blocks of
+/// items). The first exception thrown by an iteration or by the ticker stops
+/// the remaining iterations and is rethrown on the calling thread after the loop.
 template <class Body>
-void parallel_for(std::size_t n, Body&& body, progress_ticker* ticker = nullptr) {
+void parallel_for(std::size_t n, Body&& body, progress_ticker* ticker = nullptr,
+                  std::size_t items_per_iteration = 1, std::size_t items = 0) {
   std::exception_ptr failure;
   std::atomic<bool> stop{false};
   std::atomic<std::size_t> done{0};
@@ -57,7 +61,8 @@ void parallel_for(std::size_t n, Body&& body, progress_ticker* ticker = nullptr)
     try {
       body(static_cast<std::size_t>(i));
       const std::size_t d = done.fetch_add(1, std::memory_order_relaxed) + 1;
-      if (ticker && omp_get_thread_num() == 0) (*ticker)(d);
+      if (ticker && omp_get_thread_num() == 0)
+        (*ticker)(items_per_iteration == 1 ? d : std::min(d * items_per_iteration, items));
     } catch (...) {
       stop.store(true, std::memory_order_relaxed);
 #pragma omp critical(chutoro_parallel_for)
@@ -67,34 +72,61 @@ void parallel_for(std::size_t n, Body&& body, progress_ticker* ticker = nullptr)
   if (failure) std::rethrow_exception(failure);
 }
 
+/// Rows and columns of the tiles exact_core_distances asks for: 16 x 2048
+/// floats (128 KiB per thread); the columns of a tile are reused by its 16
+/// rows while they are in cache.
+inline constexpr std::size_t kTileRows = 16, kTileCols = 2048;
+
 /// Exact core distances: out[i] = distance to the min_samples-th nearest item,
 /// the item itself counting as the first. Requires min_samples <= n.
-template <class Distance>
-std::vector<float> exact_core_distances(std::size_t n, std::size_t min_samples, const Distance& dist,
+/// `tile(rows, cols, out)` fills out[r * cols.size() + c] with d(rows[r],
+/// cols[c]) (0 where the ids are equal, never measured): the backend's
+/// distance_tile. Every row's distances to the other n - 1 items are seen in
+/// ascending id order, as a plain scan would see them. O(n^2) distances,
+/// OpenMP-parallel over blocks of kTileRows rows.
+template <class Tile>
+std::vector<float> exact_core_distances(std::size_t n, std::size_t min_samples, const Tile& tile,
                                         progress_ticker* ticker = nullptr) {
   std::vector<float> core(n, 0.0f);
   const std::size_t k = min_samples - 1;
   if (k == 0) return core;
+  const std::size_t blocks = (n + kTileRows - 1) / kTileRows;
   parallel_for(
-      n,
-      [&](std::size_t i) {
-        std::vector<float> heap;  // max-heap of the k smallest
-        heap.reserve(k + 1);
-        for (std::size_t j = 0; j < n; ++j) {
-          if (j == i) continue;
-          const float d = dist(static_cast<std::uint32_t>(i), static_cast<std::uint32_t>(j));
-          if (heap.size() < k) {
-            heap.push_back(d);
-            std::push_heap(heap.begin(), heap.end());
-          } else if (d < heap.front()) {
-            std::pop_heap(heap.begin(), heap.end());
-            heap.back() = d;
-            std::push_heap(heap.begin(), heap.end());
+      blocks,
+      [&](std::size_t block) {
+        const std::size_t r0 = block * kTileRows, r1 = std::min(n, r0 + kTileRows);
+        std::vector<std::uint32_t> rows(r1 - r0), cols;
+        for (std::size_t r = r0; r < r1; ++r) rows[r - r0] = static_cast<std::uint32_t>(r);
+        std::vector<std::vector<float>> heaps(rows.size());  // max-heaps of the k smallest
+        for (auto& h : heaps) h.reserve(k + 1);
+        std::vector<float> out;
+        for (std::size_t c0 = 0; c0 < n; c0 += kTileCols) {
+          const std::size_t c1 = std::min(n, c0 + kTileCols);
+          cols.resize(c1 - c0);
+          for (std::size_t c = c0; c < c1; ++c) cols[c - c0] = static_cast<std::uint32_t>(c);
+          out.resize(rows.size() * cols.size());
+          tile(std::span<const std::uint32_t>(rows), std::span<const std::uint32_t>(cols),
+               std::span<float>(out));
+          for (std::size_t r = 0; r < rows.size(); ++r) {
+            std::vector<float>& heap = heaps[r];
+            const float* d_row = out.data() + r * cols.size();
+            for (std::size_t c = 0; c < cols.size(); ++c) {
+              if (cols[c] == rows[r]) continue;
+              const float d = d_row[c];
+              if (heap.size() < k) {
+                heap.push_back(d);
+                std::push_heap(heap.begin(), heap.end());
+              } else if (d < heap.front()) {
+                std::pop_heap(heap.begin(), heap.end());
+                heap.back() = d;
+                std::push_heap(heap.begin(), heap.end());
+              }
+            }
           }
         }
-        core[i] = heap.front();
+        for (std::size_t r = 0; r < rows.size(); ++r) core[r0 + r] = heaps[r].front();
       },
-      ticker);
+      ticker, kTileRows, n);
   return core;
 }
 

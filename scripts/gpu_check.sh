@@ -1,0 +1,197 @@
+#!/usr/bin/env bash
+# The GPU check of the CUDA module (issue 11), one command on a GPU machine,
+# from the repository root, within about 8 minutes:
+#   1. nvidia-smi, and `chutoro devices` / `chutoro --version`;
+#   2. the GPU tests: chutoro_tests --gtest_filter='Cuda*' (loader, module,
+#      the forest on the GPU against the CPU, out of device memory);
+#   3. compute-sanitizer --tool memcheck on a small case (the forest tests
+#      and a 200k-edge benchmark run);
+#   4. the GPU-vs-CPU benchmark: chutoro_cuda_bench, 100M edges over 10M items.
+# It runs the bundle scripts/gpu_bundle.sh built (build/gpu-bundle, or
+# CHUTORO_GPU_BUNDLE): on the device machine, carry that folder. Results go to
+# $OUT (else build/gpu-check): gpu_results.txt (everything, as it ran) and
+# gpu_results.json (the summary). Without a GPU it still runs the tests (the
+# GPU ones skip, saying why), reports "no GPU: <reason>" and exits 0.
+# Exit status: 0 when every step that ran passed, 1 otherwise, 2 without a bundle.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+bundle="${CHUTORO_GPU_BUNDLE:-build/gpu-bundle}"
+out="${OUT:-build/gpu-check}"
+mkdir -p "$out"
+txt="$out/gpu_results.txt"
+json="$out/gpu_results.json"
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+: >"$txt"
+
+say() { echo "$*" | tee -a "$txt"; }
+# step NAME SECONDS CMD...: runs CMD with a time limit, its output into the
+# results file and $work/NAME.log; prints the status.
+step() {
+  local name="$1" limit="$2"
+  shift 2
+  say ""
+  say "==== $name: $* (limit ${limit}s)"
+  local t0=$SECONDS
+  timeout --kill-after=10 "$limit" "$@" >"$work/$name.log" 2>&1
+  local rc=$?
+  cat "$work/$name.log" >>"$txt"
+  echo "$rc" >"$work/$name.rc"
+  echo "$((SECONDS - t0))" >"$work/$name.seconds"
+  say "---- $name: exit status $rc after $((SECONDS - t0)) s$([ "$rc" = 124 ] && echo ' (time limit)')"
+  return 0
+}
+
+if [ ! -x "$bundle/bin/chutoro_tests" ]; then
+  echo "gpu_check.sh: no bundle at $bundle: run scripts/gpu_bundle.sh first (here), and carry $bundle to the GPU machine" >&2
+  exit 2
+fi
+bundle="$(cd "$bundle" && pwd)"
+bin="$bundle/bin"
+
+# The bundle's libraries; the compiler runtime only if the machine's own do not do.
+export LD_LIBRARY_PATH="$bundle/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+if ! "$bin/chutoro" --help >/dev/null 2>"$work/start.err"; then
+  export LD_LIBRARY_PATH="$bundle/lib/fallback:$LD_LIBRARY_PATH"
+  runtime_note="the machine's C++ runtime did not do ($(head -c 300 "$work/start.err")): using the bundle's"
+else
+  runtime_note="the machine's own C++ runtime"
+fi
+export CHUTORO_TEST_CUDA_MODULE="$bin/libchutoro_cuda.so"
+export CHUTORO_TEST_FAKE_CUDA="$bundle/tests/libchutoro_test_fake_cuda.so"
+export CHUTORO_TEST_NO_ENTRY="$bundle/tests/libchutoro_test_no_entry.so"
+unset CHUTORO_CUDA_LIBRARY  # the check finds the module as chutoro does
+
+say "chutoro GPU check, $(date -u +%Y-%m-%dT%H:%M:%SZ), $(uname -n), $(uname -m), $(nproc) cores"
+say "glibc: $(ldd --version 2>/dev/null | head -1); C++ runtime: $runtime_note"
+sed 's/^/bundle: /' "$bundle/MANIFEST.txt" | head -7 | tee -a "$txt"
+
+# 1. The machine and what chutoro sees.
+if command -v nvidia-smi >/dev/null 2>&1; then
+  step nvidia_smi 60 nvidia-smi
+else
+  say ""
+  say "==== nvidia_smi: not found"
+fi
+step devices 60 "$bin/chutoro" devices
+step devices_json 60 "$bin/chutoro" devices --json
+step version 60 "$bin/chutoro" --version
+gpu=$(python3 -c 'import json,sys; print("yes" if json.load(open(sys.argv[1])).get("devices") else "no")' \
+  "$work/devices_json.log" 2>/dev/null || echo no)
+
+# 2. The GPU tests (they skip, saying why, without a GPU).
+step tests 150 "$bin/chutoro_tests" --gtest_filter='Cuda*' --gtest_output="json:$work/gtest.json"
+
+# 3. memcheck on a small case; 4. the benchmark. Only with a GPU.
+sanitizer=""
+for c in compute-sanitizer "${CUDA_HOME:-/usr/local/cuda}/bin/compute-sanitizer" /usr/local/cuda/bin/compute-sanitizer; do
+  if command -v "$c" >/dev/null 2>&1; then sanitizer="$(command -v "$c")"; break; fi
+done
+if [ "$gpu" = yes ]; then
+  if [ -n "$sanitizer" ]; then
+    step memcheck_tests 150 "$sanitizer" --tool memcheck --error-exitcode 9 --leak-check full \
+      "$bin/chutoro_tests" --gtest_filter='CudaGpu.ForestEdgeCases:CudaGpu.ForestIsRepeatable'
+    step memcheck_bench 120 "$sanitizer" --tool memcheck --error-exitcode 9 \
+      "$bin/chutoro_cuda_bench" --edges 200000 --items 20000 --runs 1
+  else
+    say ""
+    say "==== memcheck: compute-sanitizer not found (looked on PATH and in \$CUDA_HOME/bin, /usr/local/cuda/bin)"
+  fi
+  step benchmark 300 "$bin/chutoro_cuda_bench" --edges 100000000 --items 10000000 --runs 3
+else
+  say ""
+  say "no GPU: $(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["reason"])' "$work/devices_json.log" 2>/dev/null || cat "$work/devices.log")"
+  say "(memcheck and the benchmark need one: skipped)"
+fi
+
+# The summary.
+python3 - "$work" "$json" "$gpu" "$sanitizer" <<'EOF' | tee -a "$txt"
+import json, os, re, sys
+
+work, path, gpu, sanitizer = sys.argv[1], sys.argv[2], sys.argv[3] == "yes", sys.argv[4]
+
+def read(name, ext):
+    p = os.path.join(work, f"{name}.{ext}")
+    return open(p).read() if os.path.exists(p) else None
+
+def status(name):
+    rc = read(name, "rc")
+    return None if rc is None else {"exit_status": int(rc), "seconds": int(read(name, "seconds"))}
+
+def last_json_line(text):
+    for line in reversed((text or "").splitlines()):
+        line = line.strip()
+        if line.startswith("{"):
+            try:
+                return json.loads(line)
+            except ValueError:
+                pass
+    return None
+
+summary = {"gpu": gpu}
+devices = last_json_line(read("devices_json", "log")) or {}
+summary["devices"] = devices.get("devices", [])
+summary["reason"] = devices.get("reason")
+summary["module_build"] = devices.get("module_build")
+summary["version"] = (read("version", "log") or "").strip().splitlines()
+tests = status("tests") or {}
+gtest_path = os.path.join(work, "gtest.json")
+if os.path.exists(gtest_path):
+    g = json.load(open(gtest_path))
+    cases = [c for s in g.get("testsuites", []) for c in s.get("testsuite", [])]
+    tests["passed"] = sum(1 for c in cases if c.get("result") == "COMPLETED" and not c.get("failures"))
+    tests["failed"] = [c["classname"] + "." + c["name"] for c in cases if c.get("failures")]
+    tests["skipped"] = [c["classname"] + "." + c["name"] for c in cases if c.get("result") == "SKIPPED"]
+summary["tests"] = tests
+memcheck = {}
+for name in ("memcheck_tests", "memcheck_bench"):
+    s = status(name)
+    if s is None:
+        continue
+    log = read(name, "log") or ""
+    m = re.search(r"ERROR SUMMARY: (\d+) error", log)
+    s["errors"] = int(m.group(1)) if m else None
+    # The tool itself refusing the machine (seen under gVisor) is no finding about chutoro.
+    refused = re.search(r"^.*(Device not supported|Unable to find injection library|Target application "
+                        r"terminated before first instrumented API call).*$", log, re.M)
+    if refused and s["errors"] in (None, 0):
+        s["refused"] = refused.group(0).strip()
+    memcheck[name] = s
+if gpu and not sanitizer:
+    memcheck["skipped"] = "compute-sanitizer not found"
+summary["memcheck"] = memcheck or None
+bench = status("benchmark")
+if bench is not None:
+    bench["result"] = last_json_line(read("benchmark", "log"))
+summary["benchmark"] = bench
+
+ok = tests.get("exit_status") == 0
+for s in memcheck.values():
+    if isinstance(s, dict) and "refused" not in s:
+        ok = ok and s["exit_status"] == 0 and s["errors"] == 0
+if bench is not None:
+    ok = ok and bench["exit_status"] == 0
+summary["ok"] = ok
+json.dump(summary, open(path, "w"), indent=1)
+
+print()
+print("==== summary")
+print("gpu:", "yes, " + ", ".join(d["name"] for d in summary["devices"]) if gpu else "no GPU: " + str(summary["reason"]))
+print("tests:", tests.get("exit_status"), "exit status;", tests.get("passed"), "passed;",
+      len(tests.get("failed", [])), "failed", tests.get("failed") or "", ";",
+      len(tests.get("skipped", [])), "skipped")
+for name, s in memcheck.items():
+    print(f"{name}:", s)
+if bench and bench.get("result"):
+    r = bench["result"]
+    print(f"benchmark: {r['edges']} edges / {r['items']} items: CPU {r['cpu_median_seconds']:.3f} s "
+          f"({r['cpu_threads']} threads), GPU {r['gpu_median_seconds']:.3f} s, speedup {r['speedup']:.2f}x, "
+          f"same forest {r['same_forest']}, same bytes {r['same_bytes']}")
+elif bench:
+    print("benchmark: failed,", bench)
+print("ok:", ok)
+sys.exit(0 if ok else 1)
+EOF
+rc=${PIPESTATUS[0]}
+echo "results: $txt, $json"
+exit "$rc"

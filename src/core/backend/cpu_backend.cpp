@@ -1,0 +1,185 @@
+// chutoro — the CPU backend (backend.hpp): OpenMP threads, FISHDBC's HNSW
+// build with candidate harvest, the exact mode's tiled core distances and
+// Prim's tree, Filter-Kruskal forests, per-pair kernels for distance tiles.
+#include <omp.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <numeric>
+#include <random>
+#include <vector>
+
+#include "core/backend/backend.hpp"
+#include "core/distance_dispatch.hpp"
+#include "core/mst/exact.hpp"
+
+namespace chutoro::detail {
+
+namespace {
+
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+/// The OpenMP thread count of the calling thread, restored on destruction.
+class omp_scope final : public execution_scope {
+ public:
+  explicit omp_scope(int threads) : saved_(omp_get_max_threads()) {
+    if (threads > 0) omp_set_num_threads(threads);
+  }
+  ~omp_scope() override { omp_set_num_threads(saved_); }
+  omp_scope(const omp_scope&) = delete;
+  omp_scope& operator=(const omp_scope&) = delete;
+
+ private:
+  int saved_;
+};
+
+template <class Distance>
+spanning_tree extend_with(hnsw_state& s, std::size_t n, const build_params& bp, const Distance& dist,
+                          fit_stats& stats, const progress_fn& progress) {
+  using index_t = hnsw_index<Distance>;
+  const auto t0 = std::chrono::steady_clock::now();
+  const std::size_t first = s.graph.inserted;
+  s.graph.grow(n);
+  s.candidates.grow(n);
+  index_t hnsw(s.graph, dist);
+  const auto threads = static_cast<std::size_t>(std::max(omp_get_max_threads(), 1));
+  std::vector<typename index_t::worker> workers;
+  workers.reserve(threads);
+  for (std::size_t t = 0; t < threads; ++t) workers.emplace_back(n);
+  hnsw.set_core_estimates(s.candidates.core_estimates(), s.candidates.k());
+  auto absorb = [&] {
+    std::vector<std::span<const raw_edge>> edges, offers;
+    std::uint64_t harvested = 0;
+    for (auto& w : workers)
+      edges.emplace_back(w.edges), offers.emplace_back(w.offers), harvested += w.edges.size();
+    stats.max_batch_edges = std::max(stats.max_batch_edges, harvested);
+    s.candidates.absorb(edges, offers);
+    for (auto& w : workers) w.edges.clear(), w.offers.clear();
+  };
+  const std::uint64_t harvested_before = s.candidates.harvested();
+  const std::uint64_t compactions_before = s.candidates.compactions();
+  // Insert in a seeded random order: inputs sorted by some key (word lists,
+  // files grouped by class) otherwise build a poorly navigable graph. Batches
+  // grow with the graph (a quarter of the items inserted, at most batch_size),
+  // independently of the thread count, so the result is too.
+  std::vector<std::uint32_t> order(n - first);
+  std::iota(order.begin(), order.end(), static_cast<std::uint32_t>(first));
+  std::mt19937_64 rng(bp.seed ^ 0x9E3779B97F4A7C15ull ^ (0xD1B54A32D192ED03ull * first));
+  for (std::size_t i = order.size(); i > 1; --i) std::swap(order[i - 1], order[rng() % i]);
+  progress_ticker tick([&](std::size_t done) {
+    if (progress) progress("graph", done, order.size());
+  });
+  for (std::size_t done = 0; done < order.size();) {
+    const std::size_t inserted = first + done;
+    const std::size_t batch = next_batch(inserted, bp.batch_size, order.size() - done);
+    hnsw.insert_batch(std::span(order).subspan(done, batch), workers);
+    done += batch;
+    s.candidates.set_items_seen(first + done);
+    absorb();
+    tick(done, done == order.size());
+  }
+  // An item that met fewer than min_samples - 1 others during the build (rare:
+  // tiny or very unbalanced inputs) gets its neighbours from a graph search.
+  const std::size_t k = s.candidates.k();
+  for (std::size_t i = 0; i < n; ++i)
+    if (s.candidates.known_neighbours(i) < k)
+      hnsw.search(static_cast<std::uint32_t>(i), k, std::max(bp.ef_construction, k), workers[0]);
+  absorb();
+  for (const auto& w : workers) stats.distance_computations += w.computed;
+  stats.seconds_graph += seconds_since(t0);
+  const auto t1 = std::chrono::steady_clock::now();
+  spanning_tree tree = s.candidates.finish();
+  stats.candidate_edges += s.candidates.harvested() - harvested_before;
+  stats.peak_buffered_edges = std::max(stats.peak_buffered_edges, s.candidates.peak_buffered());
+  stats.compactions += s.candidates.compactions() - compactions_before;
+  stats.seconds_mst += seconds_since(t1);
+  return tree;
+}
+
+template <class Distance>
+void tile_with(const Distance& dist, std::span<const std::uint32_t> rows, std::span<const std::uint32_t> cols,
+               std::span<float> out) {
+  for (std::size_t r = 0; r < rows.size(); ++r) {
+    float* o = out.data() + r * cols.size();
+    const std::uint32_t a = rows[r];
+    for (std::size_t c = 0; c < cols.size(); ++c) o[c] = cols[c] == a ? 0.0f : dist(a, cols[c]);
+  }
+}
+
+}  // namespace
+
+hnsw_state::hnsw_state(const build_params& bp, std::shared_ptr<const forest_solver> solver)
+    : graph(bp.m, bp.ef_construction, bp.seed),
+      candidates(0, bp.min_samples.value(), bp.compaction_factor, bp.compaction_min_edges,
+                 std::move(solver)) {}
+
+std::unique_ptr<execution_scope> cpu_backend::enter(int threads) const {
+  return std::make_unique<omp_scope>(threads);
+}
+
+spanning_tree cpu_backend::extend_hnsw(hnsw_state& s, const data_source& data, const build_params& bp,
+                                       fit_stats& stats, const progress_fn& progress) const {
+  return with_distance(
+      data, [&](const auto& dist) { return extend_with(s, data.size(), bp, dist, stats, progress); });
+}
+
+spanning_tree cpu_backend::build_exact(const data_source& data, const build_params& bp, fit_stats& stats,
+                                       const progress_fn& progress) const {
+  const std::size_t n = data.size();
+  const auto t0 = std::chrono::steady_clock::now();
+  spanning_tree tree;
+  tree.n = n;
+  progress_ticker core_tick([&](std::size_t done) {
+    if (progress) progress("core distances", done, n);
+  });
+  // Core distances from distance tiles (this backend's, or a derived one's).
+  tree.core_distances = exact_core_distances(
+      n, bp.min_samples.value(),
+      [&](std::span<const std::uint32_t> rows, std::span<const std::uint32_t> cols, std::span<float> out) {
+        distance_tile(data, rows, cols, out);
+      },
+      &core_tick);
+  core_tick(n, true);
+  stats.distance_computations += std::uint64_t(n) * (n - 1);
+  stats.seconds_graph += seconds_since(t0);
+  const auto t1 = std::chrono::steady_clock::now();
+  progress_ticker mst_tick([&](std::size_t done) {
+    if (progress) progress("mst", done, n);
+  });
+  tree.edges = with_distance(
+      data, [&](const auto& dist) { return exact_prim(n, tree.core_distances, dist, &mst_tick); });
+  mst_tick(n, true);
+  stats.distance_computations += std::uint64_t(n) * (n - 1) / 2;
+  stats.candidate_edges += std::uint64_t(n) * (n - 1) / 2;
+  stats.seconds_mst += seconds_since(t1);
+  return tree;
+}
+
+void cpu_backend::distance_tile(const data_source& data, std::span<const std::uint32_t> rows,
+                                std::span<const std::uint32_t> cols, std::span<float> out) const {
+  expects(out.size() == rows.size() * cols.size(), error_code::internal,
+          "distance_tile: out has " + std::to_string(out.size()) + " slots for " +
+              std::to_string(rows.size()) + " x " + std::to_string(cols.size()) + " distances");
+  with_distance(data, [&](const auto& dist) { tile_with(dist, rows, cols, out); });
+}
+
+std::vector<raw_edge> cpu_backend::minimum_spanning_forest(std::size_t n, std::span<const raw_edge> edges,
+                                                           std::span<const raw_edge> more,
+                                                           std::span<const float> core) const {
+  return cpu_forest_solver()->minimum_spanning_forest(n, edges, more, core);
+}
+
+std::vector<raw_edge> cpu_backend::compact(std::size_t n, std::vector<raw_edge>&& edges,
+                                           std::vector<raw_edge>&& more, std::span<const float> core) const {
+  return cpu_forest_solver()->compact(n, std::move(edges), std::move(more), core);
+}
+
+std::shared_ptr<const backend> shared_cpu_backend() {
+  static const std::shared_ptr<const backend> cpu = std::make_shared<cpu_backend>();
+  return cpu;
+}
+
+}  // namespace chutoro::detail
