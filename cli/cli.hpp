@@ -98,6 +98,14 @@ struct model_options {
 };
 
 // ---- options (registration on a CLI11 command; has_* are set after parsing by note_given_*)
+/// CLI11 transform of an integer option: decimal text in [lo, hi], rewritten
+/// canonically (CLI11 alone reads "010" as octal and saturates values beyond
+/// long long); the usage error names the text given and the range.
+CLI::Validator integer_in(long long lo, long long hi);
+/// CLI11 check of a number option: finite and >= 0, naming the text given.
+CLI::Validator number_at_least_zero();
+/// CLI11 check of a file name option or argument: "<name>: empty file name".
+CLI::Validator file_name();
 /// --format, --column, --label-column, --plugin, --plugin-arg, and --metric when `with_metric`.
 void add_input_options(CLI::App* c, input_options& o, bool with_metric, const std::string& plugin_help,
                        const std::string& label_help);

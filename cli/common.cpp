@@ -21,6 +21,7 @@
 #include <sstream>
 
 #include "cli.hpp"
+#include "io/io_common.hpp"
 
 namespace chutoro_cli {
 
@@ -31,6 +32,9 @@ double seconds_since(clock_type::time_point t0) {
 }
 
 namespace {
+
+constexpr long long kMaxItems = static_cast<long long>(chutoro::param_limits::max_items);
+constexpr long long kMaxThreads = 4096;
 
 std::uint64_t peak_rss_bytes() {
   rusage ru{};
@@ -96,7 +100,9 @@ std::string fixed(double v, int digits) {
 
 void print_error(const std::string& message) {
   std::cout.flush();
-  std::fprintf(stderr, "chutoro: error: %s\n", one_line(message).c_str());
+  // Messages quote what files hold (already escaped); file names and plugin
+  // names may still carry control characters or bytes that are not UTF-8.
+  std::fprintf(stderr, "chutoro: error: %s\n", chutoro::io_detail::escape_text(one_line(message)).c_str());
   std::fflush(stderr);
 }
 
@@ -128,6 +134,45 @@ bool show_progress(const run_options& o) { return !o.quiet && !o.json && ::isatt
 
 // ---------------------------------------------------------------- options
 
+CLI::Validator integer_in(long long lo, long long hi) {
+  return CLI::Validator(
+      [lo, hi](std::string& text) -> std::string {
+        long long v = 0;
+        const char* first = text.data();
+        const char* last = first + text.size();
+        if (first != last && *first == '+') ++first;
+        const auto [ptr, ec] = std::from_chars(first, last, v);
+        if (text.empty() || ec != std::errc{} || ptr != last || v < lo || v > hi) {
+          return "must be an integer in [" + std::to_string(lo) + ", " + std::to_string(hi) + "] (got " +
+                 chutoro::io_detail::quote_text(text) + ")";
+        }
+        text = std::to_string(v);  // CLI11 would read "010" as octal
+        return {};
+      },
+      "");
+}
+
+CLI::Validator number_at_least_zero() {
+  return CLI::Validator(
+      [](std::string& text) -> std::string {
+        double v = 0;
+        const char* first = text.data();
+        const char* last = first + text.size();
+        if (first != last && *first == '+') ++first;
+        const auto [ptr, ec] = std::from_chars(first, last, v);
+        if (text.empty() || ec != std::errc{} || ptr != last || !std::isfinite(v) || v < 0) {
+          return "must be a finite number >= 0 (got " + chutoro::io_detail::quote_text(text) + ")";
+        }
+        return {};
+      },
+      "");
+}
+
+CLI::Validator file_name() {
+  return CLI::Validator(
+      [](std::string& text) -> std::string { return text.empty() ? "empty file name" : ""; }, "");
+}
+
 void add_input_options(CLI::App* c, input_options& o, bool with_metric, const std::string& plugin_help,
                        const std::string& label_help) {
   c->add_option("--format", o.format, "auto (by extension) | csv | npy | lines | parquet | arrow")
@@ -141,7 +186,7 @@ void add_input_options(CLI::App* c, input_options& o, bool with_metric, const st
   c->add_option("--column", o.column,
                 "parquet/arrow: the column to read (fixed_size_list or list of float32/float64, or string); "
                 "default: the only column");
-  c->add_option("--plugin", o.plugin, plugin_help);
+  c->add_option("--plugin", o.plugin, plugin_help)->check(file_name());
   c->add_option("--plugin-arg", o.plugin_arg,
                 "The argument string passed to the plugin (e.g. its data file)");
   c->add_option("--label-column", o.label_column, label_help);
@@ -149,10 +194,12 @@ void add_input_options(CLI::App* c, input_options& o, bool with_metric, const st
 
 void add_selection_options(CLI::App* c, selection_options& o) {
   c->add_option("--min-cluster-size", o.min_cluster_size, "Smallest cluster size, >= 2")
+      ->transform(integer_in(2, kMaxItems))
       ->capture_default_str();
   c->add_option("--cluster-selection-method", o.selection_method, "eom | leaf")->capture_default_str();
   c->add_option("--cluster-selection-epsilon", o.selection_epsilon,
                 "Merge clusters split below this distance (HDBSCAN(eps-hat)), >= 0")
+      ->check(number_at_least_zero())
       ->capture_default_str();
   c->add_flag("--allow-single-cluster", o.allow_single_cluster,
               "Allow the root to be the only cluster (--allow-single-cluster=false turns it off)");
@@ -160,11 +207,16 @@ void add_selection_options(CLI::App* c, selection_options& o) {
 
 void add_build_options(CLI::App* c, build_options& o) {
   c->add_option("--min-samples", o.min_samples,
-                "Core-distance k, the item itself counting; default: min cluster size");
+                "Core-distance k, the item itself counting; default: min cluster size")
+      ->transform(integer_in(1, kMaxItems));
   c->add_option("--candidates", o.candidates, "hnsw (FISHDBC) | exact (all pairs, O(n^2): small inputs only)")
       ->capture_default_str();
-  c->add_option("--m", o.m, "HNSW links per node, >= 2")->capture_default_str();
+  c->add_option("--m", o.m, "HNSW links per node, >= 2")
+      ->transform(integer_in(chutoro::param_limits::min_m, chutoro::param_limits::max_m))
+      ->capture_default_str();
   c->add_option("--ef-construction", o.ef_construction, "HNSW candidate list size while inserting, >= 1")
+      ->transform(
+          integer_in(chutoro::param_limits::min_ef_construction, chutoro::param_limits::max_ef_construction))
       ->capture_default_str();
   c->add_option("--seed", o.seed, "Seed of the HNSW build, an integer in [0, 2^64 - 1]")
       ->type_name("UINT64")
@@ -172,7 +224,9 @@ void add_build_options(CLI::App* c, build_options& o) {
 }
 
 void add_threads_option(CLI::App* c, run_options& o) {
-  c->add_option("--threads", o.threads, "Worker threads; 0 = all cores")->capture_default_str();
+  c->add_option("--threads", o.threads, "Worker threads; 0 = all cores")
+      ->transform(integer_in(0, kMaxThreads))
+      ->capture_default_str();
 }
 
 void add_device_option(CLI::App* c, run_options& o) {
@@ -185,7 +239,8 @@ void add_device_option(CLI::App* c, run_options& o) {
 
 void add_output_options(CLI::App* c, run_options& o, const std::string& output_help) {
   c->add_option("--output", o.output,
-                output_help + "; - writes to standard output (the summary then goes to stderr)");
+                output_help + "; - writes to standard output (the summary then goes to stderr)")
+      ->check(file_name());
   c->add_flag("--json", o.json, "Print one JSON object with the run's summary on stdout");
   c->add_flag("--quiet", o.quiet, "Print nothing but errors (--json still prints its object)");
 }
@@ -295,8 +350,9 @@ chutoro::params make_params(const selection_options& sel, const build_options& b
 
 void apply_threads(const run_options& o) {
   at_least("--threads", o.threads, 0);
-  if (o.threads > 4096)
-    throw usage_error("--threads must be <= 4096 (got " + std::to_string(o.threads) + ")");
+  if (o.threads > kMaxThreads)
+    throw usage_error("--threads must be <= " + std::to_string(kMaxThreads) + " (got " +
+                      std::to_string(o.threads) + ")");
   if (o.has_threads && o.threads > 0) omp_set_num_threads(static_cast<int>(o.threads));
 }
 

@@ -39,10 +39,12 @@ CLI::App* add_cluster_command(CLI::App& app, cluster_options& o) {
       "cluster", "Cluster the items of INPUT (FISHDBC / HDBSCAN*), or re-cluster a saved model (--model)");
   c->add_option("INPUT", o.in.input,
                 "Input file: .csv (header row), .npy (2-D float32/float64), text (one item a line), "
-                ".parquet or .arrow/.feather (one column)");
+                ".parquet or .arrow/.feather (one column)")
+      ->check(file_name());
   c->add_option("--model", o.model,
                 "Re-extract the clusters of a model saved by `chutoro fit` (no rebuild) instead of INPUT; "
-                "selection options not given keep the model's values");
+                "selection options not given keep the model's values")
+      ->check(file_name());
   add_fit_like_options(c, o,
                        "Cluster the items of a plugin library (chutoro/plugin.h) instead of INPUT; with "
                        "--model: re-open the plugin items the model was fitted on");
@@ -54,8 +56,9 @@ CLI::App* add_fit_command(CLI::App& app, cluster_options& o) {
       "fit", "Fit a model on the items of INPUT and save it (for add, cluster --model, predict)");
   c->add_option("INPUT", o.in.input,
                 "Input file: .csv (header row), .npy (2-D float32/float64), text (one item a line), "
-                ".parquet or .arrow/.feather (one column)");
-  c->add_option("--save", o.save, "The model file to write (atomically)")->required();
+                ".parquet or .arrow/.feather (one column)")
+      ->check(file_name());
+  c->add_option("--save", o.save, "The model file to write (atomically)")->required()->check(file_name());
   add_fit_like_options(c, o, "Fit on the items of a plugin library (chutoro/plugin.h) instead of INPUT");
   add_lock_option(c, o.run);
   return c;

@@ -104,12 +104,13 @@ void check_item_options(const model_options& o) {
 }
 
 void add_model_input(CLI::App* c, model_options& o, const std::string& what, const std::string& label_help) {
-  c->add_option("MODEL", o.model, "A model file written by `chutoro fit`")->required();
+  c->add_option("MODEL", o.model, "A model file written by `chutoro fit`")->required()->check(file_name());
   c->add_option("INPUT", o.in.input,
                 what +
                     ": .csv (header row), .npy, text (one item a line), .parquet or .arrow/.feather; "
                     "the model's metric, items of its kind and dimension")
-      ->required();
+      ->required()
+      ->check(file_name());
   add_input_options(
       c, o.in, false,
       "The plugin library the model was fitted on (re-opens its items; models fitted with --plugin)",
@@ -274,7 +275,8 @@ CLI::App* add_predict_command(CLI::App& app, model_options& o) {
                   "against it (ARI, AMI)");
   c->add_option("--output", o.run.output,
                 "Write label,probability per item of INPUT to this CSV (atomically: all or nothing)")
-      ->required();
+      ->required()
+      ->check(file_name());
   c->add_flag("--json", o.run.json, "Print one JSON object with the run's summary on stdout");
   c->add_flag("--quiet", o.run.quiet, "Print nothing but errors (--json still prints its object)");
   return c;

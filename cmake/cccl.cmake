@@ -1,7 +1,7 @@
 # CCCL (Thrust, CUB, libcu++): header-only, shipped with the CUDA toolkit (on
 # CUDA 13 under <toolkit>/include/cccl). With it the GPU algorithms of
 # src/cuda/*.cuh also compile with the host compiler for Thrust's OpenMP
-# device system, so tests/gpu and bench/gpu build and run without a GPU.
+# device system, so tests/gpu builds and runs without a GPU.
 # Looked for in CUDAToolkit_ROOT / CUDA_HOME / CUDA_PATH and /usr/local/cuda
 # (nvcc need not be on PATH), or set CHUTORO_CCCL_INCLUDE_DIR. Defines the
 # INTERFACE target chutoro::cccl_omp (include path as SYSTEM, the OpenMP device

@@ -6,7 +6,8 @@ packages=(cmake ninja-build g++ pkg-config
           libcli11-dev nlohmann-json3-dev libhwy-dev libxxhash-dev
           libgtest-dev libgmock-dev librapidcheck-dev libbenchmark-dev
           python3 python3-venv python3-dev
-          clang libomp-14-dev)  # clang + libomp with libarcher: the ThreadSanitizer build
+          clang libomp-14-dev   # clang + libomp with libarcher: the ThreadSanitizer build
+          libclang-rt-14-dev)   # libFuzzer and the sanitizer runtimes: scripts/fuzz.sh
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

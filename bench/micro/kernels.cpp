@@ -7,6 +7,14 @@
 // path, <= 64) and 200-code-point strings (DP fallback); jaccard on sorted
 // token-id sets; hamming/tanimoto on bit vectors.
 //
+// distance/<metric>: the whole distance the pipeline evaluates (the inlined
+// callable of core/distance_dispatch.hpp over a source: kernel, extreme-scale
+// check, finishing formula) on uniform [-1, 1] rows; distance_x1e20 and
+// distance_x1e-30 the same euclidean distance on rows whose float32 squares
+// overflow / underflow (every pair takes the double fallback), distance_dup on
+// identical rows (a float32 sum of 0 also takes it); distance_unchecked the
+// euclidean distance without the check, to measure the check in one binary.
+//
 // Each benchmark iteration evaluates the kernel over a pool of row pairs that
 // stays in L1/L2, so the figures are compute cost, not memory bandwidth.
 // items_per_second = distances per second.
@@ -15,6 +23,7 @@
 #include <algorithm>
 #include <chutoro/data_source.hpp>
 #include <chutoro/metrics.hpp>
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -22,8 +31,10 @@
 #include <new>
 #include <random>
 #include <string>
+#include <tuple>
 #include <vector>
 
+#include "core/distance_dispatch.hpp"
 #include "metrics/dense_kernels.hpp"
 #include "metrics/dense_simd.hpp"
 #include "metrics/set_bit_kernels.hpp"
@@ -81,6 +92,66 @@ void bm_dense(benchmark::State& state, chutoro::detail::dense_kernel_table table
   state.SetBytesProcessed(
       static_cast<std::int64_t>(state.iterations() * kPairs * 2 * pool.dim * sizeof(float)));
   state.SetLabel(table.target);
+}
+
+enum class metric_kind { euclidean, cosine, manhattan, inner_product, angular };
+
+/// 2 kPairs rows of `dim` uniform [-1, 1] values times `scale` under `m`; with
+/// `dup`, row 2r + 1 repeats row 2r.
+std::unique_ptr<chutoro::data_source> make_source(metric_kind m, std::size_t dim, double scale, bool dup) {
+  std::mt19937 rng(7);
+  std::uniform_real_distribution<double> u(-1.0, 1.0);
+  std::vector<float> v(2 * kPairs * dim);
+  for (auto& x : v) x = static_cast<float>(u(rng) * scale);
+  if (dup)
+    for (std::size_t r = 0; r < kPairs; ++r)
+      std::copy_n(v.begin() + static_cast<std::ptrdiff_t>(2 * r * dim), dim,
+                  v.begin() + static_cast<std::ptrdiff_t>((2 * r + 1) * dim));
+  switch (m) {
+    case metric_kind::cosine:
+      return std::make_unique<chutoro::dense_source>(v, 2 * kPairs, dim, chutoro::dense_metric::cosine);
+    case metric_kind::manhattan:
+      return std::make_unique<chutoro::dense_source>(v, 2 * kPairs, dim, chutoro::dense_metric::manhattan);
+    case metric_kind::inner_product:
+      return std::make_unique<chutoro::product_source>(v, 2 * kPairs, dim,
+                                                       chutoro::product_metric::inner_product);
+    case metric_kind::angular:
+      return std::make_unique<chutoro::product_source>(v, 2 * kPairs, dim, chutoro::product_metric::angular);
+    default:
+      return std::make_unique<chutoro::dense_source>(v, 2 * kPairs, dim, chutoro::dense_metric::euclidean);
+  }
+}
+
+/// fn(2r, 2r + 1) for the kPairs pairs, per iteration.
+template <class Fn>
+void run_pairs(benchmark::State& state, const Fn& fn) {
+  for (auto _ : state) {
+    float s = 0;
+    for (std::uint32_t r = 0; r < kPairs; ++r) s += fn(2 * r, 2 * r + 1);
+    benchmark::DoNotOptimize(s);
+  }
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * kPairs));
+}
+
+void bm_distance(benchmark::State& state, metric_kind m, double scale, bool dup) {
+  const auto src = make_source(m, static_cast<std::size_t>(state.range(0)), scale, dup);
+  chutoro::detail::with_distance(*src, [&](const auto& fn) { run_pairs(state, fn); });
+}
+
+/// dense_distance_fn<euclidean> without the extreme-scale check: the float32
+/// kernel and sqrt only, as before issue 15 (inf / 0 at extreme scales). The
+/// check's cost is distance/euclidean against this, in the same binary.
+struct unchecked_euclidean_fn {
+  const chutoro::dense_source* src;
+  chutoro::detail::dense_kernel kernel = chutoro::detail::dense_kernels().squared_l2;
+  float operator()(std::uint32_t a, std::uint32_t b) const noexcept {
+    return std::sqrt(kernel(src->row(a), src->row(b), src->stride()));
+  }
+};
+
+void bm_unchecked_euclidean(benchmark::State& state) {
+  const auto src = make_source(metric_kind::euclidean, static_cast<std::size_t>(state.range(0)), 1.0, false);
+  run_pairs(state, unchecked_euclidean_fn{static_cast<const chutoro::dense_source*>(src.get())});
 }
 
 /// Random strings of exactly `len` code points over a small alphabet with some
@@ -168,6 +239,31 @@ int register_all() {
           ->Arg(16)
           ->Arg(128)
           ->Arg(784);
+  const std::pair<metric_kind, const char*> metrics[] = {{metric_kind::euclidean, "euclidean"},
+                                                         {metric_kind::cosine, "cosine"},
+                                                         {metric_kind::manhattan, "manhattan"},
+                                                         {metric_kind::inner_product, "inner_product"},
+                                                         {metric_kind::angular, "angular"}};
+  for (const auto& [m, mname] : metrics)
+    benchmark::RegisterBenchmark(("distance/" + std::string(mname)).c_str(), bm_distance, m, 1.0, false)
+        ->Arg(2)
+        ->Arg(16)
+        ->Arg(128)
+        ->Arg(784);
+  benchmark::RegisterBenchmark("distance_unchecked/euclidean", bm_unchecked_euclidean)
+      ->Arg(2)
+      ->Arg(16)
+      ->Arg(128)
+      ->Arg(784);
+  const std::tuple<const char*, double, bool> extremes[] = {{"distance_x1e20/euclidean", 1e20, false},
+                                                            {"distance_x1e-30/euclidean", 1e-30, false},
+                                                            {"distance_dup/euclidean", 1.0, true}};
+  for (const auto& [name, scale, dup] : extremes)
+    benchmark::RegisterBenchmark(name, bm_distance, metric_kind::euclidean, scale, dup)
+        ->Arg(2)
+        ->Arg(16)
+        ->Arg(128)
+        ->Arg(784);
   benchmark::RegisterBenchmark("levenshtein", bm_levenshtein)->Arg(8)->Arg(60)->Arg(200);
   benchmark::RegisterBenchmark("jaccard", bm_jaccard)->Arg(8)->Arg(64);
   benchmark::RegisterBenchmark("hamming", bm_bits<false>)->Arg(64)->Arg(1024);

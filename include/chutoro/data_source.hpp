@@ -171,9 +171,15 @@ dense_metric parse_dense_metric(std::string_view name);
 ///  - euclidean: sqrt(sum (x_k - y_k)^2)
 ///  - manhattan: sum |x_k - y_k|
 ///  - cosine:    1 - <x, y> / (|x| |y|), rows are normalised once at
-///               construction; a zero row is rejected (cosine is undefined there).
+///               construction (in double); a zero row is rejected (cosine is undefined there).
+/// Any finite float32 values work, from subnormal to FLT_MAX: euclidean pairs
+/// whose float32 sum of squares overflows or underflows are measured again in
+/// double (docs/metrics.md, "Extreme scales"). Distances must fit float32:
+/// euclidean and manhattan rows whose bounding box reaches further than 2^127
+/// (its diagonal, or the sum of its sides) are refused.
 /// Throws error(invalid_argument) on n == 0, dim == 0, values.size() != n*dim,
-/// or a NaN/Inf value (the message names the row and column).
+/// a NaN/Inf value (the message names the row and column), or distances that
+/// could pass 2^127 (naming the widest column and the rows at its ends).
 /// Grows (append) with geometric capacity; every row stays padded and 64-byte aligned.
 class dense_source final : public data_source {
  public:
@@ -195,7 +201,9 @@ class dense_source final : public data_source {
     return matrix_view{data_, n_, dim_, stride_, element_type::float32};
   }
   [[nodiscard]] bool can_grow() const noexcept override { return true; }
-  /// Compatible: another dense_source with the same metric and dim().
+  /// Compatible: another dense_source with the same metric and dim() (else error(type_mismatch)),
+  /// whose rows lie close enough to this source's that no distance between the two
+  /// passes 2^127 (euclidean, manhattan; else error(invalid_argument) naming the column and rows).
   void check_compatible(const data_source& other) const override;
   [[nodiscard]] float cross_distance(const data_source& other, std::size_t i, std::size_t j) const override;
   void append(const data_source& other) override;
@@ -209,10 +217,13 @@ class dense_source final : public data_source {
 
  private:
   void load_rows(std::span<const float> values, bool normalise);
+  /// Widens lo_/hi_ by rows [from, n_); from == 0 recomputes them.
+  void update_bounds(std::size_t from) noexcept;
   std::size_t n_, dim_, stride_;
   dense_metric metric_;
   float* data_ = nullptr;  // 64-byte aligned, owned; capacity_ rows, the first n_ in use
   std::size_t capacity_ = 0;
+  std::vector<float> lo_, hi_;  // dim_ values: each column's smallest and largest value over the n_ rows
 };
 
 /// UTF-8 strings under the Levenshtein distance over Unicode code points

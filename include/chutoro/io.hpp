@@ -54,8 +54,8 @@ struct dense_table {
 };
 
 /// Reads a CSV file (RFC 4180: comma separator, double-quoted cells with ""
-/// escapes, quoted cells may span lines; LF or CRLF line ends; a UTF-8 BOM is
-/// skipped). The first record is the header and is required: a first record
+/// escapes, quoted cells may span lines; LF, CRLF or CR-only (old Mac) line
+/// ends; a UTF-8 BOM is skipped). The first record is the header and is required: a first record
 /// whose cells are all numbers is rejected as missing its header, except for
 /// pandas' default names "0", "1", ..., "dim-1". Blank lines are skipped
 /// anywhere. Cells may carry spaces or tabs around the number. Every column
@@ -76,11 +76,11 @@ dense_table read_csv(const std::filesystem::path& path,
 /// range); type_mismatch (other dtypes, named; rank != 2; Fortran order).
 dense_table read_npy(const std::filesystem::path& path);
 
-/// Reads UTF-8 text, one item per line: items are split at '\n', a trailing
-/// '\r' is removed from each, a leading UTF-8 BOM is skipped. Lines are kept
+/// Reads UTF-8 text, one item per line: lines end with "\n", "\r\n" or a lone
+/// "\r" (old Mac files), a leading UTF-8 BOM is skipped. Lines are kept
 /// verbatim, empty ones included (an empty line is an empty-string item), with
 /// one exception: the empty piece after a final line terminator is not an item,
-/// so "a\nb\n" and "a\nb" both give {"a", "b"}, while "a\n\nb\n" gives {"a", "", "b"}.
+/// so "a\nb\n", "a\nb" and "a\rb\r" give {"a", "b"}, while "a\n\nb\n" gives {"a", "", "b"}.
 /// UTF-8 validity is not checked here (string_source checks it).
 /// Throws error: io; parse when the file holds no item (zero bytes or a BOM only).
 std::vector<std::string> read_lines(const std::filesystem::path& path);

@@ -129,7 +129,11 @@ product_metric parse_product_metric(std::string_view name);  ///< "inner_product
 class product_source final : public data_source {
  public:
   /// Throws error(invalid_argument) on n == 0, dim == 0, a size mismatch, a
-  /// NaN/Inf value (naming row and column) or, for angular, a zero row.
+  /// NaN/Inf value (naming row and column), for angular a zero row, and for
+  /// inner_product a row whose squared norm passes 2^127 (then 1 - <x, y> could
+  /// pass float32's range; naming the row). Rows are normalised (angular) and
+  /// norms taken in double, so any other finite float32 values work, from
+  /// subnormal to FLT_MAX (docs/metrics.md, "Extreme scales").
   product_source(std::span<const float> values, std::size_t n, std::size_t dim, product_metric metric);
   /// Rows already normalised (see rows_normalized_t), copied as they are. Angular rows must
   /// have unit norm (|norm^2 - 1| <= 1e-3), else error(invalid_argument) naming the row.

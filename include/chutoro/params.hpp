@@ -66,6 +66,7 @@ struct build_params {
   /// FISHDBC compaction: candidate edges are reduced to the minimum spanning
   /// forest whenever more than max(compaction_min_edges, compaction_factor * n_inserted)
   /// new edges are buffered. Bounds candidate-edge memory (see docs/algorithm.md).
+  /// compaction_factor must be in [1, 2^16], compaction_min_edges <= 2^32.
   std::size_t compaction_factor = 3;
   std::size_t compaction_min_edges = std::size_t{1} << 20;
   /// Where the graph stage runs (see device_kind). Like threads, it never
@@ -95,6 +96,17 @@ struct params {
     return build.min_samples.value_or(selection.min_cluster_size);
   }
 };
+
+/// The ranges validate() enforces, which a model file's PARM section must
+/// satisfy too (docs/model_format.md).
+namespace param_limits {
+inline constexpr std::size_t min_m = 2, max_m = 1024;
+inline constexpr std::size_t min_ef_construction = 1, max_ef_construction = 100000;
+inline constexpr std::size_t max_compaction_factor = std::size_t{1} << 16;
+inline constexpr std::size_t max_compaction_min_edges = std::size_t{1} << 32;
+/// The most items a model or a fit holds (item ids are 32-bit, one value spare).
+inline constexpr std::size_t max_items = 0xFFFFFFFEu;
+}  // namespace param_limits
 
 /// Throws error(invalid_argument) naming the parameter when any value is out of range.
 void validate(const params& p);

@@ -58,14 +58,22 @@ void validate(const params& p) {
           error_code::invalid_argument,
           "cluster_selection_epsilon must be a finite number >= 0 (got " +
               std::to_string(s.cluster_selection_epsilon) + ")");
-  expects(b.m >= 2 && b.m <= 1024, error_code::invalid_argument,
-          "m (HNSW links per node) must be in [2, 1024] (got " + std::to_string(b.m) + ")");
-  expects(b.ef_construction >= 1 && b.ef_construction <= 100000, error_code::invalid_argument,
-          "ef_construction must be in [1, 100000] (got " + std::to_string(b.ef_construction) + ")");
+  namespace lim = param_limits;
+  expects(b.m >= lim::min_m && b.m <= lim::max_m, error_code::invalid_argument,
+          "m (HNSW links per node) must be in [" + std::to_string(lim::min_m) + ", " +
+              std::to_string(lim::max_m) + "] (got " + std::to_string(b.m) + ")");
+  expects(b.ef_construction >= lim::min_ef_construction && b.ef_construction <= lim::max_ef_construction,
+          error_code::invalid_argument,
+          "ef_construction must be in [" + std::to_string(lim::min_ef_construction) + ", " +
+              std::to_string(lim::max_ef_construction) + "] (got " + std::to_string(b.ef_construction) + ")");
   expects(b.threads >= 0, error_code::invalid_argument,
           "threads must be >= 0, 0 meaning all cores (got " + std::to_string(b.threads) + ")");
   expects(b.batch_size >= 1, error_code::invalid_argument, "batch_size must be >= 1");
-  expects(b.compaction_factor >= 1, error_code::invalid_argument, "compaction_factor must be >= 1");
+  expects(b.compaction_factor >= 1 && b.compaction_factor <= lim::max_compaction_factor,
+          error_code::invalid_argument,
+          "compaction_factor must be in [1, 2^16] (got " + std::to_string(b.compaction_factor) + ")");
+  expects(b.compaction_min_edges <= lim::max_compaction_min_edges, error_code::invalid_argument,
+          "compaction_min_edges must be <= 2^32 (got " + std::to_string(b.compaction_min_edges) + ")");
   expects(
       b.device == device_kind::auto_select || b.device == device_kind::cpu || b.device == device_kind::cuda,
       error_code::invalid_argument,

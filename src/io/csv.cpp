@@ -1,8 +1,9 @@
 // chutoro — CSV reader (RFC 4180 quoting, header row, numeric feature columns).
 //
 // The file is read at once and scanned in one pass; numbers are parsed in place
-// with std::from_chars. Line numbers in messages are 1-based, counting every
-// '\n' (also those inside quoted cells), as a text editor shows them.
+// with std::from_chars. Lines end with "\n", "\r\n" or a lone "\r" (old Mac
+// files). Line numbers in messages are 1-based, counting every line end (also
+// those inside quoted cells), as a text editor shows them.
 #include <algorithm>
 #include <charconv>
 #include <chutoro/error.hpp>
@@ -14,6 +15,7 @@
 #include <system_error>
 
 #include "io/io_common.hpp"
+#include "io/parse.hpp"
 
 namespace chutoro {
 namespace {
@@ -36,17 +38,11 @@ class csv_scanner {
   csv_scanner(std::string_view text, const std::string& file)
       : p_(text.data()), end_(p_ + text.size()), file_(file) {}
 
-  /// Skips empty lines ("\n", "\r\n"); false at end of input.
+  /// Skips empty lines; false at end of input.
   bool next_record() {
     while (p_ < end_) {
-      if (*p_ == '\n') {
-        ++p_;
-        ++line_;
-      } else if (*p_ == '\r' && (p_ + 1 == end_ || p_[1] == '\n')) {
-        ++p_;
-      } else {
-        return true;
-      }
+      if (*p_ != '\n' && *p_ != '\r') return true;
+      skip_line_end();
     }
     return false;
   }
@@ -61,12 +57,9 @@ class csv_scanner {
       return quoted_field(out);
     }
     const char* q = p_;
-    while (q < end_ && *q != ',' && *q != '\n') ++q;
-    std::string_view cell(p_, static_cast<std::size_t>(q - p_));
+    while (q < end_ && *q != ',' && *q != '\n' && *q != '\r') ++q;
+    const std::string_view cell(p_, static_cast<std::size_t>(q - p_));
     p_ = q;
-    if (p_ == end_ || *p_ == '\n') {
-      if (!cell.empty() && cell.back() == '\r') cell.remove_suffix(1);
-    }
     out = trim(cell);
     return finish_field();
   }
@@ -74,15 +67,29 @@ class csv_scanner {
   [[nodiscard]] std::size_t line() const noexcept { return line_; }
 
  private:
+  /// Steps over the line end at p_: "\r\n", "\n" or a lone "\r".
+  void skip_line_end() noexcept {
+    if (*p_ == '\r' && p_ + 1 < end_ && p_[1] == '\n') ++p_;
+    ++p_;
+    ++line_;
+  }
+
   field_end finish_field() {
     if (p_ == end_) return field_end::eof;
     if (*p_ == ',') {
       ++p_;
       return field_end::comma;
     }
-    ++p_;  // '\n'
-    ++line_;
+    skip_line_end();
     return field_end::record;
+  }
+
+  /// Line ends in [b, e): "\n", "\r\n" and lone "\r" each count once.
+  static std::size_t line_ends(const char* b, const char* e) noexcept {
+    std::size_t k = 0;
+    for (const char* c = b; c < e; ++c)
+      if (*c == '\n' || (*c == '\r' && (c + 1 == e || c[1] != '\n'))) ++k;
+    return k;
   }
 
   field_end quoted_field(std::string_view& out) {
@@ -95,7 +102,7 @@ class csv_scanner {
         throw error(error_code::parse, file_ + ": line " + std::to_string(open_line) +
                                            ": a quoted cell is never closed (missing '\"')");
       }
-      line_ += static_cast<std::size_t>(std::count(p_, q, '\n'));
+      line_ += line_ends(p_, q);
       scratch_.append(p_, q);
       p_ = q + 1;
       if (p_ < end_ && *p_ == '"') {  // "" is an escaped quote
@@ -106,12 +113,14 @@ class csv_scanner {
       break;
     }
     while (p_ < end_ && is_blank(*p_)) ++p_;
-    if (p_ < end_ && *p_ == '\r' && (p_ + 1 == end_ || p_[1] == '\n')) ++p_;
-    if (p_ < end_ && *p_ != ',' && *p_ != '\n') {
-      throw error(error_code::parse, file_ + ": line " + std::to_string(line_) + ": unexpected character '" +
-                                         std::string(1, *p_) +
-                                         "' after the closing quote of a quoted cell (write \"\" for a quote "
-                                         "inside a quoted cell)");
+    if (p_ < end_ && *p_ != ',' && *p_ != '\n' && *p_ != '\r') {
+      const char* e = p_;
+      while (e < end_ && *e != ',' && *e != '\n' && *e != '\r') ++e;
+      throw error(error_code::parse,
+                  file_ + ": line " + std::to_string(line_) + ": unexpected text " +
+                      quote_text(std::string_view(p_, static_cast<std::size_t>(e - p_)), 20) +
+                      " after the closing quote of a quoted cell (write \"\" for a quote "
+                      "inside a quoted cell)");
     }
     out = scratch_;
     return finish_field();
@@ -190,8 +199,11 @@ number_status parse_float(std::string_view cell, float& value) noexcept {
 }  // namespace
 
 dense_table read_csv(const std::filesystem::path& path, std::optional<std::string_view> label_column) {
-  const std::string file = path.string();
-  const std::string bytes = io_detail::read_whole_file(path);
+  return io_detail::parse_csv(io_detail::read_whole_file(path), path.string(), label_column);
+}
+
+dense_table io_detail::parse_csv(std::string_view bytes, const std::string& file,
+                                 std::optional<std::string_view> label_column) {
   const std::string_view text = io_detail::strip_bom(bytes);
   csv_scanner scan(text, file);
 
@@ -260,7 +272,9 @@ dense_table read_csv(const std::filesystem::path& path, std::optional<std::strin
   }
 
   // ---- data rows
-  const auto est_rows = static_cast<std::size_t>(std::count(text.begin(), text.end(), '\n')) + 1;
+  const auto est_rows = static_cast<std::size_t>(std::max(std::count(text.begin(), text.end(), '\n'),
+                                                          std::count(text.begin(), text.end(), '\r'))) +
+                        1;
   t.values.reserve(est_rows * t.dim);
   if (label_idx < ncols) t.labels.reserve(est_rows);
 

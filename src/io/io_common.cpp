@@ -238,6 +238,90 @@ std::string input_file::read_all() {
   return data;
 }
 
+namespace {
+
+/// Length of the valid UTF-8 sequence at s[i] (1 to 4), or 0 when the bytes
+/// there are not one (stray continuation byte, overlong form, surrogate, above
+/// U+10FFFF, cut short); `cp` gets its code point.
+std::size_t utf8_sequence(std::string_view s, std::size_t i, char32_t& cp) noexcept {
+  const auto b0 = static_cast<unsigned char>(s[i]);
+  std::size_t len;
+  char32_t min;
+  if (b0 < 0x80) {
+    cp = b0;
+    return 1;
+  } else if ((b0 & 0xE0) == 0xC0) {
+    len = 2, cp = b0 & 0x1Fu, min = 0x80;
+  } else if ((b0 & 0xF0) == 0xE0) {
+    len = 3, cp = b0 & 0x0Fu, min = 0x800;
+  } else if ((b0 & 0xF8) == 0xF0) {
+    len = 4, cp = b0 & 0x07u, min = 0x10000;
+  } else {
+    return 0;
+  }
+  if (s.size() - i < len) return 0;
+  for (std::size_t k = 1; k < len; ++k) {
+    const auto b = static_cast<unsigned char>(s[i + k]);
+    if ((b & 0xC0) != 0x80) return 0;
+    cp = (cp << 6) | (b & 0x3Fu);
+  }
+  if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
+  return len;
+}
+
+/// Code points a terminal may act on: C1 controls, line and paragraph
+/// separators, bidirectional embeddings, overrides and isolates.
+bool is_control_point(char32_t c) noexcept {
+  return (c >= 0x80 && c <= 0x9F) || c == 0x2028 || c == 0x2029 || (c >= 0x202A && c <= 0x202E) ||
+         (c >= 0x2066 && c <= 0x2069);
+}
+
+void append_escaped(std::string& out, std::string_view s, bool quoted) {
+  static const char* hex = "0123456789abcdef";
+  for (std::size_t i = 0; i < s.size();) {
+    const char c = s[i];
+    char32_t cp = 0;
+    const std::size_t len = utf8_sequence(s, i, cp);
+    if (len == 0) {  // not UTF-8: the byte in hex
+      const auto u = static_cast<unsigned char>(c);
+      out += "\\x";
+      out += hex[u >> 4];
+      out += hex[u & 15];
+      ++i;
+      continue;
+    }
+    if (c == '\n') {
+      out += "\\n";
+    } else if (c == '\r') {
+      out += "\\r";
+    } else if (c == '\t') {
+      out += "\\t";
+    } else if (quoted && (c == '"' || c == '\\')) {
+      out += '\\';
+      out += c;
+    } else if (cp < 0x20 || cp == 0x7F) {
+      out += "\\x";
+      out += hex[cp >> 4];
+      out += hex[cp & 15];
+    } else if (is_control_point(cp)) {
+      out += "\\u";
+      for (int shift = 12; shift >= 0; shift -= 4) out += hex[(cp >> shift) & 15];
+    } else {
+      out.append(s.substr(i, len));
+    }
+    i += len;
+  }
+}
+
+}  // namespace
+
+std::string escape_text(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  append_escaped(out, s, false);
+  return out;
+}
+
 std::string quote_text(std::string_view s, std::size_t max_chars) {
   bool cut = false;
   if (s.size() > max_chars) {
@@ -248,23 +332,7 @@ std::string quote_text(std::string_view s, std::size_t max_chars) {
     cut = true;
   }
   std::string out = "\"";
-  for (const char c : s) {
-    const auto u = static_cast<unsigned char>(c);
-    if (c == '\n') {
-      out += "\\n";
-    } else if (c == '\r') {
-      out += "\\r";
-    } else if (c == '\t') {
-      out += "\\t";
-    } else if (u < 0x20 || u == 0x7F) {
-      static const char* hex = "0123456789abcdef";
-      out += "\\x";
-      out += hex[u >> 4];
-      out += hex[u & 15];
-    } else {
-      out += c;
-    }
-  }
+  append_escaped(out, s, true);
   if (cut) out += "...";
   out += '"';
   return out;

@@ -104,6 +104,8 @@ class input_file {
   /// The whole rest of the file.
   std::string read_all();
   [[nodiscard]] const std::filesystem::path& path() const noexcept { return path_; }
+  /// The size of a regular file when it was opened, else 0 (a pipe, a device, an empty file).
+  [[nodiscard]] std::size_t size_hint() const noexcept { return size_hint_; }
 
  private:
   std::filesystem::path path_;
@@ -114,8 +116,16 @@ class input_file {
 /// The whole file as bytes.
 inline std::string read_whole_file(const std::filesystem::path& path) { return input_file(path).read_all(); }
 
-/// `s` in double quotes for a one-line error message: cut to `max_chars` with
-/// "...", control characters escaped (\n, \r, \t, \xNN).
+/// `s` safe to print on a terminal, for error messages: valid UTF-8 is kept
+/// except control characters, which are escaped (\n, \r, \t, \xNN for C0 and
+/// DEL, \uXXXX for C1 controls, line/paragraph separators and bidirectional
+/// overrides); each byte that is not part of valid UTF-8 becomes \xNN.
+/// Backslashes are kept as they are, so escaping twice changes nothing.
+std::string escape_text(std::string_view s);
+
+/// `s` in double quotes for a one-line error message: cut to `max_chars` bytes
+/// (not inside a UTF-8 sequence) with "...", escaped as escape_text() does,
+/// and '"' and '\\' escaped as \" and \\ inside the quotes.
 std::string quote_text(std::string_view s, std::size_t max_chars = 40);
 
 /// Removes a leading UTF-8 byte order mark.

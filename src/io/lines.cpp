@@ -2,29 +2,37 @@
 #include <algorithm>
 #include <chutoro/error.hpp>
 #include <chutoro/io.hpp>
-#include <cstring>
 
 #include "io/io_common.hpp"
+#include "io/parse.hpp"
 
 namespace chutoro {
 
 std::vector<std::string> read_lines(const std::filesystem::path& path) {
-  const std::string bytes = io_detail::read_whole_file(path);
+  return io_detail::parse_lines(io_detail::read_whole_file(path), path.string());
+}
+
+std::vector<std::string> io_detail::parse_lines(std::string_view bytes, const std::string& name) {
   std::string_view text = io_detail::strip_bom(bytes);
   if (text.empty()) {
-    throw error(error_code::parse, path.string() + ": empty input: the file holds no lines");
+    throw error(error_code::parse, name + ": empty input: the file holds no lines");
   }
   std::vector<std::string> items;
-  items.reserve(static_cast<std::size_t>(std::count(text.begin(), text.end(), '\n')) + 1);
-  while (!text.empty()) {
-    const auto* nl = static_cast<const char*>(std::memchr(text.data(), '\n', text.size()));
-    const std::size_t len = nl ? static_cast<std::size_t>(nl - text.data()) : text.size();
-    std::string_view line = text.substr(0, len);
-    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-    items.emplace_back(line);
-    // After the last '\n' nothing is left: the empty piece is not an item.
-    text.remove_prefix(nl ? len + 1 : len);
+  items.reserve(static_cast<std::size_t>(std::max(std::count(text.begin(), text.end(), '\n'),
+                                                  std::count(text.begin(), text.end(), '\r'))) +
+                1);
+  // Lines end with "\n", "\r\n" or a lone "\r"; after the last line end
+  // nothing is left: that empty piece is not an item.
+  std::size_t start = 0;
+  const std::size_t size = text.size();
+  for (std::size_t i = 0; i < size; ++i) {
+    const char c = text[i];
+    if (c != '\n' && c != '\r') continue;
+    items.emplace_back(text.substr(start, i - start));
+    if (c == '\r' && i + 1 < size && text[i + 1] == '\n') ++i;
+    start = i + 1;
   }
+  if (start < size) items.emplace_back(text.substr(start));
   return items;
 }
 

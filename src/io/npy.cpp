@@ -179,6 +179,8 @@ std::string dtype_name(std::string_view descr) {
   if (d.empty()) return std::string(descr);
   const char kind = d[0];
   const std::string size(d.substr(1));
+  // numpy's item sizes have a few digits; more is not a dtype (and would overflow).
+  if (size.empty() || size.size() > 6) return std::string(descr);
   int bytes = 0;
   for (char c : size) {
     if (c < '0' || c > '9') return std::string(descr);
@@ -236,19 +238,33 @@ dense_table read_npy(const std::filesystem::path& path) {
   const std::string file = path.string();
   io_detail::input_file in(path);
 
+  // magic (6 bytes), version (2), header length (2 bytes in version 1, 4 in 2 and 3)
   unsigned char pre[12];
   const std::size_t got = in.read(pre, 10);
   if (got == 0) throw error(error_code::parse, file + ": empty input: the file has no bytes");
-  if (got < 10 || std::memcmp(pre, "\x93NUMPY", 6) != 0) {
-    throw error(error_code::parse, file + ": not a .npy file (the magic bytes \\x93NUMPY are missing)");
+  if (std::memcmp(pre, "\x93NUMPY", std::min<std::size_t>(got, 6)) != 0) {
+    throw error(error_code::parse,
+                file + ": not a .npy file (it does not start with the magic bytes \\x93NUMPY)");
+  }
+  auto too_short = [&](std::size_t have, std::size_t need, const char* what) {
+    throw error(error_code::parse, file + ": truncated: the file is " + std::to_string(have) +
+                                       (have == 1 ? " byte" : " bytes") +
+                                       " long, too short for a .npy header (" + what + " need " +
+                                       std::to_string(need) + " bytes)");
+  };
+  if (got < 10) {
+    too_short(got, 10, "the magic \\x93NUMPY, the version and a version 1.0 header length");
   }
   const int major = pre[6];
   const int minor = pre[7];
   std::size_t header_len = 0;
+  std::size_t prefix = 10;
   if (major == 1) {
     header_len = static_cast<std::size_t>(pre[8]) | (static_cast<std::size_t>(pre[9]) << 8);
   } else if (major == 2 || major == 3) {
-    if (in.read(pre + 10, 2) != 2) throw error(error_code::parse, file + ": truncated .npy header");
+    prefix = 12;
+    const std::size_t more = in.read(pre + 10, 2);
+    if (more != 2) too_short(10 + more, 12, "the magic, the version and a version 2.0/3.0 header length");
     header_len = static_cast<std::size_t>(pre[8]) | (static_cast<std::size_t>(pre[9]) << 8) |
                  (static_cast<std::size_t>(pre[10]) << 16) | (static_cast<std::size_t>(pre[11]) << 24);
   } else {
@@ -256,12 +272,20 @@ dense_table read_npy(const std::filesystem::path& path) {
                                        std::to_string(minor) + " (1.0, 2.0 and 3.0 are supported)");
   }
   if (header_len > (std::size_t{1} << 24)) {
-    throw error(error_code::parse,
-                file + ": malformed .npy header (length " + std::to_string(header_len) + ")");
+    throw error(error_code::parse, file + ": malformed .npy header: its length field says " +
+                                       std::to_string(header_len) + " bytes, more than the 16 MiB allowed");
+  }
+  if (in.size_hint() >= prefix && in.size_hint() - prefix < header_len) {
+    throw error(error_code::parse, file + ": truncated .npy header: the header length field says " +
+                                       std::to_string(header_len) + " bytes, but the file holds " +
+                                       std::to_string(in.size_hint() - prefix) + " after byte " +
+                                       std::to_string(prefix));
   }
   std::string header(header_len, '\0');
-  if (in.read(header.data(), header_len) != header_len) {
-    throw error(error_code::parse, file + ": truncated .npy header");
+  if (const std::size_t have = in.read(header.data(), header_len); have != header_len) {
+    throw error(error_code::parse, file + ": truncated .npy header: the header length field says " +
+                                       std::to_string(header_len) + " bytes, but only " +
+                                       std::to_string(have) + " follow");
   }
   const npy_header h = header_parser(header, file).parse();
 
@@ -277,9 +301,11 @@ dense_table read_npy(const std::filesystem::path& path) {
   const bool f4 = (little || big) && d.substr(1) == "f4";
   const bool f8 = (little || big) && d.substr(1) == "f8";
   if (!f4 && !f8) {
+    const std::string name = dtype_name(d);
     throw error(error_code::type_mismatch,
-                file + ": dtype " + dtype_name(d) + " ('" + d +
-                    "') is not supported; need float32 ('<f4') or float64 ('<f8'), "
+                file + ": dtype " +
+                    (name == d ? io_detail::quote_text(d) : name + " (" + io_detail::quote_text(d) + ")") +
+                    " is not supported; need float32 ('<f4') or float64 ('<f8'), "
                     "e.g. save X.astype(np.float32)");
   }
   static_assert(std::endian::native == std::endian::little, "the .npy reader assumes a little-endian host");
@@ -309,9 +335,6 @@ dense_table read_npy(const std::filesystem::path& path) {
   dense_table t;
   t.n = static_cast<std::size_t>(n);
   t.dim = static_cast<std::size_t>(dim);
-  t.columns.reserve(t.dim);
-  for (std::size_t j = 0; j < t.dim; ++j) t.columns.push_back(std::to_string(j));
-  t.values.resize(count);
 
   auto truncated = [&](std::size_t have_items) {
     throw error(error_code::parse, file + ": truncated data: the header promises shape " +
@@ -319,22 +342,35 @@ dense_table read_npy(const std::filesystem::path& path) {
                                        std::to_string(count * item) + " bytes) but only " +
                                        std::to_string(have_items * item) + " bytes or fewer follow");
   };
+  // Nothing is allocated for the shape before the file is known to hold it:
+  // a regular file's size says so at once; other files grow chunk by chunk.
+  const std::size_t data_at = prefix + header_len;
+  if (in.size_hint() > 0) {
+    const std::size_t have = in.size_hint() >= data_at ? in.size_hint() - data_at : 0;
+    if (have / item < count) truncated(have / item);
+    t.values.reserve(count);
+  }
 
+  constexpr std::size_t chunk = std::size_t{1} << 16;
   if (f4) {
-    const std::size_t bytes = in.read(t.values.data(), count * 4);
-    if (bytes != count * 4) truncated(bytes / 4);
-    for (std::size_t k = 0; k < count; ++k) {
-      float v = t.values[k];
-      if (swap) t.values[k] = v = byteswap_value(v);
-      if (!std::isfinite(v)) throw_not_finite(file, k, t.dim, v);
+    for (std::size_t k0 = 0; k0 < count; k0 += chunk) {
+      const std::size_t m = std::min(chunk, count - k0);
+      t.values.resize(k0 + m);
+      const std::size_t bytes = in.read(t.values.data() + k0, m * 4);
+      if (bytes != m * 4) truncated(k0 + bytes / 4);
+      for (std::size_t k = k0; k < k0 + m; ++k) {
+        float v = t.values[k];
+        if (swap) t.values[k] = v = byteswap_value(v);
+        if (!std::isfinite(v)) throw_not_finite(file, k, t.dim, v);
+      }
     }
   } else {
-    constexpr std::size_t chunk = std::size_t{1} << 16;
     std::vector<double> buf(std::min(chunk, count));
     for (std::size_t k0 = 0; k0 < count; k0 += chunk) {
       const std::size_t m = std::min(chunk, count - k0);
       const std::size_t bytes = in.read(buf.data(), m * 8);
       if (bytes != m * 8) truncated(k0 + bytes / 8);
+      t.values.resize(k0 + m);
       for (std::size_t k = 0; k < m; ++k) {
         double v = buf[k];
         if (swap) v = byteswap_value(v);
@@ -344,6 +380,8 @@ dense_table read_npy(const std::filesystem::path& path) {
       }
     }
   }
+  t.columns.reserve(t.dim);  // after the data: dim is known to be real
+  for (std::size_t j = 0; j < t.dim; ++j) t.columns.push_back(std::to_string(j));
   char extra = 0;
   if (in.read(&extra, 1) != 0) {
     throw error(error_code::parse, file + ": bytes follow the data that the header's shape " +

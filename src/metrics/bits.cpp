@@ -60,9 +60,10 @@ bit_source bit_source::from_dense(std::span<const float> values, std::size_t n, 
       if (v == 1.0f) {
         s.bits_[i * s.words_ + k / 64] |= std::uint64_t{1} << (63 - k % 64);
       } else if (v != 0.0f) {
-        throw error(error_code::invalid_argument,
-                    "bit_source: row " + std::to_string(i) + ", column " + std::to_string(k) + " is " +
-                        std::to_string(v) + "; " + std::string(to_string(metric)) + " needs values 0 or 1");
+        throw error(error_code::invalid_argument, "bit_source: row " + std::to_string(i) + ", column " +
+                                                      std::to_string(k) + " is " + std::to_string(v) + "; " +
+                                                      std::string(to_string(metric)) +
+                                                      " needs values 0 or 1 (0-based row, column)");
       }
     }
   }

@@ -3,12 +3,20 @@
 // The fast path is dense_simd.hpp (Highway); these scalar loops are the
 // reference the SIMD targets are tested against. Each takes two rows of
 // `stride` floats (stride a multiple of 16). Thread safe, noexcept.
+//
+// Extreme magnitudes (docs/metrics.md, "Extreme scales"): a float32 sum of
+// squares overflows to inf once |a_k - b_k| passes ~1.8e19 and underflows to 0
+// below ~1e-23. The euclidean kernel l2 keeps the float32 sum and recomputes in
+// double the rare pairs whose float32 sum falls outside [2^-100, FLT_MAX].
 #pragma once
 
 #include <algorithm>
+#include <bit>
 #include <chutoro/data_source.hpp>
 #include <cmath>
 #include <cstddef>
+#include <cstdint>
+#include <limits>
 
 #include "metrics/dense_simd.hpp"
 
@@ -39,7 +47,44 @@ inline float dot(const float* a, const float* b, std::size_t stride) noexcept {
   return lane_sum(a, b, stride, [](float x, float y) { return x * y; });
 }
 
-/// The raw kernel a metric uses: squared L2 (euclidean), L1 (manhattan), dot (cosine).
+/// sum_k (a[k] - b[k])^2 in double: finite for any finite float32 rows, and
+/// no term underflows (the smallest nonzero square, 2^-298, is a normal double).
+inline double squared_l2_wide(const float* a, const float* b, std::size_t stride) noexcept {
+  double acc[4] = {};
+  for (std::size_t i = 0; i < stride; i += 4)
+    for (std::size_t k = 0; k < 4; ++k) {
+      const double d = static_cast<double>(a[i + k]) - static_cast<double>(b[i + k]);
+      acc[k] += d * d;
+    }
+  return (acc[0] + acc[1]) + (acc[2] + acc[3]);
+}
+
+/// Whether a float32 sum of squares (of finite values) is right to float32
+/// rounding. Terms are >= 0, so an overflow stays inf to the end (never NaN);
+/// an underflowed term is off by at most 2^-149, which is at most 2^-49 of a
+/// sum >= 2^-100 (stride * 2^-49 relative in all: far below float32's 2^-24).
+/// Below 2^-100, including 0, the sum is not trusted.
+inline bool squares_in_range(float sum) noexcept {
+  // One unsigned compare on the bits: for sum >= 0 they grow with the value
+  // (+0 wraps around to a large number; inf and NaN lie above FLT_MAX's bits).
+  constexpr std::uint32_t lo = std::bit_cast<std::uint32_t>(0x1p-100f);
+  constexpr std::uint32_t hi = std::bit_cast<std::uint32_t>(std::numeric_limits<float>::max());
+  return std::bit_cast<std::uint32_t>(sum) - lo <= hi - lo;
+}
+
+/// The euclidean distance: sqrt of the float32 sum of squares, or of the
+/// double one where squares_in_range rejects the float32 sum. Finite for any
+/// finite rows whose distance fits float32 (dense_source refuses rows whose
+/// distances could pass 2^127). Symmetric bit for bit.
+inline float l2(const float* a, const float* b, std::size_t stride) noexcept {
+  const float s = squared_l2(a, b, stride);
+  if (squares_in_range(s)) [[likely]]
+    return std::sqrt(s);
+  return static_cast<float>(std::sqrt(squared_l2_wide(a, b, stride)));
+}
+
+/// The raw kernel a metric uses: L2 (euclidean: the distance itself, right at
+/// any scale), L1 (manhattan), dot (cosine).
 inline dense_kernel kernel_for(dense_metric m, const dense_kernel_table& t) noexcept {
   switch (m) {
     case dense_metric::cosine:
@@ -47,27 +92,25 @@ inline dense_kernel kernel_for(dense_metric m, const dense_kernel_table& t) noex
     case dense_metric::manhattan:
       return t.l1;
     default:
-      return t.squared_l2;
+      return t.l2;
   }
 }
 
 /// The metric's distance from its raw kernel value (cosine rows are pre-normalised).
+/// Manhattan needs no extreme-scale fallback (|a_k - b_k| is exact near 0, and
+/// dense_source bounds the sum below 2^127), nor does cosine (unit rows).
 inline float finish_distance(dense_metric m, float raw) noexcept {
-  switch (m) {
-    case dense_metric::cosine:
-      return std::max(0.0f, 1.0f - raw);
-    case dense_metric::manhattan:
-      return raw;
-    default:
-      return std::sqrt(raw);
-  }
+  return m == dense_metric::cosine ? std::max(0.0f, 1.0f - raw) : raw;
 }
 
 /// The scalar reference kernels as a table (target "reference").
 inline dense_kernel_table reference_kernels() {
   return {[](const float* a, const float* b, std::size_t s) { return squared_l2(a, b, s); },
           [](const float* a, const float* b, std::size_t s) { return l1(a, b, s); },
-          [](const float* a, const float* b, std::size_t s) { return dot(a, b, s); }, "reference"};
+          [](const float* a, const float* b, std::size_t s) { return dot(a, b, s); },
+          [](const float* a, const float* b, std::size_t s) { return l2(a, b, s); },
+          [](const float* a, const float* b, std::size_t s) { return squared_l2_wide(a, b, s); },
+          "reference"};
 }
 
 }  // namespace chutoro::detail

@@ -1,6 +1,13 @@
 // chutoro — SIMD dense kernels chosen at run time (Google Highway dynamic
 // dispatch). Each kernel takes two rows of `stride` floats, stride a multiple
 // of 16, both 64-byte aligned, and is thread safe and noexcept.
+// The float32 kernels accumulate in float32; squared_l2_wide accumulates in
+// double, where every (a_k - b_k)^2 of finite float32 values and their sum fit
+// (float32 spans 2^-149 .. 2^128, its squares 2^-298 .. 2^256; double
+// 2^-1074 .. 2^1024). l2, the euclidean distance, takes the float32 sum and
+// falls back on the double one for the rare pairs whose float32 sum of squares
+// overflowed or may have lost terms to underflow (dense_kernels.hpp,
+// squares_in_range; docs/metrics.md, "Extreme scales").
 #pragma once
 
 #include <cstddef>
@@ -11,12 +18,17 @@
 namespace chutoro::detail {
 
 using dense_kernel = float (*)(const float*, const float*, std::size_t);
+using wide_kernel = double (*)(const float*, const float*, std::size_t);
 
 struct dense_kernel_table {
   dense_kernel squared_l2 = nullptr;  ///< sum (a_k - b_k)^2
   dense_kernel l1 = nullptr;          ///< sum |a_k - b_k|
   dense_kernel dot = nullptr;         ///< sum a_k b_k
-  std::string target;                 ///< Highway target name, lower case ("avx2", "avx3", "sse4", ...)
+  /// sqrt(sum (a_k - b_k)^2), finite and right to float32 rounding for any finite
+  /// rows whose distance fits float32 (a subnormal result: to the nearest subnormal)
+  dense_kernel l2 = nullptr;
+  wide_kernel squared_l2_wide = nullptr;  ///< sum (a_k - b_k)^2 in double
+  std::string target;                     ///< Highway target name, lower case ("avx2", "avx3", "sse4", ...)
 };
 
 /// The kernels of the best target the CPU supports, or of the target named by

@@ -3,6 +3,7 @@
 #include <chutoro/error.hpp>
 #include <chutoro/metrics.hpp>
 #include <cmath>
+#include <cstdio>
 #include <string>
 
 #include "metrics/growth.hpp"
@@ -54,16 +55,28 @@ void product_source::load_rows(std::span<const float> values, bool normalise) {
     for (std::size_t k = 0; k < dim; ++k) {
       const float v = values[i * dim + k];
       if (!std::isfinite(v)) {
-        throw error(error_code::invalid_argument, "product_source: row " + std::to_string(i) + ", column " +
-                                                      std::to_string(k) + " is " +
-                                                      (std::isnan(v) ? "NaN" : "infinite"));
+        throw error(error_code::invalid_argument,
+                    "product_source: row " + std::to_string(i) + ", column " + std::to_string(k) + " is " +
+                        (std::isnan(v) ? "NaN" : "infinite") + " (0-based row, column)");
       }
       data_[i * stride_ + k] = v;
-      norm2 += double(v) * v;
+      norm2 += double(v) * v;  // double: squares of any finite float32 fit
+    }
+    // |<x, y>| <= |x| |y| <= the larger squared norm: with every squared norm <= 2^127, no float32
+    // partial sum of a dot product overflows and 1 - <x, y> <= 1 + 2^127 fits float32.
+    if (metric_ == product_metric::inner_product && norm2 > 0x1p127) {
+      char buf[32];
+      std::snprintf(buf, sizeof buf, "%.3g", norm2);
+      throw error(error_code::invalid_argument,
+                  "product_source: row " + std::to_string(i) + " (0-based) has squared norm " + buf +
+                      ": inner_product distances 1 - <x, y> of such rows can pass float32's range (chutoro "
+                      "allows squared norms up to 2^127 = 1.7e+38); inner_product is not scale invariant "
+                      "(pairs with <x, y> >= 1 all tie at 0): scale the rows down, or use angular or cosine");
     }
     if (metric_ == product_metric::angular) {
       expects(norm2 > 0, error_code::invalid_argument,
-              "product_source: row " + std::to_string(i) + " is all zeros; angular distance is undefined");
+              "product_source: row " + std::to_string(i) +
+                  " is all zeros; angular distance is undefined (0-based row)");
       if (normalise) {
         const double inv = 1.0 / std::sqrt(norm2);
         for (std::size_t k = 0; k < dim; ++k)
@@ -72,7 +85,7 @@ void product_source::load_rows(std::span<const float> values, bool normalise) {
         expects(std::fabs(norm2 - 1.0) <= 1e-3, error_code::invalid_argument,
                 "product_source: row " + std::to_string(i) + " is not normalised (squared norm " +
                     std::to_string(norm2) +
-                    "); rows_normalized needs the unit rows an angular source stores");
+                    "); rows_normalized needs the unit rows an angular source stores (0-based row)");
       }
     }
   }

@@ -10,6 +10,11 @@
 #include <cstdint>
 #include <numbers>
 #include <span>
+#if defined(__SSE__)
+#include <xmmintrin.h>
+#endif
+
+#include "metrics/dense_kernels.hpp"  // squared_l2_wide
 
 namespace chutoro::detail {
 
@@ -56,8 +61,29 @@ inline float inner_product_kernel(const float* a, const float* b, std::size_t st
   return std::max(0.0f, 1.0f - product_dot(a, b, stride));
 }
 
+/// sqrt(x) for x >= 0 without the errno check that std::sqrt keeps (GCC 12
+/// tests x < 0 before every sqrtss, even right after a range check of its own).
+inline float sqrt_nonnegative(float x) noexcept {
+#if defined(__SSE__)
+  return _mm_cvtss_f32(_mm_sqrt_ss(_mm_set1_ps(x)));  // set1: _mm_set_ss goes through a GPR
+#else
+  return std::sqrt(x);
+#endif
+}
+
+/// angular_kernel for chords whose float32 squares may have underflowed: in
+/// double. Pure (reads the rows only), so that callers' loops keep their
+/// hoisted loads although the call is there.
+[[gnu::noinline, gnu::cold, gnu::pure]] inline float angular_wide(const float* a, const float* b,
+                                                                  std::size_t stride) noexcept {
+  const double chord = std::sqrt(squared_l2_wide(a, b, stride));
+  return static_cast<float>(2.0 * std::asin(std::min(1.0, chord * 0.5)) * std::numbers::inv_pi);
+}
+
 /// Rows are unit length: the angle over pi, computed as 2 asin(|a - b| / 2),
 /// which is accurate near 0 (equal rows give exactly 0), unlike acos(<a, b>).
+/// A chord so short that float32 squares may underflow (squared chord below
+/// 2^-100, see dense_kernels.hpp's squares_in_range) is measured in double.
 inline float angular_kernel(const float* __restrict a, const float* __restrict b,
                             std::size_t stride) noexcept {
   float acc[16] = {};
@@ -65,7 +91,9 @@ inline float angular_kernel(const float* __restrict a, const float* __restrict b
     for (std::size_t k = 0; k < 16; ++k) acc[k] += (a[i + k] - b[i + k]) * (a[i + k] - b[i + k]);
   float s = 0;
   for (const float v : acc) s += v;
-  const float half_chord = std::min(1.0f, std::sqrt(s) * 0.5f);
+  if (!(s >= 0x1p-100f)) [[unlikely]]
+    return angular_wide(a, b, stride);
+  const float half_chord = std::min(1.0f, sqrt_nonnegative(s) * 0.5f);
   return 2.0f * std::asin(half_chord) * std::numbers::inv_pi_v<float>;
 }
 

@@ -23,10 +23,10 @@ set_source::set_source(std::span<const std::uint32_t> ids, std::span<const std::
           "set_source: offsets must start at 0 and end at ids.size() (" + std::to_string(ids.size()) + ")");
   for (std::size_t i = 0; i + 1 < offsets.size(); ++i) {
     expects(offsets[i] <= offsets[i + 1], error_code::invalid_argument,
-            "set_source: offsets decrease at item " + std::to_string(i));
+            "set_source: offsets decrease at item " + std::to_string(i) + " (0-based)");
     for (std::size_t k = offsets[i] + 1; k < offsets[i + 1]; ++k) {
       expects(ids[k - 1] < ids[k], error_code::invalid_argument,
-              "set_source: item " + std::to_string(i) + " is not sorted and duplicate-free (ids " +
+              "set_source: item " + std::to_string(i) + " (0-based) is not sorted and duplicate-free (ids " +
                   std::to_string(ids[k - 1]) + " then " + std::to_string(ids[k]) + ")");
     }
   }

@@ -104,7 +104,7 @@ string_source::string_source(std::span<const std::string> items)
   offsets_.reserve(items.size() + 1);
   offsets_.push_back(0);
   for (std::size_t i = 0; i < items.size(); ++i) {
-    auto cps = decode_utf8(items[i], "item " + std::to_string(i));
+    auto cps = decode_utf8(items[i], "item " + std::to_string(i) + " (0-based)");
     codepoints_.insert(codepoints_.end(), cps.begin(), cps.end());
     offsets_.push_back(codepoints_.size());
   }

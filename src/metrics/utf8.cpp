@@ -19,9 +19,9 @@ std::vector<char32_t> decode_utf8(std::string_view s, std::string_view what) {
       ++i;
       continue;
     }
-    std::size_t len;
-    char32_t cp;
-    char32_t min;
+    std::size_t len = 0;  // set below (fail() throws); clang cannot tell
+    char32_t cp = 0;
+    char32_t min = 0;
     if ((c & 0xE0) == 0xC0) {
       len = 2, cp = c & 0x1F, min = 0x80;
     } else if ((c & 0xF0) == 0xE0) {

@@ -9,6 +9,8 @@
 #include <cstring>
 #include <string>
 
+#include "io/io_common.hpp"
+
 namespace chutoro {
 
 static_assert(sizeof(chutoro_pair) == sizeof(index_pair) && alignof(chutoro_pair) == alignof(index_pair));
@@ -33,9 +35,11 @@ error_code code_of(std::int32_t status) noexcept {
   return error_code::invalid_argument;
 }
 
+/// The plugin's message (at most CHUTORO_ERROR_MAX - 1 bytes), control
+/// characters and bytes that are not UTF-8 escaped; `fallback` when it is empty.
 std::string message_or(const char* msg, const char* fallback) {
   if (msg == nullptr || msg[0] == '\0') return fallback;
-  return std::string(msg, strnlen(msg, CHUTORO_ERROR_MAX - 1));
+  return io_detail::escape_text(std::string_view(msg, strnlen(msg, CHUTORO_ERROR_MAX - 1)));
 }
 
 std::string float_text(float d) {
@@ -70,8 +74,8 @@ plugin_source::plugin_source(const std::filesystem::path& path, std::string_view
     const chutoro_v1* vt = open_fn(CHUTORO_ABI_VERSION, arg_copy.c_str(), err);
     if (vt == nullptr) {
       throw error(error_code::invalid_argument,
-                  label_ + ": " + CHUTORO_PLUGIN_ENTRY_NAME + "(\"" + arg_copy +
-                      "\") failed: " + message_or(err, "it returned NULL without a message"));
+                  label_ + ": " + CHUTORO_PLUGIN_ENTRY_NAME + "(" + io_detail::quote_text(arg_copy, 200) +
+                      ") failed: " + message_or(err, "it returned NULL without a message"));
     }
     adopt(vt);
   } catch (...) {

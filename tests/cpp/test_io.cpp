@@ -13,6 +13,8 @@
 #include <string>
 #include <vector>
 
+#include "io/io_common.hpp"
+
 namespace fs = std::filesystem;
 
 namespace {
@@ -289,6 +291,40 @@ TEST(IoCsv, GarbageAfterClosingQuote) {
                {"quote2.csv", "line 2", "closing quote"});
 }
 
+TEST(IoCsv, CarriageReturnOnlyLineEnds) {
+  // Old Mac files end lines with a lone '\r'; they used to read as one header row.
+  const auto t = chutoro::read_csv(write_file("mac.csv", "x,y\r1,2\r3,4\r\r5,6\r"));
+  EXPECT_EQ(t.n, 3u);
+  EXPECT_EQ(t.columns, (std::vector<std::string>{"x", "y"}));
+  EXPECT_EQ(t.values, (std::vector<float>{1, 2, 3, 4, 5, 6}));
+  // Mixed line ends, no final one.
+  const auto m = chutoro::read_csv(write_file("mixed.csv", "x,y\r\n1,2\r3,4\n5,6"));
+  EXPECT_EQ(m.values, (std::vector<float>{1, 2, 3, 4, 5, 6}));
+  // Line numbers count lone '\r' too, inside quoted cells as well.
+  const auto bad = write_file("macbad.csv", "v,label\r1,\"two\rlines\"\r\rbad,y\r");
+  expect_error([&] { (void)chutoro::read_csv(bad, "label"); }, error_code::parse,
+               {"macbad.csv", "line 5", "column 1", "\"bad\""});
+  const auto q = chutoro::read_csv(write_file("macq.csv", "v,label\r1,\"a\"\r2,b\r"), "label");
+  EXPECT_EQ(q.labels, (std::vector<std::string>{"a", "b"}));
+}
+
+TEST(IoCsv, FileBytesInMessagesAreEscaped) {
+  // Terminal escape sequences and bytes that are not UTF-8 never reach a message raw.
+  const auto head = write_file("esc.csv", "x\x1b[2J,y\n1,2\n3,\xff\x1b]0;pwned\x07\n");
+  try {
+    (void)chutoro::read_csv(head);
+    ADD_FAILURE() << "no error";
+  } catch (const chutoro::error& e) {
+    const std::string msg = e.what();
+    EXPECT_NE(msg.find("\\xff\\x1b]0;pwned\\x07"), std::string::npos) << msg;
+    for (const char c : msg) EXPECT_GE(static_cast<unsigned char>(c), 0x20) << msg;
+    EXPECT_EQ(msg.find('\xff'), std::string::npos) << msg;
+  }
+  const auto after = write_file("esc2.csv", "x,label\n1,\"A\"\x1b[31m\n");
+  expect_error([&] { (void)chutoro::read_csv(after, "label"); }, error_code::parse,
+               {"line 2", "unexpected text \"\\x1b[31m\"", "closing quote"});
+}
+
 // ---------------------------------------------------------------- NPY
 
 TEST(IoNpy, Float32Version1) {
@@ -390,6 +426,50 @@ TEST(IoNpy, BadMagic) {
   expect_error([&] { (void)chutoro::read_npy(p); }, error_code::parse, {"fake.npy", "not a .npy"});
 }
 
+TEST(IoNpy, FileShorterThanItsHeader) {
+  // The magic alone: the file is too short, not "missing its magic bytes".
+  expect_error([&] { (void)chutoro::read_npy(write_file("magic.npy", "\x93NUMPY")); }, error_code::parse,
+               {"magic.npy", "the file is 6 bytes long, too short for a .npy header", "need 10 bytes"});
+  expect_error(
+      [&] {
+        (void)chutoro::read_npy(write_file("v2.npy", std::string("\x93NUMPY\x02\x00\x10\x00\x00", 11)));
+      },
+      error_code::parse, {"v2.npy", "11 bytes long", "need 12 bytes"});
+  expect_error([&] { (void)chutoro::read_npy(write_file("not.npy", "\x93NUMPX")); }, error_code::parse,
+               {"not.npy", "not a .npy file"});
+  // A header length beyond the file names both.
+  std::string h = make_npy(1, npy_dict("<f4", "(1, 1)"), "");
+  h[8] = '\xe8';
+  h[9] = '\x03';  // 1000
+  expect_error([&] { (void)chutoro::read_npy(write_file("hlen.npy", h)); }, error_code::parse,
+               {"hlen.npy", "header length field says 1000 bytes", "but the file holds"});
+}
+
+TEST(IoNpy, HugeShapeInATinyFileAllocatesNothing) {
+  // 2^40 x 2^20 float32 is 4 EiB: an error from the file's size, not an allocation.
+  const auto p = write_file("huge.npy", make_npy(1, npy_dict("<f4", "(1099511627776, 1048576)"), "abcd"));
+  expect_error([&] { (void)chutoro::read_npy(p); }, error_code::parse, {"huge.npy", "truncated data"});
+  const auto q = write_file("wide.npy", make_npy(1, npy_dict("<f8", "(1, 1152921504606846975)"), ""));
+  expect_error([&] { (void)chutoro::read_npy(q); }, error_code::parse, {"wide.npy", "truncated data"});
+}
+
+TEST(IoNpy, DtypeTextIsEscaped) {
+  const auto p = write_file("dt.npy", make_npy(1, npy_dict("\x1b[2J\xfe", "(1, 1)"), "abcd"));
+  expect_error([&] { (void)chutoro::read_npy(p); }, error_code::type_mismatch,
+               {"dt.npy", "dtype \"\\x1b[2J\\xfe\" is not supported"});
+}
+
+TEST(IoNpy, LongDigitStringInDtypeIsNamed) {
+  // Found by fuzz_npy: the digits after the kind overflowed an int (UBSan) while naming the dtype.
+  const auto p =
+      write_file("digits.npy", make_npy(1, npy_dict("(18446744073709551615, 2)<f8", "(1, 1)"), "abcd"));
+  expect_error([&] { (void)chutoro::read_npy(p); }, error_code::type_mismatch,
+               {"digits.npy", "dtype \"(18446744073709551615, 2)<f8\" is not supported"});
+  const auto q = write_file("f99.npy", make_npy(1, npy_dict("<f99999999999", "(1, 1)"), "abcd"));
+  expect_error([&] { (void)chutoro::read_npy(q); }, error_code::type_mismatch,
+               {"f99.npy", "dtype \"<f99999999999\" is not supported"});
+}
+
 TEST(IoNpy, EmptyFile) {
   const auto p = write_file("empty.npy", "");
   expect_error([&] { (void)chutoro::read_npy(p); }, error_code::parse, {"empty.npy", "empty input"});
@@ -446,6 +526,13 @@ TEST(IoLines, OnlyTheFinalEmptyPieceIsDropped) {
   EXPECT_EQ(chutoro::read_lines(write_file("c.txt", "a\nb\n\n")), (std::vector<std::string>{"a", "b", ""}));
   EXPECT_EQ(chutoro::read_lines(write_file("d.txt", "\n")), (std::vector<std::string>{""}));
   EXPECT_EQ(chutoro::read_lines(write_file("e.txt", " x \r\n")), (std::vector<std::string>{" x "}));
+}
+
+TEST(IoLines, CarriageReturnOnlyLineEnds) {
+  EXPECT_EQ(chutoro::read_lines(write_file("m.txt", "a\rb\r\rc")),
+            (std::vector<std::string>{"a", "b", "", "c"}));
+  EXPECT_EQ(chutoro::read_lines(write_file("n.txt", "a\r")), (std::vector<std::string>{"a"}));
+  EXPECT_EQ(chutoro::read_lines(write_file("o.txt", "a\r\r\nb\n")), (std::vector<std::string>{"a", "", "b"}));
 }
 
 TEST(IoLines, EmptyFile) {
@@ -527,4 +614,31 @@ TEST(IoWrite, LengthMismatch) {
       },
       error_code::invalid_argument, {"differ in length"});
   EXPECT_FALSE(fs::exists(p));
+}
+
+// ---------------------------------------------------------------- message escaping
+
+TEST(IoEscape, QuoteTextEscapesControlsAndInvalidUtf8) {
+  using chutoro::io_detail::escape_text;
+  using chutoro::io_detail::quote_text;
+  EXPECT_EQ(quote_text("caf\xC3\xA9 \xE6\x97\xA5"), "\"caf\xC3\xA9 \xE6\x97\xA5\"");  // valid UTF-8 is kept
+  EXPECT_EQ(quote_text("a\x1b[2Jb\n\t\x7f"), "\"a\\x1b[2Jb\\n\\t\\x7f\"");
+  EXPECT_EQ(quote_text("a\xff"
+                       "b"),
+            "\"a\\xffb\"");                                      // not UTF-8
+  EXPECT_EQ(quote_text("\xC0\x80"), "\"\\xc0\\x80\"");           // overlong NUL
+  EXPECT_EQ(quote_text("\xED\xA0\x80"), "\"\\xed\\xa0\\x80\"");  // a surrogate
+  EXPECT_EQ(quote_text("\xE6\x97"), "\"\\xe6\\x97\"");           // cut short
+  EXPECT_EQ(quote_text("\xC2\x9B"
+                       "31m"),
+            "\"\\u009b31m\"");  // C1 CSI
+  EXPECT_EQ(quote_text("\xE2\x80\xAE"
+                       "abc"),
+            "\"\\u202eabc\"");  // right-to-left override
+  EXPECT_EQ(quote_text("say \"hi\" \\ bye"), "\"say \\\"hi\\\" \\\\ bye\"");
+  EXPECT_EQ(quote_text(std::string(50, 'x'), 10), "\"xxxxxxxxxx...\"");
+  // escape_text: no quotes, backslashes kept, so escaping twice changes nothing.
+  const std::string once = escape_text("p\x1b\xff\\x");
+  EXPECT_EQ(once, "p\\x1b\\xff\\x");
+  EXPECT_EQ(escape_text(once), once);
 }

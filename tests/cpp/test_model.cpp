@@ -26,6 +26,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <array>
 #include <chutoro/chutoro.hpp>
 #include <chutoro/model.hpp>
 #include <chutoro/scores.hpp>
@@ -34,6 +35,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <random>
 #include <string>
 #include <vector>
@@ -41,6 +43,7 @@
 #define XXH_INLINE_ALL
 #include <xxhash.h>
 
+#include "model_file_bytes.hpp"
 #include "test_data.hpp"
 
 namespace {
@@ -445,4 +448,369 @@ TEST(ModelAdd, ThreadCountDoesNotChangeTheModel) {
   }
   EXPECT_EQ(files[0], files[1]);
   EXPECT_EQ(files[0], files[2]);
+}
+
+// ---------------------------------------------------------------- crafted model files
+//
+// Files with valid checksums whose fields hold out-of-range values
+// (model_file_bytes.hpp rewrites a field and reseals): each must be one
+// error(parse) naming the section, the field, the value and the allowed
+// range, never a crash or an allocation sized by the bad value (run under
+// the asan preset too).
+
+namespace {
+
+using chutoro_test::model_file_bytes;
+
+struct load_outcome {
+  bool threw = false;
+  error_code code = error_code::internal;
+  std::string message;
+};
+
+load_outcome try_load(const std::vector<std::byte>& b) {
+  load_outcome o;
+  try {
+    (void)chutoro::model::from_bytes(b, nullptr, "crafted.chutoro");
+  } catch (const chutoro::error& e) {
+    o.threw = true;
+    o.code = e.code();
+    o.message = e.what();
+  }
+  return o;
+}
+
+void expect_parse_error(const std::vector<std::byte>& b, const std::vector<std::string>& parts) {
+  const load_outcome o = try_load(b);
+  ASSERT_TRUE(o.threw) << "no error; expected one naming " << parts.front();
+  EXPECT_EQ(o.code, error_code::parse) << o.message;
+  EXPECT_EQ(o.message.rfind("crafted.chutoro: ", 0), 0u) << o.message;
+  for (const auto& part : parts)
+    EXPECT_NE(o.message.find(part), std::string::npos) << part << " not in: " << o.message;
+}
+
+constexpr std::size_t kItems = 200;
+
+const std::vector<std::byte>& crafted_base(chutoro::candidate_mode mode) {
+  static const std::vector<std::byte> hnsw =
+      chutoro::model(dense(make_blobs(kItems, 4, 3, 0.0, 31)), make_params(chutoro::candidate_mode::hnsw))
+          .to_bytes();
+  static const std::vector<std::byte> exact =
+      chutoro::model(dense(make_blobs(kItems, 4, 3, 0.0, 31)), make_params(chutoro::candidate_mode::exact))
+          .to_bytes();
+  return mode == chutoro::candidate_mode::hnsw ? hnsw : exact;
+}
+
+model_file_bytes crafted(chutoro::candidate_mode mode = chutoro::candidate_mode::hnsw) {
+  return model_file_bytes(crafted_base(mode));
+}
+
+// PARM payload offsets (docs/model_format.md).
+constexpr std::size_t kMinSamples = 0, kCandidates = 8, kM = 12, kEf = 20, kBatch = 36, kFactor = 44,
+                      kMinEdges = 52, kMinClusterSize = 60, kMethod = 68, kEpsilon = 72, kSingle = 80;
+
+constexpr std::uint64_t two_to(int e) { return std::uint64_t{1} << e; }
+
+}  // namespace
+
+TEST(ModelFileFields, UntouchedCraftedFilesLoad) {
+  // The helper itself: rewriting a field with its own value and resealing loads fine.
+  for (auto mode : {chutoro::candidate_mode::hnsw, chutoro::candidate_mode::exact}) {
+    auto f = crafted(mode);
+    f.set<std::uint64_t>("PARM", kMinClusterSize, f.get<std::uint64_t>("PARM", kMinClusterSize));
+    EXPECT_FALSE(try_load(f.bytes()).threw) << try_load(f.bytes()).message;
+  }
+}
+
+TEST(ModelFileFields, MinClusterSizeBeyondTheItemsIsNamed) {
+  for (auto mode : {chutoro::candidate_mode::hnsw, chutoro::candidate_mode::exact}) {
+    // 2^63 used to wrap to a negative int64 in the condensed tree and crash.
+    expect_parse_error(crafted(mode).set<std::uint64_t>("PARM", kMinClusterSize, two_to(63)).bytes(),
+                       {"section PARM", "field min_cluster_size = 9223372036854775808", "[2, 4294967294]"});
+    expect_parse_error(crafted(mode).set<std::uint64_t>("PARM", kMinClusterSize, two_to(63) - 1).bytes(),
+                       {"section PARM", "field min_cluster_size = 9223372036854775807"});
+    expect_parse_error(crafted(mode).set<std::uint64_t>("PARM", kMinClusterSize, kItems + 1).bytes(),
+                       {"section PARM", "field min_cluster_size = 201", "[2, 200]", "section DATA"});
+    expect_parse_error(crafted(mode).set<std::uint64_t>("PARM", kMinClusterSize, 1).bytes(),
+                       {"section PARM", "field min_cluster_size = 1", "[2, "});
+  }
+  // n itself is allowed: one cluster or none.
+  EXPECT_FALSE(try_load(crafted().set<std::uint64_t>("PARM", kMinClusterSize, kItems).bytes()).threw);
+}
+
+TEST(ModelFileFields, MinSamplesIsNamedNotTheItemCount) {
+  for (auto mode : {chutoro::candidate_mode::hnsw, chutoro::candidate_mode::exact}) {
+    expect_parse_error(crafted(mode).set<std::uint64_t>("PARM", kMinSamples, two_to(62)).bytes(),
+                       {"section PARM", "field min_samples = 4611686018427387904", "[1, 4294967294]"});
+    expect_parse_error(crafted(mode).set<std::uint64_t>("PARM", kMinSamples, 0).bytes(),
+                       {"section PARM", "field min_samples = 0"});
+    expect_parse_error(crafted(mode).set<std::uint64_t>("PARM", kMinSamples, kItems + 1).bytes(),
+                       {"section PARM", "field min_samples = 201", "[1, 200]"});
+  }
+  // Within range but not the k the stored neighbour lists have.
+  expect_parse_error(crafted().set<std::uint64_t>("PARM", kMinSamples, 7).bytes(),
+                     {"section KNNS", "field k = 4 differs from 6"});
+}
+
+TEST(ModelFileFields, EveryParameterIsRangeChecked) {
+  struct field_case {
+    std::size_t offset;
+    int bytes;  // 1, 4 or 8 (u8, u32, u64); 0: f64
+    std::uint64_t value;
+    double real;
+    std::vector<std::string> parts;
+  };
+  const double nan = std::numeric_limits<double>::quiet_NaN(), inf = std::numeric_limits<double>::infinity();
+  const std::vector<field_case> cases = {
+      {kCandidates, 4, 2, 0, {"field candidates = 2", "[0, 1]", "0 hnsw, 1 exact"}},
+      {kCandidates, 4, 0xFFFFFFFFu, 0, {"field candidates = 4294967295"}},
+      {kM, 8, 1, 0, {"field m = 1", "[2, 1024]"}},
+      {kM, 8, 1025, 0, {"field m = 1025", "[2, 1024]"}},
+      {kM, 8, ~std::uint64_t{0}, 0, {"field m = 18446744073709551615"}},
+      {kEf, 8, 0, 0, {"field ef_construction = 0", "[1, 100000]"}},
+      {kEf, 8, two_to(40), 0, {"field ef_construction = 1099511627776", "[1, 100000]"}},
+      {kBatch, 8, 0, 0, {"field batch_size = 0"}},
+      {kFactor, 8, 0, 0, {"field compaction_factor = 0", "[1, 65536]"}},
+      {kFactor, 8, two_to(40), 0, {"field compaction_factor = 1099511627776", "[1, 65536]"}},
+      {kMinEdges, 8, two_to(60), 0, {"field compaction_min_edges = 1152921504606846976", "[0, 4294967296]"}},
+      {kMethod, 4, 2, 0, {"field cluster_selection_method = 2", "[0, 1]", "0 eom, 1 leaf"}},
+      {kEpsilon, 0, 0, nan, {"field cluster_selection_epsilon = NaN", "a finite number >= 0"}},
+      {kEpsilon, 0, 0, -1.0, {"field cluster_selection_epsilon = -1", "a finite number >= 0"}},
+      {kEpsilon, 0, 0, inf, {"field cluster_selection_epsilon = inf"}},
+      {kSingle, 1, 2, 0, {"field allow_single_cluster = 2", "[0, 1]"}},
+  };
+  for (auto mode : {chutoro::candidate_mode::hnsw, chutoro::candidate_mode::exact})
+    for (const auto& c : cases) {
+      auto f = crafted(mode);
+      if (c.bytes == 1) f.set<std::uint8_t>("PARM", c.offset, static_cast<std::uint8_t>(c.value));
+      if (c.bytes == 4) f.set<std::uint32_t>("PARM", c.offset, static_cast<std::uint32_t>(c.value));
+      if (c.bytes == 8) f.set<std::uint64_t>("PARM", c.offset, c.value);
+      if (c.bytes == 0) f.set<double>("PARM", c.offset, c.real);
+      std::vector<std::string> parts{"section PARM"};
+      parts.insert(parts.end(), c.parts.begin(), c.parts.end());
+      SCOPED_TRACE(c.parts.front());
+      expect_parse_error(f.bytes(), parts);
+    }
+}
+
+TEST(ModelFileFields, DataHeaderFieldsAreRangeChecked) {
+  // DATA payload: kind u32 @0, metric u32 @4, n u64 @8, dim u64 @16, rows @24.
+  expect_parse_error(crafted().set<std::uint32_t>("DATA", 0, 6).bytes(),
+                     {"section DATA", "field kind = 6", "[0, 5]"});
+  expect_parse_error(crafted().set<std::uint32_t>("DATA", 4, 3).bytes(),
+                     {"section DATA", "field metric = 3", "[0, 2]", "euclidean"});
+  expect_parse_error(crafted().set<std::uint64_t>("DATA", 8, 1).bytes(),
+                     {"section DATA", "field n = 1", "[2, 4294967294]"});
+  expect_parse_error(crafted().set<std::uint64_t>("DATA", 8, two_to(63)).bytes(),
+                     {"section DATA", "field n = 9223372036854775808"});
+  expect_parse_error(crafted().set<std::uint64_t>("DATA", 8, kItems + 1).bytes(),
+                     {"section DATA", "truncated", "field rows"});
+  expect_parse_error(crafted().set<std::uint64_t>("DATA", 16, 0).bytes(),
+                     {"section DATA", "field dim = 0", "[1, 2147483648]"});
+  expect_parse_error(crafted().set<std::uint64_t>("DATA", 16, ~std::uint64_t{0}).bytes(),
+                     {"section DATA", "field dim = 18446744073709551615"});
+  expect_parse_error(crafted().set<std::uint64_t>("DATA", 16, two_to(31)).bytes(),
+                     {"section DATA", "truncated", "field rows"});
+  // Fewer rows than stored: bytes are left over.
+  expect_parse_error(crafted().set<std::uint64_t>("DATA", 16, 3).bytes(),
+                     {"section DATA", "after the last field"});
+  // A stored value that is not finite is named by the source's check.
+  expect_parse_error(
+      crafted().set<float>("DATA", 24 + 4 * 5, std::numeric_limits<float>::quiet_NaN()).bytes(),
+      {"section DATA", "row 1", "NaN"});
+}
+
+TEST(ModelFileFields, HugeCountsOfStringsAndSetsAllocateNothing) {
+  // strings: kind 2, metric 0, n, dim 0, then n x (length u64, bytes).
+  std::vector<std::byte> p;
+  model_file_bytes::append<std::uint32_t>(p, 2);
+  model_file_bytes::append<std::uint32_t>(p, 0);
+  model_file_bytes::append<std::uint64_t>(p, 0xFFFFFFFEu);
+  model_file_bytes::append<std::uint64_t>(p, 0);
+  model_file_bytes::append<std::uint64_t>(p, 1);
+  p.push_back(std::byte{'a'});
+  expect_parse_error(crafted().replace_payload("DATA", p).bytes(),
+                     {"section DATA", "field n = 4294967294", "strings need at least 8 bytes each"});
+  p[0] = std::byte{3};  // sets
+  expect_parse_error(crafted().replace_payload("DATA", p).bytes(),
+                     {"section DATA", "field n = 4294967294", "sets"});
+  // One string whose length runs past the section.
+  std::vector<std::byte> q;
+  model_file_bytes::append<std::uint32_t>(q, 2);
+  model_file_bytes::append<std::uint32_t>(q, 0);
+  model_file_bytes::append<std::uint64_t>(q, 2);
+  model_file_bytes::append<std::uint64_t>(q, 0);
+  model_file_bytes::append<std::uint64_t>(q, two_to(62));
+  model_file_bytes::append<std::uint64_t>(q, 0);
+  expect_parse_error(crafted().replace_payload("DATA", q).bytes(),
+                     {"section DATA", "field item 0 length count = 4611686018427387904", "truncated"});
+  // Invalid UTF-8 in a stored string names the item (0-based).
+  std::vector<std::byte> u;
+  model_file_bytes::append<std::uint32_t>(u, 2);
+  model_file_bytes::append<std::uint32_t>(u, 0);
+  model_file_bytes::append<std::uint64_t>(u, 2);
+  model_file_bytes::append<std::uint64_t>(u, 0);
+  for (int i = 0; i < 2; ++i) {
+    model_file_bytes::append<std::uint64_t>(u, 1);
+    u.push_back(i == 0 ? std::byte{'a'} : std::byte{0xFF});
+  }
+  expect_parse_error(crafted().replace_payload("DATA", u).bytes(),
+                     {"section DATA", "item 1 (0-based)", "UTF-8"});
+}
+
+TEST(ModelFileFields, GraphFieldsAreRangeChecked) {
+  // HNSW payload: n u64 @0, inserted u64 @8, entry u32 @16, max_level i32 @20,
+  // levels (n bytes) @24, layer-0 lists (n x (1 + 2m) u32) @24 + n.
+  const std::size_t links0 = 24 + kItems, m0 = 32;
+  expect_parse_error(crafted().set<std::uint64_t>("HNSW", 0, kItems - 1).bytes(),
+                     {"section HNSW", "field n = 199 differs from 200"});
+  expect_parse_error(crafted().set<std::uint64_t>("HNSW", 8, two_to(63)).bytes(),
+                     {"section HNSW", "field inserted = 9223372036854775808 differs from 200"});
+  expect_parse_error(crafted().set<std::uint32_t>("HNSW", 16, kItems).bytes(),
+                     {"section HNSW", "field entry = 200", "[0, 199]"});
+  expect_parse_error(crafted().set<std::int32_t>("HNSW", 20, -1).bytes(),
+                     {"section HNSW", "field max_level = -1", "[0, 255]"});
+  expect_parse_error(crafted().set<std::int32_t>("HNSW", 20, 7).bytes(),
+                     {"section HNSW", "field max_level = 7", "entry point"});
+  expect_parse_error(crafted().set<std::uint8_t>("HNSW", 24 + 3, 9).bytes(),
+                     {"section HNSW", "field levels: item 3 (0-based) is on level 9"});
+  expect_parse_error(crafted().set<std::uint32_t>("HNSW", links0, m0 + 1).bytes(),
+                     {"section HNSW", "layer-0 list of item 0 (0-based) holds 33 links, more than 32"});
+  auto f = crafted();
+  ASSERT_GT(f.get<std::uint32_t>("HNSW", links0), 0u);
+  expect_parse_error(f.set<std::uint32_t>("HNSW", links0 + 4, kItems).bytes(),
+                     {"section HNSW", "item 0 (0-based) links to item 200, which is not < n = 200"});
+  expect_parse_error(crafted().set<std::uint64_t>("HNSW", links0 + kItems * (m0 + 1) * 4, two_to(61)).bytes(),
+                     {"section HNSW", "truncated", "field upper-layer lists count = 2305843009213693952"});
+}
+
+TEST(ModelFileFields, NeighbourListsAreRangeChecked) {
+  // KNNS payload: n u64 @0, k u64 @8, known (n u32) @16, distances (n x k f32), ids (n x k u32).
+  const std::size_t k = 4, dists = 16 + 4 * kItems, ids = dists + 4 * kItems * k;
+  expect_parse_error(crafted().set<std::uint64_t>("KNNS", 0, two_to(40)).bytes(),
+                     {"section KNNS", "field n = 1099511627776 differs from 200"});
+  expect_parse_error(crafted().set<std::uint64_t>("KNNS", 8, two_to(40)).bytes(),
+                     {"section KNNS", "field k = 1099511627776 differs from 4", "min_samples - 1"});
+  expect_parse_error(crafted().set<std::uint32_t>("KNNS", 16 + 4 * 7, 5).bytes(),
+                     {"section KNNS", "field known: item 7 (0-based) has 5 neighbours, more than k = 4"});
+  expect_parse_error(crafted().set<std::uint32_t>("KNNS", ids + 4 * (7 * k), kItems).bytes(),
+                     {"section KNNS", "item 7 (0-based), slot 0", "neighbour 200 is not < n = 200"});
+  expect_parse_error(crafted().set<std::uint32_t>("KNNS", ids + 4 * (7 * k), 7).bytes(),
+                     {"section KNNS", "item 7 (0-based), slot 0", "the item itself"});
+  expect_parse_error(crafted().set<float>("KNNS", dists + 4 * (7 * k), -1.0f).bytes(),
+                     {"section KNNS", "item 7 (0-based), slot 0", "distance -1 is not a number >= 0"});
+  expect_parse_error(
+      crafted().set<float>("KNNS", dists + 4 * (7 * k), std::numeric_limits<float>::quiet_NaN()).bytes(),
+      {"section KNNS", "distance NaN"});
+  expect_parse_error(crafted().set<float>("KNNS", dists + 4 * (7 * k + 3), 1e30f).bytes(),
+                     {"section KNNS", "item 7 (0-based), slot 3", "not sorted descending"});
+}
+
+TEST(ModelFileFields, CandidateEdgesAreRangeChecked) {
+  // FRST payload: forest count u64, forest edges (a u32, b u32, d f32), buffered count u64, buffered edges.
+  auto payload = [](std::vector<std::array<std::uint32_t, 2>> forest, float d = 1.0f) {
+    std::vector<std::byte> p;
+    model_file_bytes::append<std::uint64_t>(p, forest.size());
+    for (const auto& e : forest) {
+      model_file_bytes::append(p, e[0]);
+      model_file_bytes::append(p, e[1]);
+      model_file_bytes::append(p, d);
+    }
+    model_file_bytes::append<std::uint64_t>(p, 0);
+    return p;
+  };
+  expect_parse_error(crafted().replace_payload("FRST", payload({{0, 1}, {1, 2}, {0, 2}})).bytes(),
+                     {"section FRST", "field forest: edge 2 (0-based) = (0, 2) closes a cycle"});
+  expect_parse_error(crafted().replace_payload("FRST", payload({{0, 200}})).bytes(),
+                     {"section FRST", "field forest: edge 0 (0-based) = (0, 200, 1)", "outside [0, 199]"});
+  expect_parse_error(crafted().replace_payload("FRST", payload({{5, 5}})).bytes(),
+                     {"section FRST", "self-loop"});
+  expect_parse_error(crafted().replace_payload("FRST", payload({{0, 1}}, -2.0f)).bytes(),
+                     {"section FRST", "distance that is not a number >= 0"});
+  std::vector<std::array<std::uint32_t, 2>> too_many;
+  for (std::uint32_t i = 0; i < kItems; ++i) too_many.push_back({i, (i + 1) % 200});
+  expect_parse_error(crafted().replace_payload("FRST", payload(too_many)).bytes(),
+                     {"section FRST", "field forest count = 200 is more than n - 1 = 199"});
+  expect_parse_error(crafted().set<std::uint64_t>("FRST", 0, two_to(60)).bytes(),
+                     {"section FRST", "truncated", "field forest count = 1152921504606846976"});
+  // The stored buffer: a buffered edge with an id >= n.
+  auto f = crafted();
+  const std::uint64_t forest = f.get<std::uint64_t>("FRST", 0);
+  const std::size_t buffered = 8 + 12 * forest;
+  ASSERT_GT(f.get<std::uint64_t>("FRST", buffered), 0u);
+  expect_parse_error(
+      f.set<std::uint32_t>("FRST", buffered + 8 + 4, 4000000000u).bytes(),
+      {"section FRST", "field buffered edges: edge 0 (0-based)", "4000000000", "outside [0, 199]"});
+}
+
+TEST(ModelFileFields, ExactTreeFieldsAreRangeChecked) {
+  // TREE payload: count u64, n core distances f32, count u64, edges (a i64, b i64, d f64).
+  const auto exact = chutoro::candidate_mode::exact;
+  const std::size_t edges = 8 + 4 * kItems + 8;
+  expect_parse_error(crafted(exact).set<std::uint64_t>("TREE", 0, two_to(62)).bytes(),
+                     {"section TREE", "truncated", "field core distances count = 4611686018427387904"});
+  expect_parse_error(crafted(exact).set<float>("TREE", 8 + 4 * 9, -1.0f).bytes(),
+                     {"section TREE", "field core distances: item 9 (0-based) has -1"});
+  expect_parse_error(crafted(exact).set<std::uint64_t>("TREE", edges - 8, two_to(62)).bytes(),
+                     {"section TREE", "truncated", "field edges count"});
+  expect_parse_error(crafted(exact).set<std::int64_t>("TREE", edges + 24 * 4, kItems).bytes(),
+                     {"section TREE", "field edges: edge 4 (0-based) = (200, ", "outside [0, 199]"});
+  expect_parse_error(crafted(exact).set<std::int64_t>("TREE", edges + 24 * 4 + 8, -1).bytes(),
+                     {"section TREE", "field edges: edge 4 (0-based)", "outside [0, 199]"});
+  expect_parse_error(crafted(exact)
+                         .set<double>("TREE", edges + 24 * 4 + 16, std::numeric_limits<double>::quiet_NaN())
+                         .bytes(),
+                     {"section TREE", "edge 4 (0-based)", "NaN", "not a number >= 0"});
+  // Valid edges that do not span: edge 4 repeats edge 3.
+  auto f = crafted(exact);
+  f.set<std::int64_t>("TREE", edges + 24 * 4, f.get<std::int64_t>("TREE", edges + 24 * 3));
+  f.set<std::int64_t>("TREE", edges + 24 * 4 + 8, f.get<std::int64_t>("TREE", edges + 24 * 3 + 8));
+  expect_parse_error(f.bytes(), {"section TREE", "not a spanning tree"});
+}
+
+TEST(ModelFileFields, SectionsThatDisagreeAreNamed) {
+  // The DATA section of a model of 199 items in a file whose other sections have 200.
+  const auto other =
+      chutoro::model(dense(make_blobs(kItems - 1, 4, 3, 0.0, 32)), make_params(chutoro::candidate_mode::hnsw))
+          .to_bytes();
+  const auto data199 = model_file_bytes(other).payload_bytes("DATA");
+  expect_parse_error(crafted().replace_payload("DATA", data199).bytes(),
+                     {"section HNSW", "field n = 200 differs from 199", "section DATA"});
+  expect_parse_error(crafted(chutoro::candidate_mode::exact).replace_payload("DATA", data199).bytes(),
+                     {"section TREE", "field core distances count = 200 differs from 199"});
+  // Header: a section count that does not fit the mode, a reserved field set.
+  expect_parse_error(crafted().set_header<std::uint32_t>(16, 3).bytes(),
+                     {"section header", "field sections = 3", "hnsw model", "5 sections"});
+  expect_parse_error(crafted().set_header<std::uint32_t>(16, 9).bytes(),
+                     {"section header", "field sections = 9", "[3, 5]"});
+  expect_parse_error(crafted().set_header<std::uint32_t>(20, 1).bytes(),
+                     {"section header", "field reserved = 1 is not 0"});
+  // A section out of order names the tag it found, escaped.
+  auto f = crafted();
+  const std::size_t data_tag = f.payload("DATA") - 16;
+  std::vector<std::byte> b = f.bytes();
+  const char tag[4] = {'D', '\x1b', '\n', 'A'};
+  std::memcpy(b.data() + data_tag, tag, 4);
+  model_file_bytes g(b);
+  g.reseal();
+  expect_parse_error(g.bytes(), {"section DATA", "expected section DATA", "found tag \"D\\x1b\\nA\""});
+}
+
+TEST(ModelFileFields, TruncationSaysWhatIsMissing) {
+  const auto& good = crafted_base(chutoro::candidate_mode::hnsw);
+  const std::vector<std::byte> cut(good.begin(), good.end() - 1);
+  const std::string size = std::to_string(good.size() - 1);
+  expect_parse_error(cut, {"section FRST", "truncated", "8-byte checksum",
+                           "but the file ends at offset " + size, "(1 byte short)"});
+  expect_parse_error(std::vector<std::byte>(good.begin(), good.begin() + 20),
+                     {"section header", "the file is 20 bytes long, too short for the 32-byte header"});
+  expect_parse_error({}, {"the file is 0 bytes long", "empty"});
+  std::vector<std::byte> junk(good.begin(), good.end());
+  junk[0] = std::byte{'X'};
+  expect_parse_error(junk, {"not a chutoro model file"});
+  // Cut inside the 16-byte header of section HNSW.
+  const std::size_t hnsw = model_file_bytes(good).payload("HNSW") - 16;
+  expect_parse_error(
+      std::vector<std::byte>(good.begin(), good.begin() + static_cast<std::ptrdiff_t>(hnsw + 5)),
+      {"section HNSW", "truncated", "the section header", "needs 16 bytes"});
 }

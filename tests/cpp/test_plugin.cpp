@@ -243,6 +243,29 @@ TEST_F(PluginTest, AdoptedVtableIsDestroyedOnce) {
   EXPECT_THROW(chutoro::plugin_source(nullptr, "x"), chutoro::error);
 }
 
+TEST_F(PluginTest, PluginMessagesAreEscaped) {
+  // A plugin's message is text the host did not write: terminal escapes and
+  // bytes that are not UTF-8 are escaped, valid UTF-8 is kept.
+  chutoro_v1 vt{};
+  vt.abi_version = CHUTORO_ABI_VERSION;
+  vt.len = [](void*) -> std::uint64_t { return 3; };
+  vt.name = [](void*) -> const char* { return "escapes"; };
+  vt.distance = [](void*, std::uint64_t, std::uint64_t, float*, char* err) -> std::int32_t {
+    return chutoro_fail(err, CHUTORO_ERR_IO, "read \x1b[2Jfailed\xff at caf\xc3\xa9\n");
+  };
+  vt.destroy = [](void*) {};
+  chutoro::plugin_source p(&vt, "in-process plugin");
+  try {
+    (void)p.distance(0, 1);
+    ADD_FAILURE() << "no error";
+  } catch (const chutoro::error& e) {
+    EXPECT_EQ(e.code(), error_code::io);
+    const std::string msg = e.what();
+    EXPECT_NE(msg.find("read \\x1b[2Jfailed\\xff at caf\xc3\xa9\\n"), std::string::npos) << msg;
+    for (const char c : msg) EXPECT_NE(c, '\x1b') << msg;
+  }
+}
+
 TEST_F(PluginTest, ClustersThroughTheCheckedPath) {
   chutoro::plugin_source p(CHUTORO_TEST_PLUGIN, "ok");
   chutoro::params prm;

@@ -1,11 +1,14 @@
 // test_simd.cpp — every SIMD target compiled into this build (and supported
-// by this CPU) computes the dense kernels like the scalar reference, and the
-// dispatch honours CHUTORO_SIMD_TARGET's choice.
+// by this CPU) computes the dense kernels like the scalar reference, also at
+// extreme magnitudes (the double kernel squared_l2_wide, and l2, the euclidean
+// distance with its fallback on it), and the dispatch honours
+// CHUTORO_SIMD_TARGET's choice.
 #include <gtest/gtest.h>
 
 #include <chutoro/chutoro.hpp>
 #include <cmath>
 #include <cstdlib>
+#include <limits>
 #include <new>
 #include <random>
 #include <vector>
@@ -57,8 +60,64 @@ TEST(Simd, EveryTargetMatchesScalarReference) {
         EXPECT_NEAR(k.squared_l2(r.a, r.b, r.stride), ref.squared_l2(r.a, r.b, r.stride), tol);
         EXPECT_NEAR(k.l1(r.a, r.b, r.stride), ref.l1(r.a, r.b, r.stride), tol);
         EXPECT_NEAR(k.dot(r.a, r.b, r.stride), ref.dot(r.a, r.b, r.stride), tol);
+        EXPECT_NEAR(k.l2(r.a, r.b, r.stride), ref.l2(r.a, r.b, r.stride), 1e-5 * std::sqrt(dim * 36.0));
+        EXPECT_NEAR(k.squared_l2_wide(r.a, r.b, r.stride), ref.squared_l2_wide(r.a, r.b, r.stride),
+                    1e-12 * dim * 36.0);
       }
     }
+  }
+}
+
+TEST(Simd, EveryTargetMatchesScalarReferenceAtExtremeScales) {
+  // Rows of N(0, 1) values times a scale: the float32 kernels where their results stay finite
+  // and normal, the double kernel and the euclidean distance (float32 kernel, then the double
+  // one where float32's squares overflow or underflow) at every scale, against double sums.
+  const auto targets = chutoro::detail::compiled_simd_targets();
+  const auto ref = chutoro::detail::reference_kernels();
+  // -1: values near FLT_MAX, sign_i (0.5 + 1e-4 g) FLT_MAX.
+  const double scales[] = {1.0, 1e15, 1e-15, 1e20, 1e-30, 0x1p100, 0x1p-120, 0x1p-140, 1e36, -1};
+  std::mt19937 rng(12);
+  std::normal_distribution<double> g(0.0, 1.0);
+  for (const auto& t : targets) {
+    SCOPED_TRACE("target " + t.name);
+    const auto k = chutoro::detail::dense_kernels_for(t.bits);
+    for (std::size_t dim : {1, 2, 15, 16, 17, 100, 784})
+      for (const double scale : scales) {
+        SCOPED_TRACE("dim " + std::to_string(dim) + ", scale " + std::to_string(scale));
+        const row_pair r(dim, rng);
+        double want = 0, want_l1 = 0;
+        for (std::size_t i = 0; i < dim; ++i) {
+          if (scale < 0) {
+            const double sign = i % 2 ? -1.0 : 1.0, big = std::numeric_limits<float>::max();
+            r.a[i] = static_cast<float>(sign * (0.5 + 1e-4 * g(rng)) * big);
+            r.b[i] = static_cast<float>(sign * (0.5 + 1e-4 * g(rng)) * big);
+          } else {
+            r.a[i] = static_cast<float>(g(rng) * scale);
+            r.b[i] = static_cast<float>(g(rng) * scale);
+          }
+          const double d = static_cast<double>(r.a[i]) - r.b[i];
+          want += d * d, want_l1 += std::fabs(d);
+        }
+        // The double kernel: exact to double rounding at any scale.
+        EXPECT_NEAR(k.squared_l2_wide(r.a, r.b, r.stride), want, 1e-13 * want);
+        EXPECT_NEAR(ref.squared_l2_wide(r.a, r.b, r.stride), want, 1e-13 * want);
+        // The distance: this target's l2 (the float32 sum, or the double one out of range).
+        const float d = k.l2(r.a, r.b, r.stride);
+        ASSERT_TRUE(std::isfinite(d));
+        EXPECT_NEAR(d, std::sqrt(want), 1e-5 * std::sqrt(want) + 0x1p-149);
+        const float d_ref = ref.l2(r.a, r.b, r.stride);
+        EXPECT_NEAR(d_ref, std::sqrt(want), 1e-5 * std::sqrt(want) + 0x1p-149);
+        // The float32 kernels where float32 holds their result with full precision.
+        if (want >= 0x1p-100 && want <= 0x1p120) {
+          const double tol = 1e-5 * want;
+          EXPECT_NEAR(k.squared_l2(r.a, r.b, r.stride), want, tol);
+          EXPECT_NEAR(ref.squared_l2(r.a, r.b, r.stride), want, tol);
+        }
+        if (want_l1 >= 0x1p-100 && want_l1 <= 0x1p120) {
+          EXPECT_NEAR(k.l1(r.a, r.b, r.stride), want_l1, 1e-5 * want_l1);
+          EXPECT_NEAR(ref.l1(r.a, r.b, r.stride), want_l1, 1e-5 * want_l1);
+        }
+      }
   }
 }
 

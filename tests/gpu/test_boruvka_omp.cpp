@@ -90,18 +90,6 @@ std::vector<raw_edge> gpu_forest(std::size_t n, std::span<const raw_edge> edges,
 
 std::uint32_t bits(float x) { return std::bit_cast<std::uint32_t>(x); }
 
-// Runs the calling thread's parallel regions on one OpenMP thread while alive.
-class one_omp_thread {
- public:
-  one_omp_thread() { omp_set_num_threads(1); }
-  ~one_omp_thread() { omp_set_num_threads(saved_); }
-  one_omp_thread(const one_omp_thread&) = delete;
-  one_omp_thread& operator=(const one_omp_thread&) = delete;
-
- private:
-  int saved_ = omp_get_max_threads();
-};
-
 // The CPU's weight (candidate_graph.cpp, weigh()), a <= b.
 float weight(std::span<const float> core, std::uint32_t a, std::uint32_t b, float d) {
   const float c = core.empty() ? 0.0f : std::max(core[a], core[b]);
@@ -198,7 +186,7 @@ TEST(GpuForest, LayoutMatchesRawEdge) {
 }
 
 TEST(GpuForest, TinyInputs) {
-  const one_omp_thread one_thread;  // as in MatchesCpuOnRandomGraphs
+  const auto one_thread = chutoro::detail::shared_cpu_backend()->enter(1);  // as in MatchesCpuOnRandomGraphs
   const std::vector<raw_edge> none, loop{{0, 0, 1.0f}}, pair{{1, 0, 3.0f}}, loops{{1, 1, 0.0f}, {2, 2, 1.0f}};
   const std::vector<float> no_core;
   for (std::size_t n : {0, 1, 2, 3}) expect_equal_to_cpu(n, none, none, no_core);
@@ -218,7 +206,7 @@ TEST(GpuForest, TinyInputs) {
 TEST(GpuForest, SignedZeroWeightsTie) {
   // Weights -0 (both cores -0, d -0) and +0 are equal, so (a, b) decides: the
   // CPU keeps (0, 1), (0, 2), (1, 3) and drops (2, 3), which comes last.
-  const one_omp_thread one_thread;
+  const auto one_thread = chutoro::detail::shared_cpu_backend()->enter(1);
   const std::vector<float> core{0.0f, 0.0f, -0.0f, -0.0f};
   const std::vector<raw_edge> e{{3, 2, -0.0f}, {1, 3, 0.0f}, {2, 0, 0.0f}, {0, 1, 0.0f}};
   const auto got = gpu_forest(4, e, {}, core);
@@ -233,7 +221,7 @@ TEST(GpuForest, MatchesCpuOnRandomGraphs) {
   // One thread: hundreds of small cases, each a few dozen short parallel
   // regions, which a loaded machine would stretch to minutes; concurrency is
   // SameResultOnAnyThreadCount's and SharedDataSets' subject.
-  const one_omp_thread one_thread;
+  const auto one_thread = chutoro::detail::shared_cpu_backend()->enter(1);
   std::mt19937_64 rng(20240611);
   int cases = 0;
   for (std::size_t n : {2, 3, 10, 60, 300, 2000})
@@ -321,7 +309,7 @@ TEST(GpuForest, RejectsBadInput) {
 }
 
 RC_GTEST_PROP(GpuForestProp, EqualsCpu, ()) {
-  const one_omp_thread one_thread;  // as in MatchesCpuOnRandomGraphs
+  const auto one_thread = chutoro::detail::shared_cpu_backend()->enter(1);  // as in MatchesCpuOnRandomGraphs
   const auto n = *rc::gen::inRange<std::size_t>(1, 40);
   const auto m = *rc::gen::inRange<std::size_t>(0, 4 * n + 1);
   const auto ids = rc::gen::inRange<std::uint32_t>(0, static_cast<std::uint32_t>(n));
@@ -436,7 +424,7 @@ TEST(GpuForestData, SharedDataSets) {
   // One thread, like the random grids: the subject is equality on real
   // candidate edges (thread counts are SameResultOnAnyThreadCount's); two
   // full builds per set would take a minute on a loaded two-core machine.
-  const one_omp_thread one_thread;
+  const auto one_thread = chutoro::detail::shared_cpu_backend()->enter(1);
   using namespace chutoro_test;
   check_dense("digits.csv", labelled_csv("digits.csv"));
   check_dense("clusterable_data.npy", load_npy(data_path("clusterable_data.npy")));

@@ -3,7 +3,7 @@ source kinds the Python layer reports for every library source kind.
 
 - device="auto" (the default) and "cpu" give bit-identical fits; fit_stats_
   and device_ report the device and why "auto" stayed on the CPU.
-- device="cuda" in a build without the CUDA backend is NotImplementedError
+- device="cuda" without a usable GPU is NotImplementedError
   naming why, from fit, partial_fit (the model unchanged) and load.
 - CHUTORO_DEVICE applies to "auto" only; a bad value is a ValueError naming it.
 - Model.source_kind is the library's kind for all five built-in sources: a
@@ -26,7 +26,7 @@ from sklearn.base import clone
 import chutoro
 from chutoro import _core
 
-NO_CUDA = r"device cuda: this chutoro was built without the CUDA backend \(CHUTORO_WITH_CUDA=OFF\)"
+NO_CUDA = r"device cuda: "  # then the loader's reason: no module, no driver, no device, ...
 
 
 @pytest.fixture(autouse=True)
@@ -56,7 +56,7 @@ def test_auto_equals_cpu(blobs, candidates):
     assert auto.device == "auto" and cpu.device == "cpu"
     assert auto.device_ == cpu.device_ == "cpu"
     assert auto.fit_stats_["device"] == cpu.fit_stats_["device"] == "cpu"
-    assert auto.fit_stats_["device_fallback_reason"] == "no CUDA backend in this build"
+    assert "promotion gate" in auto.fit_stats_["device_fallback_reason"]
     assert cpu.fit_stats_["device_fallback_reason"] == ""
     assert auto.fit_stats_["distance_computations"] == cpu.fit_stats_["distance_computations"]
     assert auto._model.to_bytes() == cpu._model.to_bytes()  # model files store no device

@@ -229,6 +229,35 @@ def test_dense_metrics_equal_precomputed(blobs):
         np.testing.assert_allclose(dense.probabilities_, pre.probabilities_, atol=1e-5)
 
 
+@pytest.mark.parametrize("candidates", ["hnsw", "exact"])
+@pytest.mark.parametrize("metric", ["euclidean", "cosine", "manhattan"])
+def test_extreme_scales_give_the_labels_of_scale_one(blobs, metric, candidates):
+    # Issue 15, defect 6: float32 squares of data x 1e20 overflowed, of data x 1e-30 underflowed,
+    # and every item came out as noise.
+    X, _ = blobs
+    X = X.astype(np.float32)
+    fit, new = X[:540], X[540:]
+    ref = chutoro.FISHDBC(metric=metric, candidates=candidates, min_cluster_size=15).fit(fit)
+    assert ref.labels_.max() >= 1
+    ref_pred = ref.approximate_predict(new)[0]
+    for scale in (1e20, 1e-30, 2.0**100, 2.0**-120):
+        c = chutoro.FISHDBC(metric=metric, candidates=candidates, min_cluster_size=15).fit(fit * scale)
+        np.testing.assert_array_equal(c.labels_, ref.labels_, err_msg=f"scale {scale}")
+        np.testing.assert_array_equal(c.approximate_predict(new * scale)[0], ref_pred, err_msg=f"scale {scale}")
+
+
+def test_distances_beyond_float32_are_refused_naming_rows_and_column():
+    X = np.ones((10, 3), dtype=np.float32)
+    X[2, 1], X[7, 1] = 3e38, -3e38  # their difference, 6e38, is beyond float32
+    with pytest.raises(ValueError, match=r"column 1 runs from -3e\+38 \(row 7\) to 3e\+38 \(row 2\)"):
+        chutoro.FISHDBC().fit(X)
+    # Each half alone is fine; predicting the other half from it is refused.
+    near = np.full((10, 3), 1.5e38, dtype=np.float32) + np.arange(30, dtype=np.float32).reshape(10, 3) * 1e36
+    model = chutoro.FISHDBC(min_cluster_size=2).fit(near)
+    with pytest.raises(ValueError, match=r"other source"):
+        model.approximate_predict(-near)
+
+
 @pytest.mark.parametrize(
     "D,message",
     [

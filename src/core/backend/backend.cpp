@@ -13,6 +13,8 @@
 #include <chutoro/error.hpp>
 #include <chutoro/fit.hpp>
 #include <cstdlib>
+#include <memory>
+#include <utility>
 #include <string>
 #include <string_view>
 
@@ -37,19 +39,18 @@ backend_choice select_backend(device_kind requested) {
     case device_kind::cpu:
       return {shared_cpu_backend(), device_kind::cpu, {}};
     case device_kind::cuda:
-      // The CUDA module (libchutoro_cuda.so, loaded at run time) plugs in
-      // here: with it, every GPU-capable stage runs on the GPU, and its
-      // loader's reason (no driver, no device, ...) replaces this one.
-      throw error(error_code::unsupported,
-                  "device cuda: this chutoro was built without the CUDA backend (CHUTORO_WITH_CUDA=OFF); "
-                  "use device auto or cpu, or a build with CHUTORO_WITH_CUDA=ON on a machine with an "
-                  "NVIDIA GPU");
+      // Every GPU-capable stage on the GPU, or cuda_error (error_code
+      // unsupported, "device cuda: <why>": module not found, no driver, ...).
+      return {make_cuda_backend(), device_kind::cuda, {}};
     case device_kind::auto_select:
       break;
   }
   // auto: the CUDA backend restricted to the stages that passed the promotion
   // gate, when a GPU can be used and one stage passed; else the CPU, saying why.
-  return {shared_cpu_backend(), device_kind::cpu, "no CUDA backend in this build"};
+  std::string reason;
+  if (std::shared_ptr<const backend> gpu = promoted_cuda_backend(&reason))
+    return {std::move(gpu), device_kind::cuda, {}};
+  return {shared_cpu_backend(), device_kind::cpu, std::move(reason)};
 }
 
 }  // namespace chutoro::detail

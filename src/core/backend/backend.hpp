@@ -14,10 +14,11 @@
 // (distance_dispatch.hpp), so kernels inline as before.
 //
 // One selection function, select_backend(), turns build_params::device (and
-// CHUTORO_DEVICE) into a backend. This build has the CPU backend only; a
-// device backend (CUDA, loaded at run time as its own shared library) derives
-// from cpu_backend, overrides the stages that pass the promotion gate, and is
-// returned by select_backend — the only place that knows it exists.
+// CHUTORO_DEVICE) into a backend. The CUDA backend (cuda_backend.cpp; its
+// kernels live in libchutoro_cuda.so, loaded at run time) derives from
+// cpu_backend, overrides the stages it runs on the GPU (the spanning-forest
+// solver), and is returned by select_backend only — for `auto`, only for
+// stages that passed the promotion gate.
 //
 // Every backend gives the CPU's results bit for bit (trees, core distances,
 // labels); only speed and memory may differ. Thread safety: backends are
@@ -148,9 +149,20 @@ struct backend_choice {
 ///  - auto: the CUDA backend restricted to the stages that passed the
 ///    promotion gate (measured at least 2x faster than the CPU at the same
 ///    result) when a GPU can be used and one stage passed; otherwise the CPU
-///    backend, with the reason in fallback_reason (this build: "no CUDA
-///    backend in this build").
+///    backend, with the reason in fallback_reason (auto_fallback_reason
+///    while no stage has passed the gate).
 /// Thread safe.
 [[nodiscard]] backend_choice select_backend(device_kind requested);
+
+// ---- the CUDA backend (cuda_backend.cpp)
+/// Why `auto` stays on the CPU while no GPU stage has passed the promotion gate.
+extern const char* const auto_fallback_reason;
+/// The CUDA backend on the first usable device: the CPU backend with the GPU
+/// spanning-forest solver. Throws cuda_error (error_code unsupported,
+/// "device cuda: <why>") when the module or a usable device is missing.
+[[nodiscard]] std::shared_ptr<const backend> make_cuda_backend();
+/// The CUDA backend restricted to promoted stages, or null with *reason (the
+/// gate, or "no usable GPU: <why>"); rethrows device failures other than "no GPU".
+[[nodiscard]] std::shared_ptr<const backend> promoted_cuda_backend(std::string* reason);
 
 }  // namespace chutoro::detail

@@ -45,7 +45,10 @@ std::vector<condensed_row> condense_tree(std::span<const linkage_row> slt, std::
   check_linkage(slt);
 
   const auto n = static_cast<std::int64_t>(slt.size()) + 1;
-  const auto mcs = static_cast<std::int64_t>(min_cluster_size);
+  // No side of a split has more than n items: a larger min_cluster_size acts
+  // as n + 1 (and must not wrap to a negative int64).
+  const std::int64_t mcs =
+      min_cluster_size > static_cast<std::size_t>(n) ? n + 1 : static_cast<std::int64_t>(min_cluster_size);
   const auto count = [&](std::int64_t x) { return x < n ? std::int64_t{1} : slt[x - n].size; };
 
   std::vector<condensed_row> out;

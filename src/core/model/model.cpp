@@ -117,7 +117,7 @@ struct predict_distance {
 
 void check_finite_distance(float d, const data_source& data, std::size_t i) {
   expects(d >= 0.0f, error_code::invalid_argument,
-          "data source '" + data.name() + "': distance from query item " + std::to_string(i) +
+          "data source '" + data.name() + "': distance from query item " + std::to_string(i) + " (0-based)" +
               " is not a non-negative number");
 }
 
