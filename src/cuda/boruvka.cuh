@@ -80,7 +80,7 @@
 // working list twice (32 B per non-loop edge), a chosen flag (1 B per edge),
 // core distances and per-item state (41 B per item), the F forest edges
 // (24 B each); plus Thrust's temporary storage: O(edges + n) bytes, about
-// 45 B per edge + 65 B per item at most. Limits: at most 2^32 - 1 edges in
+// 45 B per edge + 65 B per item at most (boruvka_device_bytes). Limits: at most 2^32 - 1 edges in
 // all and n <= 2^32 (error_code::unsupported beyond).
 //
 // Determinism: the atomic minima are order-independent and every other step is
@@ -334,6 +334,13 @@ void release(thrust::device_vector<T>& v) {
 }
 
 }  // namespace boruvka_impl
+
+/// Device memory boruvka_forest needs at most for n items and m edges in all,
+/// in bytes, by the account in the file comment (45 B per edge, 65 B per item),
+/// Thrust's temporary storage not included.
+constexpr std::uint64_t boruvka_device_bytes(std::uint64_t n, std::uint64_t m) noexcept {
+  return 45 * m + 65 * n;
+}
 
 /// Minimum spanning forest of `edges` and `more` under mutual reachability, by
 /// Borůvka on the Thrust device system; bit-identical to

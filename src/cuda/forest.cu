@@ -27,11 +27,10 @@ namespace {
 
 constexpr double kMiB = 1024.0 * 1024.0;
 
-/// Device memory the stage needs at most, by boruvka.cuh's account: 32 B per
-/// input edge (the keys and the sort's second buffer) and 25 B per item, plus
-/// an eighth for Thrust's temporary storage.
+/// Device memory the stage needs at most: boruvka.cuh's account
+/// (boruvka_device_bytes), plus an eighth for Thrust's temporary storage.
 std::uint64_t bytes_needed(std::uint64_t n, std::uint64_t m) {
-  const std::uint64_t base = 32 * m + 25 * n;
+  const std::uint64_t base = boruvka_device_bytes(n, m);
   return base + base / 8;
 }
 
