@@ -2,8 +2,8 @@
 #include <algorithm>
 #include <chutoro/data_source.hpp>
 #include <chutoro/error.hpp>
-#include <string>
 #include <chutoro/io.hpp>
+#include <string>
 
 #include "io/io_common.hpp"
 #include "io/parse.hpp"

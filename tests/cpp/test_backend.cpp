@@ -24,9 +24,8 @@
 //    counting backend sees them) and give the CPU's results.
 #include <gtest/gtest.h>
 
-#include <chutoro/devices.hpp>
-
 #include <chutoro/chutoro.hpp>
+#include <chutoro/devices.hpp>
 #include <chutoro/metrics.hpp>
 #include <chutoro/model.hpp>
 #include <cmath>

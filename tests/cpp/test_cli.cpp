@@ -1487,7 +1487,8 @@ TEST_F(Cli, DeviceAutoEqualsCpuAndIsReported) {
 
   const run_result human = run({"cluster", input}, "-u CHUTORO_DEVICE");
   EXPECT_EQ(human.rc, 0) << human.err;
-  EXPECT_NE(human.out.find("device      cpu (auto: no GPU stage has passed the promotion gate"), std::string::npos)
+  EXPECT_NE(human.out.find("device      cpu (auto: no GPU stage has passed the promotion gate"),
+            std::string::npos)
       << human.out;
 }
 

@@ -14,9 +14,9 @@
 #include <chutoro/fit.hpp>
 #include <cstdlib>
 #include <memory>
-#include <utility>
 #include <string>
 #include <string_view>
+#include <utility>
 
 namespace chutoro::detail {
 

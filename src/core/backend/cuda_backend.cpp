@@ -61,7 +61,7 @@ const char* const auto_fallback_reason =
     "GPU: docs/gpu.md)";
 
 std::shared_ptr<const backend> make_cuda_backend() {
-  const cuda_module& module = require_cuda_module();  // cuda_error: why no module
+  const cuda_module& module = require_cuda_module();                    // cuda_error: why no module
   return std::make_shared<cuda_backend>(module, module.pick_device());  // cuda_error: why no device
 }
 

@@ -40,7 +40,6 @@ constexpr std::uint32_t tag(const char (&s)[5]) {
 constexpr std::uint32_t kParams = tag("PARM"), kData = tag("DATA"), kGraph = tag("HNSW"), kKnn = tag("KNNS"),
                         kForest = tag("FRST"), kTree = tag("TREE");
 
-
 // ---- writing ---------------------------------------------------------------
 
 /// Appends bytes to a vector; sections are patched with their length and
