@@ -10,6 +10,7 @@
 #include <chutoro/result.hpp>
 #include <cstdint>
 #include <functional>
+#include <limits>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -52,8 +53,12 @@ struct selection_options {
   std::string selection_method = "eom";
   double selection_epsilon = 0.0;
   bool allow_single_cluster = false;
+  long long max_cluster_size = 0;
+  double selection_persistence = 0.0;
+  double selection_epsilon_max = std::numeric_limits<double>::infinity();
   bool has_min_cluster_size = false, has_selection_method = false, has_selection_epsilon = false,
-       has_allow_single_cluster = false;
+       has_allow_single_cluster = false, has_max_cluster_size = false, has_selection_persistence = false,
+       has_selection_epsilon_max = false;
 };
 
 /// Graph-stage parameters as given on the command line (they fix the spanning tree).
@@ -86,6 +91,8 @@ struct cluster_options {
   std::string model;  // cluster --model MODEL
   std::string save;   // fit --save MODEL
   bool has_model = false;
+  double dbscan_cut = 0.0;  // cluster --model --dbscan-cut D
+  bool has_dbscan_cut = false;
   std::vector<std::string> fit_only_given;    // graph-stage options given (not allowed with --model)
   std::vector<std::string> input_only_given;  // --format, --metric, ... given (not allowed with --model)
 };
@@ -95,6 +102,7 @@ struct model_options {
   std::string model;
   input_options in;
   run_options run;
+  bool soft = false;  // predict --soft: membership vectors
 };
 
 // ---- options (registration on a CLI11 command; has_* are set after parsing by note_given_*)

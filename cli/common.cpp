@@ -203,6 +203,17 @@ void add_selection_options(CLI::App* c, selection_options& o) {
       ->capture_default_str();
   c->add_flag("--allow-single-cluster", o.allow_single_cluster,
               "Allow the root to be the only cluster (--allow-single-cluster=false turns it off)");
+  c->add_option("--max-cluster-size", o.max_cluster_size,
+                "eom: never select a cluster of more items than this (0: no limit)")
+      ->transform(integer_in(0, kMaxItems))
+      ->capture_default_str();
+  c->add_option("--cluster-selection-persistence", o.selection_persistence,
+                "Merge leaf clusters whose persistence (in lambda = 1/distance) is below this, >= 0")
+      ->check(number_at_least_zero())
+      ->capture_default_str();
+  c->add_option("--cluster-selection-epsilon-max", o.selection_epsilon_max,
+                "eom: never select a cluster born above this distance (>= --cluster-selection-epsilon; "
+                "default inf: no limit)");
 }
 
 void add_build_options(CLI::App* c, build_options& o) {
@@ -277,6 +288,9 @@ void note_given_selection(const CLI::App* c, selection_options& o) {
   o.has_selection_method = given(c, "--cluster-selection-method");
   o.has_selection_epsilon = given(c, "--cluster-selection-epsilon");
   o.has_allow_single_cluster = given(c, "--allow-single-cluster");
+  o.has_max_cluster_size = given(c, "--max-cluster-size");
+  o.has_selection_persistence = given(c, "--cluster-selection-persistence");
+  o.has_selection_epsilon_max = given(c, "--cluster-selection-epsilon-max");
 }
 
 void note_given_build(const CLI::App* c, build_options& o) { o.has_min_samples = given(c, "--min-samples"); }
@@ -311,6 +325,25 @@ void apply_selection(const selection_options& o, chutoro::selection_params& sp, 
     }
   }
   if (!only_given || o.has_allow_single_cluster) sp.allow_single_cluster = o.allow_single_cluster;
+  if (!only_given || o.has_max_cluster_size) {
+    at_least("--max-cluster-size", o.max_cluster_size, 0);
+    sp.max_cluster_size = static_cast<std::size_t>(o.max_cluster_size);
+  }
+  if (!only_given || o.has_selection_persistence) {
+    if (!std::isfinite(o.selection_persistence) || o.selection_persistence < 0) {
+      throw usage_error("--cluster-selection-persistence must be a finite number >= 0 (got " +
+                        std::to_string(o.selection_persistence) + ")");
+    }
+    sp.cluster_selection_persistence = o.selection_persistence;
+  }
+  if (!only_given || o.has_selection_epsilon_max) {
+    if (std::isnan(o.selection_epsilon_max) || o.selection_epsilon_max < sp.cluster_selection_epsilon) {
+      throw usage_error("--cluster-selection-epsilon-max must be >= --cluster-selection-epsilon (got " +
+                        std::to_string(o.selection_epsilon_max) + " < " +
+                        std::to_string(sp.cluster_selection_epsilon) + ")");
+    }
+    sp.cluster_selection_epsilon_max = o.selection_epsilon_max;
+  }
 }
 
 chutoro::params make_params(const selection_options& sel, const build_options& b) {
@@ -607,6 +640,10 @@ void report(const run_summary& s, std::span<const std::int32_t> labels, std::siz
     j["cluster_selection_method"] = std::string(chutoro::to_string(p.selection.method));
     j["cluster_selection_epsilon"] = p.selection.cluster_selection_epsilon;
     j["allow_single_cluster"] = p.selection.allow_single_cluster;
+    j["max_cluster_size"] = p.selection.max_cluster_size;
+    j["cluster_selection_persistence"] = p.selection.cluster_selection_persistence;
+    if (std::isfinite(p.selection.cluster_selection_epsilon_max))
+      j["cluster_selection_epsilon_max"] = p.selection.cluster_selection_epsilon_max;
     j["m"] = p.build.m;
     j["ef_construction"] = p.build.ef_construction;
     j["seed"] = p.build.seed;

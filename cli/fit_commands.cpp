@@ -48,6 +48,11 @@ CLI::App* add_cluster_command(CLI::App& app, cluster_options& o) {
   add_fit_like_options(c, o,
                        "Cluster the items of a plugin library (chutoro/plugin.h) instead of INPUT; with "
                        "--model: re-open the plugin items the model was fitted on");
+  c->add_option("--dbscan-cut", o.dbscan_cut,
+                "With --model: label by the DBSCAN* flat cut of the single-linkage tree at this "
+                "mutual-reachability distance (hdbscan's dbscan_clustering); groups smaller than "
+                "--min-cluster-size are noise")
+      ->check(number_at_least_zero());
   return c;
 }
 
@@ -70,6 +75,9 @@ void note_given_cluster(const CLI::App* c, cluster_options& o) {
   note_given_build(c, o.build);
   note_given_run(c, o.run);
   o.has_model = given(c, "--model");
+  o.has_dbscan_cut = given(c, "--dbscan-cut");
+  if (o.has_dbscan_cut && !o.has_model)
+    throw usage_error("--dbscan-cut needs --model (re-clustering a saved model)");
   for (const auto& name : fit_only_options)
     if (given(c, name)) o.fit_only_given.push_back(name);
   for (const auto& name : input_only_options)

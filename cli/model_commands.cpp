@@ -141,10 +141,11 @@ int run_cluster_model(const cluster_options& o) {
   const auto t_start = clock_type::now();
   if (!o.in.input.empty()) throw usage_error("give either INPUT or --model, not both");
   for (const auto& name : o.fit_only_given) {
-    throw usage_error(name +
-                      " does not apply to --model: it is fixed when the model is fitted (chutoro fit); " +
-                      "--model takes only --min-cluster-size, --cluster-selection-method, "
-                      "--cluster-selection-epsilon and --allow-single-cluster");
+    throw usage_error(
+        name + " does not apply to --model: it is fixed when the model is fitted (chutoro fit); " +
+        "--model takes only the selection options (--min-cluster-size, --cluster-selection-method, "
+        "--cluster-selection-epsilon, --allow-single-cluster, --max-cluster-size, "
+        "--cluster-selection-persistence, --cluster-selection-epsilon-max) and --dbscan-cut");
   }
   for (const auto& name : o.input_only_given)
     throw usage_error(name + " does not apply to --model: the model keeps its items and metric");
@@ -176,8 +177,17 @@ int run_cluster_model(const cluster_options& o) {
   }
   const auto t_cluster = clock_type::now();
   naming(o.model, [&] { m.cluster(sp); });
+  chutoro::clustering c = m.clusters();
+  if (o.has_dbscan_cut) {  // DBSCAN*: the flat cut replaces the labels; probabilities 1 for members
+    c.labels = chutoro::dbscan_clustering(c.single_linkage_tree, o.dbscan_cut, sp.min_cluster_size);
+    std::int32_t k = 0;
+    for (std::size_t i = 0; i < c.labels.size(); ++i) {
+      c.probabilities[i] = c.labels[i] >= 0 ? 1.0 : 0.0;
+      k = std::max(k, c.labels[i] + 1);
+    }
+    c.cluster_persistence.assign(static_cast<std::size_t>(k), 1.0);
+  }
   const double seconds_cluster = seconds_since(t_cluster);
-  const chutoro::clustering& c = m.clusters();
   if (o.run.has_output)
     chutoro::write_clustering_csv(o.run.output, c.labels, c.probabilities, c.outlier_scores);
 
@@ -277,6 +287,9 @@ CLI::App* add_predict_command(CLI::App& app, model_options& o) {
                 "Write label,probability per item of INPUT to this CSV (atomically: all or nothing)")
       ->required()
       ->check(file_name());
+  c->add_flag("--soft", o.soft,
+              "Soft clustering (hdbscan's membership_vector): write label,probability,outlier_score and one "
+              "membership_J column per cluster J");
   c->add_flag("--json", o.run.json, "Print one JSON object with the run's summary on stdout");
   c->add_flag("--quiet", o.run.quiet, "Print nothing but errors (--json still prints its object)");
   return c;
@@ -299,9 +312,14 @@ int run_predict(const model_options& o) {
 
   const auto t_predict = clock_type::now();
   chutoro::prediction pr;
-  with_items(o, m, items, [&] { pr = m.approximate_predict(*items.source); });
+  with_items(o, m, items, [&] { pr = m.approximate_predict(*items.source, o.soft); });
   const double seconds_predict = seconds_since(t_predict);
-  chutoro::write_prediction_csv(o.run.output, pr.labels, pr.probabilities);
+  if (o.soft) {
+    chutoro::write_soft_prediction_csv(o.run.output, pr.labels, pr.probabilities, pr.outlier_scores,
+                                       pr.membership, pr.n_clusters);
+  } else {
+    chutoro::write_prediction_csv(o.run.output, pr.labels, pr.probabilities);
+  }
 
   std::size_t noise = 0;
   const std::vector<std::uint64_t> sizes = cluster_sizes(pr.labels, 0, &noise);

@@ -17,9 +17,12 @@
 #include <chutoro/params.hpp>
 #include <chutoro/result.hpp>
 #include <cstddef>
+#include <cstdint>
 #include <functional>
+#include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace chutoro {
 
@@ -61,6 +64,16 @@ spanning_tree build_spanning_tree(const data_source& data, const build_params& b
 /// hdbscan's conventions): single linkage, condensed tree, selection, labels,
 /// probabilities, GLOSH outlier scores, persistence. O(n log n).
 clustering extract_clusters(const spanning_tree& tree, const selection_params& sp);
+
+/// DBSCAN* flat clustering at one mutual-reachability distance (Campello et
+/// al. 2013, sec. 3; hdbscan's dbscan_clustering / labelling_at_cut): items
+/// joined by merges of `single_linkage_tree` (clustering::single_linkage_tree,
+/// n - 1 rows) below cut_distance form a group; groups of at least
+/// min_cluster_size items get labels 0, 1, ... in the order of their first
+/// item, the others -1. n labels. O(n). Throws error(invalid_argument) for a
+/// NaN cut_distance or a malformed tree. Reentrant.
+std::vector<std::int32_t> dbscan_clustering(std::span<const linkage_row> single_linkage_tree,
+                                            double cut_distance, std::size_t min_cluster_size);
 
 /// The whole pipeline: chutoro::model(data, p) without the state a model
 /// keeps for add / predict (the HNSW graph is freed once the tree is built),

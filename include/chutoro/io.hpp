@@ -107,4 +107,13 @@ void write_clustering_csv(const std::filesystem::path& path, std::span<const std
 void write_prediction_csv(const std::filesystem::path& path, std::span<const std::int32_t> labels,
                           std::span<const double> probabilities);
 
+/// Writes `label,probability,outlier_score,membership_0,...,membership_{k-1}`
+/// (model::approximate_predict with soft membership: `membership` is
+/// row-major labels.size() x k), one row per item, atomically as
+/// write_clustering_csv. Throws error(invalid_argument) when the sizes
+/// disagree, error(io) naming the file.
+void write_soft_prediction_csv(const std::filesystem::path& path, std::span<const std::int32_t> labels,
+                               std::span<const double> probabilities, std::span<const double> outlier_scores,
+                               std::span<const double> membership, std::size_t k);
+
 }  // namespace chutoro

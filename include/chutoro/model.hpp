@@ -31,6 +31,19 @@ namespace chutoro {
 struct prediction {
   std::vector<std::int32_t> labels;   ///< one per item, -1 = noise, else a label of clusters()
   std::vector<double> probabilities;  ///< one per item, in [0, 1]; 0 for noise
+  /// One per item: hdbscan.prediction.approximate_predict_scores, the GLOSH
+  /// score the item would have: (lambda_max - lambda) / lambda_max with
+  /// lambda_max the largest lambda below the condensed-tree cluster its
+  /// nearest mutual-reachability neighbour leaves (lambda from that
+  /// neighbour; the neighbour's own lambda when the item duplicates a model
+  /// item); 0 when lambda_max is 0, 1 for every item when the tree has no
+  /// cluster besides the root. May be negative for items denser than the cluster.
+  std::vector<double> outlier_scores;
+  /// Columns of `membership`: clusters().n_clusters().
+  std::size_t n_clusters = 0;
+  /// Row-major items x n_clusters, filled only when soft membership was
+  /// asked for: hdbscan.prediction.membership_vector (see model::approximate_predict).
+  std::vector<double> membership;
 };
 
 /// A fitted model: chutoro's one pipeline (chutoro::fit is a model whose
@@ -83,7 +96,37 @@ class model {
   /// lambda_max the largest lambda of that selected cluster's own rows. Thread
   /// safe (const). Errors: error(type_mismatch) as add(); error(unsupported)
   /// when the model's data cannot measure distances to outside items.
-  [[nodiscard]] prediction approximate_predict(const data_source& items) const;
+  ///
+  /// With `soft`, also the soft-clustering membership vectors (Campello et
+  /// al. 2015, sec. 5.2 "soft clustering"; McInnes, hdbscan docs "Soft
+  /// clustering", hdbscan.prediction.membership_vector): for each item and
+  /// selected cluster c, with dist(c) the smallest distance to c's exemplars
+  /// (see exemplars()), the distance part (1/dist(c), normalised over the
+  /// clusters; DBL_MAX / k where dist(c) is 0) to the power 1/2 times the
+  /// outlier part squared: softmax over c of lambda_max / (lambda_max -
+  /// merge height of the item's cluster and c) (lambda_max of the item's
+  /// cluster; a non-positive denominator is 1e-8), normalised, then scaled
+  /// by the probability of being in some cluster (the largest merge height
+  /// / (max(lambda, lambda_max of that cluster) + 1e-8)). O(exemplars)
+  /// distances per item more.
+  [[nodiscard]] prediction approximate_predict(const data_source& items, bool soft = false) const;
+
+  /// Soft-clustering membership of the model's own items
+  /// (hdbscan.prediction.all_points_membership_vectors), row-major size() x
+  /// clusters().n_clusters(), rows summing to the item's probability of
+  /// being in some cluster: distance part (as approximate_predict's) times
+  /// the outlier part exp(-(lambda_max + 1e-8) / merge height) softmaxed, the
+  /// product normalised and scaled by the merge height / max(lambda,
+  /// lambda_max of the nearest cluster). Empty when there is no cluster.
+  /// O(n x exemplars) distances, on parameters().build.threads threads.
+  /// Thread safe (const). Errors: those of the data source's distance.
+  [[nodiscard]] std::vector<double> all_points_membership_vectors() const;
+
+  /// hdbscan's exemplars_ as item ids, one list per cluster label: the items
+  /// of the leaf clusters below the selected cluster (leaves depth first,
+  /// children in condensed-tree row order) that leave their leaf at its
+  /// largest lambda (its densest items), in row order.
+  [[nodiscard]] const std::vector<std::vector<std::uint32_t>>& exemplars() const noexcept;
 
   /// Threads for later add / cluster / approximate_predict calls (0: the
   /// OpenMP default). Results do not depend on it. Not stored in model files.

@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 #include <optional>
 #include <string_view>
 
@@ -84,6 +85,19 @@ struct selection_params {
   double cluster_selection_epsilon = 0.0;
   /// Allow the root to be selected as the only cluster.
   bool allow_single_cluster = false;
+  /// eom only: a cluster of more items than this is never selected (its
+  /// children are considered instead; hdbscan 0.8.40's max_cluster_size).
+  /// 0 = no limit.
+  std::size_t max_cluster_size = 0;
+  /// Leaf clusters whose persistence (birth lambda - death lambda of the
+  /// split that made them) is below this are merged into their parent before
+  /// selection, which changes the condensed tree (hdbscan's
+  /// simplify_hierarchy). Must be >= 0; 0 = off.
+  double cluster_selection_persistence = 0.0;
+  /// eom only: a cluster born at a mutual-reachability distance above this is
+  /// never selected (hdbscan's cluster_selection_epsilon_max). Must be >=
+  /// cluster_selection_epsilon; infinity = no limit.
+  double cluster_selection_epsilon_max = std::numeric_limits<double>::infinity();
 };
 
 /// All parameters of one fit.

@@ -66,6 +66,20 @@ clustering extract_clusters(const spanning_tree& tree, const selection_params& s
   return detail::extract(tree.n, tree.edges, sp);
 }
 
+std::vector<std::int32_t> dbscan_clustering(std::span<const linkage_row> single_linkage_tree,
+                                            double cut_distance, std::size_t min_cluster_size) {
+  const auto rows = static_cast<std::int64_t>(single_linkage_tree.size());
+  for (std::size_t r = 0; r < single_linkage_tree.size(); ++r) {
+    const linkage_row& row = single_linkage_tree[r];
+    expects(
+        row.left >= 0 && row.right >= 0 && row.left < rows + 1 + static_cast<std::int64_t>(r) &&
+            row.right < rows + 1 + static_cast<std::int64_t>(r),
+        error_code::invalid_argument,
+        "dbscan_clustering: single-linkage row " + std::to_string(r) + " refers to a later or negative id");
+  }
+  return detail::labelling_at_cut(single_linkage_tree, cut_distance, min_cluster_size);
+}
+
 result fit(const data_source& data, const params& p, const progress_fn& progress) {
   auto m = model::impl::run(borrowed(data), p, progress, model::impl::goal::clustering);
   result r;

@@ -58,6 +58,16 @@ void validate(const params& p) {
           error_code::invalid_argument,
           "cluster_selection_epsilon must be a finite number >= 0 (got " +
               std::to_string(s.cluster_selection_epsilon) + ")");
+  expects(std::isfinite(s.cluster_selection_persistence) && s.cluster_selection_persistence >= 0.0,
+          error_code::invalid_argument,
+          "cluster_selection_persistence must be a finite number >= 0 (got " +
+              std::to_string(s.cluster_selection_persistence) + ")");
+  expects(!std::isnan(s.cluster_selection_epsilon_max) &&
+              s.cluster_selection_epsilon_max >= s.cluster_selection_epsilon,
+          error_code::invalid_argument,
+          "cluster_selection_epsilon_max must be >= cluster_selection_epsilon (got " +
+              std::to_string(s.cluster_selection_epsilon_max) + " < " +
+              std::to_string(s.cluster_selection_epsilon) + ")");
   namespace lim = param_limits;
   expects(b.m >= lim::min_m && b.m <= lim::max_m, error_code::invalid_argument,
           "m (HNSW links per node) must be in [" + std::to_string(lim::min_m) + ", " +

@@ -81,4 +81,38 @@ void write_prediction_csv(const std::filesystem::path& path, std::span<const std
   out.commit();
 }
 
+void write_soft_prediction_csv(const std::filesystem::path& path, std::span<const std::int32_t> labels,
+                               std::span<const double> probabilities, std::span<const double> outlier_scores,
+                               std::span<const double> membership, std::size_t k) {
+  const std::size_t q = labels.size();
+  if (probabilities.size() != q || outlier_scores.size() != q || membership.size() != q * k) {
+    throw error(error_code::invalid_argument,
+                path.string() + ": labels, probabilities, outlier_scores and membership (" +
+                    std::to_string(q) + " x " + std::to_string(k) + ") differ in length");
+  }
+  io_detail::output_file out(path);
+  std::string buf = "label,probability,outlier_score";
+  for (std::size_t j = 0; j < k; ++j) buf += ",membership_" + std::to_string(j);
+  buf += '\n';
+  constexpr std::size_t flush_at = std::size_t{1} << 20;
+  for (std::size_t i = 0; i < q; ++i) {
+    append_number(buf, labels[i]);
+    buf += ',';
+    append_number(buf, probabilities[i]);
+    buf += ',';
+    append_number(buf, outlier_scores[i]);
+    for (std::size_t j = 0; j < k; ++j) {
+      buf += ',';
+      append_number(buf, membership[i * k + j]);
+    }
+    buf += '\n';
+    if (buf.size() >= flush_at) {
+      out.write(buf);
+      buf.clear();
+    }
+  }
+  out.write(buf);
+  out.commit();
+}
+
 }  // namespace chutoro

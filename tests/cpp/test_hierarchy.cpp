@@ -509,6 +509,77 @@ TEST(Extract, RejectsBadSelectionParameters) {
   EXPECT_THROW(extract(8, kExample1, params(3, cluster_selection_method::eom, std::nan(""))), error);
 }
 
+// ---------------------------------------------------------------------------
+// hdbscan 0.8.40's selection options on Example 2 (clusters 7, 8 born at
+// distance 4 with 4 and 2 items; 9, 10 under 7 born at distance 1, 2 items each).
+// ---------------------------------------------------------------------------
+TEST(Select, MaxClusterSizeSplitsTooLargeClusters) {
+  // 7 holds 4 items > 3: never kept, takes its children's stability .5 + .5 = 1;
+  // 9 and 10 are kept. -> {8, 9, 10}; persistence 1.5/(2*1.25), .5/(2*1.25) twice.
+  auto sp = params(2);
+  sp.max_cluster_size = 3;
+  const auto out = extract(6, kExample2, sp);
+  EXPECT_EQ(out.labels, (std::vector<std::int32_t>{1, 1, 2, 2, 0, 0}));
+  expect_doubles(out.cluster_persistence, {0.6, 0.2, 0.2});
+  sp.max_cluster_size = 4;  // not above 4: as without the option
+  EXPECT_EQ(extract(6, kExample2, sp).labels, (std::vector<std::int32_t>{0, 0, 0, 0, 1, 1}));
+  // leaf selection ignores it.
+  sp = params(2, cluster_selection_method::leaf);
+  sp.max_cluster_size = 1;
+  EXPECT_EQ(extract(6, kExample2, sp).labels, (std::vector<std::int32_t>{1, 1, 2, 2, 0, 0}));
+}
+
+TEST(Select, EpsilonMaxSplitsClustersBornAboveIt) {
+  // 7 and 8 are born at distance 4 > 2: neither is kept; 9, 10 (born at 1) are.
+  auto sp = params(2);
+  sp.cluster_selection_epsilon_max = 2.0;
+  EXPECT_EQ(extract(6, kExample2, sp).labels, (std::vector<std::int32_t>{0, 0, 1, 1, -1, -1}));
+  sp.cluster_selection_epsilon_max = 4.0;  // not above 4
+  EXPECT_EQ(extract(6, kExample2, sp).labels, (std::vector<std::int32_t>{0, 0, 0, 0, 1, 1}));
+  sp.cluster_selection_epsilon = 5.0;  // below epsilon: rejected
+  EXPECT_THROW(extract(6, kExample2, sp), error);
+  sp.cluster_selection_epsilon = 0.0;
+  sp.cluster_selection_epsilon_max = std::nan("");
+  EXPECT_THROW(extract(6, kExample2, sp), error);
+}
+
+TEST(SimplifyHierarchy, PersistenceMergesShortLivedLeaves) {
+  // death (float32, the lambda of each parent's last row): 7 -> 1, 8 -> 1,
+  // 9, 10 -> 1.25. Split of 7 at 1: children live 1.25 - 1 = .25; split of
+  // the root at .25: min(1.25 (7 raised to its children's), 1) - .25 = .75.
+  const auto ct = condense_tree(single_linkage(6, kExample2), 2);
+  expect_rows(simplify_hierarchy(ct, 6, 0.25), ct);  // .25 >= .25: kept
+  // .3: 9 and 10 merge into 7, which becomes a leaf; ids 7, 8 stay.
+  const std::vector<condensed_row> merged = {{6, 7, 0.25, 4}, {6, 8, 0.25, 2}, {8, 4, 1.0, 1},
+                                             {8, 5, 1.0, 1},  {7, 0, 1.25, 1}, {7, 1, 1.25, 1},
+                                             {7, 2, 1.25, 1}, {7, 3, 1.25, 1}};
+  expect_rows(simplify_hierarchy(ct, 6, 0.3), merged);
+  // .8: then 7 and 8 merge into the root too: only items are left.
+  const std::vector<condensed_row> flat = {{6, 4, 1.0, 1},  {6, 5, 1.0, 1},  {6, 0, 1.25, 1},
+                                           {6, 1, 1.25, 1}, {6, 2, 1.25, 1}, {6, 3, 1.25, 1}};
+  expect_rows(simplify_hierarchy(ct, 6, 0.8), flat);
+  // Through extract: eom on the simplified tree, whose rows condensed_tree holds.
+  auto sp = params(2, cluster_selection_method::leaf);
+  sp.cluster_selection_persistence = 0.3;
+  const auto out = extract(6, kExample2, sp);
+  expect_rows(out.condensed_tree, merged);
+  EXPECT_EQ(out.labels, (std::vector<std::int32_t>{0, 0, 0, 0, 1, 1}));
+  sp.cluster_selection_persistence = -1.0;
+  EXPECT_THROW(extract(6, kExample2, sp), error);
+}
+
+TEST(LabellingAtCut, DbscanStarFlatCut) {
+  // Example 2's merges: {0,1} and {2,3} at .8, {0..3} and {4,5} at 1, all at 4.
+  const auto slt = single_linkage(6, kExample2);
+  EXPECT_EQ(labelling_at_cut(slt, 0.9, 2), (std::vector<std::int32_t>{0, 0, 1, 1, -1, -1}));
+  EXPECT_EQ(labelling_at_cut(slt, 1.0, 2), (std::vector<std::int32_t>{0, 0, 1, 1, -1, -1}));  // strict <
+  EXPECT_EQ(labelling_at_cut(slt, 1.5, 2), (std::vector<std::int32_t>{0, 0, 0, 0, 1, 1}));
+  EXPECT_EQ(labelling_at_cut(slt, 1.5, 3), (std::vector<std::int32_t>{0, 0, 0, 0, -1, -1}));
+  EXPECT_EQ(labelling_at_cut(slt, 5.0, 2), (std::vector<std::int32_t>(6, 0)));
+  EXPECT_EQ(labelling_at_cut(slt, 0.1, 1), (std::vector<std::int32_t>{0, 1, 2, 3, 4, 5}));
+  EXPECT_THROW(labelling_at_cut(slt, std::nan(""), 2), error);
+}
+
 // Invariants on random spanning trees with many ties and a few infinite edges.
 TEST(Extract, InvariantsOnRandomTrees) {
   std::mt19937_64 rng(7);

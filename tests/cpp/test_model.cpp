@@ -364,9 +364,9 @@ TEST(ModelFile, WrongVersionAndByteOrderAreNamed) {
     }
     return std::string("no error");
   };
-  EXPECT_NE(message(patched(8, 2)).find("format version 2"), std::string::npos) << message(patched(8, 2));
+  EXPECT_NE(message(patched(8, 3)).find("format version 3"), std::string::npos) << message(patched(8, 3));
   EXPECT_NE(message(patched(12, 0x04030201u)).find("big-endian"), std::string::npos);
-  EXPECT_NE(message(patched(8, 2)).find("test.chutoro"), std::string::npos);
+  EXPECT_NE(message(patched(8, 3)).find("test.chutoro"), std::string::npos);
 }
 
 TEST(ModelFile, KilledWriterLeavesAValidFile) {

@@ -61,13 +61,16 @@ struct cluster_selection {
   std::vector<double> stability;
 };
 
-/// Flat cluster selection (hdbscan's `get_clusters`, without
-/// max_cluster_size / cluster_selection_epsilon_max).
+/// Flat cluster selection (hdbscan 0.8.40's `get_clusters`).
 ///  - eom (Campello et al. 2013, sec. 4.1): bottom-up, a cluster is kept when
 ///    its stability is >= the sum of its children's (that sum accumulated in
 ///    float32, as hdbscan's `cdef float`), otherwise it takes that sum; the
 ///    kept clusters with no kept ancestor are selected. The root takes part
-///    only with allow_single_cluster.
+///    only with allow_single_cluster. A cluster of more than max_cluster_size
+///    items (> 0), or born at a distance 1/lambda above
+///    cluster_selection_epsilon_max, is never kept (it takes its children's
+///    sum); the root's size is the sum of its child clusters' sizes and its
+///    birth distance the largest 1/lambda of the tree, as hdbscan has them.
 ///  - leaf: the clusters with no child clusters; none when the root has no
 ///    child clusters, whatever allow_single_cluster says.
 ///  - cluster_selection_epsilon > 0 (Malzer & Baum 2020; hdbscan's
@@ -80,6 +83,30 @@ struct cluster_selection {
 /// tree or a negative / NaN epsilon.
 cluster_selection select_clusters(std::span<const condensed_row> tree, std::size_t n,
                                   std::span<const double> stability, const selection_params& sp);
+
+/// Persistence simplification (hdbscan 0.8.40's `simplify_hierarchy`, for
+/// cluster_selection_persistence): the splits are visited bottom-up; where the
+/// less persistent child of a split lives less than `persistence` in lambda
+/// (its largest lambda, raised to its descendants', minus the split's lambda,
+/// in float32 as hdbscan), both children are merged into the parent: their
+/// rows move to it, the less persistent child's rows (when the other child
+/// has child clusters) leave at the split's lambda, the parent becomes a leaf
+/// when the more persistent child was one, and the clusters are renumbered
+/// consecutively in the same order. persistence == 0 or a tree without
+/// splits gives the tree unchanged. O(rows). Throws error(invalid_argument)
+/// for a negative or NaN persistence.
+std::vector<condensed_row> simplify_hierarchy(std::span<const condensed_row> tree, std::size_t n,
+                                              double persistence);
+
+/// DBSCAN* flat clustering at one mutual-reachability distance (hdbscan's
+/// `labelling_at_cut`, Campello et al. 2013 sec. 3): items joined by merges
+/// of `slt` at distances < cut_distance form a group; groups of at least
+/// min_cluster_size items get labels 0, 1, ... in the order of their first
+/// item (hdbscan numbers them by union-find representative: the same
+/// partition), the others -1. n = slt.size() + 1 labels. O(n alpha(n)).
+/// Throws error(invalid_argument) for a NaN cut_distance.
+std::vector<std::int32_t> labelling_at_cut(std::span<const linkage_row> slt, double cut_distance,
+                                           std::size_t min_cluster_size);
 
 /// GLOSH outlier scores (Campello et al. 2015, sec. 5.1; hdbscan's
 /// `outlier_scores`), n values: for item x leaving cluster c at lambda_x,

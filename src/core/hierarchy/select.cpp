@@ -1,6 +1,7 @@
-// chutoro — flat cluster selection: excess of mass or leaves, then
-// cluster_selection_epsilon (hdbscan's `get_clusters`, `epsilon_search`,
-// `traverse_upwards`, `get_cluster_tree_leaves`).
+// chutoro — flat cluster selection: excess of mass (with max_cluster_size and
+// cluster_selection_epsilon_max) or leaves, then cluster_selection_epsilon (hdbscan's `get_clusters`,
+// `epsilon_search`, `traverse_upwards`, `get_cluster_tree_leaves`).
+#include <algorithm>
 #include <chutoro/error.hpp>
 #include <cmath>
 #include <limits>
@@ -12,6 +13,8 @@
 namespace chutoro::detail {
 
 namespace {
+
+constexpr double kNoEpsilonMax = std::numeric_limits<double>::infinity();
 
 // hdbscan accumulates children's stabilities in a `cdef float` through Python
 // floats: each partial sum is computed in double and rounded to float32.
@@ -28,17 +31,41 @@ double round_to_float32(double x) noexcept {
 
 // Excess of mass: chosen[c] = 1 for the selected clusters; stability is
 // updated in place where the children's sum wins.
-void select_eom(const condensed_index& ix, bool allow_single_cluster, std::vector<double>& stability,
-                std::vector<char>& chosen) {
+// max_cluster_size and cluster_selection_epsilon_max (hdbscan 0.8.40's
+// get_clusters): a cluster larger than the first, or born at a distance above
+// the second, is never kept and takes its children's stability sum. A
+// cluster's size is the child_size of the row creating it; the root's (with
+// allow_single_cluster) is the sum over its child clusters, and its birth
+// distance is the largest 1/lambda of the whole tree, as hdbscan has them.
+void select_eom(std::span<const condensed_row> tree, const condensed_index& ix, const selection_params& sp,
+                std::vector<double>& stability, std::vector<char>& chosen) {
   const std::size_t nc = ix.n_clusters;
+  const bool allow_single_cluster = sp.allow_single_cluster;
   const std::size_t last = allow_single_cluster ? 0 : 1;  // the root takes part only when allowed
+  const bool limits = sp.max_cluster_size > 0 || sp.cluster_selection_epsilon_max != kNoEpsilonMax;
+  std::vector<std::int64_t> size(nc, 0);
+  std::vector<double> born_at(nc, 0.0);  // 1 / birth lambda: the distance a cluster appears at
+  if (limits) {
+    double min_lambda = std::numeric_limits<double>::infinity();
+    for (const condensed_row& row : tree) {
+      min_lambda = std::min(min_lambda, row.lambda_val);
+      if (row.child < static_cast<std::int64_t>(ix.n)) continue;
+      size[ix.cluster_index(row.child)] = row.child_size;
+      if (ix.cluster_index(row.parent) == 0) size[0] += row.child_size;
+    }
+    for (std::size_t c = 1; c < nc; ++c) born_at[c] = 1.0 / ix.birth[c];
+    born_at[0] = 1.0 / min_lambda;
+  }
+  const auto max_size = sp.max_cluster_size > 0 ? static_cast<std::int64_t>(sp.max_cluster_size)
+                                                : std::numeric_limits<std::int64_t>::max();
   std::vector<char> kept(nc, 0);
   for (std::size_t c = nc; c-- > last;) {  // children have larger ids: bottom-up
     double subtree = 0.0;
     for (const std::int64_t child : ix.children_of(c)) {
       subtree = round_to_float32(subtree + stability[ix.cluster_index(child)]);
     }
-    if (subtree > stability[c]) {
+    const bool too_big = limits && (size[c] > max_size || born_at[c] > sp.cluster_selection_epsilon_max);
+    if (subtree > stability[c] || too_big) {
       stability[c] = subtree;
     } else {
       kept[c] = 1;
@@ -117,7 +144,7 @@ cluster_selection select_clusters(std::span<const condensed_row> tree, std::size
   const bool has_child_clusters = nc > 1;
 
   if (sp.method == cluster_selection_method::eom) {
-    select_eom(ix, sp.allow_single_cluster, result.stability, chosen);
+    select_eom(tree, ix, sp, result.stability, chosen);
     if (epsilon != 0.0 && has_child_clusters) {
       std::size_t count = 0;
       for (const char c : chosen) count += c != 0;

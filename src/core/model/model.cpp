@@ -19,6 +19,63 @@ namespace chutoro {
 
 namespace detail {
 
+namespace {
+
+/// The soft-clustering part of the prediction index (hdbscan's
+/// PredictionData: leaf_max_lambdas, exemplars; and the subtree maxima of
+/// approximate_predict_scores).
+void add_soft_index(std::size_t n, const clustering& c, const cluster_selection& sel,
+                    const std::vector<double>& own_max, prediction_index& x) {
+  const std::size_t clusters = own_max.size();
+  // hdbscan's CondensedTree._select_clusters, which PredictionData and the
+  // soft-clustering functions use: per label, the smallest cluster its items
+  // leave (the selected cluster itself unless all its items leave from below it).
+  x.selected = sel.clusters;
+  std::vector<char> seen(sel.clusters.size(), 0);
+  for (std::size_t i = 0; i < c.labels.size() && i < n; ++i) {
+    const std::int32_t label = c.labels[i];
+    if (label < 0 || static_cast<std::size_t>(label) >= sel.clusters.size()) continue;
+    std::int64_t& seg = x.selected[static_cast<std::size_t>(label)];
+    if (!seen[static_cast<std::size_t>(label)] || x.item_parent[i] < seg) seg = x.item_parent[i];
+    seen[static_cast<std::size_t>(label)] = 1;
+  }
+  x.own_max_lambda = own_max;
+  x.subtree_max_lambda = own_max;
+  for (std::size_t id = clusters; id-- > 1;) {
+    const std::int64_t parent = x.cluster_parent[id];
+    if (parent < 0) continue;
+    double& up = x.subtree_max_lambda[static_cast<std::size_t>(parent) - n];
+    up = std::max(up, x.subtree_max_lambda[id]);
+  }
+  std::vector<std::vector<std::size_t>> children(clusters);
+  std::vector<std::vector<std::uint32_t>> densest(clusters);  // per cluster: items leaving at own_max
+  for (const condensed_row& r : c.condensed_tree) {
+    const auto p = static_cast<std::size_t>(r.parent) - n;
+    if (r.child >= static_cast<std::int64_t>(n)) {
+      children[p].push_back(static_cast<std::size_t>(r.child) - n);
+      x.has_child_clusters = true;
+    } else if (r.lambda_val == own_max[p]) {
+      densest[p].push_back(static_cast<std::uint32_t>(r.child));
+    }
+  }
+  x.exemplars.assign(sel.clusters.size(), {});
+  std::vector<std::size_t> stack;
+  for (std::size_t label = 0; label < sel.clusters.size(); ++label) {
+    stack.assign(1, static_cast<std::size_t>(x.selected[label]) - n);
+    while (!stack.empty()) {  // leaves depth first, children in row order
+      const std::size_t at = stack.back();
+      stack.pop_back();
+      if (children[at].empty()) {
+        x.exemplars[label].insert(x.exemplars[label].end(), densest[at].begin(), densest[at].end());
+      } else {
+        stack.insert(stack.end(), children[at].rbegin(), children[at].rend());
+      }
+    }
+  }
+}
+
+}  // namespace
+
 prediction_index make_prediction_index(std::size_t n, const clustering& c, const selection_params& sp) {
   prediction_index x;
   x.item_parent.assign(n, static_cast<std::int64_t>(n));
@@ -63,6 +120,7 @@ prediction_index make_prediction_index(std::size_t n, const clustering& c, const
       x.cluster_max_lambda[id] = x.cluster_max_lambda[p];
     }
   }
+  add_soft_index(n, c, sel, own_max, x);
   return x;
 }
 
@@ -101,6 +159,122 @@ std::pair<std::int32_t, double> predict_one(const prediction_index& x, std::span
   const double max_lambda = x.cluster_max_lambda[c];
   if (!(max_lambda > 0.0)) return {label, 1.0};
   return {label, std::min(max_lambda, lambda) / max_lambda};
+}
+
+/// hdbscan's _find_neighbor_and_lambda: the neighbour with the smallest
+/// mutual reachability distance d and lambda = 1/d (DBL_MAX for d = 0).
+std::pair<std::uint32_t, double> neighbour_and_lambda(std::span<const float> core,
+                                                      std::span<const std::pair<float, std::uint32_t>> nb,
+                                                      std::size_t k) {
+  const float own_core = nb[std::min(k, nb.size()) - 1].first;
+  std::size_t best = 0;
+  float best_mr = std::numeric_limits<float>::infinity();
+  for (std::size_t j = 0; j < nb.size(); ++j) {
+    const float mr = std::max({core[nb[j].second], own_core, nb[j].first});
+    if (mr < best_mr) best_mr = mr, best = j;
+  }
+  const double lambda = best_mr > 0 ? 1.0 / static_cast<double>(best_mr) : std::numeric_limits<double>::max();
+  return {nb[best].second, lambda};
+}
+
+/// hdbscan's merge_height: for each soft-clustering cluster c (x.selected),
+/// walking up from `point_cluster` and c (the larger id first) to their
+/// common ancestor, the birth lambda of the last cluster left behind when
+/// both sides moved, else `point_lambda`.
+void merge_heights(const prediction_index& x, std::size_t n, std::int64_t point_cluster, double point_lambda,
+                   std::span<double> out) {
+  const auto at = [n](std::int64_t id) { return static_cast<std::size_t>(id) - n; };
+  for (std::size_t j = 0; j < x.selected.size(); ++j) {
+    std::int64_t left = point_cluster, right = x.selected[j], last = left;
+    bool took_left = false, took_right = false;
+    while (left != right) {
+      if (left > right) {
+        took_left = true, last = left, left = x.cluster_parent[at(left)];
+      } else {
+        took_right = true, last = right, right = x.cluster_parent[at(right)];
+      }
+    }
+    out[j] = took_left && took_right ? x.cluster_lambda[at(last)] : point_lambda;
+  }
+}
+
+/// hdbscan's dist_membership_vector from the smallest distance to each
+/// cluster's exemplars (in place): 1/d (DBL_MAX / k for d = 0), normalised.
+void distance_membership(std::span<double> v) {
+  double sum = 0.0;
+  for (double& d : v) {
+    d = d != 0.0 ? 1.0 / d : std::numeric_limits<double>::max() / static_cast<double>(v.size());
+    sum += d;
+  }
+  for (double& d : v) d /= sum;
+}
+
+/// The largest non-NaN value (numpy's nanmax; NaN when there is none).
+double nan_max(std::span<const double> v) {
+  double m = std::numeric_limits<double>::quiet_NaN();
+  for (const double d : v)
+    if (!std::isnan(d) && (std::isnan(m) || d > m)) m = d;
+  return m;
+}
+
+/// Smallest distance from item `i` to each cluster's exemplars, via `dist(i, exemplar)`.
+template <class Dist>
+void exemplar_distances(const prediction_index& x, Dist&& dist, std::span<double> out) {
+  for (std::size_t j = 0; j < x.exemplars.size(); ++j) {
+    double best = std::numeric_limits<double>::max();
+    for (const std::uint32_t e : x.exemplars[j]) best = std::min(best, static_cast<double>(dist(e)));
+    out[j] = best;
+  }
+}
+
+/// hdbscan.prediction.membership_vector for one new item whose nearest
+/// mutual-reachability model neighbour is `nn` at `lambda`; `dist_to(e)` is its
+/// distance to model item e. Writes k values.
+template <class Dist>
+void membership_one(const prediction_index& x, std::size_t n, std::uint32_t nn, double lambda, Dist&& dist_to,
+                    std::span<double> out) {
+  const std::size_t k = x.selected.size();
+  if (k == 0) return;
+  if (x.item_lambda[nn] <= lambda) lambda = x.item_lambda[nn];
+  const std::int64_t point_cluster = x.item_parent[nn];
+  std::vector<double> dist(k), outlier(k), heights(k);
+  exemplar_distances(x, dist_to, dist);
+  distance_membership(dist);
+  // per_cluster_scores takes lambda as float32.
+  const double lambda32 = lambda > std::numeric_limits<float>::max()
+                              ? std::numeric_limits<double>::infinity()
+                              : static_cast<double>(static_cast<float>(lambda));
+  merge_heights(x, n, point_cluster, lambda32, heights);
+  const double max_lambda = x.own_max_lambda[static_cast<std::size_t>(point_cluster) - n];
+  for (std::size_t j = 0; j < k; ++j) {
+    double denominator = max_lambda - heights[j];
+    if (denominator <= 0) denominator = 1e-8;
+    outlier[j] = max_lambda / denominator;
+  }
+  const double top = nan_max(outlier);
+  double sum = 0.0;
+  for (double& v : outlier) sum += (v = std::exp(v - top));
+  for (double& v : outlier) v /= sum;
+  sum = 0.0;
+  for (std::size_t j = 0; j < k; ++j) sum += (out[j] = std::sqrt(dist[j]) * outlier[j] * outlier[j]);
+  // prob_in_some_cluster, with lambda in double.
+  merge_heights(x, n, point_cluster, lambda, heights);
+  const std::size_t nearest =
+      static_cast<std::size_t>(std::max_element(heights.begin(), heights.end()) - heights.begin());
+  const double cap =
+      std::max(lambda, x.own_max_lambda[static_cast<std::size_t>(x.selected[nearest]) - n]) + 1e-8;
+  const double prob = heights[nearest] / cap;
+  for (std::size_t j = 0; j < k; ++j) out[j] = out[j] / sum * prob;
+}
+
+/// hdbscan.prediction.approximate_predict_scores for one new item.
+double outlier_score_one(const prediction_index& x, std::size_t n, std::uint32_t nn, double lambda,
+                         float nearest_distance) {
+  if (!x.has_child_clusters) return 1.0;
+  const std::int64_t cluster = x.item_parent[nn];
+  if (nearest_distance == 0.0f) lambda = x.item_lambda[nn];  // a duplicate of a model item
+  const double max_lambda = x.subtree_max_lambda[static_cast<std::size_t>(cluster) - n];
+  return max_lambda > 0.0 ? (max_lambda - lambda) / max_lambda : 0.0;
 }
 
 /// Distances between model items (ids < n) and query items (ids >= n).
@@ -251,7 +425,7 @@ const clustering& model::cluster(const selection_params& sp) {
   return m.clusters;
 }
 
-prediction model::approximate_predict(const data_source& items) const {
+prediction model::approximate_predict(const data_source& items, bool soft) const {
   const impl& m = *p_;
   m.data->check_compatible(items);
   const std::size_t n = m.tree.n;
@@ -264,6 +438,10 @@ prediction model::approximate_predict(const data_source& items) const {
   prediction out;
   out.labels.assign(q, -1);
   out.probabilities.assign(q, 0.0);
+  out.outlier_scores.assign(q, 0.0);
+  const std::size_t k_clusters = m.predict_index.selected.size();
+  out.n_clusters = m.clusters.n_clusters();
+  if (soft) out.membership.assign(q * k_clusters, 0.0);
   const detail::predict_distance dist{m.data.get(), &items, n};
   using index_t = detail::hnsw_index<detail::predict_distance>;
   // Searches only read the graph; the index type wants a mutable one.
@@ -294,6 +472,15 @@ prediction model::approximate_predict(const data_source& items) const {
         const auto [label, prob] = detail::predict_one(m.predict_index, m.tree.core_distances, nb, k, n);
         out.labels[static_cast<std::size_t>(i)] = label;
         out.probabilities[static_cast<std::size_t>(i)] = prob;
+        if (!nb.empty()) {
+          const auto [nn, lambda] = detail::neighbour_and_lambda(m.tree.core_distances, nb, k);
+          out.outlier_scores[static_cast<std::size_t>(i)] =
+              detail::outlier_score_one(m.predict_index, n, nn, lambda, nb.front().first);
+          if (soft)
+            detail::membership_one(
+                m.predict_index, n, nn, lambda, [&](std::uint32_t e) { return dist(qid, e); },
+                std::span(out.membership).subspan(static_cast<std::size_t>(i) * k_clusters, k_clusters));
+        }
       } catch (...) {
 #pragma omp critical(chutoro_predict_failure)
         if (!failure) failure = std::current_exception();
@@ -302,6 +489,60 @@ prediction model::approximate_predict(const data_source& items) const {
   }
   if (failure) std::rethrow_exception(failure);
   return out;
+}
+
+std::vector<double> model::all_points_membership_vectors() const {
+  const impl& m = *p_;
+  const prediction_index& x = m.predict_index;
+  const std::size_t n = m.tree.n;
+  const std::size_t k = x.selected.size();
+  if (k == 0) return {};
+  std::vector<double> outlier(n * k), dist(n * k), out(n * k);
+  std::vector<double> prob(n);
+  std::exception_ptr failure;
+  const auto scope = m.enter();
+#pragma omp parallel
+  {
+    std::vector<double> heights(k);
+#pragma omp for schedule(dynamic, 64)
+    for (std::int64_t ii = 0; ii < static_cast<std::int64_t>(n); ++ii) {
+      const auto i = static_cast<std::size_t>(ii);
+      try {
+        const std::int64_t cluster = x.item_parent[i];
+        const double lambda = x.item_lambda[i];
+        detail::merge_heights(x, n, cluster, lambda, heights);
+        const double max_lambda = x.own_max_lambda[static_cast<std::size_t>(cluster) - n] + 1e-8;
+        for (std::size_t j = 0; j < k; ++j) outlier[i * k + j] = std::exp(-(max_lambda / heights[j]));
+        const std::size_t nearest =
+            static_cast<std::size_t>(std::max_element(heights.begin(), heights.end()) - heights.begin());
+        prob[i] = heights[nearest] /
+                  std::max(x.own_max_lambda[static_cast<std::size_t>(x.selected[nearest]) - n], lambda);
+        const auto row = std::span(dist).subspan(i * k, k);
+        detail::exemplar_distances(
+            x, [&](std::uint32_t e) { return m.data->distance(static_cast<std::uint32_t>(i), e); }, row);
+        detail::distance_membership(row);
+      } catch (...) {
+#pragma omp critical(chutoro_membership_failure)
+        if (!failure) failure = std::current_exception();
+      }
+    }
+  }
+  if (failure) std::rethrow_exception(failure);
+  // The softmax subtracts the largest score of all items (as hdbscan's).
+  const double top = detail::nan_max(outlier);
+  for (std::size_t i = 0; i < n; ++i) {
+    double sum = 0.0;
+    for (std::size_t j = 0; j < k; ++j) sum += (outlier[i * k + j] = std::exp(outlier[i * k + j] - top));
+    double total = 0.0;
+    for (std::size_t j = 0; j < k; ++j)
+      total += (out[i * k + j] = dist[i * k + j] * (outlier[i * k + j] / sum));
+    for (std::size_t j = 0; j < k; ++j) out[i * k + j] = out[i * k + j] / total * prob[i];
+  }
+  return out;
+}
+
+const std::vector<std::vector<std::uint32_t>>& model::exemplars() const noexcept {
+  return p_->predict_index.exemplars;
 }
 
 void model::set_threads(int threads) noexcept { p_->p.build.threads = std::max(threads, 0); }

@@ -30,7 +30,10 @@ namespace {
 static_assert(std::endian::native == std::endian::little, "the model file format is little-endian");
 
 constexpr char kMagic[8] = {'C', 'H', 'U', 'T', 'O', 'R', 'O', '\x1a'};
-constexpr std::uint32_t kFormatVersion = 1;
+constexpr std::uint32_t kFormatVersion = 2;
+// Version 1 lacks PARM's last three fields (max_cluster_size,
+// cluster_selection_persistence, cluster_selection_epsilon_max): read with their defaults.
+constexpr std::uint32_t kOldestFormatVersion = 1;
 constexpr std::uint32_t kEndianMarker = 0x01020304u;
 
 constexpr std::uint32_t tag(const char (&s)[5]) {
@@ -278,6 +281,8 @@ class reader {
     return s;
   }
   [[nodiscard]] std::size_t left() const noexcept { return end_ - pos_; }
+  /// The file's format version (after header()).
+  [[nodiscard]] std::uint32_t version() const noexcept { return version_; }
 
   /// Reads the header; returns the number of sections.
   std::uint32_t header() {
@@ -295,9 +300,10 @@ class reader {
     if (endian == 0x04030201u) fail("written on a big-endian machine; this build reads little-endian files");
     if (endian != kEndianMarker)
       fail("field endianness = " + std::to_string(endian) + " is neither 0x01020304 nor 0x04030201");
-    if (version != kFormatVersion)
-      fail("format version " + std::to_string(version) + ", this build reads version " +
-           std::to_string(kFormatVersion));
+    if (version < kOldestFormatVersion || version > kFormatVersion)
+      fail("format version " + std::to_string(version) + ", this build reads versions " +
+           std::to_string(kOldestFormatVersion) + " to " + std::to_string(kFormatVersion));
+    version_ = version;
     const auto sections = get<std::uint32_t>("sections");
     const auto reserved = get<std::uint32_t>("reserved");
     const auto sum = get<std::uint64_t>("checksum");
@@ -364,6 +370,7 @@ class reader {
   std::span<const std::byte> b_;
   std::string what_, section_;
   std::size_t pos_ = 0, end_ = 0;
+  std::uint32_t version_ = 0;
   bool in_payload_ = false;
 };
 
@@ -524,6 +531,9 @@ std::vector<std::byte> model::to_bytes() const {
   w.put(static_cast<std::uint32_t>(s.method));
   w.put<double>(s.cluster_selection_epsilon);
   w.put<std::uint8_t>(s.allow_single_cluster ? 1 : 0);
+  w.put<std::uint64_t>(s.max_cluster_size);
+  w.put<double>(s.cluster_selection_persistence);
+  w.put<double>(s.cluster_selection_epsilon_max);
   w.end_section();
 
   write_data(w, *m.data);
@@ -606,6 +616,14 @@ model model::from_bytes(std::span<const std::byte> bytes, std::shared_ptr<data_s
   s.cluster_selection_epsilon = r.in_range<double>(
       "cluster_selection_epsilon", 0.0, std::numeric_limits<double>::max(), "a finite number >= 0");
   s.allow_single_cluster = r.in_range<std::uint8_t>("allow_single_cluster", 0, 1, "0 false, 1 true") != 0;
+  if (r.version() >= 2) {
+    s.max_cluster_size = r.in_range<std::uint64_t>("max_cluster_size", 0, lim::max_items, "0 = no limit");
+    s.cluster_selection_persistence = r.in_range<double>(
+        "cluster_selection_persistence", 0.0, std::numeric_limits<double>::max(), "a finite number >= 0");
+    s.cluster_selection_epsilon_max =
+        r.in_range<double>("cluster_selection_epsilon_max", s.cluster_selection_epsilon,
+                           std::numeric_limits<double>::infinity(), ">= cluster_selection_epsilon");
+  }
   b.min_samples = static_cast<std::size_t>(min_samples);
   s.min_cluster_size = static_cast<std::size_t>(min_cluster_size);
   b.device = device;

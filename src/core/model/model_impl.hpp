@@ -26,6 +26,14 @@ struct prediction_index {
   std::vector<double> cluster_lambda;
   std::vector<std::int32_t> cluster_label;
   std::vector<double> cluster_max_lambda;
+  // Soft clustering (hdbscan's PredictionData and prediction module).
+  std::vector<std::int64_t> selected;      ///< the selected cluster of each label, ascending ids
+  std::vector<double> own_max_lambda;      ///< per cluster: its own rows' largest lambda (leaf_max_lambdas)
+  std::vector<double> subtree_max_lambda;  ///< per cluster: the largest lambda of its subtree
+  bool has_child_clusters = false;         ///< the condensed tree has a cluster besides the root
+  /// Per label: hdbscan's exemplars, the items of the leaves below the
+  /// selected cluster (leaves depth first) leaving at their leaf's largest lambda.
+  std::vector<std::vector<std::uint32_t>> exemplars;
 };
 
 struct model::impl {
