@@ -33,11 +33,23 @@ from chutoro._core import __version__
 from chutoro._devices import devices
 from chutoro._estimator import FISHDBC, approximate_predict, load
 from chutoro._plugin import load_plugin
+from chutoro._soft import (
+    PredictionData,
+    all_points_membership_vectors,
+    approximate_predict_scores,
+    membership_vector,
+    validity_index,
+)
 from chutoro._trees import CondensedTree, MinimumSpanningTree, SingleLinkageTree
 
 __all__ = [
     "FISHDBC",
     "approximate_predict",
+    "approximate_predict_scores",
+    "membership_vector",
+    "all_points_membership_vectors",
+    "validity_index",
+    "PredictionData",
     "devices",
     "load",
     "load_plugin",

@@ -18,7 +18,7 @@ from joblib import effective_n_jobs
 from sklearn.base import BaseEstimator, ClusterMixin
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
-from chutoro import _core
+from chutoro import _core, _soft
 from chutoro._trees import CondensedTree, MinimumSpanningTree, SingleLinkageTree
 
 # Accepted names of the built-in dense metrics (scikit-learn / hdbscan aliases).
@@ -51,6 +51,9 @@ _FROM_MODEL = (
     "minimum_spanning_tree_",
     "core_distances_",
     "device_",
+    "centroids_",
+    "medoids_",
+    "_prediction_data",
 )
 _FITTED = _FROM_MODEL + (
     "fit_stats_",
@@ -61,7 +64,15 @@ _FITTED = _FROM_MODEL + (
     "_source_input",
 )
 # Parameters of the selection stage: recluster() changes them without rebuilding.
-_SELECTION = ("min_cluster_size", "cluster_selection_method", "cluster_selection_epsilon", "allow_single_cluster")
+_SELECTION = (
+    "min_cluster_size",
+    "cluster_selection_method",
+    "cluster_selection_epsilon",
+    "allow_single_cluster",
+    "max_cluster_size",
+    "cluster_selection_persistence",
+    "cluster_selection_epsilon_max",
+)
 # Parameters that fix the graph and the spanning tree: partial_fit() refuses changes to them.
 _BUILD = ("min_samples", "candidates", "m", "ef_construction")
 # Model data kinds whose items are not stored in model files, and what load() needs for them.
@@ -118,6 +129,23 @@ class FISHDBC(ClusterMixin, BaseEstimator):
         back (Malzer & Baum 2020). Finite, >= 0.
     allow_single_cluster : bool, default=False
         Allow the root to be selected as the only cluster.
+    max_cluster_size : int, default=0
+        eom only: a cluster of more items is never selected (its children
+        are considered instead); 0 = no limit (hdbscan 0.8.40's).
+    cluster_selection_persistence : float, default=0.0
+        Leaf clusters whose persistence (lambda = 1/distance from birth to
+        death) is below this are merged into their parent before selection;
+        this changes ``condensed_tree_`` (hdbscan 0.8.40's). Finite, >= 0.
+    cluster_selection_epsilon_max : float, default=inf
+        eom only: a cluster born at a mutual-reachability distance above this
+        is never selected (hdbscan 0.8.40's). Must be >=
+        ``cluster_selection_epsilon``.
+    prediction_data : bool, default=False
+        Build ``prediction_data_`` (the exemplars) at fit, as hdbscan. The
+        soft-clustering and prediction functions work without it.
+    store_centers : {None, "centroid", "medoid", "both"}, default=None
+        Set ``centroids_`` / ``medoids_`` at fit (scikit-learn's
+        ``HDBSCAN(store_centers=...)``; vector data only).
     candidates : {"hnsw", "exact"}, default="hnsw"
         Where the candidate edges of the spanning tree come from: ``"hnsw"``
         (FISHDBC, about O(n log n) distances) or ``"exact"`` (all pairs,
@@ -230,6 +258,11 @@ class FISHDBC(ClusterMixin, BaseEstimator):
         n_jobs: int | None = None,
         verbose: bool = False,
         device: str = "auto",
+        max_cluster_size: int = 0,
+        cluster_selection_persistence: float = 0.0,
+        cluster_selection_epsilon_max: float = float("inf"),
+        prediction_data: bool = False,
+        store_centers: str | None = None,
     ) -> None:
         self.min_cluster_size = min_cluster_size
         self.min_samples = min_samples
@@ -244,6 +277,11 @@ class FISHDBC(ClusterMixin, BaseEstimator):
         self.n_jobs = n_jobs
         self.verbose = verbose
         self.device = device
+        self.max_cluster_size = max_cluster_size
+        self.cluster_selection_persistence = cluster_selection_persistence
+        self.cluster_selection_epsilon_max = cluster_selection_epsilon_max
+        self.prediction_data = prediction_data
+        self.store_centers = store_centers
 
     # ------------------------------------------------------------------ fit
     def fit(self, X: Any, y: Any = None) -> FISHDBC:
@@ -324,6 +362,9 @@ class FISHDBC(ClusterMixin, BaseEstimator):
                 threads=p["threads"],
                 progress=bar,
                 device=p["device"],
+                max_cluster_size=p["max_cluster_size"],
+                cluster_selection_persistence=p["cluster_selection_persistence"],
+                cluster_selection_epsilon_max=p["cluster_selection_epsilon_max"],
             )
         )
         self._model = model
@@ -469,6 +510,86 @@ class FISHDBC(ClusterMixin, BaseEstimator):
         labels, probabilities = self._model.approximate_predict(source)
         return np.asarray(labels), np.asarray(probabilities)
 
+    # ------------------------------------- soft clustering (hdbscan.prediction)
+    def membership_vector(self, X: Any) -> np.ndarray:
+        """Soft cluster membership of new items, shape (n_new, n_clusters):
+        :func:`chutoro.membership_vector` (hdbscan.prediction.membership_vector)."""
+        return _soft.membership_vector(self, X)
+
+    def all_points_membership_vectors(self) -> np.ndarray:
+        """Soft cluster membership of the fitted items, shape (n_samples, n_clusters):
+        :func:`chutoro.all_points_membership_vectors`."""
+        return _soft.all_points_membership_vectors(self)
+
+    def approximate_predict_scores(self, X: Any) -> np.ndarray:
+        """GLOSH outlier scores of new items, shape (n_new,):
+        :func:`chutoro.approximate_predict_scores`."""
+        return _soft.approximate_predict_scores(self, X)
+
+    def generate_prediction_data(self) -> None:
+        """Set ``prediction_data_`` (a :class:`chutoro.PredictionData`: the
+        exemplars), as hdbscan's method of that name. Prediction and soft
+        clustering work without it; recluster and partial_fit rebuild it."""
+        check_is_fitted(self)
+        self._prediction_data = _soft.PredictionData(self)
+
+    @property
+    def prediction_data_(self) -> _soft.PredictionData:
+        """The :class:`chutoro.PredictionData` of ``prediction_data=True`` or
+        :meth:`generate_prediction_data`; AttributeError before either."""
+        data = self.__dict__.get("_prediction_data")
+        if data is None:
+            raise AttributeError("No prediction data was generated (fit with prediction_data=True or call generate_prediction_data())")
+        return data
+
+    @property
+    def exemplars_(self) -> list[Any]:
+        """hdbscan's exemplars_: per cluster label, its most representative
+        items (rows for vector data): the items of the leaf clusters below the
+        selected cluster that leave their leaf at its largest lambda."""
+        check_is_fitted(self)
+        if self.__dict__.get("_prediction_data") is None:
+            self.generate_prediction_data()
+        return self._prediction_data.exemplars
+
+    @property
+    def relative_validity_(self) -> float:
+        """hdbscan's relative_validity_: DBCV (Moulavi et al. 2014) approximated
+        on ``minimum_spanning_tree_``, fast enough to compare selection
+        parameters; :func:`chutoro.validity_index` is the full index."""
+        check_is_fitted(self)
+        return _soft.relative_validity(self.labels_, self.minimum_spanning_tree_.to_numpy())
+
+    def dbscan_clustering(self, cut_distance: float, min_cluster_size: int = 5) -> np.ndarray:
+        """DBSCAN* labels at one mutual-reachability distance (hdbscan's
+        dbscan_clustering): the flat cut of ``single_linkage_tree_`` at
+        ``cut_distance``; groups of fewer than ``min_cluster_size`` items are
+        noise (-1). Shape (n_samples,), intp. The same partition as
+        hdbscan's (labels may be numbered differently)."""
+        check_is_fitted(self)
+        if isinstance(cut_distance, bool) or not isinstance(cut_distance, numbers.Real) or math.isnan(cut_distance):
+            raise ValueError(f"dbscan_clustering: cut_distance must be a number (got {cut_distance!r})")
+        mcs = _int_param("min_cluster_size", min_cluster_size, 1)
+        return self.single_linkage_tree_.get_clusters(cut_distance=float(cut_distance), min_cluster_size=mcs)
+
+    def weighted_cluster_centroid(self, cluster_id: int) -> np.ndarray:
+        """Membership-weighted mean of cluster ``cluster_id``'s vectors, shape
+        (n_features,) (hdbscan's method; vector data only)."""
+        return _soft.weighted_centroid(self, cluster_id)
+
+    def weighted_cluster_medoid(self, cluster_id: int) -> np.ndarray:
+        """The member of cluster ``cluster_id`` with the smallest
+        membership-weighted sum of distances to the others, shape
+        (n_features,) (hdbscan's method; vector data only)."""
+        return _soft.weighted_medoid(self, cluster_id)
+
+    def _predict_soft(self, X: Any, soft: bool) -> dict[str, Any]:
+        check_is_fitted(self)
+        self._check_can_grow("membership_vector" if soft else "approximate_predict_scores")
+        source = self._model_source(X, extend=False)
+        self._model.set_threads(int(effective_n_jobs(self.n_jobs)))
+        return self._model.predict_soft(source, soft)
+
     # ---------------------------------------------------- files, pickles
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write the fitted model to a model file (docs/model_format.md).
@@ -581,6 +702,27 @@ class FISHDBC(ClusterMixin, BaseEstimator):
         if not isinstance(self.allow_single_cluster, (bool, np.bool_)):
             raise TypeError(f"allow_single_cluster must be a bool (got {type(self.allow_single_cluster).__name__})")
         p["allow_single_cluster"] = bool(self.allow_single_cluster)
+        p["max_cluster_size"] = _int_param("max_cluster_size", self.max_cluster_size, 0)
+        for name in ("cluster_selection_persistence", "cluster_selection_epsilon_max"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, numbers.Real):
+                raise TypeError(f"{name} must be a number (got {type(v).__name__})")
+            p[name] = float(v)
+        if not (math.isfinite(p["cluster_selection_persistence"]) and p["cluster_selection_persistence"] >= 0):
+            raise ValueError(
+                f"cluster_selection_persistence must be a finite number >= 0 (got {self.cluster_selection_persistence})"
+            )
+        if math.isnan(p["cluster_selection_epsilon_max"]) or p["cluster_selection_epsilon_max"] < p["cluster_selection_epsilon"]:
+            raise ValueError(
+                f"cluster_selection_epsilon_max must be >= cluster_selection_epsilon "
+                f"(got {self.cluster_selection_epsilon_max} < {p['cluster_selection_epsilon']})"
+            )
+        if not isinstance(self.prediction_data, (bool, np.bool_)):
+            raise TypeError(f"prediction_data must be a bool (got {type(self.prediction_data).__name__})")
+        if self.store_centers not in (None, "centroid", "medoid", "both"):
+            raise ValueError(
+                f"store_centers must be None, 'centroid', 'medoid' or 'both' (got {self.store_centers!r})"
+            )
         p["seed"] = _seed(self.random_state)
         if self.n_jobs is not None and (isinstance(self.n_jobs, bool) or not isinstance(self.n_jobs, numbers.Integral)):
             raise TypeError(f"n_jobs must be an int or None (got {type(self.n_jobs).__name__})")
@@ -690,6 +832,10 @@ class FISHDBC(ClusterMixin, BaseEstimator):
             data = _ModelRows(model, len(model))
         self._set_fitted(model.result(), data, len(model))
         self.device_ = model.device
+        self.__dict__.pop("_prediction_data", None)
+        if getattr(self, "prediction_data", False):
+            self.generate_prediction_data()
+        _soft.store_centers(self, getattr(self, "store_centers", None))
 
     @classmethod
     def _from_model(
@@ -710,6 +856,9 @@ class FISHDBC(ClusterMixin, BaseEstimator):
             cluster_selection_method=p["cluster_selection_method"],
             cluster_selection_epsilon=float(p["cluster_selection_epsilon"]),
             allow_single_cluster=bool(p["allow_single_cluster"]),
+            max_cluster_size=int(p["max_cluster_size"]),
+            cluster_selection_persistence=float(p["cluster_selection_persistence"]),
+            cluster_selection_epsilon_max=float(p["cluster_selection_epsilon_max"]),
             candidates=p["candidates"],
             m=int(p["m"]),
             ef_construction=int(p["ef_construction"]),

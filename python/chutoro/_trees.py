@@ -212,6 +212,109 @@ class CondensedTree:
         return ax
 
 
+    def to_networkx(self) -> Any:
+        """The condensed tree as a networkx DiGraph: an edge parent -> child per
+        row, weighted by the row's lambda_val; node attribute ``size`` is the
+        child_size of the row creating the node (1 for items), as hdbscan's.
+        Needs networkx (ImportError naming it otherwise)."""
+        nx = _require("networkx", "to_networkx()")
+        g = nx.DiGraph()
+        tree = self._raw_tree
+        g.add_weighted_edges_from(
+            zip(tree["parent"].tolist(), tree["child"].tolist(), tree["lambda_val"].tolist())
+        )
+        nx.set_node_attributes(g, dict(zip(tree["child"].tolist(), tree["child_size"].tolist())), "size")
+        return g
+
+    def get_plot_data(
+        self, leaf_separation: float = 1, log_size: bool = False, max_rectangle_per_icicle: int = 20
+    ) -> dict[str, Any]:
+        """The geometry of the icicle plot, as hdbscan's ``get_plot_data``:
+        a dict of ``bar_centers``, ``bar_tops`` (heights, in lambda),
+        ``bar_bottoms``, ``bar_widths`` (one entry per rectangle: at most
+        ``max_rectangle_per_icicle`` per cluster, plus the last), ``line_xs`` /
+        ``line_ys`` (the horizontal segment from a parent to each child
+        cluster at the child's birth lambda) and ``cluster_bounds`` (cluster
+        id -> [left, right, bottom, top]). Leaves are placed
+        ``leaf_separation`` apart in depth-first order, parents midway between
+        their two children, x scaled by the root's size (its log with
+        ``log_size``, which also draws log sizes)."""
+        tree = self._raw_tree
+        parent, child, lam, csize = tree["parent"], tree["child"], tree["lambda_val"], tree["child_size"]
+        root = int(parent.min())
+        last = int(parent.max())
+        is_cluster = csize > 1
+        kids: dict[int, list[int]] = {}
+        for p, c in zip(parent[is_cluster].tolist(), child[is_cluster].tolist()):
+            kids.setdefault(p, []).append(c)
+        # Leaves in depth-first order (children in row order).
+        leaves: list[int] = []
+        stack = [root]
+        while stack:
+            c = stack.pop()
+            if c in kids:
+                stack.extend(reversed(kids[c]))
+            else:
+                leaves.append(c)
+        x = {c: leaf_separation * i for i, c in enumerate(leaves)}
+        y: dict[int, float] = {root: 0.0}
+        for c in range(last, root - 1, -1):
+            if len(kids.get(c, ())) > 1:
+                rows = np.flatnonzero((parent == c) & is_cluster)
+                left, right = int(child[rows[0]]), int(child[rows[1]])
+                x[c] = float(np.mean([x[left], x[right]]))
+                y[left], y[right] = lam[rows[0]], lam[rows[1]]
+        scaling = np.sum(csize[parent == root])
+        if log_size:
+            scaling = np.log(scaling)
+        size_of = (lambda v: np.log(v)) if log_size else (lambda v: v)
+        centers: list[float] = []
+        tops: list[float] = []
+        bottoms: list[float] = []
+        widths: list[float] = []
+        bounds: dict[int, list[float]] = {}
+        for c in range(last, root - 1, -1):
+            mine = tree[parent == c]
+            total = np.sum(mine["child_size"])
+            top = mine["lambda_val"].max()
+            at_top = np.sum(mine[mine["lambda_val"] == top]["child_size"])
+            width, full, least = size_of(total), size_of(total), size_of(at_top)
+            step = float(full - least) / max_rectangle_per_icicle
+            level = y[c]
+            bounds[c] = [x[c] * scaling - width / 2.0, x[c] * scaling + width / 2.0, y[c], top]
+            bar_width, bar_level = width, level
+            for i in np.argsort(mine["lambda_val"]):
+                row_lambda, row_size = mine["lambda_val"][i], mine["child_size"][i]
+                if row_lambda != level and (bar_width - width > step or row_lambda == top):
+                    centers.append(x[c] * scaling)
+                    tops.append(row_lambda - bar_level)
+                    bottoms.append(bar_level)
+                    widths.append(bar_width)
+                    bar_width, bar_level = width, level
+                if log_size:
+                    rest = np.exp(width) - row_size
+                    width = np.log(rest) if rest > 0.01 else 0.0
+                else:
+                    width -= row_size
+                level = row_lambda
+        line_xs: list[list[float]] = []
+        line_ys: list[list[float]] = []
+        for row in tree[is_cluster]:
+            p, c = int(row["parent"]), int(row["child"])
+            half = size_of(row["child_size"]) / 2.0
+            line_xs.append([x[p] * scaling, x[c] * scaling + np.sign(x[c] - x[p]) * half])
+            line_ys.append([y[c], y[c]])
+        return {
+            "bar_centers": centers,
+            "bar_tops": tops,
+            "bar_bottoms": bottoms,
+            "bar_widths": widths,
+            "line_xs": line_xs,
+            "line_ys": line_ys,
+            "cluster_bounds": bounds,
+        }
+
+
 class SingleLinkageTree:
     """The single-linkage tree of the minimum spanning tree (scipy's linkage layout).
 
@@ -294,6 +397,20 @@ class SingleLinkageTree:
                              color_threshold=0, above_threshold_color=color)
         ax.set_ylabel("distance")
         return ax
+
+
+    def to_networkx(self) -> Any:
+        """The single-linkage tree as a networkx DiGraph: merge node n + r has
+        edges to its two children weighted by the merge distance; merge nodes
+        have attribute ``size``, as hdbscan's. Needs networkx."""
+        nx = _require("networkx", "to_networkx()")
+        g = nx.DiGraph()
+        n = self._linkage.shape[0] + 1
+        for r, (left, right, dist, size) in enumerate(self._linkage.tolist()):
+            g.add_edge(n + r, int(left), weight=dist)
+            g.add_edge(n + r, int(right), weight=dist)
+        nx.set_node_attributes(g, {n + r: row[3] for r, row in enumerate(self._linkage.tolist())}, "size")
+        return g
 
 
 class MinimumSpanningTree:
@@ -379,3 +496,16 @@ class MinimumSpanningTree:
         if colorbar:
             ax.figure.colorbar(lines, ax=ax, label="Mutual reachability distance")
         return ax
+
+    def to_networkx(self) -> Any:
+        """The minimum spanning tree as a networkx Graph, edges weighted by
+        their mutual reachability distance; with vector data, node attribute
+        ``data`` holds each item's vector as a tuple (as hdbscan's). Needs networkx."""
+        nx = _require("networkx", "to_networkx()")
+        g = nx.Graph()
+        for a, b, w in self._mst.tolist():
+            g.add_edge(int(a), int(b), weight=w)
+        data = self._data() if callable(self._data) else self._data
+        if data is not None:
+            nx.set_node_attributes(g, {i: tuple(row) for i, row in enumerate(np.asarray(data).tolist())}, "data")
+        return g

@@ -56,6 +56,7 @@
 #include <cstdint>
 #include <cstring>
 #include <filesystem>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <span>
@@ -313,6 +314,14 @@ chutoro::selection_params make_selection(std::size_t min_cluster_size,
   return sp;
 }
 
+/// hdbscan 0.8.40's selection options on top of make_selection's.
+void set_selection_limits(chutoro::selection_params& sp, std::size_t max_cluster_size,
+                          double cluster_selection_persistence, double cluster_selection_epsilon_max) {
+  sp.max_cluster_size = max_cluster_size;
+  sp.cluster_selection_persistence = cluster_selection_persistence;
+  sp.cluster_selection_epsilon_max = cluster_selection_epsilon_max;
+}
+
 /// The parameters of fit() and Model(): callable sources run on one thread
 /// (every distance takes the GIL: more threads only contend for it).
 chutoro::params make_params(const chutoro::data_source& source, std::size_t min_cluster_size,
@@ -341,6 +350,9 @@ nb::dict params_dict(const chutoro::params& p) {
   d["cluster_selection_method"] = std::string(chutoro::to_string(p.selection.method));
   d["cluster_selection_epsilon"] = p.selection.cluster_selection_epsilon;
   d["allow_single_cluster"] = p.selection.allow_single_cluster;
+  d["max_cluster_size"] = p.selection.max_cluster_size;
+  d["cluster_selection_persistence"] = p.selection.cluster_selection_persistence;
+  d["cluster_selection_epsilon_max"] = p.selection.cluster_selection_epsilon_max;
   d["min_samples"] = p.build.min_samples ? nb::cast(*p.build.min_samples) : nb::none();
   d["candidates"] = std::string(chutoro::to_string(p.build.candidates));
   d["m"] = p.build.m;
@@ -871,10 +883,13 @@ NB_MODULE(_core, m) {
              std::optional<std::size_t> min_samples, const std::string& cluster_selection_method,
              double cluster_selection_epsilon, bool allow_single_cluster, const std::string& candidates,
              std::size_t m, std::size_t ef_construction, std::uint64_t seed, int threads, nb::object progress,
-             const std::string& device) {
-            const chutoro::params p = make_params(
-                *source, min_cluster_size, min_samples, cluster_selection_method, cluster_selection_epsilon,
-                allow_single_cluster, candidates, m, ef_construction, seed, threads, device);
+             const std::string& device, std::size_t max_cluster_size, double cluster_selection_persistence,
+             double cluster_selection_epsilon_max) {
+            chutoro::params p = make_params(*source, min_cluster_size, min_samples, cluster_selection_method,
+                                            cluster_selection_epsilon, allow_single_cluster, candidates, m,
+                                            ef_construction, seed, threads, device);
+            set_selection_limits(p.selection, max_cluster_size, cluster_selection_persistence,
+                                 cluster_selection_epsilon_max);
             run_released(source.get(), progress, [&](const chutoro::progress_fn& on_progress) {
               new (self) chutoro::model(source, p, on_progress);
             });
@@ -882,6 +897,8 @@ NB_MODULE(_core, m) {
           "source"_a, "min_cluster_size"_a, "min_samples"_a.none(), "cluster_selection_method"_a,
           "cluster_selection_epsilon"_a, "allow_single_cluster"_a, "candidates"_a, "m"_a, "ef_construction"_a,
           "seed"_a, "threads"_a, "progress"_a.none() = nb::none(), "device"_a = "auto",
+          "max_cluster_size"_a = 0, "cluster_selection_persistence"_a = 0.0,
+          "cluster_selection_epsilon_max"_a = std::numeric_limits<double>::infinity(),
           "Fits on `source` (kept by the model, which appends to it in add()) with the parameters of fit(); "
           "progress and Ctrl-C as fit().")
       .def(
@@ -919,14 +936,18 @@ NB_MODULE(_core, m) {
       .def(
           "cluster",
           [](chutoro::model& self, std::size_t min_cluster_size, const std::string& cluster_selection_method,
-             double cluster_selection_epsilon, bool allow_single_cluster) {
-            const chutoro::selection_params sp = make_selection(
-                min_cluster_size, cluster_selection_method, cluster_selection_epsilon, allow_single_cluster);
+             double cluster_selection_epsilon, bool allow_single_cluster, std::size_t max_cluster_size,
+             double cluster_selection_persistence, double cluster_selection_epsilon_max) {
+            chutoro::selection_params sp = make_selection(min_cluster_size, cluster_selection_method,
+                                                          cluster_selection_epsilon, allow_single_cluster);
+            set_selection_limits(sp, max_cluster_size, cluster_selection_persistence,
+                                 cluster_selection_epsilon_max);
             nb::gil_scoped_release release;
             self.cluster(sp);
           },
           "min_cluster_size"_a, "cluster_selection_method"_a, "cluster_selection_epsilon"_a,
-          "allow_single_cluster"_a,
+          "allow_single_cluster"_a, "max_cluster_size"_a = 0, "cluster_selection_persistence"_a = 0.0,
+          "cluster_selection_epsilon_max"_a = std::numeric_limits<double>::infinity(),
           "Re-selects the clusters from the same spanning tree with new selection parameters. O(n log n).")
       .def(
           "approximate_predict",
@@ -939,6 +960,43 @@ NB_MODULE(_core, m) {
           "source"_a,
           "(labels int32, probabilities float64) of items that are not in the model, as "
           "hdbscan.prediction.approximate_predict.")
+      .def(
+          "predict_soft",
+          [](const chutoro::model& self, const chutoro::data_source& items, bool soft) {
+            chutoro::prediction q;
+            run_released(&self.data(), nb::none(),
+                         [&](const chutoro::progress_fn&) { q = self.approximate_predict(items, soft); });
+            const std::size_t rows = q.labels.size();
+            nb::dict out;
+            out["labels"] = to_numpy(std::move(q.labels));
+            out["probabilities"] = to_numpy(std::move(q.probabilities));
+            out["outlier_scores"] = to_numpy(std::move(q.outlier_scores));
+            if (soft) out["membership"] = to_numpy(std::move(q.membership), {rows, q.n_clusters});
+            return out;
+          },
+          "source"_a, "soft"_a = true,
+          "chutoro::model::approximate_predict with its scores: a dict of labels (q,) int32, probabilities "
+          "(q,) float64, outlier_scores (q,) float64 (hdbscan's approximate_predict_scores) and, with "
+          "soft, membership (q, n_clusters) float64 (hdbscan's membership_vector).")
+      .def(
+          "all_points_membership_vectors",
+          [](const chutoro::model& self) {
+            std::vector<double> v;
+            run_released(&self.data(), nb::none(),
+                         [&](const chutoro::progress_fn&) { v = self.all_points_membership_vectors(); });
+            const std::size_t k = v.empty() ? 0 : self.clusters().n_clusters();
+            return to_numpy(std::move(v), {self.size(), k});
+          },
+          "Soft-clustering membership of the model's items (n, n_clusters) float64, as "
+          "hdbscan.prediction.all_points_membership_vectors (chutoro::model::all_points_membership_vectors).")
+      .def(
+          "exemplars",
+          [](const chutoro::model& self) {
+            nb::list out;
+            for (const auto& ids : self.exemplars()) out.append(to_numpy(std::vector<std::uint32_t>(ids)));
+            return out;
+          },
+          "hdbscan's exemplars as item ids: one uint32 array per cluster label (chutoro::model::exemplars).")
       .def(
           "save",
           [](const chutoro::model& self, const std::filesystem::path& path) {

@@ -925,6 +925,63 @@ TEST_F(Cli, ModelClusterKeepsStoredSelection) {
   EXPECT_EQ(j["allow_single_cluster"], false);
 }
 
+TEST_F(Cli, ModelSelectionOptionsDbscanCutAndSoftPredict) {
+  write_blobs(dir_ / "train.csv", 400, 1);
+  write_blobs(dir_ / "new.csv", 60, 3);
+  const fs::path model = dir_ / "blobs.chutoro";
+  ASSERT_EQ(run({"fit", (dir_ / "train.csv").string(), "--save", model.string(), "--min-cluster-size", "10",
+                 "--max-cluster-size", "150", "--cluster-selection-persistence", "0.01",
+                 "--cluster-selection-epsilon-max", "50", "--quiet"})
+                .rc,
+            0);
+  // Stored in the model; options not given keep them.
+  auto j = run_json({"cluster", "--model", model.string(), "--json"});
+  EXPECT_EQ(j["max_cluster_size"], 150);
+  EXPECT_EQ(j["cluster_selection_persistence"], 0.01);
+  EXPECT_EQ(j["cluster_selection_epsilon_max"], 50.0);
+  EXPECT_EQ(j["clusters"], 4);
+  // A size limit below the blobs' 100 items splits them or leaves them out.
+  j = run_json({"cluster", "--model", model.string(), "--max-cluster-size", "60", "--json"});
+  EXPECT_NE(j["clusters"], 4);
+  // DBSCAN* cut: one distance far above the blobs' spread joins all, one inside a blob's keeps the four.
+  const fs::path out = dir_ / "cut.csv";
+  ASSERT_EQ(
+      run({"cluster", "--model", model.string(), "--dbscan-cut", "1000", "--output", out.string(), "--quiet"})
+          .rc,
+      0);
+  for (const int label : labels_of(out)) EXPECT_EQ(label, 0);
+  ASSERT_EQ(
+      run({"cluster", "--model", model.string(), "--dbscan-cut", "4", "--output", out.string(), "--quiet"})
+          .rc,
+      0);
+  const std::vector<int> cut = labels_of(out);
+  EXPECT_EQ(*std::max_element(cut.begin(), cut.end()), 3);
+  expect_error(run({"cluster", (dir_ / "train.csv").string(), "--dbscan-cut", "4"}), 2,
+               {"--dbscan-cut", "--model"});
+  expect_error(run({"cluster", "--model", model.string(), "--cluster-selection-epsilon", "2",
+                    "--cluster-selection-epsilon-max", "1"}),
+               2, {"--cluster-selection-epsilon-max"});
+  // predict --soft: label, probability, outlier score and one membership column per cluster.
+  const fs::path soft = dir_ / "soft.csv";
+  ASSERT_EQ(run({"predict", model.string(), (dir_ / "new.csv").string(), "--output", soft.string(), "--soft",
+                 "--quiet"})
+                .rc,
+            0);
+  std::string header;
+  const auto rows = read_rows(soft, &header);
+  EXPECT_EQ(header, "label,probability,outlier_score,membership_0,membership_1,membership_2,membership_3");
+  ASSERT_EQ(rows.size(), 60u);
+  for (const auto& row : rows) {
+    ASSERT_EQ(row.size(), 7u);
+    double sum = 0;
+    for (std::size_t c = 3; c < 7; ++c) sum += row[c];
+    EXPECT_LE(sum, 1.0 + 1e-9);
+    if (row[0] >= 0) {  // the predicted cluster holds the largest membership
+      EXPECT_EQ(std::max_element(row.begin() + 3, row.end()) - (row.begin() + 3), static_cast<long>(row[0]));
+    }
+  }
+}
+
 TEST_F(Cli, ModelAddCoversAllItems) {
   const std::size_t n1 = 400, n2 = 200;
   write_blobs(dir_ / "first.csv", n1, 1);

@@ -4,12 +4,28 @@
 #include <algorithm>
 #include <chutoro/error.hpp>
 #include <cmath>
+#include <limits>
 #include <string>
 
 #include "core/hierarchy/hierarchy.hpp"
 #include "core/mst/union_find.hpp"
 
 namespace chutoro::detail {
+
+namespace {
+
+float to_float32(double x) noexcept {
+  if (!(std::fabs(x) <= static_cast<double>(std::numeric_limits<float>::max()))) {
+    if (std::isnan(x)) return std::numeric_limits<float>::quiet_NaN();
+    // beyond FLT_MAX (+ half an ulp) a C cast rounds to infinity
+    if (std::fabs(x) >= 0x1.ffffffp127)
+      return std::copysign(std::numeric_limits<float>::infinity(), static_cast<float>(x > 0 ? 1 : -1));
+    return std::copysign(std::numeric_limits<float>::max(), static_cast<float>(x > 0 ? 1 : -1));
+  }
+  return static_cast<float>(x);
+}
+
+}  // namespace
 
 std::vector<condensed_row> simplify_hierarchy(std::span<const condensed_row> tree, std::size_t n,
                                               double persistence) {
@@ -32,7 +48,7 @@ std::vector<condensed_row> simplify_hierarchy(std::span<const condensed_row> tre
   // hdbscan's max_births (float32): the lambda of the last row of each parent,
   // then raised to the largest of its children's.
   std::vector<float> death(static_cast<std::size_t>(nodes), 0.0f);
-  for (const condensed_row& row : tree) death[at(row.parent)] = static_cast<float>(row.lambda_val);
+  for (const condensed_row& row : tree) death[at(row.parent)] = to_float32(row.lambda_val);
   std::vector<std::int64_t> parent_map(static_cast<std::size_t>(nodes));
   for (std::int64_t c = 0; c < nodes; ++c) parent_map[static_cast<std::size_t>(c)] = first + c;
   std::vector<float> lambda_of(static_cast<std::size_t>(nodes), 0.0f);  // hdbscan's lambda_map
@@ -44,7 +60,7 @@ std::vector<condensed_row> simplify_hierarchy(std::span<const condensed_row> tre
     const condensed_row& right = tree[cluster_rows[k - 1]];
     const condensed_row& left = tree[cluster_rows[k - 2]];
     const std::int64_t parent = right.parent;
-    const auto split = static_cast<float>(right.lambda_val);
+    const float split = to_float32(right.lambda_val);
     const float births[2] = {death[at(left.child)], death[at(right.child)]};
     death[at(parent)] = std::max(death[at(parent)], std::max(births[0], births[1]));
     if (static_cast<float>(std::min(births[0], births[1]) - split) >= persistence) continue;
@@ -62,8 +78,9 @@ std::vector<condensed_row> simplify_hierarchy(std::span<const condensed_row> tre
   // Resolve chains (parents have smaller ids), then renumber consecutively.
   std::vector<char> skipped(static_cast<std::size_t>(nodes), 0);
   std::vector<std::int64_t> skipped_before(static_cast<std::size_t>(nodes) + 1, 0);
-  for (std::size_t c = 0; c < static_cast<std::size_t>(nodes); ++c) {
+  for (std::size_t c = 0; c < static_cast<std::size_t>(nodes); ++c)
     parent_map[c] = parent_map[at(parent_map[c])];
+  for (std::size_t c = 0; c < static_cast<std::size_t>(nodes); ++c) {
     skipped[c] = static_cast<char>(parent_map[c] != first + static_cast<std::int64_t>(c));
     skipped_before[c + 1] = skipped_before[c] + skipped[c];
     parent_map[c] -= skipped_before[at(parent_map[c])];
@@ -74,7 +91,8 @@ std::vector<condensed_row> simplify_hierarchy(std::span<const condensed_row> tre
     if (row.child >= first && skipped[at(row.child)]) continue;
     condensed_row o = row;
     const std::size_t p = at(row.parent);
-    if (has_lambda[p]) o.lambda_val = static_cast<double>(lambda_of[p]);
+    // hdbscan passes every kept row's lambda through a C float.
+    o.lambda_val = static_cast<double>(has_lambda[p] ? lambda_of[p] : to_float32(row.lambda_val));
     o.parent = parent_map[p];
     if (row.child >= first) o.child = parent_map[at(row.child)];
     out[kept++] = o;
