@@ -26,6 +26,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <chutoro/chutoro.hpp>
 #include <chutoro/model.hpp>
@@ -813,4 +814,97 @@ TEST(ModelFileFields, TruncationSaysWhatIsMissing) {
   expect_parse_error(
       std::vector<std::byte>(good.begin(), good.begin() + static_cast<std::ptrdiff_t>(hnsw + 5)),
       {"section HNSW", "truncated", "the section header", "needs 16 bytes"});
+}
+
+// ---------------------------------------------------------------- hdbscan 0.8.40 selection options, soft
+// clustering
+
+TEST(ModelFile, SelectionOptionsAreStoredAndVersionOneFilesRead) {
+  const dense_data d = make_blobs(600, 4, 4, 0.1, 21);
+  chutoro::params p = make_params(chutoro::candidate_mode::exact);
+  p.selection.max_cluster_size = 120;
+  p.selection.cluster_selection_persistence = 0.5;
+  p.selection.cluster_selection_epsilon_max = 30.0;
+  const chutoro::model m(dense(d), p);
+  const auto bytes = m.to_bytes();
+  const chutoro::model back = chutoro::model::from_bytes(bytes);
+  EXPECT_EQ(back.parameters().selection.max_cluster_size, 120u);
+  EXPECT_EQ(back.parameters().selection.cluster_selection_persistence, 0.5);
+  EXPECT_EQ(back.parameters().selection.cluster_selection_epsilon_max, 30.0);
+  expect_same_clusters(back.clusters(), m.clusters());
+
+  // PARM of version 1 ends after allow_single_cluster (payload offset 81): the three fields take their
+  // defaults.
+  model_file_bytes v1(bytes);
+  const auto parm = v1.payload_bytes("PARM");
+  ASSERT_EQ(parm.size(), 105u);
+  v1.replace_payload("PARM", std::vector<std::byte>(parm.begin(), parm.begin() + 81));
+  v1.set_header<std::uint32_t>(8, 1);
+  const chutoro::model old = chutoro::model::from_bytes(v1.bytes());
+  EXPECT_EQ(old.parameters().selection.max_cluster_size, 0u);
+  EXPECT_EQ(old.parameters().selection.cluster_selection_persistence, 0.0);
+  EXPECT_TRUE(std::isinf(old.parameters().selection.cluster_selection_epsilon_max));
+
+  // The new fields are range-checked, naming the field.
+  auto message = [](const std::vector<std::byte>& b) {
+    try {
+      (void)chutoro::model::from_bytes(b, nullptr, "t.chutoro");
+    } catch (const chutoro::error& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  EXPECT_NE(message(model_file_bytes(bytes).set<double>("PARM", 89, -1.0).bytes())
+                .find("cluster_selection_persistence"),
+            std::string::npos);
+  EXPECT_NE(message(model_file_bytes(bytes).set<double>("PARM", 97, std::nan("")).bytes())
+                .find("cluster_selection_epsilon_max"),
+            std::string::npos);
+}
+
+TEST(ModelSoft, MembershipVectorsExemplarsAndScores) {
+  const dense_data d = make_blobs(800, 4, 4, 0.05, 22);
+  const chutoro::model m(dense(d), make_params(chutoro::candidate_mode::hnsw, 15, 5));
+  const chutoro::clustering& c = m.clusters();
+  const std::size_t k = c.n_clusters();
+  ASSERT_GE(k, 2u);
+  ASSERT_EQ(m.exemplars().size(), k);
+  for (std::size_t j = 0; j < k; ++j) {
+    ASSERT_FALSE(m.exemplars()[j].empty()) << j;
+    for (const auto e : m.exemplars()[j]) EXPECT_EQ(c.labels[e], static_cast<std::int32_t>(j));
+  }
+  const std::vector<double> all = m.all_points_membership_vectors();
+  ASSERT_EQ(all.size(), d.n * k);
+  std::size_t agree = 0, clustered = 0;
+  for (std::size_t i = 0; i < d.n; ++i) {
+    double sum = 0;
+    std::size_t best = 0;
+    for (std::size_t j = 0; j < k; ++j) {
+      EXPECT_GE(all[i * k + j], 0.0);
+      sum += all[i * k + j];
+      if (all[i * k + j] > all[i * k + best]) best = j;
+    }
+    EXPECT_LE(sum, 1.0 + 1e-9);
+    if (c.labels[i] >= 0) ++clustered, agree += best == static_cast<std::size_t>(c.labels[i]);
+  }
+  EXPECT_GT(static_cast<double>(agree), 0.95 * static_cast<double>(clustered));
+
+  // New items: soft membership rows and outlier scores; a far item scores near 1.
+  std::vector<float> q(d.values.begin(), d.values.begin() + 20 * d.dim);
+  for (std::size_t t = 0; t < d.dim; ++t) q[19 * d.dim + t] = 1000.0f;
+  const chutoro::dense_source items(q, 20, d.dim, chutoro::dense_metric::euclidean);
+  const chutoro::prediction plain = m.approximate_predict(items);
+  EXPECT_TRUE(plain.membership.empty());
+  const chutoro::prediction soft = m.approximate_predict(items, true);
+  EXPECT_EQ(soft.labels, plain.labels);
+  EXPECT_EQ(soft.n_clusters, k);
+  ASSERT_EQ(soft.membership.size(), 20 * k);
+  ASSERT_EQ(soft.outlier_scores.size(), 20u);
+  EXPECT_GT(soft.outlier_scores[19], 0.9);
+  for (std::size_t i = 0; i < 19; ++i) {
+    if (soft.labels[i] < 0) continue;
+    const auto row = std::span(soft.membership).subspan(i * k, k);
+    EXPECT_EQ(static_cast<std::int32_t>(std::max_element(row.begin(), row.end()) - row.begin()),
+              soft.labels[i]);
+  }
 }
