@@ -209,6 +209,15 @@ class FISHDBC(ClusterMixin, BaseEstimator):
         else ``""``).
     device_ : str
         The device the model's graph stages run on (``"cpu"`` or ``"cuda"``).
+    exemplars_ : list of ndarray
+        Per cluster, its most representative items (hdbscan's definition;
+        rows for vector data), computed on first access.
+    relative_validity_ : float
+        hdbscan's fast DBCV estimate from the minimum spanning tree.
+    centroids_, medoids_ : ndarray of shape (n_clusters, n_features)
+        With ``store_centers`` (scikit-learn's definitions).
+    prediction_data_ : PredictionData
+        With ``prediction_data=True`` or after :meth:`generate_prediction_data`.
     n_features_in_ : int
         Number of columns of X (vector and precomputed inputs only).
     feature_names_in_ : ndarray of shape (n_features_in_,)
@@ -397,7 +406,8 @@ class FISHDBC(ClusterMixin, BaseEstimator):
         ValueError, as scikit-learn reports it), strings for levenshtein and
         jaccard. Changed selection parameters (``min_cluster_size``,
         ``cluster_selection_method``, ``cluster_selection_epsilon``,
-        ``allow_single_cluster``) take effect; changed ``min_samples``,
+        ``allow_single_cluster``, ``max_cluster_size``,
+        ``cluster_selection_persistence``, ``cluster_selection_epsilon_max``) take effect; changed ``min_samples``,
         ``metric``, ``candidates``, ``m`` or ``ef_construction`` raise
         ValueError (they fix the graph: call :meth:`fit` to rebuild). With
         ``min_samples=None`` the model keeps the k of its fit (the
@@ -435,7 +445,9 @@ class FISHDBC(ClusterMixin, BaseEstimator):
         """Re-select the clusters with new selection parameters, without rebuilding.
 
         Accepts ``min_cluster_size``, ``cluster_selection_method``,
-        ``cluster_selection_epsilon`` and ``allow_single_cluster``: they are
+        ``cluster_selection_epsilon``, ``allow_single_cluster``,
+        ``max_cluster_size``, ``cluster_selection_persistence`` and
+        ``cluster_selection_epsilon_max``: they are
         set on the estimator (as :meth:`set_params` would), and the clusters
         are extracted again from the fitted spanning tree, in O(n log n)
         without computing a distance; every fitted attribute is refreshed.
@@ -722,6 +734,12 @@ class FISHDBC(ClusterMixin, BaseEstimator):
         if self.store_centers not in (None, "centroid", "medoid", "both"):
             raise ValueError(
                 f"store_centers must be None, 'centroid', 'medoid' or 'both' (got {self.store_centers!r})"
+            )
+        if self.store_centers is not None and check_metric and (
+            callable(self.metric) or str(self.metric).lower() in ("precomputed", "levenshtein", "jaccard")
+        ):
+            raise ValueError(
+                f"store_centers={self.store_centers!r} needs vector data, not metric={self.metric!r}"
             )
         p["seed"] = _seed(self.random_state)
         if self.n_jobs is not None and (isinstance(self.n_jobs, bool) or not isinstance(self.n_jobs, numbers.Integral)):

@@ -278,6 +278,8 @@ def test_centres_match_scikit_learn(data):
         ours.weighted_cluster_centroid(-1)
     with pytest.raises(ValueError, match="store_centers"):
         chutoro.FISHDBC(store_centers="middle").fit(train)
+    with pytest.raises(ValueError, match="needs vector data"):
+        chutoro.FISHDBC(metric="precomputed", store_centers="medoid").fit(np.zeros((20, 20)))
     assert not hasattr(chutoro.FISHDBC(min_cluster_size=15).fit(train), "centroids_")
 
 
