@@ -34,7 +34,9 @@ from chutoro._devices import devices
 from chutoro._estimator import FISHDBC, approximate_predict, load
 from chutoro._plugin import load_plugin
 from chutoro._soft import (
+    HDBSCAN_flat,
     PredictionData,
+    approximate_predict_flat,
     all_points_membership_vectors,
     approximate_predict_scores,
     membership_vector,
@@ -50,6 +52,8 @@ __all__ = [
     "all_points_membership_vectors",
     "validity_index",
     "PredictionData",
+    "HDBSCAN_flat",
+    "approximate_predict_flat",
     "devices",
     "load",
     "load_plugin",

@@ -397,3 +397,148 @@ def store_centers(est: Any, which: str | None) -> None:
         est.centroids_ = np.array([weighted_centroid(est, c) for c in range(k)]).reshape(k, data.shape[1])
     if which in ("medoid", "both"):
         est.medoids_ = np.array([weighted_medoid(est, c) for c in range(k)]).reshape(k, data.shape[1])
+
+
+# ------------------------------------------------ flat clustering (hdbscan.flat)
+def _count_clusters(est: Any, method: str, epsilon: float) -> int:
+    """Clusters selected from est's tree with `method` and `epsilon` (the
+    other selection parameters at their defaults, as hdbscan.flat does)."""
+    from chutoro import _core
+
+    mst = np.ascontiguousarray(est.minimum_spanning_tree_.to_numpy(), dtype=np.float64)
+    core = np.ascontiguousarray(est.core_distances_, dtype=np.float32)
+    r = _core.extract_clusters(mst, core, int(est.min_cluster_size), method, float(epsilon), False)
+    return len(r["cluster_persistence"])
+
+
+def _flat_epsilon(est: Any, method: str, n_clusters: int) -> tuple[str, float]:
+    """hdbscan.flat's select_epsilon: the (method, epsilon) giving n_clusters.
+    eom: the largest split distance (minus 1e-12) at which eom with epsilon
+    selects n_clusters (method leaf, with a warning, when eom cannot give that
+    many); leaf: the distance just below the (n_clusters - 1)-th split."""
+    import warnings
+
+    tree = est.condensed_tree_.to_numpy()
+    lambdas = np.unique(tree["lambda_val"][tree["child_size"] > 1].astype(float))
+    if method == "eom":
+        most = _count_clusters(est, "eom", 0.0)
+        if n_clusters > most:
+            warnings.warn(f"Cannot predict more than {most} with cluster selection method 'eom'. "
+                          "Changing to method 'leaf'...", stacklevel=3)
+            method = "leaf"
+        else:
+            for epsilon in np.sort(1.0 / lambdas - 1e-12)[::-1]:
+                if _count_clusters(est, "eom", epsilon) == n_clusters:
+                    return method, float(epsilon)
+            raise RuntimeError(f"Could not find a cluster_selection_epsilon giving {n_clusters} clusters")
+    if n_clusters > len(lambdas) + 1:
+        warnings.warn(f"HDBSCAN can only compute {len(lambdas) + 1} clusters. "
+                      f"Setting n_clusters to {len(lambdas) + 1}...", stacklevel=3)
+        n_clusters = len(lambdas) + 1
+    if n_clusters < 2:
+        raise ValueError(f"n_clusters must be >= 2 (got {n_clusters})")
+    return method, float(1.0 / lambdas[n_clusters - 2] - 1e-12)
+
+
+def HDBSCAN_flat(  # noqa: N802 (hdbscan's name)
+    X: Any,
+    n_clusters: int | None = None,
+    cluster_selection_epsilon: float = 0.0,
+    clusterer: Any = None,
+    inplace: bool = False,
+    **kwargs: Any,
+) -> Any:
+    """A flat clustering with a requested number of clusters (hdbscan.flat.HDBSCAN_flat).
+
+    Fits ``clusterer`` (a copy unless ``inplace``; else ``FISHDBC(**kwargs)``)
+    on X, then picks the ``cluster_selection_epsilon`` that gives
+    ``n_clusters`` clusters (see hdbscan.flat.select_epsilon; eom switches
+    to leaf, with a warning, when it cannot give that many) and re-selects
+    with it; without n_clusters, ``cluster_selection_epsilon`` is used.
+    The returned estimator has ``prediction_data_``, and its
+    ``cluster_selection_epsilon`` (and method) are those chosen.
+
+    Raises
+    ------
+    ValueError
+        n_clusters < 2.
+    RuntimeError
+        No epsilon gives exactly n_clusters with eom.
+    """
+    import copy
+    import warnings
+
+    from chutoro._estimator import FISHDBC
+
+    if clusterer is not None and not isinstance(clusterer, FISHDBC):
+        raise TypeError(f"HDBSCAN_flat: clusterer must be a chutoro.FISHDBC (got {type(clusterer).__name__})")
+    if n_clusters is not None and cluster_selection_epsilon != 0.0:
+        warnings.warn(f"'cluster_selection_epsilon' (={cluster_selection_epsilon}) is ignored when "
+                      "'n_clusters' is supplied.", stacklevel=2)
+        cluster_selection_epsilon = 0.0
+    if clusterer is None:
+        est = FISHDBC(**kwargs)
+    else:
+        est = clusterer if inplace else copy.deepcopy(clusterer)
+    est.set_params(prediction_data=True)
+    if n_clusters is None and cluster_selection_epsilon == 0.0:
+        return est.fit(X)
+    est.set_params(cluster_selection_epsilon=0.0)
+    est.fit(X)
+    method = est.cluster_selection_method
+    epsilon = float(cluster_selection_epsilon)
+    if n_clusters is not None:
+        method, epsilon = _flat_epsilon(est, method, int(n_clusters))
+    return est.recluster(cluster_selection_method=method, cluster_selection_epsilon=epsilon)
+
+
+def approximate_predict_flat(
+    clusterer: Any,
+    points_to_predict: Any,
+    n_clusters: int | None = None,
+    cluster_selection_epsilon: float | None = None,
+    prediction_data: Any = None,
+    return_prediction_data: bool = False,
+) -> tuple[Any, ...]:
+    """Labels of new points for a flat clustering with ``n_clusters`` clusters
+    or at ``cluster_selection_epsilon`` (hdbscan.flat.approximate_predict_flat),
+    without changing the fitted labels: the clusters are re-selected from the
+    same tree for the call (so concurrent calls on one estimator must be
+    serialised), then the points are predicted as :func:`chutoro.approximate_predict`.
+    Without either argument (or with the fitted number of clusters) it is
+    ``approximate_predict``. ``prediction_data`` is accepted for hdbscan's
+    signature and must be None (chutoro keeps what it needs in the model).
+
+    Returns
+    -------
+    labels : ndarray (n_new,), int32
+    probabilities : ndarray (n_new,), float64
+    prediction_data : PredictionData, with return_prediction_data
+    """
+    est = _fitted(clusterer, "approximate_predict_flat")
+    if prediction_data is not None:
+        raise TypeError("approximate_predict_flat: prediction_data must be None (the model keeps its own)")
+    fitted_k = int(np.sum(np.unique(est.labels_) >= 0))
+    if n_clusters is not None:
+        n_clusters = int(n_clusters)
+    if (n_clusters is None or n_clusters == fitted_k) and cluster_selection_epsilon is None:
+        labels, probs = est.approximate_predict(points_to_predict)
+        return (labels, probs, PredictionData(est)) if return_prediction_data else (labels, probs)
+    method = est.cluster_selection_method
+    if n_clusters is not None:
+        if method == "eom" and n_clusters > fitted_k:
+            method = "leaf"  # hdbscan switches too (with a warning)
+        method, epsilon = _flat_epsilon(est, method, n_clusters)
+    else:
+        epsilon = float(cluster_selection_epsilon)
+    model = est._model
+    saved = dict(model.parameters)
+    keys = ("min_cluster_size", "cluster_selection_method", "cluster_selection_epsilon", "allow_single_cluster",
+            "max_cluster_size", "cluster_selection_persistence", "cluster_selection_epsilon_max")
+    model.cluster(int(saved["min_cluster_size"]), method, epsilon, bool(saved["allow_single_cluster"]))
+    try:
+        labels, probs = est.approximate_predict(points_to_predict)
+        data = PredictionData(est) if return_prediction_data else None  # the flat clustering's exemplars
+    finally:
+        model.cluster(**{k: saved[k] for k in keys})
+    return (labels, probs, data) if return_prediction_data else (labels, probs)

@@ -138,6 +138,30 @@ def test_dbscan_clustering_matches_hdbscan(pair, cut):
     _same_partition(ours.dbscan_clustering(cut, min_cluster_size=5), ref.dbscan_clustering(cut, min_cluster_size=5))
 
 
+@pytest.mark.parametrize("method,n_clusters", [("eom", 3), ("eom", 6), ("leaf", 4), ("leaf", 12)])
+def test_hdbscan_flat_matches_hdbscan(data, method, n_clusters):
+    from hdbscan.flat import HDBSCAN_flat, approximate_predict_flat
+
+    train, held_out = data
+    ours = chutoro.HDBSCAN_flat(train, n_clusters=n_clusters, min_cluster_size=15, min_samples=K,
+                                candidates="exact", cluster_selection_method=method)
+    ref = HDBSCAN_flat(train, n_clusters=n_clusters, min_cluster_size=15, min_samples=K - 1,
+                       approx_min_span_tree=False, cluster_selection_method=method)
+    assert ours.labels_.max() + 1 == ref.labels_.max() + 1 == n_clusters
+    _same_partition(ours.labels_, ref.labels_)
+    assert ours.prediction_data_ is not None
+    # approximate_predict_flat at another cluster count: as re-selecting, predicting,
+    # and leaving the fitted clustering as it was.
+    before = ours.labels_.copy()
+    labels, probs = chutoro.approximate_predict_flat(ours, held_out, n_clusters=n_clusters - 1)
+    np.testing.assert_array_equal(ours.labels_, before)
+    again = chutoro.HDBSCAN_flat(train, n_clusters=n_clusters - 1, clusterer=ours)
+    np.testing.assert_array_equal(labels, again.approximate_predict(held_out)[0])
+    np.testing.assert_array_equal(probs, again.approximate_predict(held_out)[1])
+    ref_labels, _ = approximate_predict_flat(ref, held_out, n_clusters=n_clusters - 1)
+    assert adjusted_rand_score(labels, ref_labels) > 0.9  # hdbscan predicts with other core distances
+
+
 # ---------------------------------------------------------- soft clustering
 def test_all_points_membership_vectors_match_hdbscan(pair, data):
     import hdbscan.prediction
