@@ -38,8 +38,10 @@ from chutoro._soft import (
     PredictionData,
     approximate_predict_flat,
     all_points_membership_vectors,
+    all_points_membership_vectors_flat,
     approximate_predict_scores,
     membership_vector,
+    membership_vector_flat,
     validity_index,
 )
 from chutoro._trees import CondensedTree, MinimumSpanningTree, SingleLinkageTree
@@ -54,6 +56,8 @@ __all__ = [
     "PredictionData",
     "HDBSCAN_flat",
     "approximate_predict_flat",
+    "membership_vector_flat",
+    "all_points_membership_vectors_flat",
     "devices",
     "load",
     "load_plugin",

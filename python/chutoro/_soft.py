@@ -524,21 +524,71 @@ def approximate_predict_flat(
     if (n_clusters is None or n_clusters == fitted_k) and cluster_selection_epsilon is None:
         labels, probs = est.approximate_predict(points_to_predict)
         return (labels, probs, PredictionData(est)) if return_prediction_data else (labels, probs)
-    method = est.cluster_selection_method
-    if n_clusters is not None:
-        if method == "eom" and n_clusters > fitted_k:
-            method = "leaf"  # hdbscan switches too (with a warning)
-        method, epsilon = _flat_epsilon(est, method, n_clusters)
-    else:
-        epsilon = float(cluster_selection_epsilon)
-    model = est._model
-    saved = dict(model.parameters)
-    keys = ("min_cluster_size", "cluster_selection_method", "cluster_selection_epsilon", "allow_single_cluster",
-            "max_cluster_size", "cluster_selection_persistence", "cluster_selection_epsilon_max")
-    model.cluster(int(saved["min_cluster_size"]), method, epsilon, bool(saved["allow_single_cluster"]))
-    try:
+    with _flat_selection(est, n_clusters, cluster_selection_epsilon, fitted_k):
         labels, probs = est.approximate_predict(points_to_predict)
         data = PredictionData(est) if return_prediction_data else None  # the flat clustering's exemplars
-    finally:
-        model.cluster(**{k: saved[k] for k in keys})
     return (labels, probs, data) if return_prediction_data else (labels, probs)
+
+
+class _flat_selection:
+    """Context: est's model re-selected for n_clusters (or at epsilon) with
+    hdbscan.flat's choice, the fitted selection restored on exit."""
+
+    _KEYS = ("min_cluster_size", "cluster_selection_method", "cluster_selection_epsilon", "allow_single_cluster",
+             "max_cluster_size", "cluster_selection_persistence", "cluster_selection_epsilon_max")
+
+    def __init__(self, est: Any, n_clusters: int | None, epsilon: float | None, fitted_k: int) -> None:
+        method = est.cluster_selection_method
+        if n_clusters is not None:
+            if method == "eom" and n_clusters > fitted_k:
+                method = "leaf"  # hdbscan switches too (with a warning)
+            method, epsilon = _flat_epsilon(est, method, n_clusters)
+        self.est, self.method, self.epsilon = est, method, float(epsilon or 0.0)
+
+    def __enter__(self) -> None:
+        model = self.est._model
+        self.saved = dict(model.parameters)
+        model.cluster(int(self.saved["min_cluster_size"]), self.method, self.epsilon,
+                      bool(self.saved["allow_single_cluster"]))
+
+    def __exit__(self, *exc: Any) -> None:
+        self.est._model.cluster(**{k: self.saved[k] for k in self._KEYS})
+
+
+def membership_vector_flat(
+    clusterer: Any,
+    points_to_predict: Any,
+    prediction_data: Any = None,
+    n_clusters: int | None = None,
+    cluster_selection_epsilon: float = 0.0,
+) -> np.ndarray:
+    """:func:`membership_vector` for the flat clustering with ``n_clusters``
+    clusters or at ``cluster_selection_epsilon`` (hdbscan.flat.membership_vector_flat),
+    without changing the fitted clustering (calls on one estimator must be
+    serialised). Shape (n_new, n_clusters)."""
+    est = _fitted(clusterer, "membership_vector_flat")
+    if prediction_data is not None:
+        raise TypeError("membership_vector_flat: prediction_data must be None (the model keeps its own)")
+    if n_clusters is None and cluster_selection_epsilon == 0.0:
+        return membership_vector(est, points_to_predict)
+    fitted_k = int(np.sum(np.unique(est.labels_) >= 0))
+    with _flat_selection(est, None if n_clusters is None else int(n_clusters), cluster_selection_epsilon, fitted_k):
+        return np.asarray(est._predict_soft(points_to_predict, True)["membership"])
+
+
+def all_points_membership_vectors_flat(
+    clusterer: Any, prediction_data: Any = None, n_clusters: int | None = None,
+    cluster_selection_epsilon: float | None = None,
+) -> np.ndarray:
+    """:func:`all_points_membership_vectors` for the flat clustering with
+    ``n_clusters`` clusters or at ``cluster_selection_epsilon``
+    (hdbscan.flat.all_points_membership_vectors_flat), without changing the
+    fitted clustering. Shape (n_samples, n_clusters)."""
+    est = _fitted(clusterer, "all_points_membership_vectors_flat")
+    if prediction_data is not None:
+        raise TypeError("all_points_membership_vectors_flat: prediction_data must be None")
+    if n_clusters is None and cluster_selection_epsilon is None:
+        return all_points_membership_vectors(est)
+    fitted_k = int(np.sum(np.unique(est.labels_) >= 0))
+    with _flat_selection(est, None if n_clusters is None else int(n_clusters), cluster_selection_epsilon, fitted_k):
+        return np.asarray(est._model.all_points_membership_vectors())

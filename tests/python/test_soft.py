@@ -160,6 +160,11 @@ def test_hdbscan_flat_matches_hdbscan(data, method, n_clusters):
     np.testing.assert_array_equal(probs, again.approximate_predict(held_out)[1])
     ref_labels, _ = approximate_predict_flat(ref, held_out, n_clusters=n_clusters - 1)
     assert adjusted_rand_score(labels, ref_labels) > 0.9  # hdbscan predicts with other core distances
+    np.testing.assert_array_equal(chutoro.membership_vector_flat(ours, held_out, n_clusters=n_clusters - 1),
+                                  again.membership_vector(held_out))
+    np.testing.assert_array_equal(chutoro.all_points_membership_vectors_flat(ours, n_clusters=n_clusters - 1),
+                                  again.all_points_membership_vectors())
+    np.testing.assert_array_equal(ours.labels_, before)
 
 
 # ---------------------------------------------------------- soft clustering
