@@ -51,11 +51,11 @@ _FROM_MODEL = (
     "minimum_spanning_tree_",
     "core_distances_",
     "device_",
-    "centroids_",
-    "medoids_",
     "_prediction_data",
 )
 _FITTED = _FROM_MODEL + (
+    "centroids_",
+    "medoids_",
     "fit_stats_",
     "n_features_in_",
     "feature_names_in_",
@@ -662,11 +662,13 @@ class FISHDBC(ClusterMixin, BaseEstimator):
         elif kind == "callable":
             source = _core.CallableSource(self._source_input, self.metric)
         stats = self.__dict__.get("fit_stats_")
+        centres = {k: self.__dict__[k] for k in ("centroids_", "medoids_") if k in self.__dict__}
         self._model = _core.Model.from_bytes(blob, source, what="pickled FISHDBC")
         self._model.set_threads(int(effective_n_jobs(self.n_jobs)))
         self._refresh()
         if stats is not None:
             self.fit_stats_ = stats
+        self.__dict__.update(centres)  # computed from X as given (the model keeps float32 rows)
 
     # ------------------------------------------------------------ internals
     def __sklearn_tags__(self):  # noqa: D105

@@ -310,6 +310,11 @@ def test_centres_match_scikit_learn(data):
     with pytest.raises(ValueError, match="needs vector data"):
         chutoro.FISHDBC(metric="precomputed", store_centers="medoid").fit(np.zeros((20, 20)))
     assert not hasattr(chutoro.FISHDBC(min_cluster_size=15).fit(train), "centroids_")
+    import pickle
+
+    back = pickle.loads(pickle.dumps(ours))
+    np.testing.assert_array_equal(back.centroids_, ours.centroids_)
+    np.testing.assert_array_equal(back.medoids_, ours.medoids_)
 
 
 # ------------------------------------------------------------------- trees
