@@ -85,6 +85,7 @@ struct cluster_options {
   run_options run;
   std::string model;  // cluster --model MODEL
   std::string save;   // fit --save MODEL
+  long long overlap = 2;  // cluster under mpirun: shards per item (docs/distributed.md)
   bool has_model = false;
   std::vector<std::string> fit_only_given;    // graph-stage options given (not allowed with --model)
   std::vector<std::string> input_only_given;  // --format, --metric, ... given (not allowed with --model)
@@ -247,6 +248,11 @@ std::string cuda_version_line();
 
 /// `cluster INPUT` (save empty) and `fit INPUT --save MODEL`.
 int run_fit(const cluster_options& o);
+/// Whether this process is a rank of a distributed run (distributed_command.cpp):
+/// CHUTORO_DISTRIBUTED on/1, or unset/auto and started by an MPI launcher.
+bool distributed_launch();
+/// `mpirun -np P chutoro cluster INPUT ...` (error(unsupported) in a build without MPI).
+int run_fit_distributed(const cluster_options& o);
 /// `cluster --model MODEL`.
 int run_cluster_model(const cluster_options& o);
 int run_add(const model_options& o);

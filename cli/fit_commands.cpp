@@ -48,6 +48,9 @@ CLI::App* add_cluster_command(CLI::App& app, cluster_options& o) {
   add_fit_like_options(c, o,
                        "Cluster the items of a plugin library (chutoro/plugin.h) instead of INPUT; with "
                        "--model: re-open the plugin items the model was fitted on");
+  c->add_option("--overlap", o.overlap,
+                "Under mpirun (docs/distributed.md): each item goes to the shards of its N nearest centres")
+      ->transform(integer_in(1, 4096));
   return c;
 }
 
@@ -77,6 +80,7 @@ void note_given_cluster(const CLI::App* c, cluster_options& o) {
 }
 
 int run_fit(const cluster_options& o) {
+  if (distributed_launch()) return run_fit_distributed(o);
   const auto t_start = clock_type::now();
   const bool saving = !o.save.empty();
 
