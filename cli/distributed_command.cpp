@@ -83,6 +83,7 @@ int run_fit_distributed(const cluster_options& o) {
       if (o.overlap < 1)
         throw usage_error("--overlap " + std::to_string(o.overlap) + " is out of range: at least 1");
       dp.overlap = static_cast<std::size_t>(o.overlap);
+      if (o.replication_margin >= 0) dp.replication_margin = o.replication_margin;
       plan = plan_input(o.in);
       if (plan.format != chutoro::input_format::npy && plan.format != chutoro::input_format::csv)
         throw chutoro::error(chutoro::error_code::unsupported,

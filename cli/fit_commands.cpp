@@ -51,6 +51,10 @@ CLI::App* add_cluster_command(CLI::App& app, cluster_options& o) {
   c->add_option("--overlap", o.overlap,
                 "Under mpirun (docs/distributed.md): each item goes to the shards of its N nearest centres")
       ->transform(integer_in(1, 4096));
+  c->add_option("--replication-margin", o.replication_margin,
+                "Under mpirun: an item joins its 2nd..N-th nearest centre's shard only within (1 + this) "
+                "times its nearest centre's distance (default: always)")
+      ->check(number_at_least_zero());
   return c;
 }
 

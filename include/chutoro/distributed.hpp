@@ -22,6 +22,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <limits>
 #include <memory>
 #include <span>
 #include <string>
@@ -130,6 +131,11 @@ struct distributed_params {
   /// the number of ranks), so that neighbours across a shard boundary meet in
   /// at least one shard. Must be >= 1.
   std::size_t overlap = 2;
+  /// Replicas only near a boundary: the item also goes to its 2nd..overlap-th
+  /// nearest centre only when that centre is within (1 + replication_margin)
+  /// times the nearest centre's distance (Euclidean on the stored rows).
+  /// +inf (the default): always, as `overlap` alone says. Must be >= 0.
+  double replication_margin = std::numeric_limits<double>::infinity();
   /// Items sampled over all ranks (in proportion to their slices) for the
   /// k-means centres. Must be >= 1.
   std::size_t sample_size = 8192;

@@ -222,7 +222,8 @@ std::string describe(const params& p, const distributed_params& dp) {
          ";cluster_selection_epsilon=" + number(s.cluster_selection_epsilon) +
          ";allow_single_cluster=" + (s.allow_single_cluster ? "true" : "false") +
          ";overlap=" + std::to_string(dp.overlap) + ";sample_size=" + std::to_string(dp.sample_size) +
-         ";kmeans_iterations=" + std::to_string(dp.kmeans_iterations);
+         ";kmeans_iterations=" + std::to_string(dp.kmeans_iterations) +
+         ";replication_margin=" + number(dp.replication_margin);
 }
 
 distributed_result distributed_fit(communicator& comm, const data_source& local, const params& p_in,
@@ -240,6 +241,8 @@ distributed_result distributed_fit(communicator& comm, const data_source& local,
   agree(comm, [&] {
     validate(p);
     expects(dp.overlap >= 1, error_code::invalid_argument, "distributed fit: overlap must be >= 1 (got 0)");
+    expects(dp.replication_margin >= 0, error_code::invalid_argument,
+            "distributed fit: replication_margin must be >= 0 (got " + number(dp.replication_margin) + ")");
     expects(dp.sample_size >= 1, error_code::invalid_argument,
             "distributed fit: sample_size must be >= 1 (got 0)");
     expects(p.build.candidates == candidate_mode::hnsw, error_code::unsupported,
@@ -328,18 +331,27 @@ distributed_result distributed_fit(communicator& comm, const data_source& local,
   const std::size_t overlap = std::min(dp.overlap, n_centres);
   std::vector<std::vector<std::byte>> outgoing(P);
   agree(comm, [&] {
-    std::vector<std::uint32_t> choice(n_local * overlap);
+    // Squared distances: the j-th nearest centre (j >= 1) takes the item only
+    // within (1 + replication_margin)^2 of the nearest one's.
+    const double band = std::isinf(dp.replication_margin)
+                            ? std::numeric_limits<double>::infinity()
+                            : (1.0 + dp.replication_margin) * (1.0 + dp.replication_margin);
+    constexpr std::uint32_t none = std::numeric_limits<std::uint32_t>::max();
+    std::vector<std::uint32_t> choice(n_local * overlap, none);
 #pragma omp parallel for schedule(static)
     for (std::size_t i = 0; i < n_local; ++i) {
       std::vector<std::pair<float, std::uint32_t>> d(n_centres);
       for (std::size_t c = 0; c < n_centres; ++c)
         d[c] = {squared_l2(dense->row(i), centres.data() + c * dim, dim), static_cast<std::uint32_t>(c)};
       std::partial_sort(d.begin(), d.begin() + static_cast<std::ptrdiff_t>(overlap), d.end());
-      for (std::size_t j = 0; j < overlap; ++j) choice[i * overlap + j] = d[j].second;
+      for (std::size_t j = 0; j < overlap; ++j)
+        if (j == 0 || static_cast<double>(d[j].first) <= band * static_cast<double>(d[0].first))
+          choice[i * overlap + j] = d[j].second;
     }
     rs.partition_distances += n_local * n_centres;
     for (std::size_t i = 0; i < n_local; ++i)
       for (std::size_t j = 0; j < overlap; ++j) {
+        if (choice[i * overlap + j] == none) continue;
         auto& out = outgoing[choice[i * overlap + j]];
         put(out, static_cast<std::uint32_t>(first + i));
         put_all(out, std::span<const float>(dense->row(i), dim));
