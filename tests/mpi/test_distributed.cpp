@@ -199,6 +199,38 @@ TEST(DistributedFit, FullOverlapIsTheOneProcessFitBitForBit) {
   EXPECT_EQ(r.clusters.outlier_scores, one.outlier_scores);
 }
 
+TEST(DistributedFit, ReplicationMarginKeepsReplicasNearBoundaries) {
+  auto c = world();
+  const int P = c->size(), me = c->rank();
+  const auto d = chutoro_test::make_blobs(4000, 8, 8, 0.05, 11);
+  dist::distributed_params dp;
+  dp.replication_margin = 0.0;  // a second shard only on an exact tie: none here
+  const dist::distributed_result none = dist::distributed_fit(*c, slice(d, me, P), small_params(), dp);
+  dp.replication_margin = 0.2;
+  const dist::distributed_result some = dist::distributed_fit(*c, slice(d, me, P), small_params(), dp);
+  dp.replication_margin = -1.0;
+  std::string what = "no error";
+  try {
+    (void)dist::distributed_fit(*c, slice(d, me, P), small_params(), dp);
+  } catch (const dist::distributed_error& e) {
+    what = e.what();
+  }
+  // Every rank was given the bad value: the lowest names it, the count of the others follows.
+  EXPECT_EQ(what.rfind("rank 0: distributed fit: replication_margin must be >= 0 (got -1)", 0), 0u) << what;
+  if (me != 0) return;
+  std::uint64_t a = 0, b = 0;
+  for (const auto& s : none.all_ranks) a += s.shard_items;
+  for (const auto& s : some.all_ranks) b += s.shard_items;
+  EXPECT_EQ(a, d.n);
+  if (P > 1) {
+    EXPECT_GT(b, d.n);
+    EXPECT_LT(b, 2 * d.n);
+  }
+  const chutoro::result one = chutoro::fit(
+      chutoro::dense_source(d.values, d.n, d.dim, chutoro::dense_metric::euclidean), small_params());
+  EXPECT_GE(chutoro::adjusted_rand_index(one.labels, some.clusters.labels), 0.98);
+}
+
 TEST(DistributedFit, AgreesOnTheSharedDataReadInParts) {
   auto c = world();
   const int P = c->size(), me = c->rank();
