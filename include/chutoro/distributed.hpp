@@ -174,8 +174,10 @@ struct distributed_result {
 /// FISHDBC over the items of all ranks of `comm` (Dell'Amico 2019, with the
 /// partition-build-merge scheme of docs/distributed.md). `local` is this
 /// rank's slice, in global order: rank r's items get global ids after those
-/// of ranks 0..r-1. Every rank must hold at least one item. Supported: dense
-/// sources (any dense metric) and candidates = hnsw. `identity` names the
+/// of ranks 0..r-1. Every rank must hold at least one item. Supported:
+/// dense_source (any dense metric; k-means centres) and string_source
+/// (levenshtein; pivots drawn from the sample under the metric), with
+/// candidates = hnsw. `identity` names the
 /// input (e.g. file name and size); it is compared across ranks with the
 /// parameters before any work: a difference throws on every rank.
 ///

@@ -206,6 +206,123 @@ std::vector<float> kmeans(std::span<const float> sample, std::size_t m, std::siz
   return centres;
 }
 
+/// UTF-8 bytes of code points (valid scalar values, as string_source holds).
+std::string utf8(std::span<const char32_t> cps) {
+  std::string s;
+  s.reserve(cps.size());
+  for (const char32_t c : cps) {
+    if (c < 0x80) {
+      s += static_cast<char>(c);
+    } else if (c < 0x800) {
+      s += static_cast<char>(0xC0 | (c >> 6));
+      s += static_cast<char>(0x80 | (c & 0x3F));
+    } else if (c < 0x10000) {
+      s += static_cast<char>(0xE0 | (c >> 12));
+      s += static_cast<char>(0x80 | ((c >> 6) & 0x3F));
+      s += static_cast<char>(0x80 | (c & 0x3F));
+    } else {
+      s += static_cast<char>(0xF0 | (c >> 18));
+      s += static_cast<char>(0x80 | ((c >> 12) & 0x3F));
+      s += static_cast<char>(0x80 | ((c >> 6) & 0x3F));
+      s += static_cast<char>(0x80 | (c & 0x3F));
+    }
+  }
+  return s;
+}
+
+/// How the partition moves items of one kind: dense_source rows (dim
+/// float32, as stored: cosine rows stay normalised) or string_source items
+/// (a uint32 count, then UTF-32 code points).
+class item_codec {
+ public:
+  /// error(unsupported) for other sources.
+  explicit item_codec(const data_source& local)
+      : dense_(dynamic_cast<const dense_source*>(&local)),
+        strings_(dynamic_cast<const string_source*>(&local)),
+        dim_(local.dim()) {
+    expects(dense_ || strings_, error_code::unsupported,
+            "distributed fit: data source '" + local.name() + "' (" + std::string(to_string(local.kind())) +
+                ") is not supported: dense vectors and strings (levenshtein) are distributed so far");
+  }
+  [[nodiscard]] bool dense() const noexcept { return dense_ != nullptr; }
+
+  /// Appends item i of `src` (a source of this codec's kind).
+  void put_item(std::vector<std::byte>& out, const data_source& src, std::size_t i) const {
+    if (dense_) {
+      put_all(out, std::span<const float>(static_cast<const dense_source&>(src).row(i), dim_));
+    } else {
+      const std::span<const char32_t> cps = static_cast<const string_source&>(src).item(i);
+      put(out, static_cast<std::uint32_t>(cps.size()));
+      put_all(out, cps);
+    }
+  }
+  void put_item(std::vector<std::byte>& out, std::size_t i) const {
+    put_item(out, dense_ ? static_cast<const data_source&>(*dense_) : *strings_, i);
+  }
+
+  /// Items being read back.
+  struct builder {
+    std::vector<float> values;
+    std::vector<std::string> strings;
+    std::size_t n = 0;
+  };
+  void take(reader& rd, builder& b) const {
+    if (dense_) {
+      b.values.resize((b.n + 1) * dim_);
+      rd.get_all(std::span<float>(b.values.data() + b.n * dim_, dim_));
+    } else {
+      std::vector<char32_t> cps(rd.get<std::uint32_t>());
+      rd.get_all(std::span<char32_t>(cps));
+      b.strings.push_back(utf8(cps));
+    }
+    ++b.n;
+  }
+  /// A source of this kind and metric over the items read (none: null).
+  [[nodiscard]] std::unique_ptr<data_source> make(builder&& b) const {
+    if (b.n == 0) return nullptr;
+    if (dense_) return std::make_unique<dense_source>(b.values, b.n, dim_, dense_->metric(), rows_normalized);
+    return std::make_unique<string_source>(b.strings);
+  }
+
+ private:
+  const dense_source* dense_;
+  const string_source* strings_;
+  std::size_t dim_;
+};
+
+/// Rank 0, items without coordinates: c pivots from the sample by k-means++'s
+/// seeding under the metric itself (each next pivot drawn with probability
+/// proportional to its squared distance to the nearest pivot so far).
+std::vector<std::size_t> pick_pivots(const data_source& sample, std::size_t c, std::uint64_t seed,
+                                     std::uint64_t& distances) {
+  const std::size_t m = sample.size();
+  std::mt19937_64 rng(seed ^ 0x7069766f7473ULL);
+  std::vector<double> best(m, std::numeric_limits<double>::infinity());
+  std::vector<std::size_t> pivots;
+  std::size_t pick = static_cast<std::size_t>(rng() % m);
+  for (;;) {
+    pivots.push_back(pick);
+    if (pivots.size() == c) break;
+    double total = 0;
+    for (std::size_t i = 0; i < m; ++i) {
+      const double d = i == pick ? 0.0 : static_cast<double>(sample.distance(i, pick));
+      best[i] = std::min(best[i], d * d);
+      total += best[i];
+    }
+    distances += m;
+    if (!(total > 0)) break;  // every sample sits on a pivot
+    double r = unit(rng) * total;
+    pick = m - 1;
+    for (std::size_t i = 0; i < m; ++i) {
+      r -= best[i];
+      if (r < 0) {
+        pick = i;
+        break;
+      }
+    }
+  }
+  return pivots;
+}
 }  // namespace
 
 std::string describe(const params& p, const distributed_params& dp) {
@@ -233,7 +350,7 @@ distributed_result distributed_fit(communicator& comm, const data_source& local,
   distributed_result res;
   rank_stats& rs = res.stats;
   params p = p_in;
-  const dense_source* dense = nullptr;
+  std::optional<item_codec> codec;
   std::string mine;
 
   // ---- 0 agree: parameters and input, before any work
@@ -247,10 +364,7 @@ distributed_result distributed_fit(communicator& comm, const data_source& local,
             "distributed fit: sample_size must be >= 1 (got 0)");
     expects(p.build.candidates == candidate_mode::hnsw, error_code::unsupported,
             "distributed fit: candidates = exact is not distributed; use hnsw (FISHDBC)");
-    dense = dynamic_cast<const dense_source*>(&local);
-    expects(dense != nullptr, error_code::unsupported,
-            "distributed fit: data source '" + local.name() + "' (" + std::string(to_string(local.kind())) +
-                ") is not supported: only dense sources are distributed so far");
+    codec.emplace(local);
     expects(local.size() >= 1, error_code::invalid_argument,
             "distributed fit: this rank's slice holds no item");
     mine = describe(p, dp) + ";metric=" + local.name() + ";dim=" + std::to_string(local.dim()) +
@@ -300,52 +414,77 @@ distributed_result distributed_fit(communicator& comm, const data_source& local,
     std::size_t taken = 0;
     for (std::size_t i = 0; i < n_local && taken < want; ++i) {  // Knuth's selection sampling
       if (unit(rng) * static_cast<double>(n_local - i) < static_cast<double>(want - taken)) {
-        put_all(sample_bytes, std::span<const float>(dense->row(i), dim));
+        codec->put_item(sample_bytes, i);
         ++taken;
       }
     }
   });
   std::vector<std::vector<std::byte>> samples = comm.gather(sample_bytes, 0);
   sample_bytes = {};
+  // Dense items: k-means centres (c x dim float32). Other items: pivots,
+  // items of the sample, moved as items are.
   std::vector<std::byte> centre_bytes;
   agree(comm, [&] {
     if (me != 0) return;
-    std::vector<float> s;
+    item_codec::builder b;
     for (const auto& part : samples) {
-      const std::size_t at = s.size();
-      s.resize(at + part.size() / sizeof(float));
-      reader(part).get_all(std::span<float>(s.data() + at, part.size() / sizeof(float)));
+      reader rd(part);
+      while (!rd.done()) codec->take(rd, b);
     }
-    const std::size_t m = s.size() / dim;
-    const std::vector<float> c =
-        kmeans(s, m, dim, std::min(P, m), dp.kmeans_iterations, p.build.seed, rs.partition_distances);
-    put_all(centre_bytes, std::span<const float>(c));
+    const std::size_t m = b.n;
+    if (codec->dense()) {
+      const std::vector<float> c = kmeans(b.values, m, dim, std::min(P, m), dp.kmeans_iterations,
+                                          p.build.seed, rs.partition_distances);
+      put_all(centre_bytes, std::span<const float>(c));
+    } else {
+      const std::unique_ptr<data_source> sample = codec->make(std::move(b));
+      for (const std::size_t i : pick_pivots(*sample, std::min(P, m), p.build.seed, rs.partition_distances))
+        codec->put_item(centre_bytes, *sample, i);
+    }
   });
   samples = {};
   comm.broadcast(centre_bytes, 0);
-  const std::size_t n_centres = centre_bytes.size() / (dim * sizeof(float));
-  std::vector<float> centres(n_centres * dim);
-  reader(centre_bytes).get_all(std::span<float>(centres));
+  std::vector<float> centres;           // dense
+  std::unique_ptr<data_source> pivots;  // other items
+  std::size_t n_centres = 0;
+  agree(comm, [&] {
+    if (codec->dense()) {
+      n_centres = centre_bytes.size() / (dim * sizeof(float));
+      centres.resize(n_centres * dim);
+      reader(centre_bytes).get_all(std::span<float>(centres));
+    } else {
+      item_codec::builder b;
+      reader rd(centre_bytes);
+      while (!rd.done()) codec->take(rd, b);
+      pivots = codec->make(std::move(b));
+      n_centres = pivots->size();
+      pivots->check_compatible(local);
+    }
+  });
 
   // ---- 2 route every item to the shards of its `overlap` nearest centres
   const std::size_t overlap = std::min(dp.overlap, n_centres);
   std::vector<std::vector<std::byte>> outgoing(P);
   agree(comm, [&] {
-    // Squared distances: the j-th nearest centre (j >= 1) takes the item only
-    // within (1 + replication_margin)^2 of the nearest one's.
-    const double band = std::isinf(dp.replication_margin)
-                            ? std::numeric_limits<double>::infinity()
-                            : (1.0 + dp.replication_margin) * (1.0 + dp.replication_margin);
+    // The j-th nearest centre (j >= 1) takes the item only within
+    // (1 + replication_margin) of the nearest one's distance (dense: squared).
+    const double band = std::isinf(dp.replication_margin) ? std::numeric_limits<double>::infinity()
+                        : codec->dense() ? (1.0 + dp.replication_margin) * (1.0 + dp.replication_margin)
+                                         : 1.0 + dp.replication_margin;
     constexpr std::uint32_t none = std::numeric_limits<std::uint32_t>::max();
     std::vector<std::uint32_t> choice(n_local * overlap, none);
 #pragma omp parallel for schedule(static)
     for (std::size_t i = 0; i < n_local; ++i) {
       std::vector<std::pair<float, std::uint32_t>> d(n_centres);
       for (std::size_t c = 0; c < n_centres; ++c)
-        d[c] = {squared_l2(dense->row(i), centres.data() + c * dim, dim), static_cast<std::uint32_t>(c)};
+        d[c] = {pivots ? pivots->cross_distance(local, i, c)
+                       : squared_l2(static_cast<const dense_source&>(local).row(i), centres.data() + c * dim,
+                                    dim),
+                static_cast<std::uint32_t>(c)};
       std::partial_sort(d.begin(), d.begin() + static_cast<std::ptrdiff_t>(overlap), d.end());
       for (std::size_t j = 0; j < overlap; ++j)
-        if (j == 0 || static_cast<double>(d[j].first) <= band * static_cast<double>(d[0].first))
+        if (j == 0 || std::isinf(band) ||
+            static_cast<double>(d[j].first) <= band * static_cast<double>(d[0].first))
           choice[i * overlap + j] = d[j].second;
     }
     rs.partition_distances += n_local * n_centres;
@@ -354,7 +493,7 @@ distributed_result distributed_fit(communicator& comm, const data_source& local,
         if (choice[i * overlap + j] == none) continue;
         auto& out = outgoing[choice[i * overlap + j]];
         put(out, static_cast<std::uint32_t>(first + i));
-        put_all(out, std::span<const float>(dense->row(i), dim));
+        codec->put_item(out, i);
       }
   });
   std::vector<std::vector<std::byte>> incoming = comm.alltoallv(std::move(outgoing));
@@ -369,30 +508,31 @@ distributed_result distributed_fit(communicator& comm, const data_source& local,
   agree(comm, [&] {
     be = detail::select_backend(p.build.device);
     scope = be.ptr->enter(p.build.threads);
-    const std::size_t record = sizeof(std::uint32_t) + dim * sizeof(float);
-    std::size_t m = 0;
-    for (const auto& part : incoming) m += part.size() / record;
-    std::vector<float> values(m * dim);
-    gid.resize(m);
-    std::size_t i = 0;
-    for (const auto& part : incoming) {
+    item_codec::builder b;
+    if (codec->dense()) {  // exact room: no growth by doubling
+      std::size_t bytes = 0;
+      for (const auto& part : incoming) bytes += part.size();
+      b.values.reserve(bytes / (sizeof(std::uint32_t) + dim * sizeof(float)) * dim);
+    }
+    for (auto& part : incoming) {
       reader rd(part);
       while (!rd.done()) {
-        gid[i] = rd.get<std::uint32_t>();
-        rd.get_all(std::span<float>(values.data() + i * dim, dim));
-        expects(i == 0 || gid[i] > gid[i - 1], error_code::internal,
+        const auto g = rd.get<std::uint32_t>();
+        expects(gid.empty() || g > gid.back(), error_code::internal,
                 "distributed fit: shard items out of order");
-        ++i;
+        gid.push_back(g);
+        codec->take(rd, b);
       }
+      part = {};
     }
     incoming = {};
+    const std::size_t m = gid.size();
     rs.shard_items = m;
     if (m < 2) return;  // no pair to measure: the item's replicas elsewhere carry it
-    const dense_source shard(values, m, dim, dense->metric(), rows_normalized);
-    values = {};
+    const std::unique_ptr<data_source> shard = codec->make(std::move(b));
     state.emplace(p.build, be.ptr);
     fit_stats fs;
-    (void)be.ptr->extend_hnsw(*state, shard, p.build, fs, {});
+    (void)be.ptr->extend_hnsw(*state, *shard, p.build, fs, {});
     rs.distance_computations = fs.distance_computations;
     rs.candidate_edges = fs.candidate_edges;
   });

@@ -8,6 +8,7 @@
 #include <chutoro/distributed_mpi.hpp>
 #include <chutoro/fit.hpp>
 #include <chutoro/io.hpp>
+#include <chutoro/metrics.hpp>
 #include <chutoro/scores.hpp>
 #include <cstring>
 #include <new>
@@ -265,6 +266,34 @@ TEST(DistributedFit, AgreesOnDigitsWithCosine) {
   EXPECT_GE(chutoro::adjusted_rand_index(one.labels, r.clusters.labels), 0.98) << "P = " << P;
 }
 
+TEST(DistributedFit, StringsUnderLevenshtein) {
+  // Words (the shared word list, every 80th line), sliced by rank.
+  auto c = world();
+  const int P = c->size(), me = c->rank();
+  const std::vector<std::string> all_lines = chutoro::read_lines(chutoro_test::data_path("words_en.txt"));
+  std::vector<std::string> words;
+  for (std::size_t i = 0; i < all_lines.size(); i += 80) words.push_back(all_lines[i]);
+  const std::size_t n = words.size();
+  const std::size_t lo = n * static_cast<std::size_t>(me) / static_cast<std::size_t>(P);
+  const std::size_t hi = n * static_cast<std::size_t>(me + 1) / static_cast<std::size_t>(P);
+  const std::vector<std::string> mine_words(words.begin() + static_cast<std::ptrdiff_t>(lo),
+                                            words.begin() + static_cast<std::ptrdiff_t>(hi));
+  const chutoro::string_source mine(mine_words);
+  chutoro::params p = small_params();
+  const dist::distributed_result r = dist::distributed_fit(*c, mine, p);
+  dist::distributed_params full;
+  full.overlap = static_cast<std::size_t>(P);
+  const dist::distributed_result everywhere = dist::distributed_fit(*c, mine, p, full);
+  if (me != 0) return;
+  const chutoro::result one = chutoro::fit(chutoro::string_source(words), p);
+  ASSERT_EQ(r.clusters.labels.size(), n);
+  EXPECT_GE(one.n_clusters(), 2u);
+  EXPECT_GE(chutoro::adjusted_rand_index(one.labels, r.clusters.labels), 0.98) << "P = " << P;
+  // Every shard holding every word: the one-process tree, bit for bit.
+  EXPECT_EQ(everywhere.tree.core_distances, one.tree.core_distances);
+  EXPECT_EQ(everywhere.clusters.labels, one.labels);
+}
+
 TEST(DistributedFit, SameSeedAndRanksGiveTheSameResult) {
   auto c = world();
   const int P = c->size(), me = c->rank();
@@ -328,19 +357,21 @@ TEST(DistributedFit, ARankWithABadParameterOrSourceStopsEveryRank) {
   }
   EXPECT_EQ(what.rfind("rank 0: min_cluster_size must be >= 2", 0), 0u) << what;
 
-  // The last rank brings strings: not distributed yet.
-  const std::vector<std::string> words = {"alpha", "beta", "gamma"};
-  const chutoro::string_source strings(words);
+  // The last rank brings token sets: not distributed yet.
+  const std::vector<std::string> lines = {"a b", "b c", "c d"};
+  const chutoro::set_source sets = chutoro::set_source::from_token_lines(lines);
   const chutoro::dense_source mine = slice(d, me, P);
   what = "no error";
   chutoro::error_code code{};
   try {
-    (void)dist::distributed_fit(*c, me == P - 1 ? static_cast<const chutoro::data_source&>(strings) : mine,
+    (void)dist::distributed_fit(*c, me == P - 1 ? static_cast<const chutoro::data_source&>(sets) : mine,
                                 small_params());
   } catch (const dist::distributed_error& e) {
     what = e.what(), code = e.code();
   }
-  EXPECT_EQ(what.rfind("rank " + std::to_string(P - 1) + ": distributed fit: data source 'levenshtein'", 0),
+  EXPECT_EQ(what.rfind("rank " + std::to_string(P - 1) +
+                           ": distributed fit: data source 'jaccard' (sets) is not supported",
+                       0),
             0u)
       << what;
   EXPECT_EQ(code, chutoro::error_code::unsupported);
