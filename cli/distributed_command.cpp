@@ -74,7 +74,7 @@ int run_fit_distributed(const cluster_options& o) {
     dist::agree(*comm, [&] {
       if (!o.save.empty())
         throw usage_error("fit --save is not distributed; run `chutoro cluster` under mpirun");
-      if (o.in.has_plugin) throw usage_error("--plugin is not distributed; give a .npy or .csv INPUT");
+      if (o.in.has_plugin) throw usage_error("--plugin is not distributed; give a .npy, .csv or text INPUT");
       if (o.in.input.empty()) throw usage_error("INPUT is required");
       p = make_params(o.sel, o.build);
       apply_threads(o.run);
@@ -85,10 +85,12 @@ int run_fit_distributed(const cluster_options& o) {
       dp.overlap = static_cast<std::size_t>(o.overlap);
       if (o.replication_margin >= 0) dp.replication_margin = o.replication_margin;
       plan = plan_input(o.in);
-      if (plan.format != chutoro::input_format::npy && plan.format != chutoro::input_format::csv)
-        throw chutoro::error(chutoro::error_code::unsupported,
-                             o.in.input + ": format " + plan.format_name +
-                                 " is not distributed yet; distributed runs read .npy and .csv files");
+      if (plan.format != chutoro::input_format::npy && plan.format != chutoro::input_format::csv &&
+          plan.format != chutoro::input_format::lines)
+        throw chutoro::error(
+            chutoro::error_code::unsupported,
+            o.in.input + ": format " + plan.format_name +
+                " is not distributed yet; distributed runs read .npy, .csv and text (lines) files");
       if (me == 0 && o.run.has_output) {
         check_output_path(o.run.output);
         if (same_file(o.run.output, o.in.input))
@@ -98,44 +100,67 @@ int run_fit_distributed(const cluster_options& o) {
 
     // ---- read this rank's part
     const auto t_read = clock_type::now();
-    std::unique_ptr<chutoro::dense_source> source;
+    std::unique_ptr<chutoro::data_source> source;
     std::vector<std::string> labels;  // rank 0, csv with --label-column: every row's
-    std::string metric = o.in.metric.empty() ? "euclidean" : o.in.metric;
+    const bool text = plan.format == chutoro::input_format::lines;
+    std::string metric = !o.in.metric.empty() ? o.in.metric : text ? "levenshtein" : "euclidean";
     std::size_t dim = 0;
     std::string identity;
     dist::agree(*comm, [&] {
+      if (text ? metric != "levenshtein"
+               : metric != "euclidean" && metric != "cosine" && metric != "manhattan")
+        throw usage_error("--metric " + metric + " is not distributed for " + plan.format_name +
+                          (text ? "; choose levenshtein" : "; choose euclidean, cosine or manhattan"));
+      // This rank's rows [lo, hi) of `total`.
+      std::size_t total = 0, lo = 0, hi = 0;
+      const auto part_of = [&](std::size_t t) {
+        total = t;
+        lo = t / ranks * me + t % ranks * me / ranks;
+        hi = t / ranks * (me + 1) + t % ranks * (me + 1) / ranks;
+      };
       chutoro::dense_table part;
-      std::size_t total = 0;
+      std::vector<std::string> items;
       if (plan.format == chutoro::input_format::npy) {
         chutoro::npy_part np =
             chutoro::read_npy_part(o.in.input, static_cast<std::size_t>(me), static_cast<std::size_t>(ranks));
         part = std::move(np.table);
-        total = np.total_rows;
+        total = np.total_rows, lo = np.first_row, hi = lo + part.n;
+      } else if (text) {
+        // Every rank reads the file and keeps its lines (line ranges are not split yet).
+        std::vector<std::string> all = chutoro::read_lines(o.in.input);
+        part_of(all.size());
+        items.assign(std::make_move_iterator(all.begin() + static_cast<std::ptrdiff_t>(lo)),
+                     std::make_move_iterator(all.begin() + static_cast<std::ptrdiff_t>(hi)));
       } else {
         chutoro::dense_table all = chutoro::read_csv(
             o.in.input,
             o.in.has_label_column ? std::optional<std::string_view>(o.in.label_column) : std::nullopt);
-        total = all.n;
-        const std::size_t lo = total / ranks * me + total % ranks * me / ranks;
-        const std::size_t hi = total / ranks * (me + 1) + total % ranks * (me + 1) / ranks;
+        part_of(all.n);
         part.dim = all.dim;
         part.n = hi - lo;
         part.values.assign(all.values.begin() + static_cast<std::ptrdiff_t>(lo * all.dim),
                            all.values.begin() + static_cast<std::ptrdiff_t>(hi * all.dim));
         if (me == 0) labels = std::move(all.labels);
       }
-      if (part.n == 0)
+      if (hi == lo)
         throw chutoro::error(
             chutoro::error_code::invalid_argument,
             o.in.input + ": " + std::to_string(total) + " rows for " + std::to_string(ranks) +
                 " ranks: this rank's part holds no row; use at most " + std::to_string(total) + " ranks");
-      if (metric != "euclidean" && metric != "cosine" && metric != "manhattan")
-        throw usage_error("--metric " + metric +
-                          " is not distributed; choose euclidean, cosine or manhattan");
       dim = part.dim;
       naming(o.in.input, [&] {
-        source = std::make_unique<chutoro::dense_source>(part.values, part.n, part.dim,
-                                                         chutoro::parse_dense_metric(metric));
+        if (text) {
+          try {
+            source = std::make_unique<chutoro::string_source>(items);
+          } catch (const chutoro::error& e) {
+            // string_source numbers items from 0 in this rank's part; name the file's line.
+            throw chutoro::error(e.code(), std::string(e.what()) + " (item 0 of this part is line " +
+                                               std::to_string(lo + 1) + " of the file)");
+          }
+        } else {
+          source = std::make_unique<chutoro::dense_source>(part.values, part.n, part.dim,
+                                                           chutoro::parse_dense_metric(metric));
+        }
       });
       identity = "file=" + std::filesystem::path(o.in.input).filename().string() +
                  ";bytes=" + std::to_string(std::filesystem::file_size(o.in.input)) +
@@ -171,7 +196,7 @@ int run_fit_distributed(const cluster_options& o) {
     s.metric = metric;
     s.n = r.n;
     s.dim = dim;
-    s.dense = true;
+    s.dense = !text;
     s.p = p;
     s.seconds_read = seconds_read;
     nlohmann::ordered_json per_rank = nlohmann::ordered_json::array();

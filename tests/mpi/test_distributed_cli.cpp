@@ -121,6 +121,35 @@ TEST(DistributedCli, AgreesWithOneProcessOnNpyAndCsv) {
       0.98);
 }
 
+TEST(DistributedCli, TextLinesUnderLevenshtein) {
+  const fs::path dir = tmp_dir();
+  // Every 80th word of the shared word list.
+  std::ifstream in(chutoro_test::data_path("words_en.txt"));
+  std::ofstream words(dir / "words.txt");
+  std::size_t k = 0;
+  for (std::string line; std::getline(in, line); ++k)
+    if (k % 80 == 0) words << line << "\n";
+  words.close();
+  const std::string opts = " --min-cluster-size 10 --min-samples 5 --threads 1 --quiet --output ";
+  ASSERT_EQ(
+      run(cli + " cluster " + (dir / "words.txt").string() + opts + (dir / "one.csv").string(), dir).status,
+      0);
+  const run_result r = run(
+      mpirun(2) + cli + " cluster " + (dir / "words.txt").string() + opts + (dir / "np2.csv").string(), dir);
+  ASSERT_EQ(r.status, 0) << r.err;
+  const auto a = labels_of(dir / "one.csv"), b = labels_of(dir / "np2.csv");
+  ASSERT_EQ(a.size(), (k + 79) / 80);
+  EXPECT_EQ(a, b) << "overlap 2 at P = 2: every shard holds every word";
+  const run_result m = run(mpirun(2) + cli + " cluster " + (dir / "words.txt").string() +
+                               " --metric jaccard" + opts + (dir / "jaccard.csv").string(),
+                           dir);
+  EXPECT_EQ(m.status, 1);
+  EXPECT_NE(
+      m.err.find("chutoro: error: rank 0: --metric jaccard is not distributed for lines; choose levenshtein"),
+      std::string::npos)
+      << m.err;
+}
+
 TEST(DistributedCli, BadValuesInOneRanksPartStopEveryRank) {
   const fs::path dir = tmp_dir();
   const auto d = chutoro_test::make_blobs(200, 3, 3, 0.0, 9);
