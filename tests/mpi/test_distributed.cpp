@@ -294,6 +294,35 @@ TEST(DistributedFit, StringsUnderLevenshtein) {
   EXPECT_EQ(everywhere.clusters.labels, one.labels);
 }
 
+TEST(DistributedFit, DuplicatesAndTinyInputsLeaveShardsEmpty) {
+  auto c = world();
+  const int P = c->size(), me = c->rank();
+  // 40 copies of one point: every centre is that point, every item goes to
+  // centres 0 and 1 (ties break by centre), the other ranks' shards are empty.
+  chutoro_test::dense_data same;
+  same.n = 40, same.dim = 3, same.values.assign(40 * 3, 1.5f);
+  chutoro::params p = small_params();
+  p.selection.allow_single_cluster = true;
+  const dist::distributed_result r = dist::distributed_fit(*c, slice(same, me, P), p);
+  // One item per rank, more ranks than the sample's distinct items.
+  const auto few = chutoro_test::make_blobs(static_cast<std::size_t>(P) + 3, 2, 2, 0.0, 13);
+  chutoro::params q;
+  q.selection.min_cluster_size = 2;
+  q.build.min_samples = 2;
+  q.build.threads = 1;
+  const dist::distributed_result s = dist::distributed_fit(*c, slice(few, me, P), q);
+  if (me != 0) return;
+  std::uint64_t empty = 0;
+  for (const auto& x : r.all_ranks) empty += x.shard_items == 0;
+  EXPECT_EQ(empty, static_cast<std::uint64_t>(std::max(0, P - 2)));
+  const chutoro::result one =
+      chutoro::fit(chutoro::dense_source(same.values, same.n, same.dim, chutoro::dense_metric::euclidean), p);
+  EXPECT_EQ(r.clusters.labels, one.labels);
+  EXPECT_EQ(r.tree.core_distances, one.tree.core_distances);
+  ASSERT_EQ(s.clusters.labels.size(), few.n);
+  EXPECT_EQ(s.tree.edges.size(), few.n - 1);
+}
+
 TEST(DistributedFit, SameSeedAndRanksGiveTheSameResult) {
   auto c = world();
   const int P = c->size(), me = c->rank();
