@@ -127,9 +127,9 @@ void agree(communicator& comm, const std::function<void()>& local);
 /// Knobs of the distributed algorithm (docs/distributed.md). They change
 /// the result (unlike threads), so ranks must agree on them.
 struct distributed_params {
-  /// Each item goes to the shards of its `overlap` nearest centres (capped at
-  /// the number of ranks), so that neighbours across a shard boundary meet in
-  /// at least one shard. Must be >= 1.
+  /// Each item goes to `overlap` shards (capped at the number of ranks): the
+  /// ranks of its nearest centres, nearest first, so that neighbours across a
+  /// shard boundary meet in at least one shard. Must be >= 1.
   std::size_t overlap = 2;
   /// Replicas only near a boundary: the item also goes to its 2nd..overlap-th
   /// nearest centre only when that centre is within (1 + replication_margin)
@@ -141,6 +141,10 @@ struct distributed_params {
   std::size_t sample_size = 8192;
   /// Lloyd iterations of the k-means that picks the centres (after k-means++ seeding).
   std::size_t kmeans_iterations = 10;
+  /// Centres per rank: rank 0 picks centres_per_rank x P centres and deals
+  /// them to the ranks by their share of the sample, largest first to the
+  /// least loaded rank, so that shards come out of similar sizes. Must be >= 1.
+  std::size_t centres_per_rank = 4;
 };
 
 /// One rank's work and communication in distributed_fit.

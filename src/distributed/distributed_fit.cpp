@@ -340,6 +340,7 @@ std::string describe(const params& p, const distributed_params& dp) {
          ";allow_single_cluster=" + (s.allow_single_cluster ? "true" : "false") +
          ";overlap=" + std::to_string(dp.overlap) + ";sample_size=" + std::to_string(dp.sample_size) +
          ";kmeans_iterations=" + std::to_string(dp.kmeans_iterations) +
+         ";centres_per_rank=" + std::to_string(dp.centres_per_rank) +
          ";replication_margin=" + number(dp.replication_margin);
 }
 
@@ -360,6 +361,8 @@ distributed_result distributed_fit(communicator& comm, const data_source& local,
     expects(dp.overlap >= 1, error_code::invalid_argument, "distributed fit: overlap must be >= 1 (got 0)");
     expects(dp.replication_margin >= 0, error_code::invalid_argument,
             "distributed fit: replication_margin must be >= 0 (got " + number(dp.replication_margin) + ")");
+    expects(dp.centres_per_rank >= 1, error_code::invalid_argument,
+            "distributed fit: centres_per_rank must be >= 1 (got 0)");
     expects(dp.sample_size >= 1, error_code::invalid_argument,
             "distributed fit: sample_size must be >= 1 (got 0)");
     expects(p.build.candidates == candidate_mode::hnsw, error_code::unsupported,
@@ -423,7 +426,7 @@ distributed_result distributed_fit(communicator& comm, const data_source& local,
   sample_bytes = {};
   // Dense items: k-means centres (c x dim float32). Other items: pivots,
   // items of the sample, moved as items are.
-  std::vector<std::byte> centre_bytes;
+  std::vector<std::byte> centre_bytes, owner_bytes;
   agree(comm, [&] {
     if (me != 0) return;
     item_codec::builder b;
@@ -432,24 +435,63 @@ distributed_result distributed_fit(communicator& comm, const data_source& local,
       while (!rd.done()) codec->take(rd, b);
     }
     const std::size_t m = b.n;
+    const std::size_t c = std::min(dp.centres_per_rank * P, m);
+    // Each centre's share of the sample: its nearest centre (ties: the lower index).
+    std::vector<std::uint64_t> share(c, 0);
     if (codec->dense()) {
-      const std::vector<float> c = kmeans(b.values, m, dim, std::min(P, m), dp.kmeans_iterations,
-                                          p.build.seed, rs.partition_distances);
-      put_all(centre_bytes, std::span<const float>(c));
+      const std::vector<float> centres =
+          kmeans(b.values, m, dim, c, dp.kmeans_iterations, p.build.seed, rs.partition_distances);
+      put_all(centre_bytes, std::span<const float>(centres));
+      for (std::size_t i = 0; i < m; ++i) {
+        std::size_t best = 0;
+        float bd = std::numeric_limits<float>::infinity();
+        for (std::size_t j = 0; j < c; ++j) {
+          const float e = squared_l2(b.values.data() + i * dim, centres.data() + j * dim, dim);
+          if (e < bd) bd = e, best = j;
+        }
+        ++share[best];
+      }
     } else {
       const std::unique_ptr<data_source> sample = codec->make(std::move(b));
-      for (const std::size_t i : pick_pivots(*sample, std::min(P, m), p.build.seed, rs.partition_distances))
-        codec->put_item(centre_bytes, *sample, i);
+      const std::vector<std::size_t> picked = pick_pivots(*sample, c, p.build.seed, rs.partition_distances);
+      for (const std::size_t i : picked) codec->put_item(centre_bytes, *sample, i);
+      for (std::size_t i = 0; i < m; ++i) {
+        std::size_t best = 0;
+        float bd = std::numeric_limits<float>::infinity();
+        for (std::size_t j = 0; j < picked.size(); ++j) {
+          const float e = i == picked[j] ? 0.0f : sample->distance(i, picked[j]);
+          if (e < bd) bd = e, best = j;
+        }
+        ++share[best];
+      }
+      share.resize(picked.size());
     }
+    rs.partition_distances += m * share.size();
+    // Longest processing time first: the largest share to the least loaded
+    // rank (ties: the lower index, the lower rank).
+    std::vector<std::uint32_t> order(share.size());
+    for (std::size_t j = 0; j < order.size(); ++j) order[j] = static_cast<std::uint32_t>(j);
+    std::stable_sort(order.begin(), order.end(),
+                     [&](std::uint32_t a, std::uint32_t b) { return share[a] > share[b]; });
+    std::vector<std::uint64_t> load(P, 0);
+    std::vector<std::uint32_t> owner(share.size());
+    for (const std::uint32_t j : order) {
+      const auto r = static_cast<std::size_t>(std::min_element(load.begin(), load.end()) - load.begin());
+      owner[j] = static_cast<std::uint32_t>(r);
+      load[r] += share[j];
+    }
+    put_all(owner_bytes, std::span<const std::uint32_t>(owner));
   });
   samples = {};
   comm.broadcast(centre_bytes, 0);
-  std::vector<float> centres;           // dense
-  std::unique_ptr<data_source> pivots;  // other items
-  std::size_t n_centres = 0;
+  comm.broadcast(owner_bytes, 0);
+  std::vector<float> centres;                                                    // dense
+  std::unique_ptr<data_source> pivots;                                           // other items
+  std::vector<std::uint32_t> owner(owner_bytes.size() / sizeof(std::uint32_t));  // centre -> rank
+  reader(owner_bytes).get_all(std::span<std::uint32_t>(owner));
+  const std::size_t n_centres = owner.size();
   agree(comm, [&] {
     if (codec->dense()) {
-      n_centres = centre_bytes.size() / (dim * sizeof(float));
       centres.resize(n_centres * dim);
       reader(centre_bytes).get_all(std::span<float>(centres));
     } else {
@@ -457,17 +499,23 @@ distributed_result distributed_fit(communicator& comm, const data_source& local,
       reader rd(centre_bytes);
       while (!rd.done()) codec->take(rd, b);
       pivots = codec->make(std::move(b));
-      n_centres = pivots->size();
+      expects(pivots->size() == n_centres, error_code::internal, "distributed fit: pivots and owners differ");
       pivots->check_compatible(local);
     }
   });
 
-  // ---- 2 route every item to the shards of its `overlap` nearest centres
-  const std::size_t overlap = std::min(dp.overlap, n_centres);
+  // ---- 2 route every item to the shards (ranks) of its nearest centres:
+  // `overlap` distinct ranks, walking the centres from the nearest
+  std::size_t ranks_with_centres = 0;
+  {
+    std::vector<bool> has(P, false);
+    for (const std::uint32_t r : owner) ranks_with_centres += !has[r], has[r] = true;
+  }
+  const std::size_t overlap = std::min(dp.overlap, ranks_with_centres);
   std::vector<std::vector<std::byte>> outgoing(P);
   agree(comm, [&] {
-    // The j-th nearest centre (j >= 1) takes the item only within
-    // (1 + replication_margin) of the nearest one's distance (dense: squared).
+    // A further centre's rank takes the item only within (1 +
+    // replication_margin) of the nearest centre's distance (dense: squared).
     const double band = std::isinf(dp.replication_margin) ? std::numeric_limits<double>::infinity()
                         : codec->dense() ? (1.0 + dp.replication_margin) * (1.0 + dp.replication_margin)
                                          : 1.0 + dp.replication_margin;
@@ -481,11 +529,16 @@ distributed_result distributed_fit(communicator& comm, const data_source& local,
                        : squared_l2(static_cast<const dense_source&>(local).row(i), centres.data() + c * dim,
                                     dim),
                 static_cast<std::uint32_t>(c)};
-      std::partial_sort(d.begin(), d.begin() + static_cast<std::ptrdiff_t>(overlap), d.end());
-      for (std::size_t j = 0; j < overlap; ++j)
-        if (j == 0 || std::isinf(band) ||
-            static_cast<double>(d[j].first) <= band * static_cast<double>(d[0].first))
-          choice[i * overlap + j] = d[j].second;
+      std::sort(d.begin(), d.end());
+      std::uint32_t* mine_choice = choice.data() + i * overlap;
+      std::size_t taken = 0;
+      for (std::size_t j = 0; j < n_centres && taken < overlap; ++j) {
+        if (j > 0 && !std::isinf(band) &&
+            !(static_cast<double>(d[j].first) <= band * static_cast<double>(d[0].first)))
+          break;
+        const std::uint32_t r = owner[d[j].second];
+        if (std::find(mine_choice, mine_choice + taken, r) == mine_choice + taken) mine_choice[taken++] = r;
+      }
     }
     rs.partition_distances += n_local * n_centres;
     for (std::size_t i = 0; i < n_local; ++i)
