@@ -241,8 +241,12 @@ int run_fit_distributed(const cluster_options& o) {
                             " + partition " + std::to_string(partition) + " distances)");
     report(s, c.labels, c.n_clusters(), o.run);
     return 0;
-  } catch (const dist::distributed_error&) {
-    if (me == 0) throw;  // main prints the one message and exits 1
+  } catch (const dist::distributed_error& e) {
+    // Every rank holds the same error: rank 0 prints it once, then the ranks
+    // leave together (a rank leaving first with status 1 makes mpirun end
+    // the others, rank 0 perhaps before it printed).
+    if (me == 0) print_error(e.what());
+    MPI_Barrier(MPI_COMM_WORLD);
     return 1;
   } catch (const std::exception& e) {
     // A failure outside the stages the ranks agree on: the others may wait
