@@ -473,12 +473,14 @@ distributed_result distributed_fit(communicator& comm, const data_source& local,
     for (std::size_t j = 0; j < order.size(); ++j) order[j] = static_cast<std::uint32_t>(j);
     std::stable_sort(order.begin(), order.end(),
                      [&](std::uint32_t a, std::uint32_t b) { return share[a] > share[b]; });
-    std::vector<std::uint64_t> load(P, 0);
+    std::vector<std::uint64_t> load(P, 0), held(P, 0);
     std::vector<std::uint32_t> owner(share.size());
     for (const std::uint32_t j : order) {
-      const auto r = static_cast<std::size_t>(std::min_element(load.begin(), load.end()) - load.begin());
+      std::size_t r = 0;  // least (load, centres held, rank): centres of no share spread too
+      for (std::size_t q = 1; q < P; ++q)
+        if (load[q] < load[r] || (load[q] == load[r] && held[q] < held[r])) r = q;
       owner[j] = static_cast<std::uint32_t>(r);
-      load[r] += share[j];
+      load[r] += share[j], ++held[r];
     }
     put_all(owner_bytes, std::span<const std::uint32_t>(owner));
   });
