@@ -227,6 +227,10 @@ TEST(DistributedFit, ReplicationMarginKeepsReplicasNearBoundaries) {
     EXPECT_GT(b, d.n);
     EXPECT_LT(b, 2 * d.n);
   }
+  // Balanced shards: 4 centres per rank dealt largest first to the least loaded rank.
+  std::uint64_t largest = 0;
+  for (const auto& s : none.all_ranks) largest = std::max<std::uint64_t>(largest, s.shard_items);
+  EXPECT_LE(static_cast<double>(largest), 1.25 * static_cast<double>(d.n) / P) << "largest shard " << largest;
   const chutoro::result one = chutoro::fit(
       chutoro::dense_source(d.values, d.n, d.dim, chutoro::dense_metric::euclidean), small_params());
   EXPECT_GE(chutoro::adjusted_rand_index(one.labels, some.clusters.labels), 0.98);
