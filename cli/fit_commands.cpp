@@ -49,11 +49,11 @@ CLI::App* add_cluster_command(CLI::App& app, cluster_options& o) {
                        "Cluster the items of a plugin library (chutoro/plugin.h) instead of INPUT; with "
                        "--model: re-open the plugin items the model was fitted on");
   c->add_option("--overlap", o.overlap,
-                "Under mpirun (docs/distributed.md): each item goes to the shards of its N nearest centres")
+                "Under mpirun (docs/distributed.md): each item goes to N ranks, those of its nearest centres")
       ->transform(integer_in(1, 4096));
   c->add_option("--replication-margin", o.replication_margin,
-                "Under mpirun: an item joins its 2nd..N-th nearest centre's shard only within (1 + this) "
-                "times its nearest centre's distance (default: always)")
+                "Under mpirun: a further centre's rank takes the item only within (1 + this) times its "
+                "nearest centre's distance (default: no limit)")
       ->check(number_at_least_zero());
   return c;
 }
