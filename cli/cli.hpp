@@ -85,11 +85,13 @@ struct cluster_options {
   run_options run;
   std::string model;  // cluster --model MODEL
   std::string save;   // fit --save MODEL
-  long long overlap = 2;  // cluster under mpirun: shards per item (docs/distributed.md)
-  double replication_margin = -1;  // cluster under mpirun: < 0 = unset (+inf)
   bool has_model = false;
   std::vector<std::string> fit_only_given;    // graph-stage options given (not allowed with --model)
   std::vector<std::string> input_only_given;  // --format, --metric, ... given (not allowed with --model)
+
+  // cluster under mpirun (docs/distributed.md)
+  long long overlap = 2;           // ranks per item
+  double replication_margin = -1;  // < 0: unset (no limit)
 };
 
 /// `chutoro add` and `chutoro predict`.
