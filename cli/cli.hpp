@@ -95,6 +95,10 @@ struct cluster_options {
   bool has_dbscan_cut = false;
   std::vector<std::string> fit_only_given;    // graph-stage options given (not allowed with --model)
   std::vector<std::string> input_only_given;  // --format, --metric, ... given (not allowed with --model)
+
+  // cluster under mpirun (docs/distributed.md)
+  long long overlap = 2;           // ranks per item
+  double replication_margin = -1;  // < 0: unset (no limit)
 };
 
 /// `chutoro add` and `chutoro predict`.
@@ -255,6 +259,11 @@ std::string cuda_version_line();
 
 /// `cluster INPUT` (save empty) and `fit INPUT --save MODEL`.
 int run_fit(const cluster_options& o);
+/// Whether this process is a rank of a distributed run (distributed_command.cpp):
+/// CHUTORO_DISTRIBUTED on/1, or unset/auto and started by an MPI launcher.
+bool distributed_launch();
+/// `mpirun -np P chutoro cluster INPUT ...` (error(unsupported) in a build without MPI).
+int run_fit_distributed(const cluster_options& o);
 /// `cluster --model MODEL`.
 int run_cluster_model(const cluster_options& o);
 int run_add(const model_options& o);

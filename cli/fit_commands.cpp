@@ -53,6 +53,13 @@ CLI::App* add_cluster_command(CLI::App& app, cluster_options& o) {
                 "mutual-reachability distance (hdbscan's dbscan_clustering); groups smaller than "
                 "--min-cluster-size are noise")
       ->check(number_at_least_zero());
+  c->add_option("--overlap", o.overlap,
+                "Under mpirun (docs/distributed.md): each item goes to N ranks, those of its nearest centres")
+      ->transform(integer_in(1, 4096));
+  c->add_option("--replication-margin", o.replication_margin,
+                "Under mpirun: a further centre's rank takes the item only within (1 + this) times its "
+                "nearest centre's distance (default: no limit)")
+      ->check(number_at_least_zero());
   return c;
 }
 
@@ -85,6 +92,7 @@ void note_given_cluster(const CLI::App* c, cluster_options& o) {
 }
 
 int run_fit(const cluster_options& o) {
+  if (distributed_launch()) return run_fit_distributed(o);
   const auto t_start = clock_type::now();
   const bool saving = !o.save.empty();
 

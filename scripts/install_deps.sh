@@ -7,7 +7,8 @@ packages=(cmake ninja-build g++ pkg-config
           libgtest-dev libgmock-dev librapidcheck-dev libbenchmark-dev
           python3 python3-venv python3-dev
           clang libomp-14-dev   # clang + libomp with libarcher: the ThreadSanitizer build
-          libclang-rt-14-dev)   # libFuzzer and the sanitizer runtimes: scripts/fuzz.sh
+          libclang-rt-14-dev    # libFuzzer and the sanitizer runtimes: scripts/fuzz.sh
+          openmpi-bin libopenmpi-dev)  # distributed runs and their tests (CHUTORO_WITH_MPI=AUTO; optional)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -76,6 +76,21 @@ dense_table read_csv(const std::filesystem::path& path,
 /// range); type_mismatch (other dtypes, named; rank != 2; Fortran order).
 dense_table read_npy(const std::filesystem::path& path);
 
+/// One part of a .npy file's rows (read_npy_part).
+struct npy_part {
+  dense_table table;           ///< the part's rows (table.n may be 0 when parts > rows)
+  std::size_t first_row = 0;   ///< the file's row that is table's row 0 (0-based)
+  std::size_t total_rows = 0;  ///< rows in the whole file
+};
+/// Reads part `part` of `parts` of a .npy file as read_npy does, without
+/// reading the other rows: rows [part * n / parts, (part + 1) * n / parts)
+/// (n the file's rows), found by seeking past the header and the rows before
+/// (a distributed run's ranks each read their own part, docs/distributed.md).
+/// Errors as read_npy, naming rows by their index in the whole file; bytes
+/// after the data are checked only by the last part. error(invalid_argument)
+/// when part >= parts or parts == 0.
+npy_part read_npy_part(const std::filesystem::path& path, std::size_t part, std::size_t parts);
+
 /// Reads UTF-8 text, one item per line: lines end with "\n", "\r\n" or a lone
 /// "\r" (old Mac files), a leading UTF-8 BOM is skipped. Lines are kept
 /// verbatim, empty ones included (an empty line is an empty-string item), with

@@ -222,6 +222,26 @@ std::size_t input_file::read(void* out, std::size_t size) {
   return done;
 }
 
+std::size_t input_file::skip(std::size_t bytes) {
+  if (bytes == 0) return 0;
+  const off_t here = ::lseek(fd_, 0, SEEK_CUR);
+  if (here >= 0 && size_hint_ > 0) {
+    const std::size_t left =
+        size_hint_ > static_cast<std::size_t>(here) ? size_hint_ - static_cast<std::size_t>(here) : 0;
+    const std::size_t step = std::min(bytes, left);
+    if (::lseek(fd_, static_cast<off_t>(step), SEEK_CUR) < 0) throw_io(path_, "cannot seek in file", errno);
+    return step;
+  }
+  std::string sink(std::min<std::size_t>(bytes, std::size_t{1} << 20), '\0');
+  std::size_t done = 0;
+  while (done < bytes) {
+    const std::size_t got = read(sink.data(), std::min(sink.size(), bytes - done));
+    if (got == 0) break;
+    done += got;
+  }
+  return done;
+}
+
 std::string input_file::read_all() {
   std::string data;
   // One extra byte so that a file of exactly the hinted size ends in one pass.

@@ -101,6 +101,10 @@ class input_file {
   /// Reads up to `size` bytes, retrying short reads; returns the bytes read
   /// (< size only at end of file). Throws error(io) on a read error.
   std::size_t read(void* out, std::size_t size);
+  /// Moves `bytes` forward (lseek, or reading and dropping them where the
+  /// file cannot seek); returns how many bytes were skipped (< bytes only at
+  /// the end of a file that cannot seek, or past the end of a regular file).
+  std::size_t skip(std::size_t bytes);
   /// The whole rest of the file.
   std::string read_all();
   [[nodiscard]] const std::filesystem::path& path() const noexcept { return path_; }

@@ -234,7 +234,14 @@ T byteswap_value(T v) noexcept {
 
 }  // namespace
 
-dense_table read_npy(const std::filesystem::path& path) {
+namespace {
+
+/// read_npy over the rows [first, first + count) that `rows` picks from the
+/// file's row count n (first <= n, count <= n - first); the trailing-bytes
+/// check runs only when the rows reach the end of the data.
+template <class RowRange>
+dense_table read_npy_rows(const std::filesystem::path& path, RowRange rows, std::size_t* first_row,
+                          std::size_t* total_rows) {
   const std::string file = path.string();
   io_detail::input_file in(path);
 
@@ -330,16 +337,21 @@ dense_table read_npy(const std::filesystem::path& path) {
   if (dim > std::numeric_limits<std::size_t>::max() / item / n) {
     throw error(error_code::parse, file + ": shape " + shape_string(h.shape) + " is too large");
   }
-  const std::size_t count = static_cast<std::size_t>(n * dim);
+  const std::size_t total = static_cast<std::size_t>(n * dim);
+  const auto [first, rows_read] = rows(static_cast<std::size_t>(n));
+  if (first_row) *first_row = first;
+  if (total_rows) *total_rows = static_cast<std::size_t>(n);
+  const std::size_t count = rows_read * static_cast<std::size_t>(dim);  // values read
+  const std::size_t base = first * static_cast<std::size_t>(dim);       // values skipped
 
   dense_table t;
-  t.n = static_cast<std::size_t>(n);
+  t.n = rows_read;
   t.dim = static_cast<std::size_t>(dim);
 
   auto truncated = [&](std::size_t have_items) {
     throw error(error_code::parse, file + ": truncated data: the header promises shape " +
                                        shape_string(h.shape) + " of " + dtype_name(d) + " (" +
-                                       std::to_string(count * item) + " bytes) but only " +
+                                       std::to_string(total * item) + " bytes) but only " +
                                        std::to_string(have_items * item) + " bytes or fewer follow");
   };
   // Nothing is allocated for the shape before the file is known to hold it:
@@ -347,9 +359,10 @@ dense_table read_npy(const std::filesystem::path& path) {
   const std::size_t data_at = prefix + header_len;
   if (in.size_hint() > 0) {
     const std::size_t have = in.size_hint() >= data_at ? in.size_hint() - data_at : 0;
-    if (have / item < count) truncated(have / item);
+    if (have / item < total) truncated(have / item);
     t.values.reserve(count);
   }
+  if (base > 0 && in.skip(base * item) != base * item) truncated(0);
 
   constexpr std::size_t chunk = std::size_t{1} << 16;
   if (f4) {
@@ -357,11 +370,11 @@ dense_table read_npy(const std::filesystem::path& path) {
       const std::size_t m = std::min(chunk, count - k0);
       t.values.resize(k0 + m);
       const std::size_t bytes = in.read(t.values.data() + k0, m * 4);
-      if (bytes != m * 4) truncated(k0 + bytes / 4);
+      if (bytes != m * 4) truncated(base + k0 + bytes / 4);
       for (std::size_t k = k0; k < k0 + m; ++k) {
         float v = t.values[k];
         if (swap) t.values[k] = v = byteswap_value(v);
-        if (!std::isfinite(v)) throw_not_finite(file, k, t.dim, v);
+        if (!std::isfinite(v)) throw_not_finite(file, base + k, t.dim, v);
       }
     }
   } else {
@@ -369,13 +382,13 @@ dense_table read_npy(const std::filesystem::path& path) {
     for (std::size_t k0 = 0; k0 < count; k0 += chunk) {
       const std::size_t m = std::min(chunk, count - k0);
       const std::size_t bytes = in.read(buf.data(), m * 8);
-      if (bytes != m * 8) truncated(k0 + bytes / 8);
+      if (bytes != m * 8) truncated(base + k0 + bytes / 8);
       t.values.resize(k0 + m);
       for (std::size_t k = 0; k < m; ++k) {
         double v = buf[k];
         if (swap) v = byteswap_value(v);
         const auto f = static_cast<float>(v);
-        if (!std::isfinite(f)) throw_not_finite(file, k0 + k, t.dim, v);
+        if (!std::isfinite(f)) throw_not_finite(file, base + k0 + k, t.dim, v);
         t.values[k0 + k] = f;
       }
     }
@@ -383,12 +396,39 @@ dense_table read_npy(const std::filesystem::path& path) {
   t.columns.reserve(t.dim);  // after the data: dim is known to be real
   for (std::size_t j = 0; j < t.dim; ++j) t.columns.push_back(std::to_string(j));
   char extra = 0;
-  if (in.read(&extra, 1) != 0) {
+  if (base + count == total && in.read(&extra, 1) != 0) {
     throw error(error_code::parse, file + ": bytes follow the data that the header's shape " +
                                        shape_string(h.shape) + " and dtype " + dtype_name(d) +
                                        " account for; the header or the file is wrong");
   }
   return t;
+}
+
+}  // namespace
+
+dense_table read_npy(const std::filesystem::path& path) {
+  return read_npy_rows(
+      path,
+      [](std::size_t n) {
+        return std::pair<std::size_t, std::size_t>{0, n};
+      },
+      nullptr, nullptr);
+}
+
+npy_part read_npy_part(const std::filesystem::path& path, std::size_t part, std::size_t parts) {
+  expects(parts >= 1 && part < parts, error_code::invalid_argument,
+          path.string() + ": part " + std::to_string(part) + " of " + std::to_string(parts) +
+              " does not exist (parts are numbered 0 .. parts - 1)");
+  npy_part r;
+  r.table = read_npy_rows(
+      path,
+      [&](std::size_t n) {
+        // Rows [part * n / parts, (part + 1) * n / parts), without overflow.
+        const auto at = [&](std::size_t q) { return (n / parts) * q + (n % parts) * q / parts; };
+        return std::pair<std::size_t, std::size_t>{at(part), at(part + 1) - at(part)};
+      },
+      &r.first_row, &r.total_rows);
+  return r;
 }
 
 }  // namespace chutoro

@@ -1,0 +1,261 @@
+// chutoro — `mpirun -np P chutoro cluster INPUT ... --output FILE`: the
+// distributed fit (docs/distributed.md, include/chutoro/distributed.hpp).
+//
+// A run is distributed when CHUTORO_DISTRIBUTED is 1/on, or when it is unset
+// (or "auto") and an MPI launcher started the process (OMPI_COMM_WORLD_SIZE,
+// PMI_SIZE or PMIX_RANK is set); CHUTORO_DISTRIBUTED=0/off runs one
+// independent process. Every rank parses the same command line; the ranks
+// agree on the options and the input (distributed_fit compares them with
+// rank 0's) or fail together. Rank r reads part r of the input (.npy: its
+// rows only; .csv: the whole file, keeping its part), rank 0 writes the one
+// output file atomically and prints the summary. Any failure: every rank
+// exits 1, rank 0 alone prints "chutoro: error: rank R: <cause>", and no
+// output file is left.
+#include <chutoro/error.hpp>
+#include <chutoro/io.hpp>
+#include <cstdlib>
+#include <string>
+#include <string_view>
+
+#include "cli.hpp"
+
+#if CHUTORO_HAVE_MPI
+#include <chutoro/distributed_mpi.hpp>
+#include <chutoro/fit.hpp>
+#include <chutoro/scores.hpp>
+#include <filesystem>
+#include <iostream>
+
+#include "io/io_common.hpp"
+#endif
+
+namespace chutoro_cli {
+
+namespace {
+std::string env(const char* name) {
+  const char* v = std::getenv(name);
+  return v ? v : "";
+}
+}  // namespace
+
+bool distributed_launch() {
+  const std::string want = env("CHUTORO_DISTRIBUTED");
+  if (want == "1" || want == "on") return true;
+  if (want == "0" || want == "off") return false;
+  if (!want.empty() && want != "auto")
+    throw chutoro::error(chutoro::error_code::invalid_argument,
+                         "CHUTORO_DISTRIBUTED=\"" + want + "\": use auto, on (1) or off (0)");
+  return !env("OMPI_COMM_WORLD_SIZE").empty() || !env("PMI_SIZE").empty() || !env("PMIX_RANK").empty();
+}
+
+#if !CHUTORO_HAVE_MPI
+
+int run_fit_distributed(const cluster_options&) {
+  throw chutoro::error(chutoro::error_code::unsupported,
+                       "started as a distributed run (by mpirun, or CHUTORO_DISTRIBUTED=1) but this chutoro "
+                       "was built without MPI (CHUTORO_WITH_MPI); set CHUTORO_DISTRIBUTED=0 to run each "
+                       "process on its own");
+}
+
+#else
+
+namespace dist = chutoro::distributed;
+
+int run_fit_distributed(const cluster_options& o) {
+  const auto t_start = clock_type::now();
+  dist::mpi_session mpi(nullptr, nullptr);
+  const std::unique_ptr<dist::communicator> comm = dist::make_mpi_communicator(MPI_COMM_WORLD);
+  const int me = comm->rank(), ranks = comm->size();
+  try {
+    // ---- options: every rank checks its own (the same command line, normally)
+    chutoro::params p;
+    dist::distributed_params dp;
+    input_plan plan;
+    dist::agree(*comm, [&] {
+      if (!o.save.empty())
+        throw usage_error("fit --save is not distributed; run `chutoro cluster` under mpirun");
+      if (o.in.has_plugin) throw usage_error("--plugin is not distributed; give a .npy, .csv or text INPUT");
+      if (o.in.input.empty()) throw usage_error("INPUT is required");
+      p = make_params(o.sel, o.build);
+      apply_threads(o.run);
+      p.build.device = apply_device(o.run);
+      p.build.threads = static_cast<int>(o.run.threads);
+      if (o.overlap < 1)
+        throw usage_error("--overlap " + std::to_string(o.overlap) + " is out of range: at least 1");
+      dp.overlap = static_cast<std::size_t>(o.overlap);
+      if (o.replication_margin >= 0) dp.replication_margin = o.replication_margin;
+      plan = plan_input(o.in);
+      if (plan.format != chutoro::input_format::npy && plan.format != chutoro::input_format::csv &&
+          plan.format != chutoro::input_format::lines)
+        throw chutoro::error(
+            chutoro::error_code::unsupported,
+            o.in.input + ": format " + plan.format_name +
+                " is not distributed yet; distributed runs read .npy, .csv and text (lines) files");
+      if (me == 0 && o.run.has_output) {
+        check_output_path(o.run.output);
+        if (same_file(o.run.output, o.in.input))
+          throw usage_error("--output names the input file " + o.in.input + "; choose another output file");
+      }
+    });
+
+    // ---- read this rank's part
+    const auto t_read = clock_type::now();
+    std::unique_ptr<chutoro::data_source> source;
+    std::vector<std::string> labels;  // rank 0, csv with --label-column: every row's
+    const bool text = plan.format == chutoro::input_format::lines;
+    std::string metric = !o.in.metric.empty() ? o.in.metric : text ? "levenshtein" : "euclidean";
+    std::size_t dim = 0;
+    std::string identity;
+    dist::agree(*comm, [&] {
+      if (text ? metric != "levenshtein"
+               : metric != "euclidean" && metric != "cosine" && metric != "manhattan")
+        throw usage_error("--metric " + metric + " is not distributed for " + plan.format_name +
+                          (text ? "; choose levenshtein" : "; choose euclidean, cosine or manhattan"));
+      // This rank's rows [lo, hi) of `total`.
+      std::size_t total = 0, lo = 0, hi = 0;
+      const auto part_of = [&](std::size_t t) {
+        total = t;
+        lo = t / ranks * me + t % ranks * me / ranks;
+        hi = t / ranks * (me + 1) + t % ranks * (me + 1) / ranks;
+      };
+      chutoro::dense_table part;
+      std::vector<std::string> items;
+      if (plan.format == chutoro::input_format::npy) {
+        chutoro::npy_part np =
+            chutoro::read_npy_part(o.in.input, static_cast<std::size_t>(me), static_cast<std::size_t>(ranks));
+        part = std::move(np.table);
+        total = np.total_rows, lo = np.first_row, hi = lo + part.n;
+      } else if (text) {
+        // Every rank reads the file and keeps its lines (line ranges are not split yet).
+        std::vector<std::string> all = chutoro::read_lines(o.in.input);
+        part_of(all.size());
+        items.assign(std::make_move_iterator(all.begin() + static_cast<std::ptrdiff_t>(lo)),
+                     std::make_move_iterator(all.begin() + static_cast<std::ptrdiff_t>(hi)));
+      } else {
+        chutoro::dense_table all = chutoro::read_csv(
+            o.in.input,
+            o.in.has_label_column ? std::optional<std::string_view>(o.in.label_column) : std::nullopt);
+        part_of(all.n);
+        part.dim = all.dim;
+        part.n = hi - lo;
+        part.values.assign(all.values.begin() + static_cast<std::ptrdiff_t>(lo * all.dim),
+                           all.values.begin() + static_cast<std::ptrdiff_t>(hi * all.dim));
+        if (me == 0) labels = std::move(all.labels);
+      }
+      if (hi == lo)
+        throw chutoro::error(
+            chutoro::error_code::invalid_argument,
+            o.in.input + ": " + std::to_string(total) + " rows for " + std::to_string(ranks) +
+                " ranks: this rank's part holds no row; use at most " + std::to_string(total) + " ranks");
+      dim = part.dim;
+      naming(o.in.input, [&] {
+        if (text) {
+          try {
+            source = std::make_unique<chutoro::string_source>(items);
+          } catch (const chutoro::error& e) {
+            // string_source numbers items from 0 in this rank's part; name the file's line.
+            throw chutoro::error(e.code(), std::string(e.what()) + " (item 0 of this part is line " +
+                                               std::to_string(lo + 1) + " of the file)");
+          }
+        } else {
+          source = std::make_unique<chutoro::dense_source>(part.values, part.n, part.dim,
+                                                           chutoro::parse_dense_metric(metric));
+        }
+      });
+      identity = "file=" + std::filesystem::path(o.in.input).filename().string() +
+                 ";bytes=" + std::to_string(std::filesystem::file_size(o.in.input)) +
+                 ";format=" + plan.format_name + ";rows=" + std::to_string(total);
+    });
+    const double seconds_read = seconds_since(t_read);
+
+    // ---- fit
+    dist::distributed_result r = dist::distributed_fit(*comm, *source, p, dp, identity);
+    source.reset();
+
+    // ---- output: rank 0 writes the one file; every rank learns whether it could
+    dist::agree(*comm, [&] {
+      if (me != 0 || !o.run.has_output) return;
+      const chutoro::clustering& c = r.clusters;
+      chutoro::io_detail::stage_clustering_csv(o.run.output, c.labels, c.probabilities, c.outlier_scores)
+          ->commit();
+    });
+    if (me != 0) return 0;
+
+    // ---- report (rank 0)
+    run_summary s;
+    const chutoro::clustering& c = r.clusters;
+    if (o.in.has_label_column && !labels.empty()) {
+      const std::vector<std::int32_t> truth = chutoro::encode_labels(labels);
+      s.ari = chutoro::adjusted_rand_index(truth, c.labels);
+      s.ami = chutoro::adjusted_mutual_info(truth, c.labels);
+      s.label_column = o.in.label_column;
+    }
+    s.t_start = t_start;
+    s.input_name = o.in.input;
+    s.format_name = plan.format_name;
+    s.metric = metric;
+    s.n = r.n;
+    s.dim = dim;
+    s.dense = !text;
+    s.p = p;
+    s.seconds_read = seconds_read;
+    nlohmann::ordered_json per_rank = nlohmann::ordered_json::array();
+    std::uint64_t distances = 0, partition = 0, shard_items = 0, sent = 0;
+    double graph = 0, forest = 0;
+    for (const dist::rank_stats& x : r.all_ranks) {
+      distances += x.distance_computations, partition += x.partition_distances, shard_items += x.shard_items;
+      sent += x.bytes_sent;
+      graph = std::max(graph, x.seconds_build), forest = std::max(forest, x.seconds_merge + x.seconds_forest);
+      per_rank.push_back({{"local_items", x.local_items},
+                          {"shard_items", x.shard_items},
+                          {"distance_computations", x.distance_computations},
+                          {"partition_distances", x.partition_distances},
+                          {"candidate_edges", x.candidate_edges},
+                          {"forest_edges", x.forest_edges},
+                          {"bytes_sent", x.bytes_sent},
+                          {"bytes_received", x.bytes_received},
+                          {"collectives", x.collectives},
+                          {"seconds",
+                           {{"partition", x.seconds_partition},
+                            {"build", x.seconds_build},
+                            {"merge", x.seconds_merge},
+                            {"forest", x.seconds_forest},
+                            {"hierarchy", x.seconds_hierarchy}}}});
+    }
+    s.stats.distance_computations = distances + partition;
+    s.stats.seconds_graph = graph;
+    s.stats.seconds_mst = forest;
+    s.stats.seconds_hierarchy = r.stats.seconds_hierarchy;
+    s.stats.device = chutoro::select_device(p.build.device).device;
+    s.json_extra.emplace_back(
+        "distributed",
+        nlohmann::ordered_json{{"ranks", ranks},
+                               {"overlap", dp.overlap},
+                               {"replication", static_cast<double>(shard_items) / static_cast<double>(r.n)},
+                               {"bytes_sent", sent},
+                               {"per_rank", per_rank}});
+    s.human_extra.push_back("ranks       " + std::to_string(ranks) + " (overlap " +
+                            std::to_string(dp.overlap) + ", replication " +
+                            fixed(static_cast<double>(shard_items) / static_cast<double>(r.n), 2) + ", " +
+                            std::to_string(sent) + " bytes sent; build " + std::to_string(distances) +
+                            " + partition " + std::to_string(partition) + " distances)");
+    report(s, c.labels, c.n_clusters(), o.run);
+    return 0;
+  } catch (const dist::distributed_error& e) {
+    // Every rank holds the same error: rank 0 prints it once, then the ranks
+    // leave together (a rank leaving first with status 1 makes mpirun end
+    // the others, rank 0 perhaps before it printed).
+    if (me == 0) print_error(e.what());
+    MPI_Barrier(MPI_COMM_WORLD);
+    return 1;
+  } catch (const std::exception& e) {
+    // A failure outside the stages the ranks agree on: the others may wait
+    // in a collective for ever, so this rank ends them all.
+    print_error("rank " + std::to_string(me) + ": " + e.what());
+    dist::abort_all(MPI_COMM_WORLD, 1);
+  }
+}
+
+#endif
+
+}  // namespace chutoro_cli

@@ -1,0 +1,420 @@
+// Distributed FISHDBC under mpirun (tests/mpi/CMakeLists.txt runs this with
+// -np 2 and -np 4): the collective layer, agree(), and distributed_fit
+// against the one-process fit on blobs and on the shared data. Every rank
+// runs every test; collectives come before the assertions, so a failed
+// expectation on one rank cannot leave the others waiting.
+#include <gtest/gtest.h>
+
+#include <chutoro/distributed_mpi.hpp>
+#include <chutoro/fit.hpp>
+#include <chutoro/io.hpp>
+#include <chutoro/metrics.hpp>
+#include <chutoro/scores.hpp>
+#include <cstring>
+#include <new>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "test_data.hpp"
+
+namespace dist = chutoro::distributed;
+
+namespace {
+
+std::unique_ptr<dist::communicator> world() { return dist::make_mpi_communicator(MPI_COMM_WORLD); }
+
+/// Rows [r * n / P, (r + 1) * n / P) of `d`, as a dense source.
+chutoro::dense_source slice(const chutoro_test::dense_data& d, int r, int P,
+                            chutoro::dense_metric metric = chutoro::dense_metric::euclidean) {
+  const std::size_t lo = d.n * static_cast<std::size_t>(r) / static_cast<std::size_t>(P);
+  const std::size_t hi = d.n * static_cast<std::size_t>(r + 1) / static_cast<std::size_t>(P);
+  return chutoro::dense_source(std::span<const float>(d.values.data() + lo * d.dim, (hi - lo) * d.dim),
+                               hi - lo, d.dim, metric);
+}
+
+chutoro::params small_params() {
+  chutoro::params p;
+  p.selection.min_cluster_size = 10;
+  p.build.min_samples = 5;
+  p.build.threads = 1;
+  return p;
+}
+
+std::vector<std::byte> bytes_of(std::string_view s) {
+  std::vector<std::byte> b(s.size());
+  std::memcpy(b.data(), s.data(), s.size());
+  return b;
+}
+std::string text_of(const std::vector<std::byte>& b) {
+  return {reinterpret_cast<const char*>(b.data()), b.size()};
+}
+
+}  // namespace
+
+TEST(Collectives, MoveWhatTheySay) {
+  auto c = world();
+  const int P = c->size(), me = c->rank();
+  // alltoallv: rank a sends rank b (a + b) bytes of value 10a + b.
+  std::vector<std::vector<std::byte>> out(static_cast<std::size_t>(P));
+  for (int b = 0; b < P; ++b) out[b].assign(static_cast<std::size_t>(me + b), std::byte(10 * me + b));
+  const auto in = c->alltoallv(out);
+  std::uint64_t sums[3] = {static_cast<std::uint64_t>(me + 1), static_cast<std::uint64_t>(me + 1),
+                           static_cast<std::uint64_t>(me + 1)};
+  c->allreduce(std::span<std::uint64_t>(sums, 1), dist::reduce_op::sum);
+  c->allreduce(std::span<std::uint64_t>(sums + 1, 1), dist::reduce_op::min);
+  c->allreduce(std::span<std::uint64_t>(sums + 2, 1), dist::reduce_op::max);
+  double half = 0.5;
+  c->allreduce(std::span<double>(&half, 1), dist::reduce_op::sum);
+  std::vector<std::byte> mine(static_cast<std::size_t>(me + 1), std::byte(me));
+  const auto gathered = c->gather(mine, 0);
+  std::vector<std::byte> note = me == P - 1 ? bytes_of("from the last rank") : std::vector<std::byte>{};
+  c->broadcast(note, P - 1);
+  // A ring of point-to-point messages (small: sent eagerly, so no rank waits on its receiver).
+  std::vector<std::byte> ring;
+  if (P > 1) {
+    c->send(bytes_of("hello from " + std::to_string(me)), (me + 1) % P);
+    ring = c->receive((me + P - 1) % P);
+  }
+
+  ASSERT_EQ(in.size(), static_cast<std::size_t>(P));
+  for (int a = 0; a < P; ++a)
+    EXPECT_EQ(in[a], std::vector<std::byte>(static_cast<std::size_t>(a + me), std::byte(10 * a + me))) << a;
+  EXPECT_EQ(sums[0], static_cast<std::uint64_t>(P * (P + 1) / 2));
+  EXPECT_EQ(sums[1], 1u);
+  EXPECT_EQ(sums[2], static_cast<std::uint64_t>(P));
+  EXPECT_DOUBLE_EQ(half, 0.5 * P);
+  if (me == 0) {
+    ASSERT_EQ(gathered.size(), static_cast<std::size_t>(P));
+    for (int r = 0; r < P; ++r)
+      EXPECT_EQ(gathered[r], std::vector<std::byte>(static_cast<std::size_t>(r + 1), std::byte(r)));
+  } else {
+    EXPECT_TRUE(gathered.empty());
+  }
+  EXPECT_EQ(text_of(note), "from the last rank");
+  if (P > 1) {
+    EXPECT_EQ(text_of(ring), "hello from " + std::to_string((me + P - 1) % P));
+    EXPECT_GT(c->counters().bytes_sent, 0u);
+    EXPECT_GT(c->counters().bytes_received, 0u);
+  }
+}
+
+TEST(Agree, EveryRankThrowsTheFailingRanksCause) {
+  auto c = world();
+  const int P = c->size(), me = c->rank();
+  EXPECT_NO_THROW(dist::agree(*c, [] {}));
+  auto outcome = [&](const std::function<void()>& f) -> std::pair<std::string, int> {
+    try {
+      dist::agree(*c, f);
+    } catch (const dist::distributed_error& e) {
+      EXPECT_EQ(e.failed_rank(), std::stoi(std::string(e.what()).substr(5)));
+      return {e.what(), static_cast<int>(e.code())};
+    }
+    return {"no error", 0};
+  };
+  const auto a = outcome([&] {
+    if (me == P - 1) throw chutoro::error(chutoro::error_code::io, "the disk is on fire");
+  });
+  EXPECT_EQ(a.first, "rank " + std::to_string(P - 1) + ": the disk is on fire");
+  EXPECT_EQ(a.second, static_cast<int>(chutoro::error_code::io));
+  const auto b = outcome([&] {
+    if (me == 0) throw std::bad_alloc();
+  });
+  EXPECT_EQ(b.first, "rank 0: out of memory");
+  const auto d = outcome([&] { throw std::runtime_error("everyone fails on " + std::to_string(me)); });
+  EXPECT_EQ(d.first,
+            "rank 0: everyone fails on 0" + (P == 1   ? std::string()
+                                             : P == 2 ? " (and 1 more rank)"
+                                                      : " (and " + std::to_string(P - 1) + " more ranks)"));
+  EXPECT_EQ(d.second, static_cast<int>(chutoro::error_code::internal));
+}
+
+TEST(DistributedFit, OneProcessIsChutoroFitBitForBit) {
+  // The self communicator: the distributed code path in one process.
+  const auto d = chutoro_test::make_blobs(1500, 5, 6, 0.05, 7);
+  const chutoro::dense_source all(d.values, d.n, d.dim, chutoro::dense_metric::euclidean);
+  dist::self_communicator self;
+  const chutoro::params p = small_params();
+  const dist::distributed_result r = dist::distributed_fit(self, all, p);
+  const chutoro::result one = chutoro::fit(all, p);
+  EXPECT_EQ(r.clusters.labels, one.labels);
+  EXPECT_EQ(r.clusters.probabilities, one.probabilities);
+  ASSERT_EQ(r.tree.edges.size(), one.tree.edges.size());
+  for (std::size_t i = 0; i < one.tree.edges.size(); ++i) {
+    EXPECT_EQ(r.tree.edges[i].a, one.tree.edges[i].a) << i;
+    EXPECT_EQ(r.tree.edges[i].b, one.tree.edges[i].b) << i;
+    EXPECT_EQ(r.tree.edges[i].distance, one.tree.edges[i].distance) << i;
+  }
+  EXPECT_EQ(r.tree.core_distances, one.tree.core_distances);
+  EXPECT_EQ(r.stats.distance_computations, one.stats.distance_computations);
+}
+
+TEST(DistributedFit, AgreesWithTheOneProcessFitOnBlobs) {
+  auto c = world();
+  const int P = c->size(), me = c->rank();
+  const auto d = chutoro_test::make_blobs(4000, 8, 8, 0.05, 11);
+  const chutoro::params p = small_params();
+  const dist::distributed_result r = dist::distributed_fit(*c, slice(d, me, P), p);
+  EXPECT_EQ(r.n, d.n);
+  EXPECT_EQ(r.first, d.n * static_cast<std::size_t>(me) / static_cast<std::size_t>(P));
+  if (me != 0) {
+    EXPECT_TRUE(r.clusters.labels.empty());
+    return;
+  }
+  const chutoro::dense_source all(d.values, d.n, d.dim, chutoro::dense_metric::euclidean);
+  const chutoro::result one = chutoro::fit(all, p);
+  ASSERT_EQ(r.clusters.labels.size(), d.n);
+  const double ari = chutoro::adjusted_rand_index(one.labels, r.clusters.labels);
+  EXPECT_GE(ari, 0.98) << "P = " << P;
+  EXPECT_GE(one.n_clusters(), 6u);
+  ASSERT_EQ(r.all_ranks.size(), static_cast<std::size_t>(P));
+  std::uint64_t local = 0, shard = 0;
+  for (const auto& s : r.all_ranks) local += s.local_items, shard += s.shard_items;
+  EXPECT_EQ(local, d.n);
+  // Every item lands in min(overlap, P) shards.
+  EXPECT_EQ(shard, d.n * std::min<std::size_t>(2, static_cast<std::size_t>(P)));
+}
+
+TEST(DistributedFit, FullOverlapIsTheOneProcessFitBitForBit) {
+  // overlap = P: every shard holds every item in global order and builds the
+  // one-process graph, so routing, the k-nearest merge and the forest
+  // reduction must give back chutoro::fit's tree exactly.
+  auto c = world();
+  const int P = c->size(), me = c->rank();
+  const auto d = chutoro_test::make_blobs(1200, 6, 5, 0.1, 21);
+  const chutoro::params p = small_params();
+  dist::distributed_params dp;
+  dp.overlap = static_cast<std::size_t>(P);
+  const dist::distributed_result r = dist::distributed_fit(*c, slice(d, me, P), p, dp);
+  if (me != 0) return;
+  const chutoro::result one =
+      chutoro::fit(chutoro::dense_source(d.values, d.n, d.dim, chutoro::dense_metric::euclidean), p);
+  EXPECT_EQ(r.tree.core_distances, one.tree.core_distances);
+  ASSERT_EQ(r.tree.edges.size(), one.tree.edges.size());
+  for (std::size_t i = 0; i < one.tree.edges.size(); ++i) {
+    EXPECT_EQ(r.tree.edges[i].a, one.tree.edges[i].a) << i;
+    EXPECT_EQ(r.tree.edges[i].b, one.tree.edges[i].b) << i;
+    EXPECT_EQ(r.tree.edges[i].distance, one.tree.edges[i].distance) << i;
+  }
+  EXPECT_EQ(r.clusters.labels, one.labels);
+  EXPECT_EQ(r.clusters.outlier_scores, one.outlier_scores);
+}
+
+TEST(DistributedFit, ReplicationMarginKeepsReplicasNearBoundaries) {
+  auto c = world();
+  const int P = c->size(), me = c->rank();
+  const auto d = chutoro_test::make_blobs(4000, 8, 8, 0.05, 11);
+  dist::distributed_params dp;
+  dp.replication_margin = 0.0;  // a second shard only on an exact tie: none here
+  const dist::distributed_result none = dist::distributed_fit(*c, slice(d, me, P), small_params(), dp);
+  dp.replication_margin = 0.2;
+  const dist::distributed_result some = dist::distributed_fit(*c, slice(d, me, P), small_params(), dp);
+  dp.replication_margin = -1.0;
+  std::string what = "no error";
+  try {
+    (void)dist::distributed_fit(*c, slice(d, me, P), small_params(), dp);
+  } catch (const dist::distributed_error& e) {
+    what = e.what();
+  }
+  // Every rank was given the bad value: the lowest names it, the count of the others follows.
+  EXPECT_EQ(what.rfind("rank 0: distributed fit: replication_margin must be >= 0 (got -1)", 0), 0u) << what;
+  if (me != 0) return;
+  std::uint64_t a = 0, b = 0;
+  for (const auto& s : none.all_ranks) a += s.shard_items;
+  for (const auto& s : some.all_ranks) b += s.shard_items;
+  EXPECT_EQ(a, d.n);
+  if (P > 1) {
+    EXPECT_GT(b, d.n);
+    EXPECT_LT(b, 2 * d.n);
+  }
+  // Balanced shards: 4 centres per rank dealt largest first to the least loaded rank.
+  std::uint64_t largest = 0;
+  for (const auto& s : none.all_ranks) largest = std::max<std::uint64_t>(largest, s.shard_items);
+  EXPECT_LE(static_cast<double>(largest), 1.25 * static_cast<double>(d.n) / P) << "largest shard " << largest;
+  const chutoro::result one = chutoro::fit(
+      chutoro::dense_source(d.values, d.n, d.dim, chutoro::dense_metric::euclidean), small_params());
+  EXPECT_GE(chutoro::adjusted_rand_index(one.labels, some.clusters.labels), 0.98);
+}
+
+TEST(DistributedFit, AgreesOnTheSharedDataReadInParts) {
+  auto c = world();
+  const int P = c->size(), me = c->rank();
+  const std::string path = chutoro_test::data_path("clusterable_data.npy");
+  const chutoro::npy_part part =
+      chutoro::read_npy_part(path, static_cast<std::size_t>(me), static_cast<std::size_t>(P));
+  const chutoro::dense_source mine(part.table.values, part.table.n, part.table.dim,
+                                   chutoro::dense_metric::euclidean);
+  chutoro::params p;  // the CLI's defaults: min_cluster_size 5
+  p.build.threads = 1;
+  const dist::distributed_result r = dist::distributed_fit(*c, mine, p, {}, "clusterable_data.npy");
+  EXPECT_EQ(r.first, part.first_row);
+  if (me != 0) return;
+  const chutoro::dense_table t = chutoro::read_npy(path);
+  const chutoro::result one =
+      chutoro::fit(chutoro::dense_source(t.values, t.n, t.dim, chutoro::dense_metric::euclidean), p);
+  EXPECT_GE(chutoro::adjusted_rand_index(one.labels, r.clusters.labels), 0.98) << "P = " << P;
+}
+
+TEST(DistributedFit, AgreesOnDigitsWithCosine) {
+  auto c = world();
+  const int P = c->size(), me = c->rank();
+  const chutoro::dense_table t = chutoro::read_csv(chutoro_test::data_path("digits.csv"), "label");
+  chutoro_test::dense_data d;
+  d.values = t.values, d.n = t.n, d.dim = t.dim;
+  chutoro::params p = small_params();
+  const dist::distributed_result r =
+      dist::distributed_fit(*c, slice(d, me, P, chutoro::dense_metric::cosine), p);
+  if (me != 0) return;
+  const chutoro::result one =
+      chutoro::fit(chutoro::dense_source(t.values, t.n, t.dim, chutoro::dense_metric::cosine), p);
+  EXPECT_GE(chutoro::adjusted_rand_index(one.labels, r.clusters.labels), 0.98) << "P = " << P;
+}
+
+TEST(DistributedFit, StringsUnderLevenshtein) {
+  // Words (the shared word list, every 80th line), sliced by rank.
+  auto c = world();
+  const int P = c->size(), me = c->rank();
+  const std::vector<std::string> all_lines = chutoro::read_lines(chutoro_test::data_path("words_en.txt"));
+  std::vector<std::string> words;
+  for (std::size_t i = 0; i < all_lines.size(); i += 80) words.push_back(all_lines[i]);
+  const std::size_t n = words.size();
+  const std::size_t lo = n * static_cast<std::size_t>(me) / static_cast<std::size_t>(P);
+  const std::size_t hi = n * static_cast<std::size_t>(me + 1) / static_cast<std::size_t>(P);
+  const std::vector<std::string> mine_words(words.begin() + static_cast<std::ptrdiff_t>(lo),
+                                            words.begin() + static_cast<std::ptrdiff_t>(hi));
+  const chutoro::string_source mine(mine_words);
+  chutoro::params p = small_params();
+  const dist::distributed_result r = dist::distributed_fit(*c, mine, p);
+  dist::distributed_params full;
+  full.overlap = static_cast<std::size_t>(P);
+  const dist::distributed_result everywhere = dist::distributed_fit(*c, mine, p, full);
+  if (me != 0) return;
+  const chutoro::result one = chutoro::fit(chutoro::string_source(words), p);
+  ASSERT_EQ(r.clusters.labels.size(), n);
+  EXPECT_GE(one.n_clusters(), 2u);
+  EXPECT_GE(chutoro::adjusted_rand_index(one.labels, r.clusters.labels), 0.98) << "P = " << P;
+  // Every shard holding every word: the one-process tree, bit for bit.
+  EXPECT_EQ(everywhere.tree.core_distances, one.tree.core_distances);
+  EXPECT_EQ(everywhere.clusters.labels, one.labels);
+}
+
+TEST(DistributedFit, DuplicatesAndTinyInputsLeaveShardsEmpty) {
+  auto c = world();
+  const int P = c->size(), me = c->rank();
+  // 40 copies of one point: every centre is that point, every item goes to
+  // centres 0 and 1 (ties break by centre), the other ranks' shards are empty.
+  chutoro_test::dense_data same;
+  same.n = 40, same.dim = 3, same.values.assign(40 * 3, 1.5f);
+  chutoro::params p = small_params();
+  p.selection.allow_single_cluster = true;
+  const dist::distributed_result r = dist::distributed_fit(*c, slice(same, me, P), p);
+  // One item per rank, more ranks than the sample's distinct items.
+  const auto few = chutoro_test::make_blobs(static_cast<std::size_t>(P) + 3, 2, 2, 0.0, 13);
+  chutoro::params q;
+  q.selection.min_cluster_size = 2;
+  q.build.min_samples = 2;
+  q.build.threads = 1;
+  const dist::distributed_result s = dist::distributed_fit(*c, slice(few, me, P), q);
+  if (me != 0) return;
+  std::uint64_t empty = 0;
+  for (const auto& x : r.all_ranks) empty += x.shard_items == 0;
+  EXPECT_EQ(empty, static_cast<std::uint64_t>(std::max(0, P - 2)));
+  const chutoro::result one =
+      chutoro::fit(chutoro::dense_source(same.values, same.n, same.dim, chutoro::dense_metric::euclidean), p);
+  EXPECT_EQ(r.clusters.labels, one.labels);
+  EXPECT_EQ(r.tree.core_distances, one.tree.core_distances);
+  ASSERT_EQ(s.clusters.labels.size(), few.n);
+  EXPECT_EQ(s.tree.edges.size(), few.n - 1);
+}
+
+TEST(DistributedFit, SameSeedAndRanksGiveTheSameResult) {
+  auto c = world();
+  const int P = c->size(), me = c->rank();
+  const auto d = chutoro_test::make_blobs(2000, 4, 5, 0.1, 3);
+  chutoro::params p = small_params();
+  dist::distributed_params dp;
+  dp.overlap = 1;  // the partition matters most here
+  const auto a = dist::distributed_fit(*c, slice(d, me, P), p, dp);
+  const auto b = dist::distributed_fit(*c, slice(d, me, P), p, dp);
+  if (me != 0) return;
+  EXPECT_EQ(a.clusters.labels, b.clusters.labels);
+  EXPECT_EQ(a.clusters.outlier_scores, b.clusters.outlier_scores);
+  ASSERT_EQ(a.tree.edges.size(), b.tree.edges.size());
+  for (std::size_t i = 0; i < a.tree.edges.size(); ++i)
+    EXPECT_EQ(a.tree.edges[i].distance, b.tree.edges[i].distance);
+}
+
+TEST(DistributedFit, MismatchedParametersOrInputsFailTogether) {
+  auto c = world();
+  const int P = c->size(), me = c->rank();
+  if (P < 2) GTEST_SKIP() << "needs two ranks";
+  const auto d = chutoro_test::make_blobs(400, 3, 3, 0.0, 5);
+  auto failure = [&](const chutoro::params& p, std::string_view identity, const chutoro::dense_source& mine) {
+    try {
+      (void)dist::distributed_fit(*c, mine, p, {}, identity);
+    } catch (const dist::distributed_error& e) {
+      EXPECT_EQ(e.code(), chutoro::error_code::invalid_argument);
+      EXPECT_EQ(e.failed_rank(), P - 1);
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  chutoro::params p = small_params();
+  if (me == P - 1) p.selection.min_cluster_size = 12;
+  EXPECT_EQ(
+      failure(p, "x", slice(d, me, P)),
+      "rank " + std::to_string(P - 1) +
+          ": parameters or input differ from rank 0's: min_cluster_size=12 here, but min_cluster_size=10 on "
+          "rank 0");
+  const std::string id = me == P - 1 ? "file=b.npy" : "file=a.npy";
+  EXPECT_NE(failure(small_params(), id, slice(d, me, P))
+                .find("input=file=b.npy here, but input=file=a.npy on rank 0"),
+            std::string::npos);
+  // A rank whose items have another dimension.
+  chutoro_test::dense_data wide = chutoro_test::make_blobs(400, me == P - 1 ? 4 : 3, 3, 0.0, 5);
+  EXPECT_NE(failure(small_params(), "x", slice(wide, me, P)).find("dim=4 here, but dim=3 on rank 0"),
+            std::string::npos);
+}
+
+TEST(DistributedFit, ARankWithABadParameterOrSourceStopsEveryRank) {
+  auto c = world();
+  const int P = c->size(), me = c->rank();
+  const auto d = chutoro_test::make_blobs(400, 3, 3, 0.0, 5);
+  chutoro::params p = small_params();
+  if (me == 0) p.selection.min_cluster_size = 1;
+  std::string what = "no error";
+  try {
+    (void)dist::distributed_fit(*c, slice(d, me, P), p);
+  } catch (const dist::distributed_error& e) {
+    what = e.what();
+  }
+  EXPECT_EQ(what.rfind("rank 0: min_cluster_size must be >= 2", 0), 0u) << what;
+
+  // The last rank brings token sets: not distributed yet.
+  const std::vector<std::string> lines = {"a b", "b c", "c d"};
+  const chutoro::set_source sets = chutoro::set_source::from_token_lines(lines);
+  const chutoro::dense_source mine = slice(d, me, P);
+  what = "no error";
+  chutoro::error_code code{};
+  try {
+    (void)dist::distributed_fit(*c, me == P - 1 ? static_cast<const chutoro::data_source&>(sets) : mine,
+                                small_params());
+  } catch (const dist::distributed_error& e) {
+    what = e.what(), code = e.code();
+  }
+  EXPECT_EQ(what.rfind("rank " + std::to_string(P - 1) +
+                           ": distributed fit: data source 'jaccard' (sets) is not supported",
+                       0),
+            0u)
+      << what;
+  EXPECT_EQ(code, chutoro::error_code::unsupported);
+}
+
+int main(int argc, char** argv) {
+  dist::mpi_session mpi(&argc, &argv);
+  ::testing::InitGoogleTest(&argc, argv);
+  int rc = RUN_ALL_TESTS();
+  // Any rank's failure fails the run on every rank (mpirun's status).
+  MPI_Allreduce(MPI_IN_PLACE, &rc, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
+  return rc;
+}

@@ -1,0 +1,203 @@
+// `mpirun -np P chutoro cluster ...` end to end (CHUTORO_CLI_PATH under
+// CHUTORO_MPIEXEC): agreement with the one-process CLI on the shared data,
+// one message and no output file when a rank fails (bad values in its part
+// of the file) or when the ranks were given different options.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <chutoro/scores.hpp>
+#include <cstdint>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <limits>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "test_data.hpp"
+
+namespace fs = std::filesystem;
+
+namespace {
+
+struct run_result {
+  int status = -1;
+  std::string out, err;
+};
+
+std::string slurp(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+fs::path tmp_dir() {
+  const fs::path d =
+      fs::path(CHUTORO_TEST_TMP) / ::testing::UnitTest::GetInstance()->current_test_info()->name();
+  fs::remove_all(d);
+  fs::create_directories(d);
+  return d;
+}
+
+/// Runs a shell command line, capturing its standard output and error.
+run_result run(const std::string& command, const fs::path& dir) {
+  const fs::path out = dir / "stdout.txt", err = dir / "stderr.txt";
+  const int rc = std::system((command + " >" + out.string() + " 2>" + err.string()).c_str());
+  run_result r;
+  r.status = WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+  r.out = slurp(out), r.err = slurp(err);
+  fs::remove(out), fs::remove(err);
+  return r;
+}
+
+std::string mpirun(int np) {
+  return std::string(CHUTORO_MPIEXEC) + " -np " + std::to_string(np) + " --oversubscribe ";
+}
+const std::string cli = CHUTORO_CLI_PATH;
+
+std::vector<std::int32_t> labels_of(const fs::path& csv) {
+  std::vector<std::int32_t> labels;
+  std::ifstream in(csv);
+  std::string line;
+  std::getline(in, line);  // header
+  while (std::getline(in, line)) labels.push_back(std::stoi(line.substr(0, line.find(','))));
+  return labels;
+}
+
+std::vector<std::string> lines_of(const std::string& s) {
+  std::vector<std::string> v;
+  std::istringstream in(s);
+  for (std::string l; std::getline(in, l);)
+    if (!l.empty()) v.push_back(l);
+  return v;
+}
+
+/// Writes an n x dim float32 .npy (version 1.0).
+void write_npy(const fs::path& p, const std::vector<float>& v, std::size_t n, std::size_t dim) {
+  std::string header = "{'descr': '<f4', 'fortran_order': False, 'shape': (" + std::to_string(n) + ", " +
+                       std::to_string(dim) + "), }";
+  while ((10 + header.size() + 1) % 64 != 0) header += ' ';
+  header += '\n';
+  std::ofstream out(p, std::ios::binary);
+  out.write("\x93NUMPY\x01\x00", 8);
+  const auto len = static_cast<std::uint16_t>(header.size());
+  out.put(static_cast<char>(len & 0xFF)).put(static_cast<char>(len >> 8));
+  out << header;
+  out.write(reinterpret_cast<const char*>(v.data()), static_cast<std::streamsize>(v.size() * sizeof(float)));
+}
+
+}  // namespace
+
+TEST(DistributedCli, AgreesWithOneProcessOnNpyAndCsv) {
+  const fs::path dir = tmp_dir();
+  const std::string npy = chutoro_test::data_path("clusterable_data.npy");
+  const run_result one =
+      run(cli + " cluster " + npy + " --quiet --output " + (dir / "one.csv").string(), dir);
+  ASSERT_EQ(one.status, 0) << one.err;
+  for (int np : {2, 4}) {
+    const fs::path out = dir / ("np" + std::to_string(np) + ".csv");
+    const run_result r =
+        run(mpirun(np) + cli + " cluster " + npy + " --threads 1 --json --output " + out.string(), dir);
+    ASSERT_EQ(r.status, 0) << r.err;
+    const std::vector<std::int32_t> a = labels_of(dir / "one.csv"), b = labels_of(out);
+    ASSERT_EQ(a.size(), 2309u);
+    ASSERT_EQ(b.size(), a.size());
+    EXPECT_GE(chutoro::adjusted_rand_index(a, b), 0.98) << np;
+    EXPECT_NE(r.out.find("\"distributed\":{\"ranks\":" + std::to_string(np)), std::string::npos) << r.out;
+    EXPECT_EQ(lines_of(r.out).size(), 1u) << "one summary, from rank 0: " << r.out;
+  }
+  // CSV: every rank reads the file and keeps its rows; the label column scores rank 0's result.
+  const std::string csv = chutoro_test::data_path("digits.csv");
+  const std::string opts = " --label-column label --min-cluster-size 10 --threads 1 --output ";
+  ASSERT_EQ(run(cli + " cluster " + csv + opts + (dir / "one_digits.csv").string(), dir).status, 0);
+  const run_result r =
+      run(mpirun(4) + cli + " cluster " + csv + opts + (dir / "np4_digits.csv").string(), dir);
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.out.find("ARI / AMI"), std::string::npos) << r.out;
+  EXPECT_GE(
+      chutoro::adjusted_rand_index(labels_of(dir / "one_digits.csv"), labels_of(dir / "np4_digits.csv")),
+      0.98);
+}
+
+TEST(DistributedCli, TextLinesUnderLevenshtein) {
+  const fs::path dir = tmp_dir();
+  // Every 80th word of the shared word list.
+  std::ifstream in(chutoro_test::data_path("words_en.txt"));
+  std::ofstream words(dir / "words.txt");
+  std::size_t k = 0;
+  for (std::string line; std::getline(in, line); ++k)
+    if (k % 80 == 0) words << line << "\n";
+  words.close();
+  const std::string opts = " --min-cluster-size 10 --min-samples 5 --threads 1 --quiet --output ";
+  ASSERT_EQ(
+      run(cli + " cluster " + (dir / "words.txt").string() + opts + (dir / "one.csv").string(), dir).status,
+      0);
+  const run_result r = run(
+      mpirun(2) + cli + " cluster " + (dir / "words.txt").string() + opts + (dir / "np2.csv").string(), dir);
+  ASSERT_EQ(r.status, 0) << r.err;
+  const auto a = labels_of(dir / "one.csv"), b = labels_of(dir / "np2.csv");
+  ASSERT_EQ(a.size(), (k + 79) / 80);
+  EXPECT_EQ(a, b) << "overlap 2 at P = 2: every shard holds every word";
+  const run_result m = run(mpirun(2) + cli + " cluster " + (dir / "words.txt").string() +
+                               " --metric jaccard" + opts + (dir / "jaccard.csv").string(),
+                           dir);
+  EXPECT_EQ(m.status, 1);
+  EXPECT_NE(
+      m.err.find("chutoro: error: rank 0: --metric jaccard is not distributed for lines; choose levenshtein"),
+      std::string::npos)
+      << m.err;
+}
+
+TEST(DistributedCli, BadValuesInOneRanksPartStopEveryRank) {
+  const fs::path dir = tmp_dir();
+  const auto d = chutoro_test::make_blobs(200, 3, 3, 0.0, 9);
+  std::vector<float> v = d.values;
+  v[150 * 3 + 1] = std::numeric_limits<float>::quiet_NaN();  // row 150: rank 1's part of 2
+  write_npy(dir / "bad.npy", v, 200, 3);
+  const fs::path out = dir / "labels.csv";
+  const run_result r =
+      run(mpirun(2) + cli + " cluster " + (dir / "bad.npy").string() + " --output " + out.string(), dir);
+  EXPECT_EQ(r.status, 1) << r.err;
+  const auto errors = lines_of(r.err);
+  ASSERT_GE(errors.size(), 1u);
+  int ours = 0;
+  for (const auto& l : errors) ours += l.rfind("chutoro: error:", 0) == 0;
+  EXPECT_EQ(ours, 1) << r.err;
+  EXPECT_NE(r.err.find("chutoro: error: rank 1: " + (dir / "bad.npy").string() +
+                       ": X[150, 1] (0-based row, column) is NaN"),
+            std::string::npos)
+      << r.err;
+  EXPECT_FALSE(fs::exists(out));
+  for (const auto& e : fs::directory_iterator(dir))
+    EXPECT_EQ(e.path().filename().string().find(".tmp-"), std::string::npos) << e.path();
+}
+
+TEST(DistributedCli, RanksGivenDifferentOptionsFailBeforeWork) {
+  const fs::path dir = tmp_dir();
+  const std::string npy = chutoro_test::data_path("clusterable_data.npy");
+  const fs::path out = dir / "labels.csv";
+  const std::string common = cli + " cluster " + npy + " --output " + out.string();
+  // MPMD: rank 0 and rank 1 get different command lines.
+  const run_result r = run(std::string(CHUTORO_MPIEXEC) + " -np 1 " + common +
+                               " --min-cluster-size 5 : -np 1 " + common + " --min-cluster-size 6",
+                           dir);
+  EXPECT_EQ(r.status, 1) << r.err;
+  EXPECT_NE(
+      r.err.find("chutoro: error: rank 1: parameters or input differ from rank 0's: min_cluster_size=6 here, "
+                 "but min_cluster_size=5 on rank 0"),
+      std::string::npos)
+      << r.err;
+  EXPECT_FALSE(fs::exists(out));
+}
+
+TEST(DistributedCli, OneRankRunIsTheOneProcessRun) {
+  const fs::path dir = tmp_dir();
+  const std::string npy = chutoro_test::data_path("clusterable_data.npy");
+  ASSERT_EQ(run(cli + " cluster " + npy + " --quiet --output " + (dir / "one.csv").string(), dir).status, 0);
+  ASSERT_EQ(run(mpirun(1) + cli + " cluster " + npy + " --quiet --output " + (dir / "np1.csv").string(), dir)
+                .status,
+            0);
+  EXPECT_EQ(slurp(dir / "one.csv"), slurp(dir / "np1.csv"));
+}
