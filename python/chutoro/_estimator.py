@@ -126,7 +126,7 @@ class FISHDBC(ClusterMixin, BaseEstimator):
         (FISHDBC, about O(n log n) distances), ``"exact"`` (HDBSCAN* itself:
         a kd-tree for euclidean/manhattan vectors of low dimension, else all
         pairs, O(n^2) distances, O(n) memory) or ``"auto"``: exact where it
-        is cheap (the kd-tree at up to 16 dimensions, or at most 4096 items),
+        is cheap (the kd-tree at up to 8 dimensions, or at most 4096 items),
         else hnsw (docs/algorithm.md). ``candidates_`` says which ran; an
         exact model that :meth:`partial_fit` grows past all-pairs turns hnsw.
     m : int, default=16

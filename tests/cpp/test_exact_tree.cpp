@@ -14,11 +14,18 @@
 //  - ExactTree.ThreadCountDoesNotMatter: 1 and 2 threads give the same tree;
 //  - ExactTree.PipelineUsesTree: fit(candidates = exact) at d = 2 above
 //    exact_tree_min_items goes through the tree (fewer distance computations
-//    than all pairs) and still equals the all-pairs tree and labels.
+//    than all pairs) and still equals the all-pairs tree and labels;
+//  - CandidatesAuto.*: "auto" parses, names and validates; the rule picks
+//    exact (kd-tree) at low dimension for euclidean/manhattan at any n, exact
+//    (all pairs) up to auto_all_pairs_max_items, hnsw above, and keeps explicit
+//    choices; fit_stats::candidates reports the choice; an auto model that
+//    grows past the all-pairs limit turns hnsw (explicit exact stays exact),
+//    and model files keep both the resolved mode and "auto".
 #include <gtest/gtest.h>
 #include <omp.h>
 
 #include <chutoro/chutoro.hpp>
+#include <chutoro/model.hpp>
 #include <cmath>
 #include <random>
 #include <string>
@@ -177,6 +184,101 @@ TEST(ExactTree, PipelineUsesTree) {
   const auto ref = all_pairs_tree(src, 7);
   expect_same(r.tree, ref, "pipeline");
   EXPECT_EQ(r.labels, chutoro::extract_clusters(ref, p.selection).labels);
+}
+
+// ---- candidates = auto
+
+TEST(CandidatesAuto, ParseNamesAndValidation) {
+  EXPECT_EQ(chutoro::parse_candidate_mode("auto"), chutoro::candidate_mode::auto_select);
+  EXPECT_EQ(chutoro::to_string(chutoro::candidate_mode::auto_select), "auto");
+  EXPECT_EQ(static_cast<int>(chutoro::candidate_mode::auto_select), 2);
+  EXPECT_EQ(chutoro::build_params{}.candidates, chutoro::candidate_mode::auto_select);  // the default
+  chutoro::params p;
+  p.build.candidates = static_cast<chutoro::candidate_mode>(7);
+  try {
+    chutoro::validate(p);
+    ADD_FAILURE() << "validate accepted candidates = 7";
+  } catch (const chutoro::error& e) {
+    EXPECT_NE(std::string(e.what()).find("candidates"), std::string::npos) << e.what();
+  }
+}
+
+chutoro::candidate_mode ran(const chutoro::data_source& src, chutoro::candidate_mode asked) {
+  chutoro::params p;
+  p.build.candidates = asked;
+  p.build.min_samples = 5;
+  p.selection.min_cluster_size = 10;
+  return chutoro::fit(src, p).stats.candidates;
+}
+
+TEST(CandidatesAuto, TheRule) {
+  using chutoro::candidate_mode;
+  using chutoro::detail::resolve_candidates;
+  const auto a = candidate_mode::auto_select;
+  const std::size_t big = chutoro::detail::auto_all_pairs_max_items + 1;
+  const std::size_t hd = chutoro::detail::auto_tree_max_dim + 1;
+  const auto low = chutoro_test::make_blobs(big, 2, 4, 0.1, 1);
+  const auto high = chutoro_test::make_blobs(big, hd, 4, 0.1, 2);
+  const chutoro::dense_source low_l2(low.values, big, 2, dense_metric::euclidean);
+  const chutoro::dense_source low_cos(low.values, big, 2, dense_metric::cosine);
+  // Low dimension, euclidean or manhattan: exact by kd-tree at any size.
+  EXPECT_EQ(resolve_candidates(a, low_l2), candidate_mode::exact);
+  EXPECT_EQ(resolve_candidates(a, chutoro::dense_source(low.values, big, 2, dense_metric::manhattan)),
+            candidate_mode::exact);
+  // No kd-tree (cosine, or too many dimensions): hnsw above the all-pairs limit, exact up to it.
+  EXPECT_EQ(resolve_candidates(a, low_cos), candidate_mode::hnsw);
+  EXPECT_EQ(resolve_candidates(a, chutoro::dense_source(high.values, big, hd, dense_metric::euclidean)),
+            candidate_mode::hnsw);
+  const std::size_t small = big - 1;
+  EXPECT_EQ(resolve_candidates(a, chutoro::dense_source(std::span<const float>(high.values).first(small * hd),
+                                                        small, hd, dense_metric::euclidean)),
+            candidate_mode::exact);
+  // An explicit choice is kept.
+  EXPECT_EQ(resolve_candidates(candidate_mode::hnsw, low_l2), candidate_mode::hnsw);
+  EXPECT_EQ(resolve_candidates(candidate_mode::exact, low_cos), candidate_mode::exact);
+  // fit reports what ran.
+  EXPECT_EQ(ran(low_l2, a), candidate_mode::exact);
+  EXPECT_EQ(ran(low_cos, a), candidate_mode::hnsw);
+}
+
+TEST(CandidatesAuto, GrowingModelTurnsHnswAndFilesKeepIt) {
+  using chutoro::candidate_mode;
+  const std::size_t d = chutoro::detail::auto_tree_max_dim + 4;  // no kd-tree: all pairs while small
+  const std::size_t first = 1000, more = chutoro::detail::auto_all_pairs_max_items;
+  const auto data = chutoro_test::make_blobs(first + more, d, 4, 0.1, 3);
+  const std::span<const float> v(data.values);
+  chutoro::params p;
+  p.build.min_samples = 5;
+  p.selection.min_cluster_size = 10;
+  auto src = std::make_shared<chutoro::dense_source>(v.first(first * d), first, d, dense_metric::euclidean);
+  chutoro::model m(src, p);
+  EXPECT_EQ(m.stats().candidates, candidate_mode::exact);
+  EXPECT_EQ(m.parameters().build.candidates, candidate_mode::auto_select);
+  // An auto model that is exact is saved as such and stays auto.
+  {
+    const chutoro::model back = chutoro::model::from_bytes(m.to_bytes());
+    EXPECT_EQ(back.stats().candidates, candidate_mode::exact);
+    EXPECT_EQ(back.parameters().build.candidates, candidate_mode::auto_select);
+    EXPECT_EQ(back.clusters().labels, m.clusters().labels);
+  }
+  // Past the all-pairs limit it builds an HNSW graph over all items and stays hnsw.
+  m.add(chutoro::dense_source(v.subspan(first * d, more * d), more, d, dense_metric::euclidean));
+  EXPECT_EQ(m.size(), first + more);
+  EXPECT_EQ(m.stats().candidates, candidate_mode::hnsw);
+  EXPECT_GT(m.stats().compactions + m.stats().candidate_edges, 0u);
+  EXPECT_EQ(m.parameters().build.candidates, candidate_mode::auto_select);
+  chutoro::model back = chutoro::model::from_bytes(m.to_bytes());
+  EXPECT_EQ(back.stats().candidates, candidate_mode::hnsw);
+  EXPECT_EQ(back.parameters().build.candidates, candidate_mode::auto_select);
+  EXPECT_EQ(back.clusters().labels, m.clusters().labels);
+  back.add(chutoro::dense_source(v.first(10 * d), 10, d, dense_metric::euclidean));
+  EXPECT_EQ(back.stats().candidates, candidate_mode::hnsw);
+  // An explicit exact model stays exact when it grows.
+  p.build.candidates = candidate_mode::exact;
+  auto src2 = std::make_shared<chutoro::dense_source>(v.first(first * d), first, d, dense_metric::euclidean);
+  chutoro::model e(src2, p);
+  e.add(chutoro::dense_source(v.subspan(first * d, more * d), more, d, dense_metric::euclidean));
+  EXPECT_EQ(e.stats().candidates, candidate_mode::exact);
 }
 
 }  // namespace
