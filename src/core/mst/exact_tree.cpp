@@ -279,7 +279,8 @@ class kd_exact {
     return lb;
   }
 
-  void search(std::uint32_t i, double lb, search_state& s) const {
+  /// Searches node i (node_bound(s, i) was finite) for q's lightest edge.
+  void search(std::uint32_t i, search_state& s) const {
     const node& nd = nodes_[i];
     if (nd.left == kNone) {
       const float* x = pt(s.q);
@@ -301,18 +302,17 @@ class kd_exact {
       }
       return;
     }
-    (void)lb;
     double bl = node_bound(s, nd.left), br = node_bound(s, nd.right);
     std::uint32_t first = nd.left, second = nd.right;
     if (br < bl || (br == bl && node_min_id_[nd.right] < node_min_id_[nd.left])) {
       std::swap(first, second);
       std::swap(bl, br);
     }
-    if (bl != static_cast<double>(kInf)) search(first, bl, s);
+    if (bl != static_cast<double>(kInf)) search(first, s);
     if (br == static_cast<double>(kInf)) return;
     // The bound may have dropped while searching the nearer child.
     br = node_bound(s, second);
-    if (br != static_cast<double>(kInf)) search(second, br, s);
+    if (br != static_cast<double>(kInf)) search(second, s);
   }
 
   std::vector<mst_edge> boruvka(exact_tree_counters& c, progress_ticker* tick) {
@@ -379,8 +379,7 @@ class kd_exact {
           // component already has a lighter one.
           if (lower[q] > cb.load(std::memory_order_relaxed)) continue;
           search_state s{q, perm_[q], comp_[q], core_[q], edge_key{}, kNone, &cb, 0};
-          const double lb = node_bound(s, 0);
-          if (lb != static_cast<double>(kInf)) search(0, lb, s);
+          if (node_bound(s, 0) != static_cast<double>(kInf)) search(0, s);
           measured += s.measured;
           // Every edge of q not seen weighs more than the bound it was pruned
           // by, which is >= the final component bound.
