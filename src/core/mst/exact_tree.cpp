@@ -370,25 +370,32 @@ class kd_exact {
         }
       }
       const std::size_t blocks = (n_ + kBlock - 1) / kBlock;
-      parallel_for(blocks, [&](std::size_t b) {
-        std::uint64_t measured = 0;
-        for (std::size_t q = b * kBlock, qe = std::min(n_, q + kBlock); q < qe; ++q) {
-          if (best_pos[q] != kNone) continue;
-          std::atomic<float>& cb = comp_bound[comp_[q]];
-          // Every edge of q weighs at least lower[q]: skip q when its
-          // component already has a lighter one.
-          if (lower[q] > cb.load(std::memory_order_relaxed)) continue;
-          search_state s{q, perm_[q], comp_[q], core_[q], edge_key{}, kNone, &cb, 0};
-          if (node_bound(s, 0) != static_cast<double>(kInf)) search(0, s);
-          measured += s.measured;
-          // Every edge of q not seen weighs more than the bound it was pruned
-          // by, which is >= the final component bound.
-          const float end_bound = cb.load(std::memory_order_relaxed);
-          lower[q] = std::max(lower[q], std::min(s.best.w, end_bound));
-          if (s.best_pos != kNone && s.best.w <= end_bound) best[q] = s.best, best_pos[q] = s.best_pos;
-        }
-        pairs.fetch_add(measured, std::memory_order_relaxed);
+      // Progress (and the chance to cancel) during a round, not only between rounds.
+      progress_ticker round_tick([&](std::size_t) {
+        if (tick) (*tick)(n_ - components, true);
       });
+      parallel_for(
+          blocks,
+          [&](std::size_t b) {
+            std::uint64_t measured = 0;
+            for (std::size_t q = b * kBlock, qe = std::min(n_, q + kBlock); q < qe; ++q) {
+              if (best_pos[q] != kNone) continue;
+              std::atomic<float>& cb = comp_bound[comp_[q]];
+              // Every edge of q weighs at least lower[q]: skip q when its
+              // component already has a lighter one.
+              if (lower[q] > cb.load(std::memory_order_relaxed)) continue;
+              search_state s{q, perm_[q], comp_[q], core_[q], edge_key{}, kNone, &cb, 0};
+              if (node_bound(s, 0) != static_cast<double>(kInf)) search(0, s);
+              measured += s.measured;
+              // Every edge of q not seen weighs more than the bound it was pruned
+              // by, which is >= the final component bound.
+              const float end_bound = cb.load(std::memory_order_relaxed);
+              lower[q] = std::max(lower[q], std::min(s.best.w, end_bound));
+              if (s.best_pos != kNone && s.best.w <= end_bound) best[q] = s.best, best_pos[q] = s.best_pos;
+            }
+            pairs.fetch_add(measured, std::memory_order_relaxed);
+          },
+          tick ? &round_tick : nullptr);
       // Each component's lightest outgoing edge under the strict order.
       for (std::size_t p = 0; p < n_; ++p) comp_best[comp_[p]] = edge_key{};
       for (std::size_t p = 0; p < n_; ++p) {
