@@ -64,7 +64,7 @@ struct selection_options {
 /// Graph-stage parameters as given on the command line (they fix the spanning tree).
 struct build_options {
   long long min_samples = 0;  // used only when given
-  std::string candidates = "hnsw";
+  std::string candidates = "auto";
   long long m = 16;
   long long ef_construction = 100;
   std::string seed = "42";  // parsed here: CLI11 wraps "-1" into an unsigned

@@ -220,7 +220,10 @@ void add_build_options(CLI::App* c, build_options& o) {
   c->add_option("--min-samples", o.min_samples,
                 "Core-distance k, the item itself counting; default: min cluster size")
       ->transform(integer_in(1, kMaxItems));
-  c->add_option("--candidates", o.candidates, "hnsw (FISHDBC) | exact (all pairs, O(n^2): small inputs only)")
+  c->add_option(
+       "--candidates", o.candidates,
+       "auto (exact where it is cheap, else hnsw) | hnsw (FISHDBC) | exact (kd-tree at low dimension, "
+       "else all pairs, O(n^2))")
       ->capture_default_str();
   c->add_option("--m", o.m, "HNSW links per node, >= 2")
       ->transform(integer_in(chutoro::param_limits::min_m, chutoro::param_limits::max_m))
@@ -360,8 +363,10 @@ chutoro::params make_params(const selection_options& sel, const build_options& b
     p.build.candidates = chutoro::candidate_mode::hnsw;
   } else if (b.candidates == "exact") {
     p.build.candidates = chutoro::candidate_mode::exact;
+  } else if (b.candidates == "auto") {
+    p.build.candidates = chutoro::candidate_mode::auto_select;
   } else {
-    throw usage_error("unknown --candidates \"" + b.candidates + "\"; choose hnsw or exact");
+    throw usage_error("unknown --candidates \"" + b.candidates + "\"; choose auto, hnsw or exact");
   }
   p.build.m = static_cast<std::size_t>(b.m);
   p.build.ef_construction = static_cast<std::size_t>(b.ef_construction);
@@ -634,7 +639,9 @@ void report(const run_summary& s, std::span<const std::int32_t> labels, std::siz
     j["n"] = s.n;
     j["dim"] = s.dim;
     j["metric"] = s.metric;
-    j["candidates"] = std::string(chutoro::to_string(p.build.candidates));
+    // The mode that ran (auto resolved), and what was asked.
+    j["candidates"] = std::string(chutoro::to_string(s.stats.candidates));
+    j["candidates_requested"] = std::string(chutoro::to_string(p.build.candidates));
     j["min_cluster_size"] = p.selection.min_cluster_size;
     j["min_samples"] = p.min_samples();
     j["cluster_selection_method"] = std::string(chutoro::to_string(p.selection.method));
@@ -675,7 +682,8 @@ void report(const run_summary& s, std::span<const std::int32_t> labels, std::siz
        << s.n << (s.n == 1 ? " item" : " items");
     if (s.dense) os << " x " << s.dim << (s.dim == 1 ? " dim" : " dims");
     os << "\n";
-    os << "  metric " << s.metric << ", candidates " << chutoro::to_string(p.build.candidates)
+    os << "  metric " << s.metric << ", candidates " << chutoro::to_string(s.stats.candidates)
+       << (p.build.candidates == chutoro::candidate_mode::auto_select ? " (auto)" : "")
        << ", min_cluster_size " << p.selection.min_cluster_size << ", min_samples " << p.min_samples()
        << ", selection " << chutoro::to_string(p.selection.method) << "\n";
     os << "  device      " << chutoro::to_string(s.stats.device);

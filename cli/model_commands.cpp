@@ -195,6 +195,7 @@ int run_cluster_model(const cluster_options& o) {
   if (o.in.has_plugin) s.plugin_arg = o.in.plugin_arg;
   s.seconds_read = seconds_read;
   s.stats = {};  // nothing was built (but load rebuilt the tree on its device)
+  s.stats.candidates = m.stats().candidates;
   s.stats.device = m.stats().device;
   s.stats.device_fallback_reason = m.stats().device_fallback_reason;
   s.stats.seconds_hierarchy = seconds_cluster;

@@ -15,9 +15,10 @@ sys.path.insert(0, str(HERE))
 import datasets  # noqa: E402
 
 TOOL_NAMES = {"chutoro": "chutoro (FISHDBC)", "chutoro-passive": "chutoro, OMP_WAIT_POLICY=passive", "chutoro-exact": "chutoro exact (HDBSCAN*)",
+              "chutoro-auto": "chutoro, candidates auto (default)",
               "hnswlib": "hnswlib (index build only)", "hdbscan": "hdbscan", "sklearn": "sklearn HDBSCAN",
               "fast_hdbscan": "fast_hdbscan", "fishdbc": "fishdbc"}
-ORDER = ["chutoro", "chutoro-passive", "chutoro-exact", "hnswlib", "hdbscan", "sklearn", "fast_hdbscan", "fishdbc"]
+ORDER = ["chutoro", "chutoro-passive", "chutoro-auto", "chutoro-exact", "hnswlib", "hdbscan", "sklearn", "fast_hdbscan", "fishdbc"]
 
 
 def _f(x, nd=2):

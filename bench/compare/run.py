@@ -49,8 +49,10 @@ RESULTS = ROOT / "bench" / "results"
 # chutoro-passive: the same CLI run with OMP_WAIT_POLICY=passive (threads sleep at once at a
 # barrier instead of spinning): a diagnostic row, since on a shared, oversubscribed machine
 # libgomp's default spin-then-sleep wait slows chutoro's batch-synchronised build down.
-TOOLS = ["chutoro", "chutoro-passive", "chutoro-exact", "hnswlib", "hdbscan", "sklearn", "fast_hdbscan", "fishdbc"]
-STRING_TOOLS = {"chutoro", "chutoro-passive", "chutoro-exact", "fishdbc"}
+# chutoro and chutoro-passive run FISHDBC (--candidates hnsw); chutoro-auto the default (--candidates auto).
+TOOLS = ["chutoro", "chutoro-passive", "chutoro-auto", "chutoro-exact", "hnswlib", "hdbscan", "sklearn",
+         "fast_hdbscan", "fishdbc"]
+STRING_TOOLS = {"chutoro", "chutoro-passive", "chutoro-auto", "chutoro-exact", "fishdbc"}
 
 
 def supports(tool: str, w: datasets.Workload, exact_max_n: int) -> tuple[bool, str]:
@@ -118,8 +120,7 @@ def one_run(tool: str, w: datasets.Workload, wdir: Path, args, tmp: Path) -> dic
                "--metric", w.metric, "--output", str(labels_csv)]
         if w.kind == "strings":
             cmd += ["--format", "lines"]
-        if tool == "chutoro-exact":
-            cmd += ["--candidates", "exact"]
+        cmd += ["--candidates", {"chutoro-exact": "exact", "chutoro-auto": "auto"}.get(tool, "hnsw")]
     else:
         cmd = [sys.executable, str(HERE / "worker.py"), tool, str(wdir), str(tmp),
                "--min-cluster-size", str(args.min_cluster_size), "--min-samples", str(args.min_samples),

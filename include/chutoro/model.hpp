@@ -69,7 +69,10 @@ class model {
   /// estimates, and the new spanning tree is the minimum spanning tree of the
   /// kept candidate edges (the last compaction's forest, the edges harvested
   /// since, the new ones) under the current core distances (docs/incremental.md).
-  /// exact mode: the exact tree is recomputed over all items.
+  /// exact mode: the exact tree is recomputed over all items (by kd-tree at
+  /// low dimension: O(n log n); else all pairs). candidates = auto chooses
+  /// again at the new size: an exact model that outgrows all-pairs gets an
+  /// HNSW graph over all its items and is an hnsw model from then on.
   /// O(k log n) distance computations per item in hnsw mode.
   /// Errors: error(type_mismatch) when `items` is not of the model's kind,
   /// metric or dimension; error(unsupported) when the model's data cannot
@@ -148,7 +151,8 @@ class model {
   /// The current flat clustering and its trees.
   [[nodiscard]] const clustering& clusters() const noexcept;
   /// Counters and times of the last fit or add (zero after load, except
-  /// device and device_fallback_reason: the device load selected).
+  /// candidates, the mode stored in the file, and device and
+  /// device_fallback_reason: the device load selected).
   [[nodiscard]] const fit_stats& stats() const noexcept;
 
   /// Writes the model file atomically: a temporary file in the same

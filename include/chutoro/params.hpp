@@ -18,8 +18,16 @@ enum class cluster_selection_method : int {
 
 /// Where candidate edges for the minimum spanning tree come from (stable values).
 enum class candidate_mode : int {
-  hnsw = 0,   ///< FISHDBC: every distance computed while building the HNSW graph
-  exact = 1,  ///< all n(n-1)/2 pairs: reproduces HDBSCAN* exactly, O(n^2) time
+  hnsw = 0,  ///< FISHDBC: every distance computed while building the HNSW graph
+  /// Reproduces HDBSCAN* exactly: a kd-tree (Borůvka) for dense euclidean or
+  /// manhattan data at low dimension, else all n(n-1)/2 pairs, O(n^2) time.
+  exact = 1,
+  /// Chosen from the data at each graph stage (docs/algorithm.md, "candidates
+  /// = auto"): exact by kd-tree for dense euclidean/manhattan data of low
+  /// dimension, exact all-pairs for small n, hnsw otherwise. fit_stats::candidates
+  /// reports the choice. A model whose choice was exact chooses again when
+  /// add() grows it and may turn hnsw (then stays hnsw).
+  auto_select = 2,
 };
 
 /// Where the graph stage runs (stable values, shared with the CLI's --device
@@ -50,7 +58,7 @@ struct build_params {
   /// itself counting as the first (hdbscan / scikit-learn convention). Empty:
   /// use min_cluster_size. Must be >= 1.
   std::optional<std::size_t> min_samples;
-  candidate_mode candidates = candidate_mode::hnsw;
+  candidate_mode candidates = candidate_mode::auto_select;
   /// HNSW: links per node on layers >= 1 (layer 0 keeps 2m). Must be >= 2.
   std::size_t m = 16;
   /// HNSW: size of the dynamic candidate list while inserting. Must be >= 1.

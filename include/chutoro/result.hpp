@@ -56,6 +56,9 @@ struct fit_stats {
   double seconds_graph = 0;           ///< HNSW build + candidate harvest (or all-pairs core distances)
   double seconds_mst = 0;             ///< minimum spanning tree
   double seconds_hierarchy = 0;       ///< single linkage, condensed tree, selection, scores
+  /// The candidate mode the graph stage ran (hnsw or exact, never
+  /// auto_select): build_params::candidates, resolved for auto.
+  candidate_mode candidates = candidate_mode::hnsw;
   /// The device the graph stage ran on (never auto_select).
   device_kind device = device_kind::cpu;
   /// Why device = auto ran on the CPU (e.g. "no CUDA backend in this build");

@@ -52,6 +52,7 @@ _FROM_MODEL = (
     "core_distances_",
     "device_",
     "_prediction_data",
+    "candidates_",
 )
 _FITTED = _FROM_MODEL + (
     "centroids_",
@@ -92,9 +93,11 @@ class FISHDBC(ClusterMixin, BaseEstimator):
     edges under mutual reachability gives HDBSCAN*'s hierarchy (Campello,
     Moulavi & Sander 2013; Campello et al. 2015): single-linkage tree,
     condensed tree, excess-of-mass (or leaf) clusters, GLOSH outlier scores.
-    With ``candidates="exact"`` all n(n-1)/2 pairs are candidates and the
-    result is HDBSCAN*'s own (the same as ``hdbscan.HDBSCAN`` up to the order
-    in which equal-weight edges merge; see docs/python.md).
+    With ``candidates="exact"`` (and with the default ``"auto"`` where exact
+    is cheap: low dimension or few items) the tree is the exact minimum
+    spanning tree over all pairs and the result is HDBSCAN*'s own (the same
+    as ``hdbscan.HDBSCAN`` up to the order in which equal-weight edges merge;
+    see docs/python.md).
 
     The interface follows ``hdbscan.HDBSCAN``: the same parameter names and
     defaults, and the same fitted attributes, shapes and dtypes.
@@ -146,10 +149,14 @@ class FISHDBC(ClusterMixin, BaseEstimator):
     store_centers : {None, "centroid", "medoid", "both"}, default=None
         Set ``centroids_`` / ``medoids_`` at fit (scikit-learn's
         ``HDBSCAN(store_centers=...)``; vector data only).
-    candidates : {"hnsw", "exact"}, default="hnsw"
+    candidates : {"auto", "hnsw", "exact"}, default="auto"
         Where the candidate edges of the spanning tree come from: ``"hnsw"``
-        (FISHDBC, about O(n log n) distances) or ``"exact"`` (all pairs,
-        O(n^2) distances, O(n) memory: HDBSCAN* itself).
+        (FISHDBC, about O(n log n) distances), ``"exact"`` (HDBSCAN* itself:
+        a kd-tree for euclidean/manhattan vectors of low dimension, else all
+        pairs, O(n^2) distances, O(n) memory) or ``"auto"``: exact where it
+        is cheap (the kd-tree at up to 8 dimensions, or at most 4096 items),
+        else hnsw (docs/algorithm.md). ``candidates_`` says which ran; an
+        exact model that :meth:`partial_fit` grows past all-pairs turns hnsw.
     m : int, default=16
         HNSW links per node on layers >= 1 (layer 0 keeps 2m), in [2, 1024].
     ef_construction : int, default=100
@@ -218,6 +225,9 @@ class FISHDBC(ClusterMixin, BaseEstimator):
         With ``store_centers`` (scikit-learn's definitions).
     prediction_data_ : PredictionData
         With ``prediction_data=True`` or after :meth:`generate_prediction_data`.
+    candidates_ : str
+        The candidate mode of the fitted tree, ``"hnsw"`` or ``"exact"``
+        (``candidates="auto"`` resolved; also ``fit_stats_["candidates"]``).
     n_features_in_ : int
         Number of columns of X (vector and precomputed inputs only).
     feature_names_in_ : ndarray of shape (n_features_in_,)
@@ -260,7 +270,7 @@ class FISHDBC(ClusterMixin, BaseEstimator):
         cluster_selection_method: str = "eom",
         cluster_selection_epsilon: float = 0.0,
         allow_single_cluster: bool = False,
-        candidates: str = "hnsw",
+        candidates: str = "auto",
         m: int = 16,
         ef_construction: int = 100,
         random_state: int | np.random.RandomState | np.random.Generator | None = None,
@@ -712,7 +722,7 @@ class FISHDBC(ClusterMixin, BaseEstimator):
         p["cluster_selection_method"] = _choice(
             "cluster_selection_method", self.cluster_selection_method, ("eom", "leaf")
         )
-        p["candidates"] = _choice("candidates", self.candidates, ("hnsw", "exact"))
+        p["candidates"] = _choice("candidates", self.candidates, ("auto", "hnsw", "exact"))
         if not isinstance(self.allow_single_cluster, (bool, np.bool_)):
             raise TypeError(f"allow_single_cluster must be a bool (got {type(self.allow_single_cluster).__name__})")
         p["allow_single_cluster"] = bool(self.allow_single_cluster)
@@ -856,6 +866,7 @@ class FISHDBC(ClusterMixin, BaseEstimator):
         if getattr(self, "prediction_data", False):
             self.generate_prediction_data()
         _soft.store_centers(self, getattr(self, "store_centers", None))
+        self.candidates_ = model.candidates
 
     @classmethod
     def _from_model(

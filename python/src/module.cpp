@@ -256,6 +256,7 @@ nb::dict stats_dict(const chutoro::fit_stats& st, std::size_t n) {
   stats["seconds_graph"] = st.seconds_graph;
   stats["seconds_mst"] = st.seconds_mst;
   stats["seconds_hierarchy"] = st.seconds_hierarchy;
+  stats["candidates"] = std::string(chutoro::to_string(st.candidates));
   stats["device"] = std::string(chutoro::to_string(st.device));
   stats["device_fallback_reason"] = st.device_fallback_reason;
   return stats;
@@ -933,6 +934,10 @@ NB_MODULE(_core, m) {
       .def_prop_ro(
           "device", [](const chutoro::model& self) { return std::string(chutoro::to_string(self.device())); },
           "The device the model's graph stages run on: 'cpu' or 'cuda'.")
+      .def_prop_ro(
+          "candidates",
+          [](const chutoro::model& self) { return std::string(chutoro::to_string(self.stats().candidates)); },
+          "The candidate mode of the model's tree: 'hnsw' or 'exact' (candidates='auto' resolved).")
       .def(
           "cluster",
           [](chutoro::model& self, std::size_t min_cluster_size, const std::string& cluster_selection_method,

@@ -31,6 +31,7 @@ void add_stats(fit_stats& into, fit_stats&& more) {
   into.seconds_graph += more.seconds_graph;
   into.seconds_mst += more.seconds_mst;
   into.seconds_hierarchy += more.seconds_hierarchy;
+  into.candidates = more.candidates;
   into.device = more.device;
   into.device_fallback_reason = std::move(more.device_fallback_reason);
 }

@@ -15,8 +15,9 @@ cluster_selection_method parse_cluster_selection_method(std::string_view s) {
 candidate_mode parse_candidate_mode(std::string_view s) {
   if (s == "hnsw") return candidate_mode::hnsw;
   if (s == "exact") return candidate_mode::exact;
+  if (s == "auto") return candidate_mode::auto_select;
   throw error(error_code::invalid_argument,
-              "candidates: unknown value '" + std::string(s) + "' (expected hnsw or exact)");
+              "candidates: unknown value '" + std::string(s) + "' (expected auto, hnsw or exact)");
 }
 
 device_kind parse_device_kind(std::string_view s) {
@@ -44,7 +45,15 @@ std::string_view to_string(cluster_selection_method m) noexcept {
 }
 
 std::string_view to_string(candidate_mode m) noexcept {
-  return m == candidate_mode::exact ? "exact" : "hnsw";
+  switch (m) {
+    case candidate_mode::exact:
+      return "exact";
+    case candidate_mode::auto_select:
+      return "auto";
+    case candidate_mode::hnsw:
+      break;
+  }
+  return "hnsw";
 }
 
 void validate(const params& p) {
@@ -84,6 +93,11 @@ void validate(const params& p) {
           "compaction_factor must be in [1, 2^16] (got " + std::to_string(b.compaction_factor) + ")");
   expects(b.compaction_min_edges <= lim::max_compaction_min_edges, error_code::invalid_argument,
           "compaction_min_edges must be <= 2^32 (got " + std::to_string(b.compaction_min_edges) + ")");
+  expects(b.candidates == candidate_mode::hnsw || b.candidates == candidate_mode::exact ||
+              b.candidates == candidate_mode::auto_select,
+          error_code::invalid_argument,
+          "candidates must be auto, hnsw or exact (got the value " +
+              std::to_string(static_cast<int>(b.candidates)) + ")");
   expects(
       b.device == device_kind::auto_select || b.device == device_kind::cpu || b.device == device_kind::cuda,
       error_code::invalid_argument,

@@ -120,7 +120,10 @@ BLOBS = blobs(200)
 MORE_BLOBS = blobs(100, seed=2)
 FLAT = b"x,y\n1,2\n3,4\n5,6\n"
 WORDS = b"alpha\nbeta\ngamma\n"
-MODEL = Model(BLOBS)
+# The model-file cases were written against hnsw models (five sections); the
+# default candidates = auto would make these 200 items an exact model.
+HNSW = ("--candidates", "hnsw")
+MODEL = Model(BLOBS, fit_args=HNSW)
 
 
 def npy(dict_text: str, data: bytes, major: int = 1) -> bytes:
@@ -379,21 +382,21 @@ CASES: list[Case] = [
     Case("ModelNotAModel", "model_file", ["cluster", "--model", "notamodel.chutoro", *OUT],
          {"notamodel.chutoro": b"x,y\n1,2\n"}, message=r"notamodel\.chutoro"),
     Case("ModelFlippedByte", "model_file", ["cluster", "--model", "m.chutoro", *OUT],
-         {"m.chutoro": Model(BLOBS, patch=flip_middle)}, message=r"m\.chutoro.*(checksum|corrupt)"),
+         {"m.chutoro": Model(BLOBS, fit_args=HNSW, patch=flip_middle)}, message=r"m\.chutoro.*(checksum|corrupt)"),
     Case("ModelTruncatedHalf", "model_file", ["cluster", "--model", "m.chutoro", *OUT],
-         {"m.chutoro": Model(BLOBS, patch=lambda b: b[: len(b) // 2])}, message=r"m\.chutoro.*truncated"),
+         {"m.chutoro": Model(BLOBS, fit_args=HNSW, patch=lambda b: b[: len(b) // 2])}, message=r"m\.chutoro.*truncated"),
     Case("ModelTruncatedOneByte", "model_file", ["cluster", "--model", "m.chutoro", *OUT],
-         {"m.chutoro": Model(BLOBS, patch=lambda b: b[:-1])},
+         {"m.chutoro": Model(BLOBS, fit_args=HNSW, patch=lambda b: b[:-1])},
          message=r"m\.chutoro.*(truncated|ends)", not_message=r"length \d+, \d+ bytes left",
          why="one byte short: the message must not quote a section length below the bytes left"),
     Case("ModelMinClusterSizeBeyondInt64", "model_file", ["cluster", "--model", "m.chutoro", *OUT],
-         {"m.chutoro": Model(BLOBS, patch=patch_parm(PARM_MIN_CLUSTER_SIZE, "<Q", 2**63))},
+         {"m.chutoro": Model(BLOBS, fit_args=HNSW, patch=patch_parm(PARM_MIN_CLUSTER_SIZE, "<Q", 2**63))},
          message=r"m\.chutoro.*min_cluster_size", why="PARM min_cluster_size >= 2^63 crashed the reader"),
     Case("ModelMinSamplesHuge", "model_file", ["cluster", "--model", "m.chutoro", *OUT],
-         {"m.chutoro": Model(BLOBS, patch=patch_parm(PARM_MIN_SAMPLES, "<Q", 2**62))},
+         {"m.chutoro": Model(BLOBS, fit_args=HNSW, patch=patch_parm(PARM_MIN_SAMPLES, "<Q", 2**62))},
          message=r"m\.chutoro.*min_samples", why="PARM min_samples 2^62 was reported as a bad item count"),
     Case("AddToCorruptModel", "model_file", ["add", "m.chutoro", "blobs.csv", *OUT],
-         {"m.chutoro": Model(BLOBS, patch=flip_middle), "blobs.csv": MORE_BLOBS}, message=r"m\.chutoro"),
+         {"m.chutoro": Model(BLOBS, fit_args=HNSW, patch=flip_middle), "blobs.csv": MORE_BLOBS}, message=r"m\.chutoro"),
     Case("PredictMissingModel", "model_file", ["predict", "missing.chutoro", "blobs.csv", *OUT],
          {"blobs.csv": MORE_BLOBS}, message=r"missing\.chutoro"),
     # ------------------------------------------------------------ items that do not fit the model

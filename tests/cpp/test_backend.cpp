@@ -488,9 +488,19 @@ TEST(Backend, StagesGoThroughTheSeam) {
     EXPECT_EQ(counting->tiles, 0u);
   }
   p.build.candidates = chutoro::candidate_mode::exact;
-  const chutoro::result exact = chutoro::fit(*data, p);
+  {
+    // Dense euclidean at d = 4: the kd-tree path, which measures pairs, not tiles.
+    const chutoro::result exact = chutoro::fit(*data, p);
+    chutoro::fit_stats st;
+    const chutoro::spanning_tree t = counting->build_exact(*data, p.build, st, {});
+    expect_same_tree(t, exact.tree);
+    EXPECT_EQ(counting->tiles, 0u);
+  }
+  // Cosine: no kd-tree; the all-pairs path, whose core distances come from tiles.
+  const chutoro::dense_source cosine(d.values, d.n, d.dim, chutoro::dense_metric::cosine);
+  const chutoro::result exact = chutoro::fit(cosine, p);
   chutoro::fit_stats st;
-  const chutoro::spanning_tree t = counting->build_exact(*data, p.build, st, {});
+  const chutoro::spanning_tree t = counting->build_exact(cosine, p.build, st, {});
   expect_same_tree(t, exact.tree);
   const std::size_t blocks = (d.n + 15) / 16, chunks = (d.n + 2047) / 2048;
   EXPECT_EQ(counting->tiles, blocks * chunks);  // every exact core distance came from a tile

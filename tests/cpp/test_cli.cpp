@@ -351,7 +351,9 @@ TEST_F(Cli, DigitsJsonWithLabelColumn) {
   EXPECT_EQ(j["n"], 1797);
   EXPECT_EQ(j["dim"], 64);  // the label column is not a feature
   EXPECT_EQ(j["metric"], "euclidean");
-  EXPECT_EQ(j["candidates"], "hnsw");
+  // The default, auto, resolves to exact (all pairs) for 1,797 items; the JSON gives both.
+  EXPECT_EQ(j["candidates"], "exact");
+  EXPECT_EQ(j["candidates_requested"], "auto");
   EXPECT_EQ(j["min_cluster_size"], 5);
   EXPECT_EQ(j["min_samples"], 5);
   EXPECT_GE(j["clusters"].get<int>(), 5);
@@ -1153,7 +1155,11 @@ TEST_F(Cli, ModelFieldsOutOfRangeAreCleanErrors) {
   // never a crash (min_cluster_size 2^63 used to crash cluster --model, predict and add).
   write_blobs(dir_ / "blobs.csv", 200, 1);
   const fs::path model = dir_ / "blobs.chutoro";
-  ASSERT_EQ(run({"fit", (dir_ / "blobs.csv").string(), "--save", model.string(), "--quiet"}).rc, 0);
+  // An hnsw model (its last section, FRST, is cut below); auto would choose exact here.
+  ASSERT_EQ(
+      run({"fit", (dir_ / "blobs.csv").string(), "--candidates", "hnsw", "--save", model.string(), "--quiet"})
+          .rc,
+      0);
   const std::string bytes = slurp(model);
   std::vector<std::byte> b(bytes.size());
   std::memcpy(b.data(), bytes.data(), bytes.size());

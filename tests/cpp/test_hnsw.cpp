@@ -146,6 +146,7 @@ TEST(HnswDeterminism, SameSeedSameGraph) {
   // And through the public API: the same seed gives the same spanning tree,
   // with one thread and with two.
   chutoro::build_params bp;
+  bp.candidates = chutoro::candidate_mode::hnsw;  // the test is about the HNSW build
   bp.seed = 7;
   bp.threads = 1;
   const auto t1 = chutoro::build_spanning_tree(src, bp, 5);
@@ -253,7 +254,8 @@ namespace {
 
 void expect_default_close_to_exact(const std::string& name, const dense_data& d) {
   chutoro::dense_source src(d.values, d.n, d.dim, chutoro::dense_metric::euclidean);
-  chutoro::params p;  // defaults: hnsw, min_cluster_size 5
+  chutoro::params p;  // defaults (min_cluster_size 5), but hnsw: auto would be exact here
+  p.build.candidates = chutoro::candidate_mode::hnsw;
   const auto t0 = std::chrono::steady_clock::now();
   const chutoro::result h = chutoro::fit(src, p);
   const auto t1 = std::chrono::steady_clock::now();

@@ -563,7 +563,7 @@ TEST(ModelFileFields, EveryParameterIsRangeChecked) {
   };
   const double nan = std::numeric_limits<double>::quiet_NaN(), inf = std::numeric_limits<double>::infinity();
   const std::vector<field_case> cases = {
-      {kCandidates, 4, 2, 0, {"field candidates = 2", "[0, 1]", "0 hnsw, 1 exact"}},
+      {kCandidates, 4, 4, 0, {"field candidates = 4", "[0, 3]", "0 hnsw, 1 exact, 2 auto chose exact"}},
       {kCandidates, 4, 0xFFFFFFFFu, 0, {"field candidates = 4294967295"}},
       {kM, 8, 1, 0, {"field m = 1", "[2, 1024]"}},
       {kM, 8, 1025, 0, {"field m = 1025", "[2, 1024]"}},

@@ -265,6 +265,7 @@ TEST(MstBuffer, PeakBoundedInRealFit) {
       SCOPED_TRACE("compaction_factor " + std::to_string(factor) + ", compaction_min_edges " +
                    std::to_string(min_edges));
       chutoro::build_params bp;
+      bp.candidates = chutoro::candidate_mode::hnsw;  // compaction is the hnsw mode's
       bp.compaction_factor = factor;
       bp.compaction_min_edges = min_edges;
       chutoro::fit_stats st;

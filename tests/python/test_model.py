@@ -85,8 +85,9 @@ def _token_lines(n: int, seed: int) -> list[str]:
 @pytest.mark.parametrize("name", ["digits", "letter"])
 def test_partial_fit_in_ten_batches_matches_one_fit(shared_data, name):
     X = oracle.load(name)
-    one = chutoro.FISHDBC().fit(X)
-    inc = chutoro.FISHDBC()
+    # FISHDBC's incremental update (auto would pick exact for these sizes).
+    one = chutoro.FISHDBC(candidates="hnsw").fit(X)
+    inc = chutoro.FISHDBC(candidates="hnsw")
     seen = 0
     for batch in np.array_split(X, 10):
         inc.partial_fit(batch)
@@ -109,6 +110,24 @@ def test_partial_fit_in_exact_mode_is_the_exact_fit(clusterable):
     for batch in np.array_split(X, 3):
         inc.partial_fit(batch)
     assert_same_fit(one, inc)
+
+
+def test_auto_resolves_and_growing_models_turn_hnsw(digits):
+    X = digits  # 1797 x 64: no kd-tree; all pairs up to 4096 items
+    est = chutoro.FISHDBC(min_cluster_size=10).fit(X[:1000])
+    assert est.candidates == "auto"
+    assert est.candidates_ == "exact" == est.fit_stats_["candidates"]
+    ref = chutoro.FISHDBC(min_cluster_size=10, candidates="exact").fit(X[:1000])
+    np.testing.assert_array_equal(est.labels_, ref.labels_)
+    back = pickle.loads(pickle.dumps(est))
+    assert back.candidates_ == "exact" and back.candidates == "auto"
+    big = np.concatenate([X, X + 0.5, X + 1.0])  # 5391 items, past all pairs' limit
+    est.partial_fit(big[1000:])
+    assert est.candidates_ == "hnsw" == est.fit_stats_["candidates"]
+    est.partial_fit(X[:10])
+    assert est.candidates_ == "hnsw"
+    low = chutoro.FISHDBC(min_cluster_size=10).fit(X[:, :2] + np.arange(len(X))[:, None] * 1e-3)
+    assert low.candidates_ == "exact"  # 2-D: the kd-tree
 
 
 def test_partial_fit_first_call_is_fit(clusterable):
@@ -165,7 +184,7 @@ def test_partial_fit_strings(shared_data):
     for part in (words[:500], words[500:900], words[900:]):
         inc.partial_fit(part)
     assert_same_fit(one, inc)
-    hnsw = chutoro.FISHDBC(metric="levenshtein", min_cluster_size=10)
+    hnsw = chutoro.FISHDBC(metric="levenshtein", min_cluster_size=10, candidates="hnsw")
     for part in (words[:500], words[500:900], words[900:]):
         hnsw.partial_fit(part)
     assert adjusted_rand_score(one.labels_, hnsw.labels_) > 0.9

@@ -128,9 +128,12 @@ def test_gil_is_released_during_the_fit():
 
 def test_verbose_shows_progress(capsys):
     X = np.random.default_rng(2).random((5000, 4))
-    chutoro.FISHDBC(verbose=True).fit(X)
+    chutoro.FISHDBC(verbose=True, candidates="hnsw").fit(X)
     err = capsys.readouterr().err
     assert "chutoro: graph" in err and "100%" in err
     assert "5000 items" in err and "clusters" in err
+    chutoro.FISHDBC(verbose=True).fit(X)  # auto: exact by kd-tree at d = 4
+    err = capsys.readouterr().err
+    assert "chutoro: core distances" in err and "chutoro: mst" in err and "100%" in err
     chutoro.FISHDBC().fit(X)
     assert capsys.readouterr().err == ""

@@ -84,7 +84,9 @@ class backend : public forest_solver {
                                                   const progress_fn& progress) const = 0;
   /// The exact mode (Campello et al. 2013): exact core distances (k =
   /// *bp.min_samples) and the minimum spanning tree of the complete graph
-  /// under mutual reachability. O(n^2) distances. Adds to `stats`.
+  /// under mutual reachability. O(n^2) distances; the CPU backend uses a
+  /// kd-tree instead where exact_tree_preferred (src/core/mst/exact_tree.hpp),
+  /// with the same result. Adds to `stats`.
   [[nodiscard]] virtual spanning_tree build_exact(const data_source& data, const build_params& bp,
                                                   fit_stats& stats, const progress_fn& progress) const = 0;
 

@@ -13,6 +13,7 @@
 #include "core/backend/backend.hpp"
 #include "core/distance_dispatch.hpp"
 #include "core/mst/exact.hpp"
+#include "core/mst/exact_tree.hpp"
 
 namespace chutoro::detail {
 
@@ -130,11 +131,24 @@ spanning_tree cpu_backend::build_exact(const data_source& data, const build_para
                                        const progress_fn& progress) const {
   const std::size_t n = data.size();
   const auto t0 = std::chrono::steady_clock::now();
-  spanning_tree tree;
-  tree.n = n;
   progress_ticker core_tick([&](std::size_t done) {
     if (progress) progress("core distances", done, n);
   });
+  if (exact_tree_supports(data) && exact_tree_preferred(n, data.dim())) {
+    // Dense euclidean / manhattan at low dimension: the kd-tree (same tree as Prim's below).
+    progress_ticker mst_tick([&](std::size_t done) {
+      if (progress) progress("mst", done, n);
+    });
+    exact_tree_counters c;
+    spanning_tree tree = exact_tree_spanning_tree(data, bp.min_samples.value(), c, &core_tick, &mst_tick);
+    stats.distance_computations += c.core_pairs + c.mst_pairs;
+    stats.candidate_edges += c.mst_pairs;
+    stats.seconds_graph += c.seconds_core;
+    stats.seconds_mst += c.seconds_mst;
+    return tree;
+  }
+  spanning_tree tree;
+  tree.n = n;
   // Core distances from distance tiles (this backend's, or a derived one's).
   tree.core_distances = exact_core_distances(
       n, bp.min_samples.value(),

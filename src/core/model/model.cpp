@@ -14,6 +14,7 @@
 
 #include "core/hierarchy/hierarchy.hpp"
 #include "core/model/model_impl.hpp"
+#include "core/mst/exact_tree.hpp"
 
 namespace chutoro {
 
@@ -333,6 +334,7 @@ spanning_tree model::impl::graph_stage(std::optional<detail::hnsw_state>& state,
                                        const progress_fn& progress) const {
   st.device = backend.device;
   st.device_fallback_reason = backend.fallback_reason;
+  st.candidates = state ? candidate_mode::hnsw : candidate_mode::exact;
   if (state) return backend.ptr->extend_hnsw(*state, *data, p.build, st, progress);
   return backend.ptr->build_exact(*data, p.build, st, progress);
 }
@@ -353,7 +355,9 @@ std::unique_ptr<model::impl> model::impl::run(std::shared_ptr<data_source> data,
   detail::check_build_size(*m->data, *m->p.build.min_samples);
   m->use_backend(detail::select_backend(p.build.device));
   const auto scope = m->enter();
-  if (m->p.build.candidates == candidate_mode::hnsw) m->hnsw.emplace(m->p.build, m->backend.ptr);
+  // p.build.candidates stays as asked (auto too); the graph state says what it resolved to.
+  if (detail::resolve_candidates(m->p.build.candidates, *m->data) == candidate_mode::hnsw)
+    m->hnsw.emplace(m->p.build, m->backend.ptr);
   m->tree = m->graph_stage(m->hnsw, m->stats, progress);
   if (what != goal::model) m->hnsw.reset();  // what chutoro::fit frees before extracting
   if (what == goal::tree) return m;
@@ -391,6 +395,10 @@ void model::add(const data_source& items, const progress_fn& progress) {
   std::optional<detail::hnsw_state> hnsw = m.hnsw;
   m.data->append(items);
   try {
+    // auto chooses again at the new size: an exact model that outgrows
+    // all-pairs gets an HNSW graph over all its items (once; hnsw stays hnsw).
+    if (!hnsw && detail::resolve_candidates(m.p.build.candidates, *m.data) == candidate_mode::hnsw)
+      hnsw.emplace(m.p.build, m.backend.ptr);
     fit_stats stats;
     const auto scope = m.enter();
     spanning_tree tree = m.graph_stage(hnsw, stats, progress);
