@@ -47,27 +47,6 @@ std::uint64_t bytes_needed(std::uint64_t n, std::uint64_t m) {
   return base + base / 8;
 }
 
-/// CHUTORO_CUDA_MEMORY_LIMIT: bytes (suffix K, M or G: KiB, MiB, GiB) the
-/// stage may plan to use; 0 when unset. -1 when malformed.
-long double memory_limit(const char** text) {
-  const char* v = std::getenv("CHUTORO_CUDA_MEMORY_LIMIT");
-  *text = v;
-  if (v == nullptr || *v == '\0') return 0;
-  char* end = nullptr;
-  errno = 0;
-  const unsigned long long x = std::strtoull(v, &end, 10);
-  if (end == v || errno != 0 || v[0] == '-') return -1;
-  long double scale = 1;
-  if (*end == 'K' || *end == 'k')
-    scale = 1024.0L, ++end;
-  else if (*end == 'M' || *end == 'm')
-    scale = 1024.0L * 1024, ++end;
-  else if (*end == 'G' || *end == 'g')
-    scale = 1024.0L * 1024 * 1024, ++end;
-  if (*end != '\0') return -1;
-  return static_cast<long double>(x) * scale;
-}
-
 std::int32_t out_of_memory(std::int32_t device, std::uint64_t n, std::uint64_t m, char* error) {
   (void)cudaGetLastError();
   std::size_t free_bytes = 0, total_bytes = 0;
@@ -158,6 +137,25 @@ std::vector<forest_edge> streamed_forest(std::size_t n, std::span<const forest_e
 }
 
 }  // namespace
+
+long double memory_limit(const char** text) {
+  const char* v = std::getenv("CHUTORO_CUDA_MEMORY_LIMIT");
+  *text = v;
+  if (v == nullptr || *v == '\0') return 0;
+  char* end = nullptr;
+  errno = 0;
+  const unsigned long long x = std::strtoull(v, &end, 10);
+  if (end == v || errno != 0 || v[0] == '-') return -1;
+  long double scale = 1;
+  if (*end == 'K' || *end == 'k')
+    scale = 1024.0L, ++end;
+  else if (*end == 'M' || *end == 'm')
+    scale = 1024.0L * 1024, ++end;
+  else if (*end == 'G' || *end == 'g')
+    scale = 1024.0L * 1024 * 1024, ++end;
+  if (*end != '\0') return -1;
+  return static_cast<long double>(x) * scale;
+}
 
 std::int32_t forest_stage(std::int32_t device, std::uint64_t n, const chutoro_cuda_edge* edges,
                           std::uint64_t m, const chutoro_cuda_edge* more, std::uint64_t m2, const float* core,
