@@ -212,8 +212,10 @@ elif bench:
 for name, s in exact.items():
     r = s.get("result")
     if r:
+        full = (f"{r['gpu_median_seconds']:.3f} s" if r.get("gpu_median_seconds") is not None
+                else "did not finish (time limit)")
         print(f"{name}: GPU exact {r['rows']} x {r['dim']} ({r['metric']}, min_samples {r['min_samples']}) "
-              f"{r['gpu_median_seconds']:.3f} s; on the first {r['cpu_rows']} rows CPU {r['cpu_median_seconds']:.3f} s "
+              f"{full}; on the first {r['cpu_rows']} rows CPU {r['cpu_median_seconds']:.3f} s "
               f"({r['cpu_threads']} threads) vs GPU {r['gpu_median_seconds_cpu_rows']:.3f} s, speedup "
               f"{r['speedup_cpu_rows']:.2f}x; same labels {r['same_labels']}, same tree {r['same_tree_edges']}, "
               f"weight difference {r['tree_weight_relative_difference']:.2g}")
