@@ -16,7 +16,8 @@
 //    ties broken by (w, min id, max id) alike.
 //  - GpuExact.SameResultOnAnyTileShapeAndThreadCount: columns per tile 7, 64
 //    and all, heaps of 7 rows per block or all, 1 or all threads: the same bytes.
-//  - GpuExact.SmallInputs: 1 and 2 items, min_samples = n.
+//  - GpuExact.LargeMinSamples: min_samples 1024, heaps in row blocks: bit-identical.
+//  - GpuExact.SmallInputs: 1 to 17 items, min_samples 1 and n.
 //  - GpuExact.ProgressAndCancellation: progress reaches n and n - 1; an
 //    exception thrown by the callback propagates.
 //  - GpuExact.RejectsBadInput: bad shapes and min_samples name the problem.
@@ -237,6 +238,21 @@ TEST(GpuExact, SameResultOnAnyTileShapeAndThreadCount) {
       }
     }
   }
+}
+
+// min_samples 1024 (the "at least 1024"): heaps of 1023 per row, in
+// row blocks of 50 rows; integer data, so the CPU's answer is bit-exact.
+TEST(GpuExact, LargeMinSamples) {
+  std::mt19937_64 rng(8);
+  std::uniform_int_distribution<int> coord(0, 60);
+  chutoro_test::dense_data d;
+  d.n = 1100, d.dim = 4;
+  for (std::size_t i = 0; i < d.n * d.dim; ++i) d.values.push_back(static_cast<float>(coord(rng)));
+  const case_data c = make_source(d, exact_metric::euclidean);
+  cd::exact_options opt;
+  opt.heap_bytes = 50 * 4 * 1023;
+  opt.tile_cols = 300;
+  expect_bit_identical(as_tree(cd::exact_hdbscan(input_of(c, 1024), opt)), cpu_exact(*c.src, 1024));
 }
 
 TEST(GpuExact, SmallInputs) {
