@@ -40,7 +40,9 @@
 // source runs on the CUDA system (nvcc) and on the OpenMP / C++ systems):
 //  1. Upload the rows once and transpose them to column-major (x_k of item i
 //     at k * n + i): a thread per row reads its own values coalesced and
-//     every thread of a warp reads the same column item (a broadcast).
+//     every thread of a warp reads the same column item (a broadcast). A row
+//     measures distance::kGroup (4) columns at a time, loading each of its
+//     own values once for the four.
 //  2. Core distances in tiles of rows x columns: per row a max-heap of the
 //     min_samples - 1 smallest distances seen (device memory, slot-major so
 //     the threads' heap accesses are coalesced), filled with +inf at first
@@ -198,34 +200,50 @@ struct distance {
     return (acc[0] + acc[1]) + (acc[2] + acc[3]);
   }
 
-  CHUTORO_HD float operator()(std::size_t i, std::size_t j) const {
-    float acc[16];
+  /// The raw 16-lane sums of rows i and j[0..Q) (the kernel before its
+  /// finishing formula): row i's values are loaded once for the Q columns.
+  template <int Q>
+  CHUTORO_HD void sums(std::size_t i, const std::size_t* j, float* s) const {
+    float acc[Q][16];
 #if defined(__CUDA_ARCH__)
 #pragma unroll
 #endif
-    for (int l = 0; l < 16; ++l) acc[l] = 0.0f;
+    for (int q = 0; q < Q; ++q)
+      for (int l = 0; l < 16; ++l) acc[q][l] = 0.0f;
     const bool product = metric == exact_metric::cosine || metric == exact_metric::inner_product;
     const bool absolute = metric == exact_metric::manhattan;
     for (std::size_t k = 0; k < stride; k += 16) {
       const float* a = xt + k * n + i;
-      const float* b = xt + k * n + j;
 #if defined(__CUDA_ARCH__)
 #pragma unroll
 #endif
       for (int l = 0; l < 16; ++l) {
-        const float x = a[static_cast<std::size_t>(l) * n], y = b[static_cast<std::size_t>(l) * n];
-        float t;
-        if (product) {
-          t = mul(x, y);
-        } else {
-          const float d = x - y;
-          t = absolute ? (d < 0 ? -d : d) : mul(d, d);
+        const float x = a[static_cast<std::size_t>(l) * n];
+#if defined(__CUDA_ARCH__)
+#pragma unroll
+#endif
+        for (int q = 0; q < Q; ++q) {
+          const float y = xt[(k + static_cast<std::size_t>(l)) * n + j[q]];
+          float t;
+          if (product) {
+            t = mul(x, y);
+          } else {
+            const float d = x - y;
+            t = absolute ? (d < 0 ? -d : d) : mul(d, d);
+          }
+          acc[q][l] = add(acc[q][l], t);
         }
-        acc[l] = add(acc[l], t);
       }
     }
-    float s = 0.0f;
-    for (int l = 0; l < 16; ++l) s = add(s, acc[l]);
+    for (int q = 0; q < Q; ++q) {
+      float v = 0.0f;
+      for (int l = 0; l < 16; ++l) v = add(v, acc[q][l]);
+      s[q] = v;
+    }
+  }
+
+  /// The metric's distance of rows i and j from their raw sum s.
+  CHUTORO_HD float finish(std::size_t i, std::size_t j, float s) const {
     switch (metric) {
       case exact_metric::euclidean: {
         // squares_in_range: [2^-100, FLT_MAX], else in double.
@@ -255,6 +273,21 @@ struct distance {
       }
     }
   }
+
+  CHUTORO_HD float operator()(std::size_t i, std::size_t j) const {
+    float s;
+    sums<1>(i, &j, &s);
+    return finish(i, j, s);
+  }
+
+  /// Distances of row i to the kGroup columns j[] at once (each the same
+  /// value operator() gives).
+  CHUTORO_HD void group(std::size_t i, const std::size_t* j, float* out) const {
+    float s[kGroup];
+    sums<kGroup>(i, j, s);
+    for (int q = 0; q < kGroup; ++q) out[q] = finish(i, j[q], s[q]);
+  }
+  static constexpr int kGroup = 4;
 };
 
 /// Step 1: column-major copy of row-major rows.
@@ -265,33 +298,46 @@ struct transpose {
 };
 
 /// Step 2: rows r0 + t (t < count) fold columns [c0, c1) into their heaps
-/// (max-heaps of k values at heap[s * count + t], s < k).
+/// (max-heaps of k values at heap[s * count + t], s < k). Columns are
+/// measured distance::kGroup at a time (the row's values loaded once).
 struct core_tile {
   distance dist;
   float* heap;
   std::size_t r0, count, k, c0, c1;
+
+  CHUTORO_HD void push(std::size_t t, float d) const {
+    if (!(d < heap[t])) return;
+    // Replace the top and sift down.
+    std::size_t s = 0;
+    for (;;) {
+      const std::size_t l = 2 * s + 1;
+      if (l >= k) break;
+      std::size_t c = l;
+      if (l + 1 < k && heap[(l + 1) * count + t] > heap[l * count + t]) c = l + 1;
+      const float hc = heap[c * count + t];
+      if (!(hc > d)) break;
+      heap[s * count + t] = hc;
+      s = c;
+    }
+    heap[s * count + t] = d;
+  }
+
   CHUTORO_HD void operator()(std::size_t t) const {
+    constexpr int G = distance::kGroup;
     const std::size_t i = r0 + t;
-    float top = heap[t];
+    std::size_t js[G];
+    float ds[G];
+    int m = 0;
     for (std::size_t j = c0; j < c1; ++j) {
       if (j == i) continue;
-      const float d = dist(i, j);
-      if (!(d < top)) continue;
-      // Replace the top and sift down.
-      std::size_t s = 0;
-      for (;;) {
-        const std::size_t l = 2 * s + 1;
-        if (l >= k) break;
-        std::size_t c = l;
-        if (l + 1 < k && heap[(l + 1) * count + t] > heap[l * count + t]) c = l + 1;
-        const float hc = heap[c * count + t];
-        if (!(hc > d)) break;
-        heap[s * count + t] = hc;
-        s = c;
+      js[m++] = j;
+      if (m == G) {
+        dist.group(i, js, ds);
+        for (int q = 0; q < G; ++q) push(t, ds[q]);
+        m = 0;
       }
-      heap[s * count + t] = d;
-      top = heap[t];
     }
+    for (int q = 0; q < m; ++q) push(t, dist(i, js[q]));
   }
 };
 
@@ -327,21 +373,32 @@ struct scan_tile {
     std::uint32_t bound = load(best_w[ci]);
     bound = mw < bound ? mw : bound;
     if (own > bound) return;  // every edge of i weighs >= core[i]
-    for (std::size_t j = c0; j < c1; ++j) {
-      const std::uint32_t cj = comp[j];
-      if (cj == ci) continue;
-      const float core_j = core[j];
-      const float lb = core_i < core_j ? core_j : core_i;
-      const std::uint32_t lbk = weight_key(lb);
-      if (lbk > bound) continue;
-      const float d = dist(i, j);
+    constexpr int G = distance::kGroup;
+    std::size_t js[G];
+    float lbs[G], ds[G];
+    int m = 0;
+    auto consider = [&](std::size_t j, float lb, float d) {
       const std::uint32_t wk = weight_key(lb < d ? d : lb);
       const u64 p = i < j ? (u64{i} << 32) | j : (u64{j} << 32) | i;
       if (wk < mw || (wk == mw && p < mp)) {
         mw = wk, mp = p;
         bound = mw < bound ? mw : bound;
       }
+    };
+    for (std::size_t j = c0; j < c1; ++j) {
+      const std::uint32_t cj = comp[j];
+      if (cj == ci) continue;
+      const float core_j = core[j];
+      const float lb = core_i < core_j ? core_j : core_i;
+      if (weight_key(lb) > bound) continue;  // no edge of (i, j) can be lighter
+      js[m] = j, lbs[m] = lb, ++m;
+      if (m == G) {
+        dist.group(i, js, ds);
+        for (int q = 0; q < G; ++q) consider(js[q], lbs[q], ds[q]);
+        m = 0;
+      }
     }
+    for (int q = 0; q < m; ++q) consider(js[q], lbs[q], dist(i, js[q]));
     if (mw != row_w[i]) {
       row_w[i] = mw, row_p[i] = mp;
       offer(best_w[ci], mw);
