@@ -328,16 +328,19 @@ struct core_tile {
     std::size_t js[G];
     float ds[G];
     int m = 0;
+    // The groups are the same for every row (i itself is measured and
+    // dropped), so a warp's threads read the same column items together.
     for (std::size_t j = c0; j < c1; ++j) {
-      if (j == i) continue;
       js[m++] = j;
       if (m == G) {
         dist.group(i, js, ds);
-        for (int q = 0; q < G; ++q) push(t, ds[q]);
+        for (int q = 0; q < G; ++q)
+          if (js[q] != i) push(t, ds[q]);
         m = 0;
       }
     }
-    for (int q = 0; q < m; ++q) push(t, dist(i, js[q]));
+    for (int q = 0; q < m; ++q)
+      if (js[q] != i) push(t, dist(i, js[q]));
   }
 };
 
@@ -537,7 +540,7 @@ inline exact_tree exact_hdbscan(const exact_input& in, const exact_options& opt 
   // 1. Upload and transpose.
   thrust::device_vector<float> xt(n * stride);
   {
-    thrust::device_vector<float> rows(in.rows.begin(), in.rows.end());
+    thrust::device_vector<float> rows(in.rows.data(), in.rows.data() + in.rows.size());
     const auto gather =
         thrust::make_transform_iterator(counting_iterator<std::size_t>(0), transpose{raw(rows), n, stride});
     thrust::copy(gather, gather + static_cast<std::ptrdiff_t>(n * stride), xt.begin());
