@@ -92,7 +92,8 @@ if(CHUTORO_HAVE_CUDA)
 
   add_library(chutoro_cuda MODULE
               ${CMAKE_CURRENT_SOURCE_DIR}/src/cuda/module.cpp
-              ${CMAKE_CURRENT_SOURCE_DIR}/src/cuda/forest.cu)
+              ${CMAKE_CURRENT_SOURCE_DIR}/src/cuda/forest.cu
+              ${CMAKE_CURRENT_SOURCE_DIR}/src/cuda/exact.cu)
   set_target_properties(chutoro_cuda PROPERTIES
     OUTPUT_NAME chutoro_cuda
     PREFIX "lib"

@@ -3,10 +3,15 @@
 # from the repository root, within about 8 minutes:
 #   1. nvidia-smi, and `chutoro devices` / `chutoro --version`;
 #   2. the GPU tests: chutoro_tests --gtest_filter='Cuda*' (loader, module,
-#      the forest on the GPU against the CPU, out of device memory);
-#   3. compute-sanitizer --tool memcheck on a small case (the forest tests
-#      and a 200k-edge benchmark run);
-#   4. the GPU-vs-CPU benchmark: chutoro_cuda_bench, 100M edges over 10M items.
+#      the forest and the exact mode on the GPU against the CPU, out of
+#      device memory);
+#   3. compute-sanitizer --tool memcheck on small cases (the forest tests, a
+#      200k-edge forest benchmark run, a 2000-row exact benchmark run);
+#   4. the GPU-vs-CPU benchmarks: chutoro_cuda_bench, the forest of 100M
+#      edges over 10M items; the exact mode (GPU exact HDBSCAN* vs the CPU
+#      exact mode) on 100k x 128 and 400k x 15 blobs, the CPU on the first
+#      50k / 100k rows (its O(n^2) would take minutes; the bench extrapolates,
+#      labelled as such).
 # It runs the bundle scripts/gpu_bundle.sh built (build/gpu-bundle, or
 # CHUTORO_GPU_BUNDLE): on the device machine, carry that folder. Results go to
 # $OUT (else build/gpu-check): gpu_results.txt (everything, as it ran) and
@@ -93,11 +98,17 @@ if [ "$gpu" = yes ]; then
       "$bin/chutoro_tests" --gtest_filter='CudaGpu.ForestEdgeCases:CudaGpu.ForestIsRepeatable'
     step memcheck_bench 120 "$sanitizer" --tool memcheck --error-exitcode 9 \
       "$bin/chutoro_cuda_bench" --edges 200000 --items 20000 --runs 1
+    step memcheck_exact 90 "$sanitizer" --tool memcheck --error-exitcode 9 \
+      "$bin/chutoro_cuda_bench" exact --rows 2000 --dim 16 --min-samples 5 --cpu-rows 2000
   else
     say ""
     say "==== memcheck: compute-sanitizer not found (looked on PATH and in \$CUDA_HOME/bin, /usr/local/cuda/bin)"
   fi
   step benchmark 300 "$bin/chutoro_cuda_bench" --edges 100000000 --items 10000000 --runs 3
+  step exact_100k_128 120 "$bin/chutoro_cuda_bench" exact --rows 100000 --dim 128 --centers 20 \
+    --min-samples 10 --cpu-rows 50000
+  step exact_400k_15 120 "$bin/chutoro_cuda_bench" exact --rows 400000 --dim 15 --centers 20 \
+    --min-samples 10 --cpu-rows 100000
 else
   say ""
   say "no GPU: $(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["reason"])' "$work/devices_json.log" 2>/dev/null || cat "$work/devices.log")"
@@ -144,7 +155,7 @@ if os.path.exists(gtest_path):
     tests["skipped"] = [c["classname"] + "." + c["name"] for c in cases if c.get("result") == "SKIPPED"]
 summary["tests"] = tests
 memcheck = {}
-for name in ("memcheck_tests", "memcheck_bench"):
+for name in ("memcheck_tests", "memcheck_bench", "memcheck_exact"):
     s = status(name)
     if s is None:
         continue
@@ -164,6 +175,13 @@ bench = status("benchmark")
 if bench is not None:
     bench["result"] = last_json_line(read("benchmark", "log"))
 summary["benchmark"] = bench
+exact = {}
+for name in ("exact_100k_128", "exact_400k_15"):
+    s = status(name)
+    if s is not None:
+        s["result"] = last_json_line(read(name, "log"))
+        exact[name] = s
+summary["exact"] = exact or None
 
 ok = tests.get("exit_status") == 0
 for s in memcheck.values():
@@ -171,6 +189,8 @@ for s in memcheck.values():
         ok = ok and s["exit_status"] == 0 and s["errors"] == 0
 if bench is not None:
     ok = ok and bench["exit_status"] == 0
+for s in exact.values():
+    ok = ok and s["exit_status"] == 0
 summary["ok"] = ok
 json.dump(summary, open(path, "w"), indent=1)
 
@@ -189,6 +209,18 @@ if bench and bench.get("result"):
           f"same forest {r['same_forest']}, same bytes {r['same_bytes']}")
 elif bench:
     print("benchmark: failed,", bench)
+for name, s in exact.items():
+    r = s.get("result")
+    if r:
+        full = (f"{r['gpu_median_seconds']:.3f} s" if r.get("gpu_median_seconds") is not None
+                else "did not finish (time limit)")
+        print(f"{name}: GPU exact {r['rows']} x {r['dim']} ({r['metric']}, min_samples {r['min_samples']}) "
+              f"{full}; on the first {r['cpu_rows']} rows CPU {r['cpu_median_seconds']:.3f} s "
+              f"({r['cpu_threads']} threads) vs GPU {r['gpu_median_seconds_cpu_rows']:.3f} s, speedup "
+              f"{r['speedup_cpu_rows']:.2f}x; same labels {r['same_labels']}, same tree {r['same_tree_edges']}, "
+              f"weight difference {r['tree_weight_relative_difference']:.2g}")
+    else:
+        print(f"{name}: failed,", s)
 print("ok:", ok)
 sys.exit(0 if ok else 1)
 EOF

@@ -6,6 +6,21 @@
 // arrays in, host arrays out, upload and download included (a warm-up call
 // makes the device context first). Not a test.
 //
+// The exact mode (first argument `exact`): the module's exact stage (GPU
+// exact HDBSCAN*: core distances and the tree) against the CPU exact mode
+// (cpu_backend::build_exact on all OpenMP threads), on Gaussian blobs:
+//   chutoro_cuda_bench exact [--rows N] [--dim D] [--centers C] [--min-samples K]
+//                            [--metric euclidean|cosine|manhattan|inner_product|angular]
+//                            [--cpu-rows R] [--runs R] [--seed S]
+// The GPU runs on all N rows; the CPU, whose exact mode is O(N^2) and takes
+// minutes at these sizes, on the first R rows only (default min(N, 50000)), and
+// so does a second GPU run for the agreement (same tree edges, total weight,
+// labels at min_cluster_size 50) and the same-size speedup. The JSON also
+// gives cpu_estimated_seconds = cpu_seconds * (N / R)^2, an extrapolation
+// (labelled so), not a measurement. The R-row comparison runs first and is
+// printed at once ("partial": true, gpu_median_seconds null), so a full-size
+// run cut off by a time limit still leaves a result; the last line is final.
+//
 // Usage: chutoro_cuda_bench [--edges M] [--items N] [--runs R] [--seed S] [--no-core]
 // Defaults: 100,000,000 edges over 10,000,000 items (about 6 GB of host
 // memory), 3 runs, seed 1. Edges: uniform random pairs of items (self-loops
@@ -20,15 +35,20 @@
 
 #include <algorithm>
 #include <chrono>
+#include <chutoro/chutoro.hpp>
 #include <chutoro/devices.hpp>
+#include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <map>
+#include <memory>
 #include <random>
 #include <string>
 #include <vector>
 
+#include "core/backend/backend.hpp"
 #include "core/backend/cuda_loader.hpp"
 #include "core/mst/candidate_graph.hpp"
 
@@ -134,10 +154,201 @@ std::string json_string(const std::string& s) {
   return q + "\"";
 }
 
+// ---- the exact mode ------------------------------------------------------------
+
+struct exact_options {
+  std::size_t rows = 100'000, dim = 128, centers = 20, min_samples = 10, cpu_rows = 0;
+  std::string metric = "euclidean";
+  int runs = 1;
+  std::uint64_t seed = 1;
+};
+
+exact_options parse_exact(int argc, char** argv) {
+  exact_options o;
+  for (int i = 2; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (i + 1 >= argc) usage(("missing value after " + a).c_str());
+    const std::string v = argv[++i];
+    auto number = [&]() -> unsigned long long {
+      char* end = nullptr;
+      const unsigned long long x = std::strtoull(v.c_str(), &end, 10);
+      if (*end != '\0' || v.empty() || v[0] == '-') usage(("bad value for " + a).c_str());
+      return x;
+    };
+    if (a == "--rows")
+      o.rows = number();
+    else if (a == "--dim")
+      o.dim = number();
+    else if (a == "--centers")
+      o.centers = number();
+    else if (a == "--min-samples")
+      o.min_samples = number();
+    else if (a == "--cpu-rows")
+      o.cpu_rows = number();
+    else if (a == "--runs")
+      o.runs = static_cast<int>(number());
+    else if (a == "--seed")
+      o.seed = number();
+    else if (a == "--metric")
+      o.metric = v;
+    else
+      usage(("unknown option " + a).c_str());
+  }
+  if (o.rows < 2 || o.dim < 1 || o.centers < 1 || o.runs < 1)
+    usage("exact: --rows >= 2, --dim, --centers, --runs >= 1");
+  if (o.min_samples < 1 || o.min_samples > o.rows) usage("exact: --min-samples must be in [1, rows]");
+  if (o.cpu_rows == 0) o.cpu_rows = std::min<std::size_t>(o.rows, 50'000);
+  o.cpu_rows = std::clamp<std::size_t>(o.cpu_rows, o.min_samples, o.rows);
+  return o;
+}
+
+/// Gaussian blobs: centres uniform in [-10, 10]^dim, spreads in [0.4, 1.5];
+/// chunk c of 4096 rows from its own generator (independent of the threads).
+std::vector<float> make_blobs(const exact_options& o) {
+  std::vector<float> centre(o.centers * o.dim), spread(o.centers);
+  std::mt19937_64 rng(o.seed);
+  std::uniform_real_distribution<float> u(-10.0f, 10.0f), s(0.4f, 1.5f);
+  for (float& c : centre) c = u(rng);
+  for (float& x : spread) x = s(rng);
+  std::vector<float> v(o.rows * o.dim);
+  constexpr std::size_t chunk = 4096;
+  const auto chunks = static_cast<std::int64_t>((o.rows + chunk - 1) / chunk);
+#pragma omp parallel for schedule(static)
+  for (std::int64_t c = 0; c < chunks; ++c) {
+    std::mt19937_64 g(o.seed * 0x9E3779B97F4A7C15ull + static_cast<std::uint64_t>(c) + 1);
+    std::normal_distribution<float> gauss(0.0f, 1.0f);
+    const std::size_t end = std::min(o.rows, static_cast<std::size_t>(c + 1) * chunk);
+    for (std::size_t i = static_cast<std::size_t>(c) * chunk; i < end; ++i) {
+      const std::size_t b = g() % o.centers;
+      for (std::size_t k = 0; k < o.dim; ++k) v[i * o.dim + k] = centre[b * o.dim + k] + spread[b] * gauss(g);
+    }
+  }
+  return v;
+}
+
+std::shared_ptr<chutoro::data_source> make_source(const std::vector<float>& values, std::size_t n,
+                                                  std::size_t dim, const std::string& metric) {
+  const std::span<const float> v(values.data(), n * dim);
+  if (metric == "inner_product" || metric == "angular")
+    return std::make_shared<chutoro::product_source>(v, n, dim, chutoro::parse_product_metric(metric));
+  return std::make_shared<chutoro::dense_source>(v, n, dim, chutoro::parse_dense_metric(metric));
+}
+
+std::int32_t metric_code(const std::string& m) {
+  if (m == "cosine") return CHUTORO_CUDA_METRIC_COSINE;
+  if (m == "manhattan") return CHUTORO_CUDA_METRIC_MANHATTAN;
+  if (m == "inner_product") return CHUTORO_CUDA_METRIC_INNER_PRODUCT;
+  if (m == "angular") return CHUTORO_CUDA_METRIC_ANGULAR;
+  return CHUTORO_CUDA_METRIC_EUCLIDEAN;
+}
+
+int exact_main(int argc, char** argv, const chutoro::detail::cuda_module& module, int device,
+               const chutoro::device_info& info) {
+  const exact_options o = parse_exact(argc, argv);
+  auto t0 = clock_type::now();
+  const std::vector<float> values = make_blobs(o);
+  const auto full = make_source(values, o.rows, o.dim, o.metric);
+  const auto part = make_source(values, o.cpu_rows, o.dim, o.metric);
+  const double generate_seconds = seconds_since(t0);
+  const std::int32_t code = metric_code(o.metric);
+  auto gpu_tree = [&](const chutoro::data_source& src) {
+    const chutoro::matrix_view v = *src.matrix();
+    return module.exact_tree(device,
+                             std::span<const float>(static_cast<const float*>(v.data), v.rows * v.stride),
+                             v.rows, v.cols, v.stride, code, o.min_samples, {});
+  };
+  std::vector<double> gpu_s, gpu_part_s, cpu_s;
+  chutoro::spanning_tree gpu_part, cpu_part;
+  std::size_t gpu_edges = 0;
+  // First the CPU's rows on both (a result even if the full-size GPU run
+  // later hits the check's time limit), then all rows on the GPU.
+  try {
+    (void)gpu_tree(*make_source(values, std::min<std::size_t>(o.rows, 1000), o.dim, o.metric));  // warm-up
+    for (int r = 0; r < o.runs; ++r) {
+      t0 = clock_type::now();
+      gpu_part = gpu_tree(*part);
+      gpu_part_s.push_back(seconds_since(t0));
+      chutoro::build_params bp;
+      bp.candidates = chutoro::candidate_mode::exact;
+      bp.min_samples = o.min_samples;
+      chutoro::fit_stats stats;
+      const auto cpu = chutoro::detail::shared_cpu_backend();
+      const auto scope = cpu->enter(0);
+      t0 = clock_type::now();
+      cpu_part = cpu->build_exact(*part, bp, stats, {});
+      cpu_s.push_back(seconds_since(t0));
+    }
+  } catch (const chutoro::error& e) {
+    std::fprintf(stderr, "chutoro_cuda_bench: %s\n", e.what());
+    return 1;
+  }
+  // Agreement on the CPU's rows.
+  std::map<std::pair<std::int64_t, std::int64_t>, double> want;
+  double cpu_weight = 0, gpu_weight = 0, max_rel = 0;
+  for (const auto& e : cpu_part.edges) want[{e.a, e.b}] = e.distance, cpu_weight += e.distance;
+  std::size_t same_edges = 0;
+  for (const auto& e : gpu_part.edges) {
+    gpu_weight += e.distance;
+    const auto it = want.find({e.a, e.b});
+    if (it == want.end()) continue;
+    ++same_edges;
+    max_rel = std::max(max_rel, std::fabs(e.distance - it->second) / std::max(1e-30, std::fabs(it->second)));
+  }
+  double core_rel = 0;
+  for (std::size_t i = 0; i < cpu_part.n; ++i)
+    core_rel = std::max(core_rel, std::fabs(double(gpu_part.core_distances[i]) - cpu_part.core_distances[i]) /
+                                      std::max(1e-30, double(cpu_part.core_distances[i])));
+  chutoro::selection_params sp;
+  sp.min_cluster_size = 50;
+  const bool same_labels =
+      chutoro::extract_clusters(gpu_part, sp).labels == chutoro::extract_clusters(cpu_part, sp).labels;
+  const bool same_tree =
+      same_edges == cpu_part.edges.size() && gpu_part.edges.size() == cpu_part.edges.size();
+  const double gp = median(gpu_part_s), c = median(cpu_s);
+  const double scale = double(o.rows) / double(o.cpu_rows);
+  // One JSON line; before the full-size run "partial": true and gpu_median_seconds null.
+  auto emit = [&](bool partial) {
+    char gpu_median[32] = "null";
+    if (!gpu_s.empty()) std::snprintf(gpu_median, sizeof gpu_median, "%.4f", median(gpu_s));
+    std::printf(
+        "{\"benchmark\": \"exact\", \"partial\": %s, \"rows\": %zu, \"dim\": %zu, \"centers\": %zu, "
+        "\"metric\": \"%s\", \"min_samples\": %zu, \"seed\": %llu, \"runs\": %d, \"cpu_threads\": %d, "
+        "\"device\": {\"index\": %d, \"name\": %s}, \"module_build\": %s, \"generate_seconds\": %.3f, "
+        "\"gpu_seconds\": %s, \"gpu_median_seconds\": %s, \"gpu_tree_edges\": %zu, \"cpu_rows\": %zu, "
+        "\"cpu_seconds\": %s, \"cpu_median_seconds\": %.4f, \"gpu_seconds_cpu_rows\": %s, "
+        "\"gpu_median_seconds_cpu_rows\": %.4f, \"speedup_cpu_rows\": %.2f, \"cpu_estimated_seconds\": %.1f, "
+        "\"cpu_estimate\": \"quadratic extrapolation from cpu_rows, not measured\", \"same_tree_edges\": %s, "
+        "\"tree_weight_relative_difference\": %.3g, \"max_edge_relative_difference\": %.3g, "
+        "\"max_core_relative_difference\": %.3g, \"same_labels\": %s}\n",
+        partial ? "true" : "false", o.rows, o.dim, o.centers, o.metric.c_str(), o.min_samples,
+        static_cast<unsigned long long>(o.seed), o.runs, omp_get_max_threads(), device,
+        json_string(info.name).c_str(), json_string(module.build_info()).c_str(), generate_seconds,
+        list(gpu_s).c_str(), gpu_median, gpu_edges, o.cpu_rows, list(cpu_s).c_str(), c,
+        list(gpu_part_s).c_str(), gp, gp > 0 ? c / gp : 0.0, c * scale * scale, same_tree ? "true" : "false",
+        std::fabs(gpu_weight - cpu_weight) / std::max(1e-30, cpu_weight), max_rel, core_rel,
+        same_labels ? "true" : "false");
+    std::fflush(stdout);
+  };
+  emit(true);
+  try {
+    for (int r = 0; r < o.runs; ++r) {
+      t0 = clock_type::now();
+      gpu_edges = gpu_tree(*full).edges.size();
+      gpu_s.push_back(seconds_since(t0));
+    }
+  } catch (const chutoro::error& e) {
+    std::fprintf(stderr, "chutoro_cuda_bench: %s\n", e.what());
+    return 1;
+  }
+  emit(false);
+  return same_labels && gpu_edges + 1 == o.rows ? 0 : 3;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  const options o = parse(argc, argv);
+  const bool exact = argc > 1 && std::string(argv[1]) == "exact";
+  const options o = exact ? options{} : parse(argc, argv);
   const chutoro::detail::cuda_module* module = nullptr;
   int device = -1;
   chutoro::device_info info;
@@ -149,6 +360,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "chutoro_cuda_bench: no CUDA device: %s\n", e.reason().c_str());
     return 1;
   }
+  if (exact) return exact_main(argc, argv, *module, device, info);
 
   std::vector<raw_edge> edges;
   std::vector<float> core;

@@ -34,10 +34,14 @@
 // Algorithm (every step is a Thrust algorithm or a for_each functor, so the
 // same source runs on the CUDA system (nvcc) and on the OpenMP or C++ systems
 // (g++ -DTHRUST_DEVICE_SYSTEM=THRUST_DEVICE_SYSTEM_OMP -fopenmp)):
-//  1. Upload both edge lists once into one device array (kept to the end);
-//     reject ids >= n.
+//  1. Upload both edge lists once into one device array (kept to the end) and
+//     stage each position: its working-list entry, ids >= n recorded (and
+//     rejected before the solve). boruvka_upload holds this state, so a
+//     caller can upload in chunks and stage each chunk as it lands
+//     (forest.cu overlaps the two on separate CUDA streams).
 //  2. A working list of (component of a, component of b, wkey(w), input
-//     index) for the edges that are not self-loops (stream compaction), where
+//     index) for the edges that are not self-loops (stream compaction of the
+//     staged entries), where
 //     wkey maps a float weight to an unsigned integer of the same order (flip
 //     all bits of a negative, set the sign bit of a positive; -0 maps as +0,
 //     the two compare equal). Components are named by a root item, at first
@@ -342,35 +346,92 @@ constexpr std::uint64_t boruvka_device_bytes(std::uint64_t n, std::uint64_t m) n
   return 45 * m + 65 * n;
 }
 
-/// Minimum spanning forest of `edges` and `more` under mutual reachability, by
-/// Borůvka on the Thrust device system; bit-identical to
-/// detail::minimum_spanning_forest(n, edges, more, core) (up to the distance
-/// carried by parallel edges of equal weight, whose choice the CPU leaves
-/// open). See the file comment for the contract, complexity, memory, errors
-/// and thread safety.
-inline std::vector<forest_edge> boruvka_forest(std::size_t n, std::span<const forest_edge> edges,
-                                               std::span<const forest_edge> more,
-                                               std::span<const float> core) {
-  using namespace boruvka_impl;
-  using thrust::counting_iterator;
-  expects(core.empty() || core.size() == n, error_code::invalid_argument,
-          "GPU spanning forest: core distances have " + std::to_string(core.size()) + " values for " +
+namespace boruvka_impl {
+
+/// Steps 1-2 for input position i (after its upload): the working-list entry
+/// of edge i, its weight key computed once. An edge naming an item >= n is
+/// recorded in *first_bad (the smallest such position wins) and listed as a
+/// self-loop, so it never reads core out of range; step 2's compaction drops
+/// loops. Positions are independent: any subset may run, in any order.
+struct stage_edge {
+  const forest_edge* input;
+  std::size_t n;
+  weigh w;
+  work_edge* list;
+  u64* first_bad;
+  CHUTORO_HD void operator()(std::uint64_t i) const {
+    const forest_edge e = input[i];
+    const auto idx = static_cast<std::uint32_t>(i);
+    if (e.a >= n || e.b >= n) {
+      offer(*first_bad, static_cast<u64>(i));
+      list[i] = {0, 0, 0, idx};
+      return;
+    }
+    list[i] = {e.a, e.b, w(e), idx};
+  }
+};
+
+}  // namespace boruvka_impl
+
+/// The argument checks of boruvka_forest: core has 0 or n values, n <= 2^32,
+/// m < 2^32 edges in all. Throws error(invalid_argument / unsupported).
+inline void boruvka_check(std::size_t n, std::size_t m, std::size_t core_size) {
+  expects(core_size == 0 || core_size == n, error_code::invalid_argument,
+          "GPU spanning forest: core distances have " + std::to_string(core_size) + " values for " +
               std::to_string(n) + " items (expected " + std::to_string(n) + " or none)");
   expects(n <= (std::size_t{1} << 32), error_code::unsupported,
           "GPU spanning forest: " + std::to_string(n) + " items, more than 2^32");
-  const std::size_t m = edges.size() + more.size();
-  expects(m <= kLow, error_code::unsupported,
+  expects(m <= boruvka_impl::kLow, error_code::unsupported,
           "GPU spanning forest: " + std::to_string(m) + " edges, more than 2^32 - 1");
-  if (m == 0) return {};
+}
 
-  // 1. Upload once; check the ids.
-  thrust::device_vector<forest_edge> input(m);
-  thrust::copy(edges.data(), edges.data() + edges.size(), input.begin());
-  thrust::copy(more.data(), more.data() + more.size(),
-               input.begin() + static_cast<std::ptrdiff_t>(edges.size()));
-  const auto bad = thrust::find_if(input.begin(), input.end(), out_of_range{n});
-  if (bad != input.end()) {
-    const auto at = static_cast<std::size_t>(bad - input.begin());
+/// The device state of one Borůvka call between the upload of its edges and
+/// the solve: the input edges (uploaded once, kept to the end), the core
+/// distances, the working list being staged and the first bad position. A
+/// caller that uploads the edges itself (forest.cu: in chunks on a copy
+/// stream, overlapped with stage() of the previous chunk on a compute stream)
+/// fills input() and runs stage() over every position before solve().
+class boruvka_upload {
+ public:
+  /// Allocates for m edges on n items (throws std::bad_alloc or
+  /// thrust::system_error when device memory runs out) and uploads `core`.
+  boruvka_upload(std::size_t n, std::size_t m, std::span<const float> core)
+      : n_(n),
+        input_(m),
+        core_(core.data(), core.data() + core.size()),
+        list_(m),
+        first_bad_(1, boruvka_impl::kNone) {}
+
+  /// The m device slots the edges go to, in the order edges then more.
+  forest_edge* input() { return boruvka_impl::raw(input_); }
+  std::size_t size() const { return input_.size(); }
+  /// The functor staging position i (steps 1-2); run it over [0, m) on any
+  /// stream after the position's upload, before solve().
+  boruvka_impl::stage_edge stage() {
+    using namespace boruvka_impl;
+    return {raw(input_), n_, weigh{core_.empty() ? nullptr : raw(core_)}, raw(list_), raw(first_bad_)};
+  }
+
+  // The solve's state (boruvka_solve).
+  std::size_t n_;
+  thrust::device_vector<forest_edge> input_;
+  thrust::device_vector<float> core_;
+  thrust::device_vector<boruvka_impl::work_edge> list_;
+  thrust::device_vector<boruvka_impl::u64> first_bad_;
+};
+
+/// Steps 2 (compaction of the staged list) to 4 on the current device's
+/// default stream, after every position of `up` was uploaded and staged;
+/// `edges` and `more` are the host lists uploaded (for the error naming a
+/// bad id). The result and errors of boruvka_forest.
+inline std::vector<forest_edge> boruvka_solve(boruvka_upload& up, std::span<const forest_edge> edges,
+                                              std::span<const forest_edge> more) {
+  using namespace boruvka_impl;
+  using thrust::counting_iterator;
+  const std::size_t n = up.n_, m = up.input_.size();
+  const u64 bad_at = up.first_bad_[0];
+  if (bad_at != kNone) {
+    const auto at = static_cast<std::size_t>(bad_at);
     const bool first = at < edges.size();
     const forest_edge e = first ? edges[at] : more[at - edges.size()];
     throw error(error_code::invalid_argument,
@@ -379,15 +440,15 @@ inline std::vector<forest_edge> boruvka_forest(std::size_t n, std::span<const fo
                     std::to_string(e.a) + " and " + std::to_string(e.b) + ", but there are only " +
                     std::to_string(n) + " items (ids 0.." + std::to_string(n) + " - 1)");
   }
-  thrust::device_vector<float> dcore(core.data(), core.data() + core.size());
-  const weigh w{core.empty() ? nullptr : raw(dcore)};
+  thrust::device_vector<forest_edge>& input = up.input_;
+  const weigh w{up.core_.empty() ? nullptr : raw(up.core_)};
 
-  // 2. The working list: every edge but self-loops, with its weight key.
-  thrust::device_vector<work_edge> list(m), spare(m);
-  const auto all =
-      thrust::make_transform_iterator(counting_iterator<std::uint64_t>(0), make_work{raw(input), w});
+  // 2. The working list: every edge but self-loops (stream compaction of the staged list).
+  thrust::device_vector<work_edge>& list = up.list_;
+  thrust::device_vector<work_edge> spare(m);
   std::size_t listed = static_cast<std::size_t>(
-      thrust::copy_if(all, all + static_cast<std::ptrdiff_t>(m), list.begin(), crossing{}) - list.begin());
+      thrust::copy_if(list.begin(), list.end(), spare.begin(), crossing{}) - spare.begin());
+  list.swap(spare);
 
   // 3. Borůvka rounds.
   thrust::device_vector<std::uint8_t> chosen(m, 0);
@@ -447,6 +508,27 @@ inline std::vector<forest_edge> boruvka_forest(std::size_t n, std::span<const fo
   std::vector<forest_edge> out(forest_size);
   thrust::copy(forest.begin(), forest.end(), out.data());
   return out;
+}
+
+/// Minimum spanning forest of `edges` and `more` under mutual reachability, by
+/// Borůvka on the Thrust device system; bit-identical to
+/// detail::minimum_spanning_forest(n, edges, more, core) (up to the distance
+/// carried by parallel edges of equal weight, whose choice the CPU leaves
+/// open). See the file comment for the contract, complexity, memory, errors
+/// and thread safety. Uploads with plain copies (forest.cu streams them).
+inline std::vector<forest_edge> boruvka_forest(std::size_t n, std::span<const forest_edge> edges,
+                                               std::span<const forest_edge> more,
+                                               std::span<const float> core) {
+  boruvka_check(n, edges.size() + more.size(), core.size());
+  const std::size_t m = edges.size() + more.size();
+  if (m == 0) return {};
+  boruvka_upload up(n, m, core);
+  thrust::copy(edges.data(), edges.data() + edges.size(), up.input_.begin());
+  thrust::copy(more.data(), more.data() + more.size(),
+               up.input_.begin() + static_cast<std::ptrdiff_t>(edges.size()));
+  thrust::for_each(thrust::counting_iterator<std::uint64_t>(0), thrust::counting_iterator<std::uint64_t>(m),
+                   up.stage());
+  return boruvka_solve(up, edges, more);
 }
 
 }  // namespace chutoro::cuda_detail

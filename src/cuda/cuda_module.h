@@ -1,10 +1,10 @@
-/* chutoro — the ABI between the host and its CUDA module, version 1 (plain C;
+/* chutoro — the ABI between the host and its CUDA module, version 2 (plain C;
  * no CUDA types, so the host compiles it with g++ and never links CUDA).
  *
  * The CUDA module libchutoro_cuda.so (src/cuda/module.cu, built by nvcc with
  * the CUDA runtime linked statically) exports one function,
  *
- *     const chutoro_cuda_v1* chutoro_cuda_open(uint32_t host_abi_version, char* error);
+ *     const chutoro_cuda_v2* chutoro_cuda_open(uint32_t host_abi_version, char* error);
  *
  * The host (src/core/backend/cuda_loader.cpp) dlopen()s the module, calls the
  * entry point once and receives a v-table. Opening touches neither the driver
@@ -14,15 +14,21 @@
  * Contract (the host checks what it can and reports every violation naming
  * the module file):
  *  - abi_version == CHUTORO_CUDA_ABI_VERSION; caps holds only
- *    CHUTORO_CUDA_CAPS_ALL_V1 bits;
+ *    CHUTORO_CUDA_CAPS_ALL_V2 bits;
  *  - versions, device_count and device_info are non-NULL; spanning_forest is
- *    non-NULL exactly when caps has CHUTORO_CUDA_STAGE_SPANNING_FOREST;
+ *    non-NULL exactly when caps has CHUTORO_CUDA_STAGE_SPANNING_FOREST, and
+ *    exact_tree exactly when caps has CHUTORO_CUDA_STAGE_EXACT_TREE;
  *    reserved[] are NULL; build_info is a non-NULL string;
  *  - every function may be called from several threads at once, never
  *    throws and never aborts: failures (no driver, no device, out of device
  *    memory, ...) come back as a status and a message in `error`
  *    (CHUTORO_CUDA_ERROR_MAX bytes, NUL-terminated, owned by the host);
  *  - the v-table is static: valid until the module is unloaded.
+ *
+ * History: version 1 (issue 11) had the spanning-forest stage only; version
+ * 2 adds exact_tree (the GPU exact mode), its metric codes, the progress
+ * callback and CHUTORO_CUDA_ERR_CANCELLED. A host refuses a module of
+ * another version (and the module a host of another version).
  */
 #ifndef CHUTORO_CUDA_MODULE_H
 #define CHUTORO_CUDA_MODULE_H
@@ -34,7 +40,7 @@ extern "C" {
 #endif
 
 /** The ABI version this header describes. */
-#define CHUTORO_CUDA_ABI_VERSION 1u
+#define CHUTORO_CUDA_ABI_VERSION 2u
 
 /** Name of the one exported entry point (see chutoro_cuda_open_fn). */
 #define CHUTORO_CUDA_ENTRY_NAME "chutoro_cuda_open"
@@ -50,7 +56,9 @@ extern "C" {
 #define CHUTORO_CUDA_DETERMINISTIC 0x1u
 /** spanning_forest is provided. */
 #define CHUTORO_CUDA_STAGE_SPANNING_FOREST 0x2u
-#define CHUTORO_CUDA_CAPS_ALL_V1 0x3u
+/** exact_tree is provided. */
+#define CHUTORO_CUDA_STAGE_EXACT_TREE 0x4u
+#define CHUTORO_CUDA_CAPS_ALL_V2 0x7u
 
 /** Status codes. The first five say why no GPU can be used; the host
  *  reports them as "device cuda: <message>". */
@@ -63,6 +71,20 @@ extern "C" {
 #define CHUTORO_CUDA_ERR_INVALID_ARGUMENT 6   /**< an argument is out of range (a host bug or bad input) */
 #define CHUTORO_CUDA_ERR_CUDA 7               /**< any other CUDA failure, named in the message */
 #define CHUTORO_CUDA_ERR_INTERNAL 8           /**< a broken invariant: a bug in the module */
+#define CHUTORO_CUDA_ERR_CANCELLED 9          /**< the progress callback asked to stop */
+
+/** Metrics of exact_tree (the distance on the rows as the host's sources
+ *  store them; cosine and angular rows unit length): */
+#define CHUTORO_CUDA_METRIC_EUCLIDEAN 0     /**< sqrt(sum (x_k - y_k)^2) */
+#define CHUTORO_CUDA_METRIC_COSINE 1        /**< max(0, 1 - <x, y>) */
+#define CHUTORO_CUDA_METRIC_MANHATTAN 2     /**< sum |x_k - y_k| */
+#define CHUTORO_CUDA_METRIC_INNER_PRODUCT 3 /**< max(0, 1 - <x, y>) */
+#define CHUTORO_CUDA_METRIC_ANGULAR 4       /**< 2 asin(min(1, |x - y| / 2)) / pi */
+
+/** Progress of a long stage, called on the calling thread between tiles:
+ *  `stage` ("core distances", "mst"), work done of total. Return 0 to go on,
+ *  anything else to stop: the stage then returns CHUTORO_CUDA_ERR_CANCELLED. */
+typedef int32_t (*chutoro_cuda_progress_fn)(void* context, const char* stage, uint64_t done, uint64_t total);
 
 /** An edge (a, b) with its raw distance d; the same layout as chutoro::detail::raw_edge. */
 typedef struct chutoro_cuda_edge {
@@ -71,7 +93,7 @@ typedef struct chutoro_cuda_edge {
   float d;
 } chutoro_cuda_edge;
 
-/** What device_info reports about one GPU. 336 bytes; field order is fixed for v1. */
+/** What device_info reports about one GPU. 336 bytes; field order is fixed since v1. */
 typedef struct chutoro_cuda_device_info {
   char name[256];              /**< e.g. "NVIDIA H200" (UTF-8, NUL-terminated) */
   char pci_bus_id[32];         /**< "domain:bus:device.function", e.g. "0000:19:00.0" */
@@ -84,8 +106,8 @@ typedef struct chutoro_cuda_device_info {
   uint64_t reserved1[2];       /**< 0 */
 } chutoro_cuda_device_info;
 
-/** The v-table the module returns. Field order is fixed for v1. */
-typedef struct chutoro_cuda_v1 {
+/** The v-table the module returns. Field order is fixed for v2. */
+typedef struct chutoro_cuda_v2 {
   uint32_t abi_version; /**< must be CHUTORO_CUDA_ABI_VERSION */
   uint32_t caps;        /**< CHUTORO_CUDA_* caps bits */
   /** The CUDA runtime the module carries (linked statically), CUDART_VERSION
@@ -119,12 +141,27 @@ typedef struct chutoro_cuda_v1 {
                              const chutoro_cuda_edge* more, uint64_t m2, const float* core,
                              chutoro_cuda_edge* out, uint64_t* out_count, char* error);
 
-  /** Must be NULL in v1 (room for later stages: candidate generation, distance tiles). */
+  /** Optional (CHUTORO_CUDA_STAGE_EXACT_TREE): exact HDBSCAN* of n dense
+   *  float32 rows (row i at rows + i * stride; stride a multiple of 16, >=
+   *  dim, the tail zero) under `metric` (CHUTORO_CUDA_METRIC_*), on `device`:
+   *  core_out[i] (n floats) = the distance to the (min_samples - 1)-th
+   *  nearest other item (0 for min_samples 1), and tree_out (room for
+   *  max(n - 1, 0) edges) = the minimum spanning tree of the complete graph
+   *  under mutual reachability w = max(core[a], core[b], d(a, b)), unique
+   *  under (w, min id, max id), as n - 1 edges (a < b, d = w) sorted by (w,
+   *  a, b): what the host's exact mode computes (src/cuda/exact.cuh).
+   *  1 <= min_samples <= n < 2^32. progress may be NULL. Not enough device
+   *  memory: CHUTORO_CUDA_ERR_OUT_OF_MEMORY with the bytes needed and free. */
+  int32_t (*exact_tree)(int32_t device, const float* rows, uint64_t n, uint64_t dim, uint64_t stride,
+                        int32_t metric, uint64_t min_samples, float* core_out, chutoro_cuda_edge* tree_out,
+                        chutoro_cuda_progress_fn progress, void* progress_context, char* error);
+
+  /** Must be NULL in v2 (room for later stages: candidate generation, distance tiles). */
   void* reserved[4];
-} chutoro_cuda_v1;
+} chutoro_cuda_v2;
 
 /** Signature of the exported entry point CHUTORO_CUDA_ENTRY_NAME. */
-typedef const chutoro_cuda_v1* (*chutoro_cuda_open_fn)(uint32_t host_abi_version, char* error);
+typedef const chutoro_cuda_v2* (*chutoro_cuda_open_fn)(uint32_t host_abi_version, char* error);
 
 #ifdef __cplusplus
 } /* extern "C" */

@@ -1,7 +1,8 @@
 // chutoro — the CUDA module's entry point, device queries and error
 // translation (host code: built by the host compiler against the CUDA
 // runtime API, linked with the static CUDA runtime into libchutoro_cuda.so).
-// The ABI is src/cuda/cuda_module.h; the forest stage is forest.cu.
+// The ABI is src/cuda/cuda_module.h; the forest stage is forest.cu, the
+// exact stage exact.cu.
 #include <cuda_runtime_api.h>
 #include <dlfcn.h>
 
@@ -185,18 +186,8 @@ std::int32_t device_info(std::int32_t device, chutoro_cuda_device_info* out, cha
   return CHUTORO_CUDA_OK;
 }
 
-std::int32_t spanning_forest(std::int32_t device, std::uint64_t n, const chutoro_cuda_edge* edges,
-                             std::uint64_t m, const chutoro_cuda_edge* more, std::uint64_t m2,
-                             const float* core, chutoro_cuda_edge* out, std::uint64_t* out_count,
-                             char* error) {
-  if (out_count == nullptr)
-    return fail(error, CHUTORO_CUDA_ERR_INVALID_ARGUMENT, "spanning_forest: out_count is NULL");
-  *out_count = 0;
-  if (n >= (std::uint64_t{1} << 32))
-    return fail(error, CHUTORO_CUDA_ERR_INVALID_ARGUMENT, "spanning_forest: n = %llu items, at most 2^32 - 1",
-                static_cast<unsigned long long>(n));
-  if ((m > 0 && edges == nullptr) || (m2 > 0 && more == nullptr) || (n > 1 && out == nullptr))
-    return fail(error, CHUTORO_CUDA_ERR_INVALID_ARGUMENT, "spanning_forest: a non-empty buffer is NULL");
+/// Checks that `device` exists and runs the module's code.
+std::int32_t check_runs(std::int32_t device, char* error) {
   std::int32_t status = check_device(device, error);
   if (status != CHUTORO_CUDA_OK) return status;
   int major = 0, minor = 0;
@@ -211,14 +202,59 @@ std::int32_t spanning_forest(std::int32_t device, std::uint64_t n, const chutoro
         static_cast<int>(device), major, minor, min_compute_capability() / 10, min_compute_capability() % 10,
         CHUTORO_CUDA_BUILD_INFO);
   }
+  return CHUTORO_CUDA_OK;
+}
+
+std::int32_t spanning_forest(std::int32_t device, std::uint64_t n, const chutoro_cuda_edge* edges,
+                             std::uint64_t m, const chutoro_cuda_edge* more, std::uint64_t m2,
+                             const float* core, chutoro_cuda_edge* out, std::uint64_t* out_count,
+                             char* error) {
+  if (out_count == nullptr)
+    return fail(error, CHUTORO_CUDA_ERR_INVALID_ARGUMENT, "spanning_forest: out_count is NULL");
+  *out_count = 0;
+  if (n >= (std::uint64_t{1} << 32))
+    return fail(error, CHUTORO_CUDA_ERR_INVALID_ARGUMENT, "spanning_forest: n = %llu items, at most 2^32 - 1",
+                static_cast<unsigned long long>(n));
+  if ((m > 0 && edges == nullptr) || (m2 > 0 && more == nullptr) || (n > 1 && out == nullptr))
+    return fail(error, CHUTORO_CUDA_ERR_INVALID_ARGUMENT, "spanning_forest: a non-empty buffer is NULL");
+  const std::int32_t status = check_runs(device, error);
+  if (status != CHUTORO_CUDA_OK) return status;
   return with_device(device, error, [&](char* err) {
     return forest_stage(device, n, edges, m, more, m2, core, out, out_count, err);
   });
 }
 
-const chutoro_cuda_v1 vtable = {
+std::int32_t exact_tree(std::int32_t device, const float* rows, std::uint64_t n, std::uint64_t dim,
+                        std::uint64_t stride, std::int32_t metric, std::uint64_t min_samples, float* core_out,
+                        chutoro_cuda_edge* tree_out, chutoro_cuda_progress_fn progress,
+                        void* progress_context, char* error) {
+  if (n == 0 || n >= (std::uint64_t{1} << 32))
+    return fail(error, CHUTORO_CUDA_ERR_INVALID_ARGUMENT, "exact_tree: n = %llu items (expected 1..2^32 - 1)",
+                static_cast<unsigned long long>(n));
+  if (dim == 0 || stride < dim || stride % 16 != 0)
+    return fail(
+        error, CHUTORO_CUDA_ERR_INVALID_ARGUMENT,
+        "exact_tree: row stride %llu for %llu columns (expected a multiple of 16, at least the columns)",
+        static_cast<unsigned long long>(stride), static_cast<unsigned long long>(dim));
+  if (metric < CHUTORO_CUDA_METRIC_EUCLIDEAN || metric > CHUTORO_CUDA_METRIC_ANGULAR)
+    return fail(error, CHUTORO_CUDA_ERR_INVALID_ARGUMENT, "exact_tree: unknown metric code %d",
+                static_cast<int>(metric));
+  if (min_samples < 1 || min_samples > n)
+    return fail(error, CHUTORO_CUDA_ERR_INVALID_ARGUMENT, "exact_tree: min_samples = %llu for %llu items",
+                static_cast<unsigned long long>(min_samples), static_cast<unsigned long long>(n));
+  if (rows == nullptr || core_out == nullptr || (n > 1 && tree_out == nullptr))
+    return fail(error, CHUTORO_CUDA_ERR_INVALID_ARGUMENT, "exact_tree: a non-empty buffer is NULL");
+  const std::int32_t status = check_runs(device, error);
+  if (status != CHUTORO_CUDA_OK) return status;
+  return with_device(device, error, [&](char* err) {
+    return exact_stage(device, rows, n, dim, stride, metric, min_samples, core_out, tree_out, progress,
+                       progress_context, err);
+  });
+}
+
+const chutoro_cuda_v2 vtable = {
     CHUTORO_CUDA_ABI_VERSION,
-    CHUTORO_CUDA_DETERMINISTIC | CHUTORO_CUDA_STAGE_SPANNING_FOREST,
+    CHUTORO_CUDA_DETERMINISTIC | CHUTORO_CUDA_STAGE_SPANNING_FOREST | CHUTORO_CUDA_STAGE_EXACT_TREE,
     CUDART_VERSION,
     0,  // min_compute_capability, set below
     CHUTORO_CUDA_BUILD_INFO,
@@ -226,6 +262,7 @@ const chutoro_cuda_v1 vtable = {
     &device_count,
     &device_info,
     &spanning_forest,
+    &exact_tree,
     {nullptr, nullptr, nullptr, nullptr},
 };
 
@@ -279,7 +316,7 @@ std::int32_t translate(cudaError_t e, const char* call, char* error) {
 
 }  // namespace chutoro::cuda_detail
 
-extern "C" __attribute__((visibility("default"))) const chutoro_cuda_v1* chutoro_cuda_open(
+extern "C" __attribute__((visibility("default"))) const chutoro_cuda_v2* chutoro_cuda_open(
     std::uint32_t host_abi_version, char* error) {
   using namespace chutoro::cuda_detail;
   if (host_abi_version != CHUTORO_CUDA_ABI_VERSION) {
@@ -290,8 +327,8 @@ extern "C" __attribute__((visibility("default"))) const chutoro_cuda_v1* chutoro
          static_cast<unsigned>(host_abi_version), static_cast<unsigned>(CHUTORO_CUDA_ABI_VERSION));
     return nullptr;
   }
-  static const chutoro_cuda_v1 table = [] {
-    chutoro_cuda_v1 t = vtable;
+  static const chutoro_cuda_v2 table = [] {
+    chutoro_cuda_v2 t = vtable;
     t.min_compute_capability = min_compute_capability();
     return t;
   }();

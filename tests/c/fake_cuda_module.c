@@ -10,9 +10,14 @@
  *   wrong_abi   the entry point returns a v-table of ABI version 99
  *   refuse      the entry point returns NULL with a message
  *   bad_caps    caps claims the spanning-forest stage without the function
+ *   bad_exact_caps  caps claims the exact stage without the function
+ *   no_exact    two_gpus, but the module offers no exact stage
  * Its spanning_forest (modes two_gpus and the like) returns the first n - 1
  * edges it is given, normalised to a < b: enough to test the host's
- * plumbing, not a forest. */
+ * plumbing, not a forest. Its exact_tree reports progress once (stopping
+ * with CHUTORO_CUDA_ERR_CANCELLED when the callback says so), then returns
+ * core distances 0.5 and the chain (i, i + 1) of weight 1 (mode "bad_exact":
+ * an edge (2, 1) instead). */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -114,9 +119,39 @@ static int32_t fake_spanning_forest(int32_t device, uint64_t n, const chutoro_cu
   return CHUTORO_CUDA_OK;
 }
 
-__attribute__((visibility("default"))) const chutoro_cuda_v1* chutoro_cuda_open(uint32_t host_abi_version,
+static int32_t fake_exact_tree(int32_t device, const float* rows, uint64_t n, uint64_t dim, uint64_t stride,
+                               int32_t metric, uint64_t min_samples, float* core_out, chutoro_cuda_edge* tree_out,
+                               chutoro_cuda_progress_fn progress, void* progress_context, char* error) {
+  uint64_t i;
+  int32_t status = situation(error);
+  (void)device;
+  (void)rows;
+  (void)dim;
+  (void)stride;
+  (void)metric;
+  (void)min_samples;
+  if (status != CHUTORO_CUDA_OK) return status;
+  if (mode_is("oom"))
+    return say(error, CHUTORO_CUDA_ERR_OUT_OF_MEMORY,
+               "out of device memory: exact HDBSCAN* needs about 9999 MiB; CUDA device 0 has 1 MiB free");
+  if (progress != NULL && progress(progress_context, "core distances", 0, n) != 0)
+    return say(error, CHUTORO_CUDA_ERR_CANCELLED, "exact tree: cancelled");
+  for (i = 0; i < n; ++i) core_out[i] = 0.5f;
+  for (i = 0; i + 1 < n; ++i) {
+    tree_out[i].a = (uint32_t)i;
+    tree_out[i].b = (uint32_t)(i + 1);
+    tree_out[i].d = 1.0f;
+  }
+  if (mode_is("bad_exact") && n > 2) {
+    tree_out[1].a = 2;
+    tree_out[1].b = 1;
+  }
+  return CHUTORO_CUDA_OK;
+}
+
+__attribute__((visibility("default"))) const chutoro_cuda_v2* chutoro_cuda_open(uint32_t host_abi_version,
                                                                                 char* error) {
-  static chutoro_cuda_v1 table;
+  static chutoro_cuda_v2 table;
   (void)host_abi_version;
   if (mode_is("refuse")) {
     say(error, CHUTORO_CUDA_ERR_INTERNAL, "the fake module refuses to open");
@@ -124,7 +159,8 @@ __attribute__((visibility("default"))) const chutoro_cuda_v1* chutoro_cuda_open(
   }
   memset(&table, 0, sizeof table);
   table.abi_version = mode_is("wrong_abi") ? 99u : CHUTORO_CUDA_ABI_VERSION;
-  table.caps = CHUTORO_CUDA_DETERMINISTIC | CHUTORO_CUDA_STAGE_SPANNING_FOREST;
+  table.caps = CHUTORO_CUDA_DETERMINISTIC | CHUTORO_CUDA_STAGE_SPANNING_FOREST |
+               (mode_is("no_exact") ? 0u : CHUTORO_CUDA_STAGE_EXACT_TREE);
   table.runtime_version = 13000;
   table.min_compute_capability = 75;
   table.build_info = "fake CUDA module (tests/c/fake_cuda_module.c)";
@@ -132,5 +168,6 @@ __attribute__((visibility("default"))) const chutoro_cuda_v1* chutoro_cuda_open(
   table.device_count = fake_device_count;
   table.device_info = fake_device_info;
   table.spanning_forest = mode_is("bad_caps") ? NULL : fake_spanning_forest;
+  table.exact_tree = (mode_is("bad_exact_caps") || mode_is("no_exact")) ? NULL : fake_exact_tree;
   return &table;
 }

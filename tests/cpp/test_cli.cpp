@@ -295,7 +295,7 @@ TEST_F(Cli, DevicesSayWhyThereIsNone) {
   EXPECT_TRUE(j["module"].is_null());
   EXPECT_EQ(j["reason"], std::string("CHUTORO_CUDA_LIBRARY=") + CHUTORO_TEST_FAKE_CUDA +
                              ": CUDA module ABI version 99, "
-                             "but this chutoro speaks version 1; use the "
+                             "but this chutoro speaks version 2; use the "
                              "libchutoro_cuda.so built with it");
   scoped_env lib2("CHUTORO_CUDA_LIBRARY", CHUTORO_TEST_NO_ENTRY);
   j = run_json({"devices", "--json"});
@@ -1575,6 +1575,35 @@ TEST_F(Cli, DeviceCudaIsOneClearError) {
   const run_result bad = run({"cluster", (data_dir / "clusterable_data.npy").string(), "--device", "gpu"});
   EXPECT_EQ(bad.rc, 2);
   EXPECT_NE(bad.err.find("unknown --device \"gpu\"; choose auto, cpu or cuda"), std::string::npos) << bad.err;
+}
+
+// --candidates exact --device cuda runs the module's exact stage (the stand-in
+// module: its out-of-memory failure is the one clear error), and a module
+// without that stage leaves the exact mode to the CPU (the same labels).
+TEST_F(Cli, DeviceCudaExactUsesTheModulesExactStage) {
+  need_data("clusterable_data.npy");
+  const std::string input = (data_dir / "clusterable_data.npy").string();
+  const fs::path g = dir_ / "gpu.csv", c = dir_ / "cpu.csv";
+  scoped_env lib("CHUTORO_CUDA_LIBRARY", CHUTORO_TEST_FAKE_CUDA);
+  {
+    scoped_env mode("CHUTORO_FAKE_CUDA", "oom");
+    const run_result r =
+        run({"cluster", input, "--candidates", "exact", "--device", "cuda", "--output", g.string()},
+            "-u CHUTORO_DEVICE");
+    EXPECT_EQ(r.rc, 1);
+    EXPECT_EQ(count_lines(r.err), 1u) << r.err;
+    EXPECT_NE(r.err.find("device cuda: out of device memory: exact HDBSCAN*"), std::string::npos) << r.err;
+    EXPECT_FALSE(fs::exists(g));
+  }
+  scoped_env mode("CHUTORO_FAKE_CUDA", "no_exact");
+  const auto jg = run_json(
+      {"cluster", input, "--candidates", "exact", "--device", "cuda", "--output", g.string(), "--json"},
+      "-u CHUTORO_DEVICE");
+  EXPECT_EQ(jg["device"], "cuda");
+  (void)run_json(
+      {"cluster", input, "--candidates", "exact", "--device", "cpu", "--output", c.string(), "--json"},
+      "-u CHUTORO_DEVICE");
+  EXPECT_EQ(slurp(g), slurp(c));
 }
 
 TEST_F(Cli, DeviceEnvironment) {

@@ -8,15 +8,19 @@
 // CudaModule: the real libchutoro_cuda.so (where the build has nvcc): it
 // loads and describes itself on any machine; without a GPU every query says
 // why, never crashes.
-// CudaGpu: the module's stages on a GPU against the CPU; skipped with the
+// CudaGpu: the module's stages (forest, exact) on a GPU against the CPU; skipped with the
 // reason where no GPU can be used (scripts/gpu_check.sh runs them on one).
 #include <gtest/gtest.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <chutoro/chutoro.hpp>
+#include <cmath>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <memory>
 #include <optional>
 #include <random>
 #include <string>
@@ -24,6 +28,7 @@
 
 #include "core/backend/cuda_loader.hpp"
 #include "core/mst/candidate_graph.hpp"
+#include "test_data.hpp"
 
 namespace fs = std::filesystem;
 using chutoro::error_code;
@@ -127,7 +132,7 @@ TEST(CudaLoader, WrongAbiVersion) {
   scoped_env mode("CHUTORO_FAKE_CUDA", "wrong_abi");
   const cuda_error e = expect_cuda_error([] { cuda_module m(fake_path); });
   EXPECT_EQ(e.status(), cuda_status::library_invalid);
-  EXPECT_TRUE(contains(e.reason(), "CUDA module ABI version 99, but this chutoro speaks version 1"))
+  EXPECT_TRUE(contains(e.reason(), "CUDA module ABI version 99, but this chutoro speaks version 2"))
       << e.reason();
   EXPECT_TRUE(contains(e.reason(), fake_path)) << e.reason();
 }
@@ -147,6 +152,69 @@ TEST(CudaLoader, CapsWithoutTheStage) {
   EXPECT_TRUE(
       contains(e.reason(), "CHUTORO_CUDA_STAGE_SPANNING_FOREST but v-table field spanning_forest is NULL"))
       << e.reason();
+}
+
+TEST(CudaLoader, ExactCapsWithoutTheStage) {
+  scoped_env mode("CHUTORO_FAKE_CUDA", "bad_exact_caps");
+  const cuda_error e = expect_cuda_error([] { cuda_module m(fake_path); });
+  EXPECT_EQ(e.status(), cuda_status::library_invalid);
+  EXPECT_TRUE(contains(e.reason(), "CHUTORO_CUDA_STAGE_EXACT_TREE but v-table field exact_tree is NULL"))
+      << e.reason();
+}
+
+// The exact stage's plumbing: results, progress, cancellation by a throwing
+// callback (rethrown as itself), module failures and a broken tree.
+TEST(CudaLoader, ExactTreePlumbing) {
+  const std::vector<float> rows(5 * 16, 1.0f);
+  {
+    scoped_env mode("CHUTORO_FAKE_CUDA", "two_gpus");
+    cuda_module m(fake_path);
+    ASSERT_TRUE(m.has_exact_tree());
+    std::size_t calls = 0;
+    const chutoro::spanning_tree t =
+        m.exact_tree(0, rows, 5, 3, 16, CHUTORO_CUDA_METRIC_EUCLIDEAN, 2,
+                     [&](std::string_view stage, std::size_t done, std::size_t total) {
+                       ++calls;
+                       EXPECT_EQ(stage, "core distances");
+                       EXPECT_EQ(done, 0u);
+                       EXPECT_EQ(total, 5u);
+                     });
+    EXPECT_EQ(calls, 1u);
+    EXPECT_EQ(t.n, 5u);
+    EXPECT_EQ(t.core_distances, std::vector<float>(5, 0.5f));
+    ASSERT_EQ(t.edges.size(), 4u);
+    EXPECT_EQ(t.edges[3].a, 3);
+    EXPECT_EQ(t.edges[3].b, 4);
+    EXPECT_EQ(t.edges[3].distance, 1.0);
+    struct stop {};
+    EXPECT_THROW((void)m.exact_tree(0, rows, 5, 3, 16, CHUTORO_CUDA_METRIC_EUCLIDEAN, 2,
+                                    [](std::string_view, std::size_t, std::size_t) { throw stop{}; }),
+                 stop);
+    const cuda_error e = expect_cuda_error([&] { (void)m.exact_tree(0, rows, 4, 3, 16, 0, 2, {}); });
+    EXPECT_EQ(e.code(), error_code::invalid_argument);
+    EXPECT_TRUE(contains(e.reason(), "80 values for 4 rows of stride 16")) << e.reason();
+  }
+  {
+    scoped_env mode("CHUTORO_FAKE_CUDA", "oom");
+    cuda_module m(fake_path);
+    const cuda_error e = expect_cuda_error([&] { (void)m.exact_tree(0, rows, 5, 3, 16, 0, 2, {}); });
+    EXPECT_EQ(e.status(), cuda_status::out_of_memory);
+    EXPECT_TRUE(contains(e.reason(), "out of device memory: exact HDBSCAN*")) << e.reason();
+  }
+  {
+    scoped_env mode("CHUTORO_FAKE_CUDA", "bad_exact");
+    cuda_module m(fake_path);
+    const cuda_error e = expect_cuda_error([&] { (void)m.exact_tree(0, rows, 5, 3, 16, 0, 2, {}); });
+    EXPECT_EQ(e.code(), error_code::internal);
+    EXPECT_TRUE(contains(e.reason(), "exact_tree returned edge 1 (0-based) = (2, 1")) << e.reason();
+  }
+  {
+    scoped_env mode("CHUTORO_FAKE_CUDA", "no_exact");
+    cuda_module m(fake_path);
+    EXPECT_FALSE(m.has_exact_tree());
+    const cuda_error e = expect_cuda_error([&] { (void)m.exact_tree(0, rows, 5, 3, 16, 0, 2, {}); });
+    EXPECT_TRUE(contains(e.reason(), "offers no exact stage")) << e.reason();
+  }
 }
 
 TEST(CudaLoader, TwoDevicesOneTooOld) {
@@ -472,6 +540,70 @@ TEST_F(CudaGpu, OutOfDeviceMemoryIsAClearError) {
   scoped_env no_limit("CHUTORO_CUDA_MEMORY_LIMIT", std::nullopt);
   EXPECT_EQ(module_->spanning_forest(*device_, g.n, g.edges, {}, g.core).size(),
             chutoro::detail::minimum_spanning_forest(g.n, g.edges, {}, g.core).size());
+}
+
+// The exact stage on a GPU against the CPU exact mode: core distances and
+// weights within float32 rounding (1e-5 relative; cosine 1e-6 absolute), the
+// same tree edges, the same labels through the whole pipeline (fit with
+// device cuda); out of device memory is a clear error.
+TEST_F(CudaGpu, ExactEqualsTheCpuExactMode) {
+  const auto d = chutoro_test::make_blobs(3000, 24, 6, 0.1, 21);
+  struct metric_case {
+    const char* name;
+    std::shared_ptr<chutoro::data_source> src;
+  };
+  const std::vector<metric_case> cases = {
+      {"euclidean",
+       std::make_shared<chutoro::dense_source>(d.values, d.n, d.dim, chutoro::dense_metric::euclidean)},
+      {"cosine",
+       std::make_shared<chutoro::dense_source>(d.values, d.n, d.dim, chutoro::dense_metric::cosine)},
+      {"manhattan",
+       std::make_shared<chutoro::dense_source>(d.values, d.n, d.dim, chutoro::dense_metric::manhattan)},
+      {"angular",
+       std::make_shared<chutoro::product_source>(d.values, d.n, d.dim, chutoro::product_metric::angular)}};
+  for (const auto& c : cases) {
+    for (const std::size_t ms : {std::size_t{5}, std::size_t{64}}) {
+      SCOPED_TRACE(std::string(c.name) + ", min_samples " + std::to_string(ms));
+      chutoro::params p;
+      p.build.candidates = chutoro::candidate_mode::exact;
+      p.build.min_samples = ms;
+      p.selection.min_cluster_size = 20;
+      p.build.device = chutoro::device_kind::cpu;
+      const chutoro::result cpu = chutoro::fit(*c.src, p);
+      p.build.device = chutoro::device_kind::cuda;
+      const chutoro::result gpu = chutoro::fit(*c.src, p);
+      EXPECT_EQ(gpu.stats.device, chutoro::device_kind::cuda);
+      const double abs_tol = std::string(c.name) == "cosine" ? 1e-6 : 0.0;
+      auto near = [&](double a, double b) {
+        return std::fabs(a - b) <= std::max(abs_tol, 1e-5 * std::max(std::fabs(a), std::fabs(b)));
+      };
+      ASSERT_EQ(gpu.tree.core_distances.size(), cpu.tree.core_distances.size());
+      for (std::size_t i = 0; i < cpu.tree.n; ++i)
+        ASSERT_TRUE(near(gpu.tree.core_distances[i], cpu.tree.core_distances[i])) << "core " << i;
+      std::map<std::pair<std::int64_t, std::int64_t>, double> want;
+      for (const auto& e : cpu.tree.edges) want[{e.a, e.b}] = e.distance;
+      ASSERT_EQ(gpu.tree.edges.size(), cpu.tree.edges.size());
+      for (const auto& e : gpu.tree.edges) {
+        const auto it = want.find({e.a, e.b});
+        ASSERT_NE(it, want.end()) << "(" << e.a << ", " << e.b << ") is not in the CPU's tree";
+        ASSERT_TRUE(near(e.distance, it->second)) << e.distance << " vs " << it->second;
+      }
+      EXPECT_EQ(gpu.labels, cpu.labels);
+    }
+  }
+  // Out of device memory: a clear error, and the device is still usable.
+  chutoro::dense_source src(d.values, d.n, d.dim, chutoro::dense_metric::euclidean);
+  const chutoro::matrix_view v = *src.matrix();
+  const std::span<const float> rows(static_cast<const float*>(v.data), v.rows * v.stride);
+  {
+    scoped_env limit("CHUTORO_CUDA_MEMORY_LIMIT", "1M");
+    const cuda_error e = expect_cuda_error(
+        [&] { (void)module_->exact_tree(*device_, rows, v.rows, v.cols, v.stride, 0, 5, {}); });
+    EXPECT_EQ(e.status(), cuda_status::out_of_memory);
+    EXPECT_TRUE(contains(e.reason(), "out of device memory: exact HDBSCAN* of 3000 x 24 rows")) << e.reason();
+    EXPECT_TRUE(contains(e.reason(), "CHUTORO_CUDA_MEMORY_LIMIT=1M")) << e.reason();
+  }
+  EXPECT_EQ(module_->exact_tree(*device_, rows, v.rows, v.cols, v.stride, 0, 5, {}).edges.size(), 2999u);
 }
 
 TEST_F(CudaGpu, DeviceList) {

@@ -22,6 +22,9 @@
 //  - GpuForest.SameResultOnAnyThreadCount: 300,000 edges with heavy ties on 1,
 //    2 and (where there are more) all processors' OpenMP threads:
 //    byte-identical results, equal to the CPU.
+//  - GpuForest.ChunkedUploadEqualsPlainUpload: the state forest.cu streams
+//    into (boruvka_upload, staged chunk by chunk in any order) solves to the
+//    same bytes, and names the first bad id.
 //  - GpuForest.RejectsBadInput: an id >= n (naming the list and the position)
 //    and a core array of the wrong length throw error(invalid_argument).
 //  - GpuForestProp.EqualsCpu (RapidCheck): random small graphs, equal to the CPU.
@@ -305,6 +308,50 @@ TEST(GpuForest, RejectsBadInput) {
   } catch (const chutoro::error& e) {
     EXPECT_EQ(e.code(), chutoro::error_code::invalid_argument);
     EXPECT_NE(std::string(e.what()).find("2 values for 3 items"), std::string::npos) << e.what();
+  }
+}
+
+// forest.cu's streamed upload: boruvka_upload filled and staged chunk by
+// chunk (here in reverse order, chunks straddling the edges/more boundary),
+// then boruvka_solve: the forest of boruvka_forest, and the first bad id named.
+TEST(GpuForest, ChunkedUploadEqualsPlainUpload) {
+  const auto one_thread = chutoro::detail::shared_cpu_backend()->enter(1);
+  std::mt19937_64 rng(77);
+  const std::size_t n = 500;
+  const auto all = as_forest_edges(random_graph(n, 6000, 1, 5, rng));
+  const std::span<const forest_edge> edges(all.data(), 3500), more(all.data() + 3500, all.size() - 3500);
+  const std::vector<float> core = make_core(n, core_kind::random, 5, rng);
+  auto chunked = [&](std::size_t items, std::span<const forest_edge> e1, std::span<const forest_edge> e2) {
+    namespace cd = chutoro::cuda_detail;
+    const std::size_t m = e1.size() + e2.size(), chunk = 777;
+    cd::boruvka_upload up(items, m, core);
+    std::vector<forest_edge> host(e1.begin(), e1.end());
+    host.insert(host.end(), e2.begin(), e2.end());
+    for (std::size_t first = (m - 1) / chunk * chunk;; first -= chunk) {
+      const std::size_t len = std::min(chunk, m - first);
+      thrust::copy(host.data() + first, host.data() + first + len,
+                   up.input_.begin() + static_cast<std::ptrdiff_t>(first));
+      thrust::for_each(thrust::counting_iterator<std::uint64_t>(first),
+                       thrust::counting_iterator<std::uint64_t>(first + len), up.stage());
+      if (first == 0) break;
+    }
+    return cd::boruvka_solve(up, e1, e2);
+  };
+  const auto want = chutoro::cuda_detail::boruvka_forest(n, edges, more, core);
+  const auto got = chunked(n, edges, more);
+  ASSERT_EQ(got.size(), want.size());
+  EXPECT_EQ(std::memcmp(got.data(), want.data(), got.size() * sizeof(forest_edge)), 0);
+  // Two bad ids in different chunks: the first position is named.
+  std::vector<forest_edge> bad(all.begin(), all.end());
+  bad[5000] = {1, 9999, 1.0f};
+  bad[4000] = {8888, 2, 1.0f};
+  try {
+    (void)chunked(n, std::span<const forest_edge>(bad.data(), 3500),
+                  std::span<const forest_edge>(bad.data() + 3500, bad.size() - 3500));
+    ADD_FAILURE() << "an item id >= n was accepted";
+  } catch (const chutoro::error& e) {
+    EXPECT_NE(std::string(e.what()).find("more[500] (0-based) joins items 8888 and 2"), std::string::npos)
+        << e.what();
   }
 }
 

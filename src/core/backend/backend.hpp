@@ -17,8 +17,9 @@
 // CHUTORO_DEVICE) into a backend. The CUDA backend (cuda_backend.cpp; its
 // kernels live in libchutoro_cuda.so, loaded at run time) derives from
 // cpu_backend, overrides the stages it runs on the GPU (the spanning-forest
-// solver), and is returned by select_backend only — for `auto`, only for
-// stages that passed the promotion gate.
+// solver; the exact mode of dense float32 sources), and is returned by
+// select_backend only — for `auto`, only for stages that passed the
+// promotion gate.
 //
 // Every backend gives the CPU's results bit for bit (trees, core distances,
 // labels); only speed and memory may differ. Thread safety: backends are
@@ -160,7 +161,9 @@ struct backend_choice {
 /// Why `auto` stays on the CPU while no GPU stage has passed the promotion gate.
 extern const char* const auto_fallback_reason;
 /// The CUDA backend on the first usable device: the CPU backend with the GPU
-/// spanning-forest solver. Throws cuda_error (error_code unsupported,
+/// spanning-forest solver and the GPU exact mode (dense float32 sources:
+/// euclidean, cosine, manhattan, inner_product, angular; distances equal the
+/// CPU's up to float32 rounding, docs/gpu.md). Throws cuda_error (error_code unsupported,
 /// "device cuda: <why>") when the module or a usable device is missing.
 [[nodiscard]] std::shared_ptr<const backend> make_cuda_backend();
 /// The CUDA backend restricted to promoted stages, or null with *reason (the

@@ -8,11 +8,14 @@
 
 #include <chutoro/devices.hpp>
 #include <chutoro/error.hpp>
+#include <chutoro/result.hpp>
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -79,6 +82,9 @@ class cuda_module {
   [[nodiscard]] bool has_spanning_forest() const noexcept {
     return (vt_.caps & CHUTORO_CUDA_STAGE_SPANNING_FOREST) != 0;
   }
+  [[nodiscard]] bool has_exact_tree() const noexcept {
+    return (vt_.caps & CHUTORO_CUDA_STAGE_EXACT_TREE) != 0;
+  }
   /// The CUDA runtime inside, 1000 * major + 10 * minor.
   [[nodiscard]] int runtime_version() const noexcept { return vt_.runtime_version; }
   /// The oldest compute capability it has code for, 10 * major + minor.
@@ -109,12 +115,28 @@ class cuda_module {
                                                       std::span<const raw_edge> more,
                                                       std::span<const float> core) const;
 
+  /// Exact HDBSCAN* of n dense float32 rows (row i at rows[i * stride], the
+  /// rows a dense_source / product_source stores) under `metric`
+  /// (CHUTORO_CUDA_METRIC_*) with min_samples (1..n), on `device`: the
+  /// spanning_tree cpu_backend::build_exact computes (core distances; n - 1
+  /// edges a < b under mutual reachability, sorted by (distance, a, b)), up
+  /// to float32 rounding of the distances (src/cuda/exact.cuh). `progress`
+  /// (may be empty) is called between tiles with ("core distances" | "mst",
+  /// done, total); what it throws is rethrown here after the module has
+  /// stopped. Throws cuda_error: unsupported when the module has no such
+  /// stage, out_of_memory with the bytes needed and free, the device reasons
+  /// above, invalid_argument for bad shapes.
+  [[nodiscard]] spanning_tree exact_tree(
+      int device, std::span<const float> rows, std::size_t n, std::size_t dim, std::size_t stride,
+      std::int32_t metric, std::size_t min_samples,
+      const std::function<void(std::string_view, std::size_t, std::size_t)>& progress) const;
+
  private:
-  void adopt(const chutoro_cuda_v1* vt);
+  void adopt(const chutoro_cuda_v2* vt);
   [[noreturn]] void fail(const std::string& what, std::int32_t status, const char* message) const;
 
   void* handle_ = nullptr;
-  chutoro_cuda_v1 vt_{};
+  chutoro_cuda_v2 vt_{};
   std::filesystem::path file_;
   std::string build_info_;
 };
