@@ -43,6 +43,8 @@ struct input_options {
   std::string label_column;
   std::string plugin;  // a plugin library instead of INPUT
   std::string plugin_arg;
+  std::vector<std::string> metric_params;  // --metric-param NAME=VALUE
+  std::string delimiter;                   // --delimiter: csv cell separator (empty: by extension)
   bool has_column = false, has_label_column = false, has_plugin = false, has_plugin_arg = false;
 };
 
@@ -166,7 +168,9 @@ struct loaded_input {
 /// and builds the source. `model_metric`: the metric of a model the items
 /// must match (add, predict): used when it fits the items' kind, the kind's
 /// default metric otherwise (the model then reports the mismatch).
-loaded_input read_input(const input_plan& plan, const std::string& model_metric = {});
+/// `like`: the model's source; vector items then get its metric parameters (seuclidean's V, ...).
+loaded_input read_input(const input_plan& plan, const std::string& model_metric = {},
+                        const chutoro::data_source* like = nullptr);
 
 /// Runs `f`; a chutoro::error whose message does not start with `name` (or
 /// "plugin <name>") gets "<name>: " in front.

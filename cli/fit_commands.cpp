@@ -17,7 +17,8 @@ namespace {
 
 const std::vector<std::string> fit_only_options = {"--min-samples", "--candidates", "--m",
                                                    "--ef-construction", "--seed"};
-const std::vector<std::string> input_only_options = {"--format", "--metric", "--column", "--label-column"};
+const std::vector<std::string> input_only_options = {"--format",    "--metric", "--metric-param",
+                                                     "--delimiter", "--column", "--label-column"};
 
 const char* const label_help =
     "CSV column holding ground-truth classes: not a feature; the result is scored against it (ARI, AMI)";
@@ -92,14 +93,14 @@ int run_fit(const cluster_options& o) {
   const input_plan plan = plan_input(o.in);
   if (o.run.has_output) {
     check_output_path(o.run.output);
-    if (!o.in.input.empty() && same_file(o.run.output, o.in.input))
+    if (!o.in.input.empty() && o.in.input != "-" && same_file(o.run.output, o.in.input))
       throw usage_error("--output names the input file " + o.in.input + "; choose another output file");
   }
   if (saving) {
     check_output_path(o.save, "model");
     if (o.run.has_output && same_file(o.save, o.run.output))
       throw usage_error("--save and --output name the same file " + o.save);
-    if (!o.in.input.empty() && same_file(o.save, o.in.input))
+    if (!o.in.input.empty() && o.in.input != "-" && same_file(o.save, o.in.input))
       throw usage_error("--save names the input file " + o.in.input + "; choose another model file");
   }
 

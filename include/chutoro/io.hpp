@@ -38,7 +38,8 @@ enum class input_format : int {
 input_format parse_input_format(std::string_view name);
 [[nodiscard]] std::string_view to_string(input_format f) noexcept;
 
-/// Format from the file extension, case-insensitively: .csv -> csv; .npy -> npy;
+/// Format from the file extension, case-insensitively, after a trailing .gz:
+/// .csv, .tsv, .tab -> csv; .npy -> npy;
 /// .txt, .lines, .lst -> lines; .parquet, .pq -> parquet; .arrow, .feather,
 /// .ipc, .arrows -> arrow. Throws error(invalid_argument) naming the file
 /// for any other extension. Does not open the file.
@@ -65,8 +66,15 @@ struct dense_table {
 /// Throws error (see above): io, parse (no data rows, ragged row, bad cell,
 /// unterminated quote), invalid_argument (label_column not in the header, or
 /// named twice). O(file size) time; memory: the file plus n*dim floats.
+/// `delimiter`: the cell separator; 0 (default) takes default_delimiter(path):
+/// a tab for .tsv / .tab files (then tabs are not trimmed around cells), else a
+/// comma. The file may be gzip-compressed and "-" reads standard input
+/// (read_whole_input).
 dense_table read_csv(const std::filesystem::path& path,
-                     std::optional<std::string_view> label_column = std::nullopt);
+                     std::optional<std::string_view> label_column = std::nullopt, char delimiter = 0);
+
+/// '\t' for a .tsv or .tab file (also .tsv.gz), else ','.
+[[nodiscard]] char default_delimiter(const std::filesystem::path& path);
 
 /// Reads a NumPy .npy file (format versions 1.0, 2.0 and 3.0): a 2-D array of
 /// dtype float32 ('<f4', '>f4') or float64 ('<f8', '>f8', converted to float32),

@@ -31,7 +31,7 @@ the reason, on a machine without one).
 
 from chutoro._core import __version__
 from chutoro._devices import devices
-from chutoro._estimator import FISHDBC, approximate_predict, load
+from chutoro._estimator import FISHDBC, approximate_predict, load, metrics
 from chutoro._plugin import load_plugin
 from chutoro._trees import CondensedTree, MinimumSpanningTree, SingleLinkageTree
 
@@ -41,6 +41,7 @@ __all__ = [
     "devices",
     "load",
     "load_plugin",
+    "metrics",
     "CondensedTree",
     "SingleLinkageTree",
     "MinimumSpanningTree",

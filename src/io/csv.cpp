@@ -24,19 +24,20 @@ using io_detail::quote_text;
 
 enum class field_end { comma, record, eof };
 
-bool is_blank(char c) noexcept { return c == ' ' || c == '\t'; }
+/// Blanks trimmed around unquoted cells: spaces, and tabs unless the delimiter is a tab.
+bool is_blank(char c, char delim = ',') noexcept { return c == ' ' || (c == '\t' && delim != '\t'); }
 
-std::string_view trim(std::string_view s) noexcept {
-  while (!s.empty() && is_blank(s.front())) s.remove_prefix(1);
-  while (!s.empty() && is_blank(s.back())) s.remove_suffix(1);
+std::string_view trim(std::string_view s, char delim) noexcept {
+  while (!s.empty() && is_blank(s.front(), delim)) s.remove_prefix(1);
+  while (!s.empty() && is_blank(s.back(), delim)) s.remove_suffix(1);
   return s;
 }
 
 /// One pass over the bytes of a CSV file.
 class csv_scanner {
  public:
-  csv_scanner(std::string_view text, const std::string& file)
-      : p_(text.data()), end_(p_ + text.size()), file_(file) {}
+  csv_scanner(std::string_view text, const std::string& file, char delim)
+      : p_(text.data()), end_(p_ + text.size()), file_(file), delim_(delim) {}
 
   /// Skips empty lines; false at end of input.
   bool next_record() {
@@ -51,16 +52,16 @@ class csv_scanner {
   /// spaces and tabs) or `scratch_` (quoted cells, verbatim after unquoting).
   field_end next_field(std::string_view& out) {
     const char* s = p_;
-    while (s < end_ && is_blank(*s)) ++s;
+    while (s < end_ && is_blank(*s, delim_)) ++s;
     if (s < end_ && *s == '"') {
       p_ = s;
       return quoted_field(out);
     }
     const char* q = p_;
-    while (q < end_ && *q != ',' && *q != '\n' && *q != '\r') ++q;
+    while (q < end_ && *q != delim_ && *q != '\n' && *q != '\r') ++q;
     const std::string_view cell(p_, static_cast<std::size_t>(q - p_));
     p_ = q;
-    out = trim(cell);
+    out = trim(cell, delim_);
     return finish_field();
   }
 
@@ -76,7 +77,7 @@ class csv_scanner {
 
   field_end finish_field() {
     if (p_ == end_) return field_end::eof;
-    if (*p_ == ',') {
+    if (*p_ == delim_) {
       ++p_;
       return field_end::comma;
     }
@@ -112,10 +113,10 @@ class csv_scanner {
       }
       break;
     }
-    while (p_ < end_ && is_blank(*p_)) ++p_;
-    if (p_ < end_ && *p_ != ',' && *p_ != '\n' && *p_ != '\r') {
+    while (p_ < end_ && is_blank(*p_, delim_)) ++p_;
+    if (p_ < end_ && *p_ != delim_ && *p_ != '\n' && *p_ != '\r') {
       const char* e = p_;
-      while (e < end_ && *e != ',' && *e != '\n' && *e != '\r') ++e;
+      while (e < end_ && *e != delim_ && *e != '\n' && *e != '\r') ++e;
       throw error(error_code::parse,
                   file_ + ": line " + std::to_string(line_) + ": unexpected text " +
                       quote_text(std::string_view(p_, static_cast<std::size_t>(e - p_)), 20) +
@@ -129,6 +130,7 @@ class csv_scanner {
   const char* p_;
   const char* end_;
   const std::string& file_;
+  char delim_;
   std::size_t line_ = 1;
   std::string scratch_;
 };
@@ -198,14 +200,25 @@ number_status parse_float(std::string_view cell, float& value) noexcept {
 
 }  // namespace
 
-dense_table read_csv(const std::filesystem::path& path, std::optional<std::string_view> label_column) {
-  return io_detail::parse_csv(io_detail::read_whole_file(path), path.string(), label_column);
+dense_table read_csv(const std::filesystem::path& path, std::optional<std::string_view> label_column,
+                     char delimiter) {
+  if (delimiter == 0) delimiter = default_delimiter(path);
+  return io_detail::parse_csv(io_detail::read_whole_input(path), path.string(), label_column, delimiter);
+}
+
+char default_delimiter(const std::filesystem::path& path) {
+  std::filesystem::path p = path;
+  if (p.extension() == ".gz") p = p.stem();
+  const std::string ext = p.extension().string();
+  return ext == ".tsv" || ext == ".tab" ? '\t' : ',';
 }
 
 dense_table io_detail::parse_csv(std::string_view bytes, const std::string& file,
-                                 std::optional<std::string_view> label_column) {
+                                 std::optional<std::string_view> label_column, char delimiter) {
+  expects(delimiter != '"' && delimiter != '\n' && delimiter != '\r' && delimiter != 0 && delimiter != ' ',
+          error_code::invalid_argument, file + ": the delimiter cannot be a quote, a space or a line end");
   const std::string_view text = io_detail::strip_bom(bytes);
-  csv_scanner scan(text, file);
+  csv_scanner scan(text, file, delimiter);
 
   // ---- header
   if (!scan.next_record()) {
