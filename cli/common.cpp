@@ -123,13 +123,33 @@ void progress_bar::update(std::string_view stage, std::size_t done, std::size_t 
   if (!enabled_) return;
   const int pct = total == 0 ? 100 : static_cast<int>(std::min<std::size_t>(100, done * 100 / total));
   if (stage == stage_ && pct == pct_) return;
+  const auto now = clock_type::now();
+  if (stage != stage_) stage_start_ = now;
   stage_ = std::string(stage);
   pct_ = pct;
   constexpr int width = 30;
   const int filled = pct * width / 100;
   std::string bar(static_cast<std::size_t>(filled), '#');
   bar.append(static_cast<std::size_t>(width - filled), '-');
-  std::fprintf(stderr, "\r\033[K%-14s [%s] %3d%%", stage_.c_str(), bar.c_str(), pct);
+  // Rate and time left at the stage's mean rate so far (shown once it has a second of history).
+  std::string tail;
+  const double secs = std::chrono::duration<double>(now - stage_start_).count();
+  if (secs >= 1.0 && done > 0 && done <= total) {
+    const double rate = static_cast<double>(done) / secs;
+    const double left = static_cast<double>(total - done) / rate;
+    const char* unit = "";
+    double shown = rate;
+    if (rate >= 1e6)
+      shown = rate / 1e6, unit = "M";
+    else if (rate >= 1e3)
+      shown = rate / 1e3, unit = "k";
+    char buf[64];
+    const auto l = static_cast<long long>(left + 0.5);
+    std::snprintf(buf, sizeof buf, "  %.1f%s/s  %lld:%02lld:%02lld left", shown, unit, l / 3600, l / 60 % 60,
+                  l % 60);
+    tail = buf;
+  }
+  std::fprintf(stderr, "\r\033[K%-14s [%s] %3d%%%s", stage_.c_str(), bar.c_str(), pct, tail.c_str());
   std::fflush(stderr);
   drawn_ = true;
 }
@@ -141,7 +161,10 @@ void progress_bar::clear() {
   drawn_ = false;
 }
 
-bool show_progress(const run_options& o) { return !o.quiet && !o.json && ::isatty(STDERR_FILENO) == 1; }
+bool show_progress(const run_options& o) {
+  if (o.quiet || o.json || o.no_progress) return false;
+  return o.progress || ::isatty(STDERR_FILENO) == 1;
+}
 
 // ---------------------------------------------------------------- options
 
@@ -190,6 +213,11 @@ void add_input_options(CLI::App* c, input_options& o, bool with_metric, const st
                 "auto (by extension: .csv/.tsv/.tab csv, .npy, .txt/.lines/.lst lines, .parquet/.pq, "
                 ".arrow/.feather; a trailing .gz is gzip, read through zlib; INPUT - is standard input, "
                 "csv unless --format says) | csv | npy | lines | parquet | arrow")
+      ->capture_default_str();
+  c->add_option(
+       "--nan-rows", o.nan_rows,
+       "error (default: a NaN or empty cell is an error naming its row) | noise: such rows (csv, npy) "
+       "are left out of the clustering and labelled -1 (noise) in the output")
       ->capture_default_str();
   c->add_option("--delimiter", o.delimiter,
                 "csv: the cell separator, one character or \\t; default a tab for .tsv/.tab, else a comma");
@@ -270,6 +298,10 @@ void add_output_options(CLI::App* c, run_options& o, const std::string& output_h
       ->check(file_name());
   c->add_flag("--json", o.json, "Print one JSON object with the run's summary on stdout");
   c->add_flag("--quiet", o.quiet, "Print nothing but errors (--json still prints its object)");
+  c->add_flag(
+      "--progress", o.progress,
+      "Draw the progress bar (stage, percent, rate, time left) on stderr even when it is not a terminal");
+  c->add_flag("--no-progress", o.no_progress, "Never draw the progress bar (default: only on a terminal)");
 }
 
 void add_lock_option(CLI::App* c, run_options& o) {
@@ -465,6 +497,8 @@ input_plan plan_input(const input_options& o) {
           "--delimiter cannot be a quote, a space, a line end or a character of numbers (got \"" +
           o.delimiter + "\")");
   }
+  if (o.nan_rows != "error" && o.nan_rows != "noise")
+    throw usage_error("unknown --nan-rows \"" + o.nan_rows + "\"; choose error or noise");
   if ((plan.format == chutoro::input_format::npy || plan.columnar) && o.input == "-")
     throw usage_error("INPUT - (standard input) works for csv and lines input, not " + plan.format_name);
   if (o.has_label_column && (o.has_plugin || plan.format != chutoro::input_format::csv)) {
@@ -534,7 +568,7 @@ loaded_input read_input(const input_plan& plan, const std::string& model_metric,
     const char delimiter = o.delimiter.empty() ? '\0' : o.delimiter.size() == 1 ? o.delimiter[0] : '\t';
     table = chutoro::read_csv(
         o.input, o.has_label_column ? std::optional<std::string_view>(o.label_column) : std::nullopt,
-        delimiter);
+        delimiter, o.nan_rows == "noise");
     r.dense = true;
   } else if (plan.format == chutoro::input_format::npy) {
     table = chutoro::read_npy(o.input);
@@ -564,6 +598,30 @@ loaded_input read_input(const input_plan& plan, const std::string& model_metric,
     r.metric = std::string(chutoro::builtin_metric(r.metric).name);  // an alias's canonical name
   }
   const std::string& metric = r.metric;
+  if (r.dense && o.nan_rows == "noise") {
+    // Rows holding a NaN leave the table; the output gives them -1 (fit_commands.cpp).
+    std::size_t kept = 0;
+    for (std::size_t i = 0; i < table.n; ++i) {
+      const float* row = table.values.data() + i * table.dim;
+      if (std::any_of(row, row + table.dim, [](float v) { return std::isnan(v); })) continue;
+      if (kept != i) {
+        std::copy(row, row + table.dim, table.values.data() + kept * table.dim);
+        if (!table.labels.empty()) table.labels[kept] = std::move(table.labels[i]);
+      }
+      r.kept_rows.push_back(i);
+      ++kept;
+    }
+    r.rows_read = table.n;
+    if (kept == table.n) {
+      r.kept_rows.clear();
+    } else {
+      if (kept == 0)
+        throw chutoro::error(chutoro::error_code::invalid_argument, r.name + ": every row holds a NaN");
+      table.values.resize(kept * table.dim);
+      if (!table.labels.empty()) table.labels.resize(kept);
+      table.n = kept;
+    }
+  }
   if (r.dense) {
     r.n = table.n;
     r.dim = table.dim;

@@ -6,6 +6,7 @@
 #include <chutoro/scores.hpp>
 #include <filesystem>
 #include <iostream>
+#include <limits>
 #include <optional>
 
 #include "cli.hpp"
@@ -147,9 +148,24 @@ int run_fit(const cluster_options& o) {
 
   // ---- model, output: every file written before any is committed, the model first
   std::unique_ptr<chutoro::io_detail::output_file> rows;
-  if (o.run.has_output)
+  if (o.run.has_output && !in.kept_rows.empty()) {
+    // --nan-rows noise: the rows left out are noise (-1, probability 0, outlier score NaN).
+    std::vector<std::int32_t> labels(in.rows_read, -1);
+    std::vector<double> prob(in.rows_read, 0.0),
+        outlier(in.rows_read, std::numeric_limits<double>::quiet_NaN());
+    for (std::size_t k = 0; k < in.kept_rows.size(); ++k) {
+      labels[in.kept_rows[k]] = c.labels[k];
+      prob[in.kept_rows[k]] = c.probabilities[k];
+      outlier[in.kept_rows[k]] = c.outlier_scores[k];
+    }
+    rows = chutoro::io_detail::stage_clustering_csv(o.run.output, labels, prob, outlier);
+  } else if (o.run.has_output) {
     rows =
         chutoro::io_detail::stage_clustering_csv(o.run.output, c.labels, c.probabilities, c.outlier_scores);
+  }
+  if (!in.kept_rows.empty())
+    s.human_extra.push_back("nan rows    " + std::to_string(in.rows_read - in.kept_rows.size()) +
+                            " left out, labelled -1 (--nan-rows noise)");
   if (saving) {
     // Wait for an `add` replacing the same model file, so that it is not
     // lost silently under this one (a new file needs no lock).

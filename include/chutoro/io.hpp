@@ -70,8 +70,11 @@ struct dense_table {
 /// a tab for .tsv / .tab files (then tabs are not trimmed around cells), else a
 /// comma. The file may be gzip-compressed and "-" reads standard input
 /// (read_whole_input).
+/// `missing_as_nan`: empty and NaN cells become NaN values instead of an error
+/// (for callers that then drop or label such rows, as the CLI's --nan-rows noise).
 dense_table read_csv(const std::filesystem::path& path,
-                     std::optional<std::string_view> label_column = std::nullopt, char delimiter = 0);
+                     std::optional<std::string_view> label_column = std::nullopt, char delimiter = 0,
+                     bool missing_as_nan = false);
 
 /// '\t' for a .tsv or .tab file (also .tsv.gz), else ','.
 [[nodiscard]] char default_delimiter(const std::filesystem::path& path);

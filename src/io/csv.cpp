@@ -182,10 +182,13 @@ number_status parse_float(std::string_view cell, float& value) noexcept {
   switch (st) {
     case number_status::empty:
       throw error(error_code::parse,
-                  where + ": empty cell (missing value); every feature cell needs a number");
+                  where +
+                      ": empty cell (missing value); every feature cell needs a number (the "
+                      "CLI's --nan-rows noise labels such rows noise instead)");
     case number_status::nan:
       throw error(error_code::parse, where + ": NaN value " + quote_text(cell) +
-                                         "; remove or impute missing values before clustering");
+                                         "; remove or impute missing values before clustering (the CLI's "
+                                         "--nan-rows noise labels such rows noise instead)");
     case number_status::inf:
       throw error(error_code::parse,
                   where + ": infinite value " + quote_text(cell) + "; values must be finite");
@@ -201,9 +204,10 @@ number_status parse_float(std::string_view cell, float& value) noexcept {
 }  // namespace
 
 dense_table read_csv(const std::filesystem::path& path, std::optional<std::string_view> label_column,
-                     char delimiter) {
+                     char delimiter, bool missing_as_nan) {
   if (delimiter == 0) delimiter = default_delimiter(path);
-  return io_detail::parse_csv(io_detail::read_whole_input(path), path.string(), label_column, delimiter);
+  return io_detail::parse_csv(io_detail::read_whole_input(path), path.string(), label_column, delimiter,
+                              missing_as_nan);
 }
 
 char default_delimiter(const std::filesystem::path& path) {
@@ -214,7 +218,8 @@ char default_delimiter(const std::filesystem::path& path) {
 }
 
 dense_table io_detail::parse_csv(std::string_view bytes, const std::string& file,
-                                 std::optional<std::string_view> label_column, char delimiter) {
+                                 std::optional<std::string_view> label_column, char delimiter,
+                                 bool missing_as_nan) {
   expects(delimiter != '"' && delimiter != '\n' && delimiter != '\r' && delimiter != 0 && delimiter != ' ',
           error_code::invalid_argument, file + ": the delimiter cannot be a quote, a space or a line end");
   const std::string_view text = io_detail::strip_bom(bytes);
@@ -303,7 +308,11 @@ dense_table io_detail::parse_csv(std::string_view bytes, const std::string& file
         } else {
           float v = 0;
           const number_status st = parse_float(cell, v);
-          if (st != number_status::ok) throw_bad_cell(st, place(file, row_line, col, names[col]), cell);
+          if (missing_as_nan && (st == number_status::empty || st == number_status::nan)) {
+            v = std::numeric_limits<float>::quiet_NaN();
+          } else if (st != number_status::ok) {
+            throw_bad_cell(st, place(file, row_line, col, names[col]), cell);
+          }
           t.values.push_back(v);
         }
       }
