@@ -43,9 +43,10 @@ struct input_options {
   std::string label_column;
   std::string plugin;  // a plugin library instead of INPUT
   std::string plugin_arg;
-  std::vector<std::string> metric_params;  // --metric-param NAME=VALUE
-  std::string delimiter;                   // --delimiter: csv cell separator (empty: by extension)
-  std::string nan_rows = "error";          // --nan-rows error|noise (csv, npy)
+  std::vector<std::string> metric_params;            // --metric-param NAME=VALUE
+  std::string delimiter;                             // --delimiter: csv cell separator (empty: by extension)
+  std::string nan_rows = "error";                    // --nan-rows error|noise (csv, npy)
+  std::vector<std::string> columns, ignore_columns;  // --columns / --ignore-columns (csv)
   bool has_column = false, has_label_column = false, has_plugin = false, has_plugin_arg = false;
 };
 

@@ -219,6 +219,16 @@ void add_input_options(CLI::App* c, input_options& o, bool with_metric, const st
        "error (default: a NaN or empty cell is an error naming its row) | noise: such rows (csv, npy) "
        "are left out of the clustering and labelled -1 (noise) in the output")
       ->capture_default_str();
+  c->add_option(
+       "--columns", o.columns,
+       "csv: the feature columns to read, by header name (comma-separated or repeated); the others are "
+       "skipped unparsed")
+      ->delimiter(',');
+  c->add_option(
+       "--ignore-columns", o.ignore_columns,
+       "csv: columns to skip unparsed, by header name (comma-separated or repeated), e.g. an id or a "
+       "text column")
+      ->delimiter(',');
   c->add_option("--delimiter", o.delimiter,
                 "csv: the cell separator, one character or \\t; default a tab for .tsv/.tab, else a comma");
   if (with_metric) {
@@ -497,6 +507,10 @@ input_plan plan_input(const input_options& o) {
           "--delimiter cannot be a quote, a space, a line end or a character of numbers (got \"" +
           o.delimiter + "\")");
   }
+  if ((!o.columns.empty() || !o.ignore_columns.empty()) &&
+      (o.has_plugin || plan.format != chutoro::input_format::csv))
+    throw usage_error("--columns and --ignore-columns need a csv input; " + plan.name + " is read as " +
+                      plan.format_name);
   if (o.nan_rows != "error" && o.nan_rows != "noise")
     throw usage_error("unknown --nan-rows \"" + o.nan_rows + "\"; choose error or noise");
   if ((plan.format == chutoro::input_format::npy || plan.columnar) && o.input == "-")
@@ -568,7 +582,7 @@ loaded_input read_input(const input_plan& plan, const std::string& model_metric,
     const char delimiter = o.delimiter.empty() ? '\0' : o.delimiter.size() == 1 ? o.delimiter[0] : '\t';
     table = chutoro::read_csv(
         o.input, o.has_label_column ? std::optional<std::string_view>(o.label_column) : std::nullopt,
-        delimiter, o.nan_rows == "noise");
+        chutoro::csv_options{delimiter, o.nan_rows == "noise", o.columns, o.ignore_columns});
     r.dense = true;
   } else if (plan.format == chutoro::input_format::npy) {
     table = chutoro::read_npy(o.input);

@@ -18,8 +18,9 @@ namespace {
 
 const std::vector<std::string> fit_only_options = {"--min-samples", "--candidates", "--m",
                                                    "--ef-construction", "--seed"};
-const std::vector<std::string> input_only_options = {"--format",    "--metric", "--metric-param",
-                                                     "--delimiter", "--column", "--label-column"};
+const std::vector<std::string> input_only_options = {"--format",         "--metric",   "--metric-param",
+                                                     "--delimiter",      "--nan-rows", "--columns",
+                                                     "--ignore-columns", "--column",   "--label-column"};
 
 const char* const label_help =
     "CSV column holding ground-truth classes: not a feature; the result is scored against it (ARI, AMI)";

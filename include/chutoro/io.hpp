@@ -66,15 +66,24 @@ struct dense_table {
 /// Throws error (see above): io, parse (no data rows, ragged row, bad cell,
 /// unterminated quote), invalid_argument (label_column not in the header, or
 /// named twice). O(file size) time; memory: the file plus n*dim floats.
-/// `delimiter`: the cell separator; 0 (default) takes default_delimiter(path):
-/// a tab for .tsv / .tab files (then tabs are not trimmed around cells), else a
-/// comma. The file may be gzip-compressed and "-" reads standard input
-/// (read_whole_input).
-/// `missing_as_nan`: empty and NaN cells become NaN values instead of an error
-/// (for callers that then drop or label such rows, as the CLI's --nan-rows noise).
+/// The file may be gzip-compressed, and "-" reads standard input (read_whole_input).
+/// `options` as csv_options says.
+struct csv_options {
+  /// The cell separator; 0 takes default_delimiter(path): a tab for .tsv / .tab
+  /// files (then tabs are not trimmed around cells), else a comma.
+  char delimiter = 0;
+  /// Empty and NaN cells become NaN values instead of an error (for callers that
+  /// then drop or label such rows, as the CLI's --nan-rows noise).
+  bool missing_as_nan = false;
+  /// Feature columns to read, by header name, in file order (empty: all); the
+  /// others are skipped unparsed. A name not in the header: error(invalid_argument).
+  std::vector<std::string> columns;
+  /// Columns to skip unparsed, by header name (e.g. an id or a text column).
+  std::vector<std::string> ignore_columns;
+};
 dense_table read_csv(const std::filesystem::path& path,
-                     std::optional<std::string_view> label_column = std::nullopt, char delimiter = 0,
-                     bool missing_as_nan = false);
+                     std::optional<std::string_view> label_column = std::nullopt,
+                     const csv_options& options = {});
 
 /// '\t' for a .tsv or .tab file (also .tsv.gz), else ','.
 [[nodiscard]] char default_delimiter(const std::filesystem::path& path);

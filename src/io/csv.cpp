@@ -195,19 +195,20 @@ number_status parse_float(std::string_view cell, float& value) noexcept {
     case number_status::out_of_range:
       throw error(error_code::parse, where + ": value " + quote_text(cell) + " is beyond float32's range");
     default:
-      throw error(error_code::parse, where + ": non-numeric value " + quote_text(cell) +
-                                         "; feature columns must hold numbers (a class column can be "
-                                         "named as the label column, --label-column in the CLI)");
+      throw error(error_code::parse,
+                  where + ": non-numeric value " + quote_text(cell) +
+                      "; feature columns must hold numbers (a class column can be "
+                      "named as the label column, --label-column in the CLI, or skipped, --ignore-columns)");
   }
 }
 
 }  // namespace
 
 dense_table read_csv(const std::filesystem::path& path, std::optional<std::string_view> label_column,
-                     char delimiter, bool missing_as_nan) {
-  if (delimiter == 0) delimiter = default_delimiter(path);
-  return io_detail::parse_csv(io_detail::read_whole_input(path), path.string(), label_column, delimiter,
-                              missing_as_nan);
+                     const csv_options& options) {
+  csv_options o = options;
+  if (o.delimiter == 0) o.delimiter = default_delimiter(path);
+  return io_detail::parse_csv(io_detail::read_whole_input(path), path.string(), label_column, o);
 }
 
 char default_delimiter(const std::filesystem::path& path) {
@@ -218,8 +219,9 @@ char default_delimiter(const std::filesystem::path& path) {
 }
 
 dense_table io_detail::parse_csv(std::string_view bytes, const std::string& file,
-                                 std::optional<std::string_view> label_column, char delimiter,
-                                 bool missing_as_nan) {
+                                 std::optional<std::string_view> label_column, const csv_options& options) {
+  const char delimiter = options.delimiter == 0 ? ',' : options.delimiter;
+  const bool missing_as_nan = options.missing_as_nan;
   expects(delimiter != '"' && delimiter != '\n' && delimiter != '\r' && delimiter != 0 && delimiter != ' ',
           error_code::invalid_argument, file + ": the delimiter cannot be a quote, a space or a line end");
   const std::string_view text = io_detail::strip_bom(bytes);
@@ -278,15 +280,45 @@ dense_table io_detail::parse_csv(std::string_view bytes, const std::string& file
     }
   }
 
+  // ---- column selection (csv_options::columns / ignore_columns): skipped cells are not parsed
+  std::vector<char> skip(ncols, 0);
+  auto find_names = [&](const std::vector<std::string>& wanted, const char* option) {
+    std::vector<char> hit(ncols, 0);
+    for (const std::string& w : wanted) {
+      const auto it = std::find(names.begin(), names.end(), w);
+      if (it == names.end()) {
+        std::string list;
+        const std::size_t shown = std::min<std::size_t>(ncols, 12);
+        for (std::size_t j = 0; j < shown; ++j) list += (j ? ", " : "") + quote_text(names[j]);
+        if (shown < ncols) list += ", ... (" + std::to_string(ncols) + " columns)";
+        throw error(error_code::invalid_argument, file + ": " + option + " names " + quote_text(w) +
+                                                      ", which is not in the header; columns: " + list);
+      }
+      hit[static_cast<std::size_t>(it - names.begin())] = 1;
+    }
+    return hit;
+  };
+  if (!options.columns.empty()) {
+    const std::vector<char> keep = find_names(options.columns, "the column selection (--columns)");
+    for (std::size_t j = 0; j < ncols; ++j) skip[j] = !keep[j] && j != label_idx;
+  }
+  if (!options.ignore_columns.empty()) {
+    const std::vector<char> drop =
+        find_names(options.ignore_columns, "the ignored columns (--ignore-columns)");
+    for (std::size_t j = 0; j < ncols; ++j) skip[j] = skip[j] || (drop[j] && j != label_idx);
+  }
+
   dense_table t;
-  t.dim = ncols - (label_idx < ncols ? 1 : 0);
+  t.dim = 0;
+  for (std::size_t j = 0; j < ncols; ++j) t.dim += j != label_idx && !skip[j];
   if (t.dim == 0) {
     throw error(error_code::parse, file + ": no feature columns (the header names only the label column " +
-                                       quote_text(names[label_idx]) + ")");
+                                       quote_text(names[label_idx < ncols ? label_idx : 0]) +
+                                       ", or every other column is skipped)");
   }
   t.columns.reserve(t.dim);
   for (std::size_t j = 0; j < ncols; ++j) {
-    if (j != label_idx) t.columns.push_back(names[j]);
+    if (j != label_idx && !skip[j]) t.columns.push_back(names[j]);
   }
 
   // ---- data rows
@@ -302,7 +334,7 @@ dense_table io_detail::parse_csv(std::string_view bytes, const std::string& file
     for (;;) {
       std::string_view cell;
       const field_end fe = scan.next_field(cell);
-      if (col < ncols) {
+      if (col < ncols && !skip[col]) {
         if (col == label_idx) {
           t.labels.emplace_back(cell);
         } else {

@@ -151,3 +151,22 @@ def test_nan_rows(tmp_path, reference):
     assert b"2 left out" in r.stderr
     r = _run(["cluster", str(tmp_path / "x.csv"), "--nan-rows", "drop", "--output", str(tmp_path / "o.csv")])
     assert r.returncode == 2 and b"--nan-rows" in r.stderr
+
+
+def test_columns_and_ignore_columns(tmp_path, reference):
+    rows = ["id,a,name,b,c"] + [f"{i},{r[0]:.6f},item{i},{r[1]:.6f},{r[2]:.6f}" for i, r in enumerate(X)]
+    (tmp_path / "x.csv").write_text("\n".join(rows) + "\n")
+    out = []
+    for extra in (["--columns", "a,b,c"], ["--columns", "a", "--columns", "b,c"], ["--ignore-columns", "id,name"]):
+        r = _run(["cluster", str(tmp_path / "x.csv"), *extra, "--quiet", "--output", "-"])
+        assert r.returncode == 0, (extra, r.stderr)
+        out.append(_labels(r.stdout))
+    for labels in out:
+        np.testing.assert_array_equal(labels, reference)
+    r = _run(["cluster", str(tmp_path / "x.csv"), "--output", str(tmp_path / "o.csv")])
+    assert r.returncode == 1 and b'column 3 ("name")' in r.stderr and b"--ignore-columns" in r.stderr
+    r = _run(["cluster", str(tmp_path / "x.csv"), "--columns", "a,zz", "--output", str(tmp_path / "o.csv")])
+    assert r.returncode == 1 and b'"zz", which is not in the header' in r.stderr
+    (tmp_path / "w.txt").write_text("a\nb\n")
+    r = _run(["cluster", str(tmp_path / "w.txt"), "--columns", "a", "--output", str(tmp_path / "o.csv")])
+    assert r.returncode == 2 and b"need a csv input" in r.stderr
