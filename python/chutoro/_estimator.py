@@ -462,8 +462,7 @@ class FISHDBC(ClusterMixin, BaseEstimator):
         model.set_device(p["device"])
         self._with_progress(lambda bar: model.add(source, progress=bar))
         try:
-            if self._model_selection() != tuple(p[name] for name in _SELECTION):
-                model.cluster(**{name: p[name] for name in _SELECTION})
+            self._cluster_model(p)
         finally:
             self._refresh()  # the items were added: the attributes cover them
         if self.verbose:
@@ -504,7 +503,7 @@ class FISHDBC(ClusterMixin, BaseEstimator):
             # angular or hamming): only the parameters used here are checked.
             p = self._check_params(check_metric=False)
             self._model.set_threads(int(p["threads"]))
-            self._model.cluster(**{name: p[name] for name in _SELECTION})
+            self._cluster_model(p, always=True)
         except BaseException:
             self.set_params(**saved)
             raise
@@ -730,6 +729,22 @@ class FISHDBC(ClusterMixin, BaseEstimator):
         X = _select_columns(X, self.columns, fitted_names=self.__dict__.get("feature_names_in_"))
         X = _validate_dense(self, X, reset=False)
         return _dense_source(_dense_float32(X), metric, like=model)
+
+    def _cluster_model(self, p: dict[str, Any], always: bool = False) -> None:
+        """Extracts the model's clusters with the selection parameters `p`; with fewer items
+        than min_cluster_size, with the largest it takes and all noise (_set_fitted)."""
+        n = len(self._model)
+        sel = {name: p[name] for name in _SELECTION}
+        too_few = sel["min_cluster_size"] > n
+        if too_few:
+            sel["min_cluster_size"] = n
+        if too_few != bool(self.__dict__.get("_too_few")):
+            always = True
+        self.__dict__.pop("_too_few", None)
+        if too_few:
+            self._too_few = True
+        if always or self._model_selection() != tuple(sel[name] for name in _SELECTION):
+            self._model.cluster(**sel)
 
     def _check_can_grow(self, method: str) -> None:
         model = self._model

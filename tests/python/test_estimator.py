@@ -410,3 +410,17 @@ def test_error_codes_map_to_python_exceptions():
         _core.StringSource([])
     with pytest.raises(TypeError):  # a float64 array is not converted silently
         _core.DenseSource(np.zeros((3, 2)), "euclidean")
+
+
+def test_too_few_then_partial_fit_and_recluster():
+    rng = np.random.default_rng(1)
+    a = np.vstack([rng.normal(0, 0.2, (2, 2)), rng.normal(5, 0.2, (2, 2))])
+    est = chutoro.FISHDBC(min_cluster_size=5, min_samples=2, candidates="exact").fit(a)
+    assert (est.labels_ == -1).all()
+    est.recluster(min_cluster_size=2)  # now clusters can form
+    assert est.labels_.max() >= 0
+    est.recluster(min_cluster_size=5)
+    assert (est.labels_ == -1).all()
+    more = np.vstack([rng.normal(0, 0.2, (10, 2)), rng.normal(5, 0.2, (10, 2))])
+    est.partial_fit(more)  # 24 items: min_cluster_size 5 is reachable
+    assert len(est.labels_) == 24 and est.labels_.max() == 1
