@@ -215,11 +215,6 @@ void add_input_options(CLI::App* c, input_options& o, bool with_metric, const st
                 "csv unless --format says) | csv | npy | lines | parquet | arrow")
       ->capture_default_str();
   c->add_option(
-       "--nan-rows", o.nan_rows,
-       "error (default: a NaN or empty cell is an error naming its row) | noise: such rows (csv, npy) "
-       "are left out of the clustering and labelled -1 (noise) in the output")
-      ->capture_default_str();
-  c->add_option(
        "--columns", o.columns,
        "csv: the feature columns to read, by header name (comma-separated or repeated); the others are "
        "skipped unparsed")
@@ -247,6 +242,10 @@ void add_input_options(CLI::App* c, input_options& o, bool with_metric, const st
                   "A metric parameter NAME=VALUE, repeatable: p=3 (minkowski), V=v1,v2,... (seuclidean: one "
                   "variance per column; default the columns' variances), VI=a11,a12,... (mahalanobis: the "
                   "dim x dim inverse covariance, row-major; default the inverse of the data's covariance)");
+    c->add_option("--nan-rows", o.nan_rows,
+                  "error (default: a NaN or empty cell is an error naming its row) | noise: such rows (csv, "
+                  "npy) are left out of the clustering and labelled -1 (noise) in the output")
+        ->capture_default_str();
   }
   c->add_option("--column", o.column,
                 "parquet/arrow: the column to read (fixed_size_list or list of float32/float64, or string); "

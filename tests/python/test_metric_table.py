@@ -193,3 +193,25 @@ def test_parameters_kept_for_new_items_and_files(tmp_path, metric):
     np.testing.assert_array_equal(chutoro.approximate_predict(again, data[60:])[0], before)
     est.partial_fit(data[60:])
     assert len(est.labels_) == len(data)
+
+
+def test_cli_predict_uses_the_models_parameters(tmp_path):
+    """chutoro predict on a seuclidean / mahalanobis model measures the new rows with the
+    model's V / VI (computed from the fitted rows), not with statistics of the new rows."""
+    if not CLI.exists():
+        pytest.skip(f"{CLI} is not built")
+    fit_path, new_path = tmp_path / "fit.csv", tmp_path / "new.csv"
+    np.savetxt(fit_path, X[:60], delimiter=",", header="a,b,c,d", comments="", fmt="%.9g")
+    np.savetxt(new_path, X[60:], delimiter=",", header="a,b,c,d", comments="", fmt="%.9g")
+    for metric in ("seuclidean", "mahalanobis"):
+        model = tmp_path / f"{metric}.chutoro"
+        r = subprocess.run([str(CLI), "fit", str(fit_path), "--metric", metric, "--min-cluster-size", "10",
+                            "--candidates", "exact", "--save", str(model), "--quiet"], capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+        r = subprocess.run([str(CLI), "predict", str(model), str(new_path), "--output", "-", "--quiet"],
+                           capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+        cli = np.loadtxt(r.stdout.splitlines()[1:], delimiter=",", usecols=0, dtype=int)
+        est = chutoro.load(model)
+        np.testing.assert_array_equal(chutoro.approximate_predict(est, np.loadtxt(new_path, delimiter=",",
+                                                                                   skiprows=1))[0], cli)
