@@ -584,7 +584,7 @@ loaded_input read_input(const input_plan& plan, const std::string& model_metric,
         chutoro::csv_options{delimiter, o.nan_rows == "noise", o.columns, o.ignore_columns});
     r.dense = true;
   } else if (plan.format == chutoro::input_format::npy) {
-    table = chutoro::read_npy(o.input);
+    table = chutoro::read_npy(o.input, o.nan_rows == "noise");
     r.dense = true;
   } else if (plan.format == chutoro::input_format::lines) {
     items = chutoro::read_lines(o.input);

@@ -94,7 +94,9 @@ dense_table read_csv(const std::filesystem::path& path,
 /// Throws error: io; parse (bad magic or header, truncated data, trailing bytes
 /// after the data, n or dim zero, NaN/Inf, float64 values beyond float32's
 /// range); type_mismatch (other dtypes, named; rank != 2; Fortran order).
-dense_table read_npy(const std::filesystem::path& path);
+/// `missing_as_nan`: NaN values are kept (for callers that drop or label such
+/// rows, as the CLI's --nan-rows noise) instead of an error; infinities still fail.
+dense_table read_npy(const std::filesystem::path& path, bool missing_as_nan = false);
 
 /// Reads UTF-8 text, one item per line: lines end with "\n", "\r\n" or a lone
 /// "\r" (old Mac files), a leading UTF-8 BOM is skipped. Lines are kept

@@ -225,7 +225,10 @@ T byteswap_value(T v) noexcept {
 [[noreturn]] void throw_not_finite(const std::string& file, std::size_t k, std::size_t dim, double v) {
   const std::string where =
       file + ": X[" + std::to_string(k / dim) + ", " + std::to_string(k % dim) + "] (0-based row, column)";
-  if (std::isnan(v)) throw error(error_code::parse, where + " is NaN; remove or impute missing values");
+  if (std::isnan(v))
+    throw error(error_code::parse, where +
+                                       " is NaN; remove or impute missing values (the CLI's --nan-rows noise "
+                                       "labels such rows noise instead)");
   if (std::isinf(v)) throw error(error_code::parse, where + " is infinite; values must be finite");
   char num[32];
   const auto r = std::to_chars(num, num + sizeof num, v);
@@ -234,7 +237,7 @@ T byteswap_value(T v) noexcept {
 
 }  // namespace
 
-dense_table read_npy(const std::filesystem::path& path) {
+dense_table read_npy(const std::filesystem::path& path, bool missing_as_nan) {
   const std::string file = path.string();
   io_detail::input_file in(path);
 
@@ -361,7 +364,7 @@ dense_table read_npy(const std::filesystem::path& path) {
       for (std::size_t k = k0; k < k0 + m; ++k) {
         float v = t.values[k];
         if (swap) t.values[k] = v = byteswap_value(v);
-        if (!std::isfinite(v)) throw_not_finite(file, k, t.dim, v);
+        if (!std::isfinite(v) && !(missing_as_nan && std::isnan(v))) throw_not_finite(file, k, t.dim, v);
       }
     }
   } else {
@@ -375,7 +378,7 @@ dense_table read_npy(const std::filesystem::path& path) {
         double v = buf[k];
         if (swap) v = byteswap_value(v);
         const auto f = static_cast<float>(v);
-        if (!std::isfinite(f)) throw_not_finite(file, k0 + k, t.dim, v);
+        if (!std::isfinite(f) && !(missing_as_nan && std::isnan(v))) throw_not_finite(file, k0 + k, t.dim, v);
         t.values[k0 + k] = f;
       }
     }

@@ -170,3 +170,19 @@ def test_columns_and_ignore_columns(tmp_path, reference):
     (tmp_path / "w.txt").write_text("a\nb\n")
     r = _run(["cluster", str(tmp_path / "w.txt"), "--columns", "a", "--output", str(tmp_path / "o.csv")])
     assert r.returncode == 2 and b"need a csv input" in r.stderr
+
+
+def test_nan_rows_npy(tmp_path, reference):
+    Xn = X.astype(np.float32).copy()
+    Xn[7, 2] = np.nan
+    np.save(tmp_path / "x.npy", Xn)
+    r = _run(["cluster", str(tmp_path / "x.npy"), "--output", str(tmp_path / "o.csv")])
+    assert r.returncode == 1 and b"X[7, 2]" in r.stderr and b"--nan-rows noise" in r.stderr
+    r = _run(["cluster", str(tmp_path / "x.npy"), "--nan-rows", "noise", "--quiet", "--output", "-"])
+    assert r.returncode == 0, r.stderr
+    labels = _labels(r.stdout)
+    assert len(labels) == len(X) and labels[7] == -1
+    Xn[7, 2] = np.inf  # infinities are still an error
+    np.save(tmp_path / "y.npy", Xn)
+    r = _run(["cluster", str(tmp_path / "y.npy"), "--nan-rows", "noise", "--output", str(tmp_path / "o.csv")])
+    assert r.returncode == 1 and b"infinite" in r.stderr
