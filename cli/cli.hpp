@@ -44,6 +44,10 @@ struct input_options {
   std::string label_column;
   std::string plugin;  // a plugin library instead of INPUT
   std::string plugin_arg;
+  std::vector<std::string> metric_params;            // --metric-param NAME=VALUE
+  std::string delimiter;                             // --delimiter: csv cell separator (empty: by extension)
+  std::string nan_rows = "error";                    // --nan-rows error|noise (csv, npy)
+  std::vector<std::string> columns, ignore_columns;  // --columns / --ignore-columns (csv)
   bool has_column = false, has_label_column = false, has_plugin = false, has_plugin_arg = false;
 };
 
@@ -79,6 +83,7 @@ struct run_options {
   double lock_timeout = 60.0;   // add, fit --save: seconds to wait for another writer of the model
   bool json = false;
   bool quiet = false;
+  bool progress = false, no_progress = false;  // --progress / --no-progress: override the terminal check
   bool has_threads = false, has_output = false;
 };
 
@@ -173,12 +178,17 @@ struct loaded_input {
   std::size_t n = 0, dim = 0;
   std::vector<std::string> labels;  ///< --label-column's cells
   double seconds = 0;               ///< reading time
+  /// --nan-rows noise: the rows (0-based, of rows_read) kept; empty when none was left out.
+  std::vector<std::size_t> kept_rows;
+  std::size_t rows_read = 0;
 };
 /// Checks the metric against the format, reads the file (or opens the plugin)
 /// and builds the source. `model_metric`: the metric of a model the items
 /// must match (add, predict): used when it fits the items' kind, the kind's
 /// default metric otherwise (the model then reports the mismatch).
-loaded_input read_input(const input_plan& plan, const std::string& model_metric = {});
+/// `like`: the model's source; vector items then get its metric parameters (seuclidean's V, ...).
+loaded_input read_input(const input_plan& plan, const std::string& model_metric = {},
+                        const chutoro::data_source* like = nullptr);
 
 /// Runs `f`; a chutoro::error whose message does not start with `name` (or
 /// "plugin <name>") gets "<name>: " in front.
@@ -195,7 +205,8 @@ void check_output_path(const std::string& path, const std::string& what = "outpu
 /// included), or, when one does not exist yet, the same name once links are resolved.
 bool same_file(const std::string& a, const std::string& b);
 
-/// A progress bar on stderr when it is a terminal and the run is not --quiet/--json.
+/// A progress bar on stderr when it is a terminal (or --progress) and the run is not
+/// --quiet/--json: stage, bar, percent, rate (items per second) and the time left at that rate.
 class progress_bar {
  public:
   explicit progress_bar(bool enabled) : enabled_(enabled) {}
@@ -215,6 +226,7 @@ class progress_bar {
   bool drawn_ = false;
   std::string stage_;
   int pct_ = -1;
+  std::chrono::steady_clock::time_point stage_start_{};
 };
 bool show_progress(const run_options& o);
 

@@ -10,6 +10,7 @@
 #include <chutoro/arrow.hpp>
 #include <chutoro/error.hpp>
 #include <chutoro/fit.hpp>
+#include <chutoro/metric_table.hpp>
 #include <chutoro/metrics.hpp>
 #include <chutoro/plugin_source.hpp>
 #include <chutoro/version.hpp>
@@ -73,9 +74,19 @@ void at_least(const char* flag, long long v, long long lo) {
   }
 }
 
-const std::vector<std::string> dense_metrics = {"euclidean", "cosine",  "manhattan", "inner_product",
-                                                "angular",   "hamming", "tanimoto"};
-const std::vector<std::string> string_metrics = {"levenshtein", "jaccard"};
+/// The metric names (canonical and aliases) for items `items`, from the one table (metric_table.hpp).
+std::vector<std::string> metric_names(chutoro::metric_items items, bool with_aliases) {
+  std::vector<std::string> out;
+  for (const chutoro::metric_info& m : chutoro::builtin_metrics)
+    if (m.items == items) out.emplace_back(m.name);
+  if (with_aliases)
+    for (const chutoro::metric_alias& a : chutoro::builtin_metric_aliases)
+      if (chutoro::find_builtin_metric(a.name)->items == items) out.emplace_back(a.alias);
+  return out;
+}
+
+const std::vector<std::string> dense_metrics = metric_names(chutoro::metric_items::vectors, true);
+const std::vector<std::string> string_metrics = metric_names(chutoro::metric_items::strings, true);
 
 bool one_of(const std::vector<std::string>& names, const std::string& m) {
   return std::find(names.begin(), names.end(), m) != names.end();
@@ -112,13 +123,33 @@ void progress_bar::update(std::string_view stage, std::size_t done, std::size_t 
   if (!enabled_) return;
   const int pct = total == 0 ? 100 : static_cast<int>(std::min<std::size_t>(100, done * 100 / total));
   if (stage == stage_ && pct == pct_) return;
+  const auto now = clock_type::now();
+  if (stage != stage_) stage_start_ = now;
   stage_ = std::string(stage);
   pct_ = pct;
   constexpr int width = 30;
   const int filled = pct * width / 100;
   std::string bar(static_cast<std::size_t>(filled), '#');
   bar.append(static_cast<std::size_t>(width - filled), '-');
-  std::fprintf(stderr, "\r\033[K%-14s [%s] %3d%%", stage_.c_str(), bar.c_str(), pct);
+  // Rate and time left at the stage's mean rate so far (shown once it has a second of history).
+  std::string tail;
+  const double secs = std::chrono::duration<double>(now - stage_start_).count();
+  if (secs >= 1.0 && done > 0 && done <= total) {
+    const double rate = static_cast<double>(done) / secs;
+    const double left = static_cast<double>(total - done) / rate;
+    const char* unit = "";
+    double shown = rate;
+    if (rate >= 1e6)
+      shown = rate / 1e6, unit = "M";
+    else if (rate >= 1e3)
+      shown = rate / 1e3, unit = "k";
+    char buf[64];
+    const auto l = static_cast<long long>(left + 0.5);
+    std::snprintf(buf, sizeof buf, "  %.1f%s/s  %lld:%02lld:%02lld left", shown, unit, l / 3600, l / 60 % 60,
+                  l % 60);
+    tail = buf;
+  }
+  std::fprintf(stderr, "\r\033[K%-14s [%s] %3d%%%s", stage_.c_str(), bar.c_str(), pct, tail.c_str());
   std::fflush(stderr);
   drawn_ = true;
 }
@@ -130,7 +161,10 @@ void progress_bar::clear() {
   drawn_ = false;
 }
 
-bool show_progress(const run_options& o) { return !o.quiet && !o.json && ::isatty(STDERR_FILENO) == 1; }
+bool show_progress(const run_options& o) {
+  if (o.quiet || o.json || o.no_progress) return false;
+  return o.progress || ::isatty(STDERR_FILENO) == 1;
+}
 
 // ---------------------------------------------------------------- options
 
@@ -175,13 +209,43 @@ CLI::Validator file_name() {
 
 void add_input_options(CLI::App* c, input_options& o, bool with_metric, const std::string& plugin_help,
                        const std::string& label_help) {
-  c->add_option("--format", o.format, "auto (by extension) | csv | npy | lines | parquet | arrow")
+  c->add_option("--format", o.format,
+                "auto (by extension: .csv/.tsv/.tab csv, .npy, .txt/.lines/.lst lines, .parquet/.pq, "
+                ".arrow/.feather; a trailing .gz is gzip, read through zlib; INPUT - is standard input, "
+                "csv unless --format says) | csv | npy | lines | parquet | arrow")
       ->capture_default_str();
+  c->add_option(
+       "--columns", o.columns,
+       "csv: the feature columns to read, by header name (comma-separated or repeated); the others are "
+       "skipped unparsed")
+      ->delimiter(',');
+  c->add_option(
+       "--ignore-columns", o.ignore_columns,
+       "csv: columns to skip unparsed, by header name (comma-separated or repeated), e.g. an id or a "
+       "text column")
+      ->delimiter(',');
+  c->add_option("--delimiter", o.delimiter,
+                "csv: the cell separator, one character or \\t; default a tab for .tsv/.tab, else a comma");
   if (with_metric) {
-    c->add_option(
-        "--metric", o.metric,
-        "vectors: euclidean (default) | cosine | manhattan | inner_product | angular | hamming | tanimoto "
-        "(0/1 values); strings: levenshtein (default) | jaccard (whitespace token sets)");
+    auto names = [](chutoro::metric_items items) {
+      std::string j;
+      for (const std::string& n : metric_names(items, false)) j += (j.empty() ? "" : " | ") + n;
+      return j;
+    };
+    c->add_option("--metric", o.metric,
+                  "vectors: " + names(chutoro::metric_items::vectors) +
+                      " (default euclidean; hamming and tanimoto need 0/1 values); strings: " +
+                      names(chutoro::metric_items::strings) +
+                      " (default levenshtein; jaccard: whitespace token sets); aliases " +
+                      chutoro::builtin_metric_alias_list() + "; docs/metrics.md gives the formulas");
+    c->add_option("--metric-param", o.metric_params,
+                  "A metric parameter NAME=VALUE, repeatable: p=3 (minkowski), V=v1,v2,... (seuclidean: one "
+                  "variance per column; default the columns' variances), VI=a11,a12,... (mahalanobis: the "
+                  "dim x dim inverse covariance, row-major; default the inverse of the data's covariance)");
+    c->add_option("--nan-rows", o.nan_rows,
+                  "error (default: a NaN or empty cell is an error naming its row) | noise: such rows (csv, "
+                  "npy) are left out of the clustering and labelled -1 (noise) in the output")
+        ->capture_default_str();
   }
   c->add_option("--column", o.column,
                 "parquet/arrow: the column to read (fixed_size_list or list of float32/float64, or string); "
@@ -257,6 +321,10 @@ void add_output_options(CLI::App* c, run_options& o, const std::string& output_h
       ->check(file_name());
   c->add_flag("--json", o.json, "Print one JSON object with the run's summary on stdout");
   c->add_flag("--quiet", o.quiet, "Print nothing but errors (--json still prints its object)");
+  c->add_flag(
+      "--progress", o.progress,
+      "Draw the progress bar (stage, percent, rate, time left) on stderr even when it is not a terminal");
+  c->add_flag("--no-progress", o.no_progress, "Never draw the progress bar (default: only on a terminal)");
 }
 
 void add_lock_option(CLI::App* c, run_options& o) {
@@ -435,6 +503,8 @@ input_plan plan_input(const input_options& o) {
   plan.name = o.has_plugin ? o.plugin : o.input;
   if (o.has_plugin) {
     // no file format
+  } else if (o.format == "auto" && o.input == "-") {
+    plan.format = chutoro::input_format::csv;  // standard input: csv unless --format says otherwise
   } else if (o.format == "auto") {
     try {
       plan.format = chutoro::detect_format(o.input);
@@ -462,22 +532,64 @@ input_plan plan_input(const input_options& o) {
     throw usage_error("--column needs a parquet or arrow input; " + o.input + " is read as " +
                       plan.format_name);
   }
+  if (!o.delimiter.empty()) {
+    if (o.has_plugin || plan.format != chutoro::input_format::csv)
+      throw usage_error("--delimiter needs a csv input; " + plan.name + " is read as " + plan.format_name);
+    if (o.delimiter != "\\t" && o.delimiter != "\t" && o.delimiter.size() != 1)
+      throw usage_error("--delimiter must be one character or \\t (got \"" + o.delimiter + "\")");
+    const char d = o.delimiter.size() == 1 ? o.delimiter[0] : '\t';
+    if (d == '"' || d == ' ' || d == '\n' || d == '\r' || d == '.' || d == '-' || d == '+' ||
+        (d >= '0' && d <= '9'))
+      throw usage_error(
+          "--delimiter cannot be a quote, a space, a line end or a character of numbers (got \"" +
+          o.delimiter + "\")");
+  }
+  if ((!o.columns.empty() || !o.ignore_columns.empty()) &&
+      (o.has_plugin || plan.format != chutoro::input_format::csv))
+    throw usage_error("--columns and --ignore-columns need a csv input; " + plan.name + " is read as " +
+                      plan.format_name);
+  if (o.nan_rows != "error" && o.nan_rows != "noise")
+    throw usage_error("unknown --nan-rows \"" + o.nan_rows + "\"; choose error or noise");
+  if ((plan.format == chutoro::input_format::npy || plan.columnar) && o.input == "-")
+    throw usage_error("INPUT - (standard input) works for csv and lines input, not " + plan.format_name);
   if (o.has_label_column && (o.has_plugin || plan.format != chutoro::input_format::csv)) {
     throw usage_error("--label-column needs a csv input; " + plan.name + " is read as " + plan.format_name);
   }
   return plan;
 }
 
-loaded_input read_input(const input_plan& plan, const std::string& model_metric) {
+loaded_input read_input(const input_plan& plan, const std::string& model_metric,
+                        const chutoro::data_source* like) {
   const input_options& o = *plan.in;
   loaded_input r;
   r.name = plan.name;
   r.format_name = plan.format_name;
 
   if (!o.metric.empty() && !one_of(dense_metrics, o.metric) && !one_of(string_metrics, o.metric)) {
-    throw usage_error("unknown --metric \"" + o.metric + "\"; choose " + joined(dense_metrics) +
-                      " (vectors: csv, npy, parquet/arrow list columns) or " + joined(string_metrics) +
-                      " (strings: lines, parquet/arrow string columns)");
+    throw usage_error("unknown --metric \"" + o.metric + "\"; choose " +
+                      joined(metric_names(chutoro::metric_items::vectors, false)) +
+                      " (vectors: csv, npy, parquet/arrow list columns) or " +
+                      joined(metric_names(chutoro::metric_items::strings, false)) +
+                      " (strings: lines, parquet/arrow string columns), or an alias " +
+                      chutoro::builtin_metric_alias_list());
+  }
+  chutoro::metric_params params;
+  for (const std::string& setting : o.metric_params) {
+    try {
+      chutoro::parse_metric_param(setting, params);
+    } catch (const chutoro::error& e) {
+      throw usage_error(std::string("--metric-param: ") + e.what());
+    }
+  }
+  if (!params.empty()) {
+    if (like != nullptr) throw usage_error("--metric-param does not apply here: the model keeps its metric");
+    try {
+      chutoro::check_metric_params(chutoro::builtin_metric(o.metric.empty() ? "euclidean" : o.metric),
+                                   params);
+    } catch (const chutoro::error& e) {
+      throw usage_error(std::string("--metric-param: ") + e.what() + " (--metric " +
+                        (o.metric.empty() ? "euclidean" : o.metric) + ")");
+    }
   }
   // The kind of item is known before reading except for parquet/arrow (the column's type tells).
   auto check_fit = [&](bool dense_items, const std::string& m) {
@@ -504,11 +616,13 @@ loaded_input read_input(const input_plan& plan, const std::string& model_metric)
     return r;
   }
   if (plan.format == chutoro::input_format::csv) {
+    const char delimiter = o.delimiter.empty() ? '\0' : o.delimiter.size() == 1 ? o.delimiter[0] : '\t';
     table = chutoro::read_csv(
-        o.input, o.has_label_column ? std::optional<std::string_view>(o.label_column) : std::nullopt);
+        o.input, o.has_label_column ? std::optional<std::string_view>(o.label_column) : std::nullopt,
+        chutoro::csv_options{delimiter, o.nan_rows == "noise", o.columns, o.ignore_columns});
     r.dense = true;
   } else if (plan.format == chutoro::input_format::npy) {
-    table = chutoro::read_npy(o.input);
+    table = chutoro::read_npy(o.input, o.nan_rows == "noise");
     r.dense = true;
   } else if (plan.format == chutoro::input_format::lines) {
     items = chutoro::read_lines(o.input);
@@ -532,33 +646,48 @@ loaded_input read_input(const input_plan& plan, const std::string& model_metric)
   } else {
     r.metric = o.metric.empty() ? kind_default : o.metric;
     check_fit(r.dense, r.metric);
+    r.metric = std::string(chutoro::builtin_metric(r.metric).name);  // an alias's canonical name
   }
   const std::string& metric = r.metric;
+  if (r.dense && o.nan_rows == "noise") {
+    // Rows holding a NaN leave the table; the output gives them -1 (fit_commands.cpp).
+    std::size_t kept = 0;
+    for (std::size_t i = 0; i < table.n; ++i) {
+      const float* row = table.values.data() + i * table.dim;
+      if (std::any_of(row, row + table.dim, [](float v) { return std::isnan(v); })) continue;
+      if (kept != i) {
+        std::copy(row, row + table.dim, table.values.data() + kept * table.dim);
+        if (!table.labels.empty()) table.labels[kept] = std::move(table.labels[i]);
+      }
+      r.kept_rows.push_back(i);
+      ++kept;
+    }
+    r.rows_read = table.n;
+    if (kept == table.n) {
+      r.kept_rows.clear();
+    } else {
+      if (kept == 0)
+        throw chutoro::error(chutoro::error_code::invalid_argument, r.name + ": every row holds a NaN");
+      table.values.resize(kept * table.dim);
+      if (!table.labels.empty()) table.labels.resize(kept);
+      table.n = kept;
+    }
+  }
   if (r.dense) {
     r.n = table.n;
     r.dim = table.dim;
     naming(r.name, [&] {
-      if (metric == "inner_product" || metric == "angular") {
-        r.source = std::make_unique<chutoro::product_source>(table.values, table.n, table.dim,
-                                                             chutoro::parse_product_metric(metric));
-      } else if (metric == "hamming" || metric == "tanimoto") {
-        r.source = std::make_unique<chutoro::bit_source>(chutoro::bit_source::from_dense(
-            table.values, table.n, table.dim, chutoro::parse_bit_metric(metric)));
-      } else {
-        r.source = std::make_unique<chutoro::dense_source>(table.values, table.n, table.dim,
-                                                           chutoro::parse_dense_metric(metric));
-      }
+      const bool like_fits =
+          like != nullptr && like->name() == metric &&
+          (like->kind() == chutoro::source_kind::dense || like->kind() == chutoro::source_kind::products ||
+           like->kind() == chutoro::source_kind::bits);
+      r.source = like_fits ? chutoro::make_vector_source_like(*like, table.values, table.n, table.dim)
+                           : chutoro::make_vector_source(table.values, table.n, table.dim, metric, params);
     });
     r.labels = std::move(table.labels);
   } else {
     r.n = items.size();
-    naming(r.name, [&] {
-      if (metric == "jaccard") {
-        r.source = std::make_unique<chutoro::set_source>(chutoro::set_source::from_token_lines(items));
-      } else {
-        r.source = std::make_unique<chutoro::string_source>(items);
-      }
-    });
+    naming(r.name, [&] { r.source = chutoro::make_string_source(items, metric); });
   }
   r.seconds = seconds_since(t_read);
   return r;

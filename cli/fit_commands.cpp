@@ -6,6 +6,7 @@
 #include <chutoro/scores.hpp>
 #include <filesystem>
 #include <iostream>
+#include <limits>
 #include <optional>
 
 #include "cli.hpp"
@@ -17,7 +18,9 @@ namespace {
 
 const std::vector<std::string> fit_only_options = {"--min-samples", "--candidates", "--m",
                                                    "--ef-construction", "--seed"};
-const std::vector<std::string> input_only_options = {"--format", "--metric", "--column", "--label-column"};
+const std::vector<std::string> input_only_options = {"--format",         "--metric",   "--metric-param",
+                                                     "--delimiter",      "--nan-rows", "--columns",
+                                                     "--ignore-columns", "--column",   "--label-column"};
 
 const char* const label_help =
     "CSV column holding ground-truth classes: not a feature; the result is scored against it (ARI, AMI)";
@@ -108,14 +111,14 @@ int run_fit(const cluster_options& o) {
   const input_plan plan = plan_input(o.in);
   if (o.run.has_output) {
     check_output_path(o.run.output);
-    if (!o.in.input.empty() && same_file(o.run.output, o.in.input))
+    if (!o.in.input.empty() && o.in.input != "-" && same_file(o.run.output, o.in.input))
       throw usage_error("--output names the input file " + o.in.input + "; choose another output file");
   }
   if (saving) {
     check_output_path(o.save, "model");
     if (o.run.has_output && same_file(o.save, o.run.output))
       throw usage_error("--save and --output name the same file " + o.save);
-    if (!o.in.input.empty() && same_file(o.save, o.in.input))
+    if (!o.in.input.empty() && o.in.input != "-" && same_file(o.save, o.in.input))
       throw usage_error("--save names the input file " + o.in.input + "; choose another model file");
   }
 
@@ -162,9 +165,24 @@ int run_fit(const cluster_options& o) {
 
   // ---- model, output: every file written before any is committed, the model first
   std::unique_ptr<chutoro::io_detail::output_file> rows;
-  if (o.run.has_output)
+  if (o.run.has_output && !in.kept_rows.empty()) {
+    // --nan-rows noise: the rows left out are noise (-1, probability 0, outlier score NaN).
+    std::vector<std::int32_t> labels(in.rows_read, -1);
+    std::vector<double> prob(in.rows_read, 0.0),
+        outlier(in.rows_read, std::numeric_limits<double>::quiet_NaN());
+    for (std::size_t k = 0; k < in.kept_rows.size(); ++k) {
+      labels[in.kept_rows[k]] = c.labels[k];
+      prob[in.kept_rows[k]] = c.probabilities[k];
+      outlier[in.kept_rows[k]] = c.outlier_scores[k];
+    }
+    rows = chutoro::io_detail::stage_clustering_csv(o.run.output, labels, prob, outlier);
+  } else if (o.run.has_output) {
     rows =
         chutoro::io_detail::stage_clustering_csv(o.run.output, c.labels, c.probabilities, c.outlier_scores);
+  }
+  if (!in.kept_rows.empty())
+    s.human_extra.push_back("nan rows    " + std::to_string(in.rows_read - in.kept_rows.size()) +
+                            " left out, labelled -1 (--nan-rows noise)");
   if (saving) {
     // Wait for an `add` replacing the same model file, so that it is not
     // lost silently under this one (a new file needs no lock).

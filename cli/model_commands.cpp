@@ -70,7 +70,7 @@ loaded_input read_items(const model_options& o, const chutoro::model& m) {
   }
   // A plugin's distance cannot measure file items: read them with the kind's default metric and let
   // the model refuse them (unsupported).
-  return read_input(plan, plugin_model ? std::string() : m.data().name());
+  return read_input(plan, plugin_model ? std::string() : m.data().name(), plugin_model ? nullptr : &m.data());
 }
 
 /// Runs a model operation on `items`: a type_mismatch names INPUT and the model,

@@ -5,6 +5,7 @@
 #include <chutoro/data_source.hpp>
 #include <chutoro/error.hpp>
 #include <chutoro/fit.hpp>
+#include <chutoro/metric_table.hpp>
 #include <chutoro/metrics.hpp>
 #include <chutoro/params.hpp>
 #include <chutoro/plugin_source.hpp>

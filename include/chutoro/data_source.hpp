@@ -159,10 +159,23 @@ struct rows_normalized_t {
 };
 inline constexpr rows_normalized_t rows_normalized{};
 
-/// Built-in dense metrics (stable values, shared with the C ABI and Python).
-enum class dense_metric : int { euclidean = 0, cosine = 1, manhattan = 2 };
+/// Built-in dense metrics (stable values, shared with the C ABI, Python and
+/// model files). The names, aliases and parameters of every built-in metric
+/// are listed once, in metric_table.hpp.
+enum class dense_metric : int {
+  euclidean = 0,
+  cosine = 1,
+  manhattan = 2,
+  chebyshev = 3,    ///< max_k |x_k - y_k|
+  minkowski = 4,    ///< (sum |x_k - y_k|^p)^(1/p); params = {p}, p > 0
+  seuclidean = 5,   ///< sqrt(sum (x_k - y_k)^2 / V_k); params = V (dim variances > 0)
+  mahalanobis = 6,  ///< sqrt((x - y)^T VI (x - y)); params = VI (dim x dim, row-major)
+  canberra = 7,     ///< sum |x_k - y_k| / (|x_k| + |y_k|), a 0/0 term counting 0
+  braycurtis = 8,   ///< sum |x_k - y_k| / sum |x_k + y_k|; 0 when the denominator is 0
+};
 
-/// Parses "euclidean" | "cosine" | "manhattan"; throws error(invalid_argument) otherwise.
+/// Parses a dense metric's canonical name or alias (metric_table.hpp); throws
+/// error(invalid_argument) listing the choices otherwise.
 dense_metric parse_dense_metric(std::string_view name);
 [[nodiscard]] std::string_view to_string(dense_metric m) noexcept;
 
@@ -181,13 +194,31 @@ dense_metric parse_dense_metric(std::string_view name);
 /// a NaN/Inf value (the message names the row and column), or distances that
 /// could pass 2^127 (naming the widest column and the rows at its ends).
 /// Grows (append) with geometric capacity; every row stays padded and 64-byte aligned.
+///
+/// The other metrics (scipy.spatial.distance's formulas, computed in double
+/// and rounded to float32):
+///  - chebyshev, canberra, braycurtis: no parameters.
+///  - minkowski: params = {p}, p > 0 (p < 1 is not a metric: HNSW recall degrades).
+///  - seuclidean: params = V, dim variances > 0; empty: the column variances of
+///    these rows (ddof = 1, as scipy's pdist; needs n >= 2). Rows are stored
+///    divided by sqrt(V) and measured as euclidean.
+///  - mahalanobis: params = VI, the dim x dim inverse covariance, row-major,
+///    symmetric positive definite; empty: the inverse of these rows' covariance
+///    (as scipy's pdist; needs a non-singular covariance). Rows are stored as
+///    L^T x where VI = L L^T (Cholesky) and measured as euclidean.
+/// params() keeps the parameters used (computed ones included), so new items
+/// (append, cross_distance, a saved model) are measured alike; check_compatible
+/// requires equal parameters. Wrong parameters: error(invalid_argument) naming
+/// the metric, the parameter and the problem.
 class dense_source final : public data_source {
  public:
-  dense_source(std::span<const float> values, std::size_t n, std::size_t dim, dense_metric metric);
+  dense_source(std::span<const float> values, std::size_t n, std::size_t dim, dense_metric metric,
+               std::span<const double> params = {});
   /// Rows already normalised (see rows_normalized_t), copied as they are. Cosine rows must
   /// have unit norm (|norm^2 - 1| <= 1e-3), else error(invalid_argument) naming the row.
+  /// seuclidean / mahalanobis rows are the stored, transformed ones; `params` must be given.
   dense_source(std::span<const float> values, std::size_t n, std::size_t dim, dense_metric metric,
-               rows_normalized_t);
+               rows_normalized_t, std::span<const double> params = {});
   ~dense_source() override;
   dense_source(const dense_source&) = delete;
   dense_source& operator=(const dense_source&) = delete;
@@ -210,6 +241,8 @@ class dense_source final : public data_source {
   void truncate(std::size_t n) noexcept override;
 
   [[nodiscard]] dense_metric metric() const noexcept { return metric_; }
+  /// The metric's parameters as described above (empty for metrics without any).
+  [[nodiscard]] std::span<const double> params() const noexcept { return params_; }
   /// Padded row stride in floats (a multiple of 16).
   [[nodiscard]] std::size_t stride() const noexcept { return stride_; }
   /// Pointer to row i (stride() floats, the tail beyond dim() is zero).
@@ -217,6 +250,12 @@ class dense_source final : public data_source {
 
  private:
   void load_rows(std::span<const float> values, bool normalise);
+  /// Checks params_ against the metric; computes the defaults (seuclidean, mahalanobis) from
+  /// `values` when `compute` and none were given, and the row transform chol_.
+  void prepare_params(std::span<const float> values, bool compute);
+  /// Applies seuclidean's / mahalanobis' transform to one row (dim_ floats) in place, with
+  /// `scratch` dim_ doubles; false when a value leaves the float32 range.
+  bool transform_row(float* row, double* scratch) const noexcept;
   /// Widens lo_/hi_ by rows [from, n_); from == 0 recomputes them.
   void update_bounds(std::size_t from) noexcept;
   std::size_t n_, dim_, stride_;
@@ -224,6 +263,8 @@ class dense_source final : public data_source {
   float* data_ = nullptr;  // 64-byte aligned, owned; capacity_ rows, the first n_ in use
   std::size_t capacity_ = 0;
   std::vector<float> lo_, hi_;  // dim_ values: each column's smallest and largest value over the n_ rows
+  std::vector<double> params_;  // minkowski {p}, seuclidean V, mahalanobis VI; else empty
+  std::vector<double> chol_;  // seuclidean: 1 / sqrt(V); mahalanobis: L^T (dim x dim, row-major), VI = L L^T
 };
 
 /// UTF-8 strings under the Levenshtein distance over Unicode code points

@@ -38,7 +38,8 @@ enum class input_format : int {
 input_format parse_input_format(std::string_view name);
 [[nodiscard]] std::string_view to_string(input_format f) noexcept;
 
-/// Format from the file extension, case-insensitively: .csv -> csv; .npy -> npy;
+/// Format from the file extension, case-insensitively, after a trailing .gz:
+/// .csv, .tsv, .tab -> csv; .npy -> npy;
 /// .txt, .lines, .lst -> lines; .parquet, .pq -> parquet; .arrow, .feather,
 /// .ipc, .arrows -> arrow. Throws error(invalid_argument) naming the file
 /// for any other extension. Does not open the file.
@@ -65,8 +66,27 @@ struct dense_table {
 /// Throws error (see above): io, parse (no data rows, ragged row, bad cell,
 /// unterminated quote), invalid_argument (label_column not in the header, or
 /// named twice). O(file size) time; memory: the file plus n*dim floats.
+/// The file may be gzip-compressed, and "-" reads standard input (read_whole_input).
+/// `options` as csv_options says.
+struct csv_options {
+  /// The cell separator; 0 takes default_delimiter(path): a tab for .tsv / .tab
+  /// files (then tabs are not trimmed around cells), else a comma.
+  char delimiter = 0;
+  /// Empty and NaN cells become NaN values instead of an error (for callers that
+  /// then drop or label such rows, as the CLI's --nan-rows noise).
+  bool missing_as_nan = false;
+  /// Feature columns to read, by header name, in file order (empty: all); the
+  /// others are skipped unparsed. A name not in the header: error(invalid_argument).
+  std::vector<std::string> columns;
+  /// Columns to skip unparsed, by header name (e.g. an id or a text column).
+  std::vector<std::string> ignore_columns;
+};
 dense_table read_csv(const std::filesystem::path& path,
-                     std::optional<std::string_view> label_column = std::nullopt);
+                     std::optional<std::string_view> label_column = std::nullopt,
+                     const csv_options& options = {});
+
+/// '\t' for a .tsv or .tab file (also .tsv.gz), else ','.
+[[nodiscard]] char default_delimiter(const std::filesystem::path& path);
 
 /// Reads a NumPy .npy file (format versions 1.0, 2.0 and 3.0): a 2-D array of
 /// dtype float32 ('<f4', '>f4') or float64 ('<f8', '>f8', converted to float32),
@@ -74,7 +94,9 @@ dense_table read_csv(const std::filesystem::path& path,
 /// Throws error: io; parse (bad magic or header, truncated data, trailing bytes
 /// after the data, n or dim zero, NaN/Inf, float64 values beyond float32's
 /// range); type_mismatch (other dtypes, named; rank != 2; Fortran order).
-dense_table read_npy(const std::filesystem::path& path);
+/// `missing_as_nan`: NaN values are kept (for callers that drop or label such
+/// rows, as the CLI's --nan-rows noise) instead of an error; infinities still fail.
+dense_table read_npy(const std::filesystem::path& path, bool missing_as_nan = false);
 
 /// One part of a .npy file's rows (read_npy_part).
 struct npy_part {

@@ -31,7 +31,7 @@ the reason, on a machine without one).
 
 from chutoro._core import __version__
 from chutoro._devices import devices
-from chutoro._estimator import FISHDBC, approximate_predict, load
+from chutoro._estimator import FISHDBC, approximate_predict, load, metrics
 from chutoro._plugin import load_plugin
 from chutoro._soft import (
     HDBSCAN_flat,
@@ -61,6 +61,7 @@ __all__ = [
     "devices",
     "load",
     "load_plugin",
+    "metrics",
     "CondensedTree",
     "SingleLinkageTree",
     "MinimumSpanningTree",

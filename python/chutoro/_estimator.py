@@ -21,17 +21,20 @@ from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 from chutoro import _core, _soft
 from chutoro._trees import CondensedTree, MinimumSpanningTree, SingleLinkageTree
 
-# Accepted names of the built-in dense metrics (scikit-learn / hdbscan aliases).
-_DENSE_METRICS = {
-    "euclidean": "euclidean",
-    "l2": "euclidean",
-    "cosine": "cosine",
-    "manhattan": "manhattan",
-    "l1": "manhattan",
-    "cityblock": "manhattan",
-}
+# The library's one metric table (include/chutoro/metric_table.hpp): the CLI and C++ read the same list.
+_METRIC_TABLE = {m["name"]: m for m in _core.builtin_metrics()}
+_METRIC_ALIASES = dict(_core.builtin_metric_aliases())
+# Accepted names (canonical names and aliases) of the built-in vector metrics -> canonical name.
+_DENSE_METRICS = {name: name for name, m in _METRIC_TABLE.items() if m["items"] == "vectors"}
+_DENSE_METRICS.update({a: n for a, n in _METRIC_ALIASES.items() if n in _DENSE_METRICS})
+_STRING_METRICS = tuple(name for name, m in _METRIC_TABLE.items() if m["items"] == "strings")
 _METRIC_CHOICES = (
-    "euclidean, cosine, manhattan (or l2, l1, cityblock), levenshtein, jaccard, precomputed, or a callable"
+    ", ".join(n for n, m in _METRIC_TABLE.items() if m["items"] == "vectors")
+    + " (aliases "
+    + ", ".join(f"{a}={n}" for a, n in _METRIC_ALIASES.items())
+    + ") for vectors, "
+    + ", ".join(_STRING_METRICS)
+    + " for strings, precomputed, or a callable"
 )
 _DEFAULT_METRIC = "euclidean"
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
@@ -63,6 +66,10 @@ _FITTED = _FROM_MODEL + (
     "_model",
     "_vocabulary",
     "_source_input",
+    "_finite_index",
+    "_non_finite_labels",
+    "_n_raw",
+    "_too_few",
 )
 # Parameters of the selection stage: recluster() changes them without rebuilding.
 _SELECTION = (
@@ -88,8 +95,11 @@ class FISHDBC(ClusterMixin, BaseEstimator):
     """FISHDBC density-based clustering, a scalable approximation of HDBSCAN*.
 
     FISHDBC (Dell'Amico 2019, arXiv:1910.07283) builds an HNSW graph over the
-    items (Malkov & Yashunin 2018) and keeps every distance computed while
-    inserting an item as a candidate edge; the minimum spanning tree of those
+    items (Malkov & Yashunin 2018); every distance computed while inserting an
+    item refines the core distances, and the pairs each insertion ends up with
+    (its nearest found, and the pairs its neighbour selection compares) become
+    candidate edges (docs/algorithm.md, "Candidate edges", says which distances
+    are edges and which only offers); the minimum spanning tree of those
     edges under mutual reachability gives HDBSCAN*'s hierarchy (Campello,
     Moulavi & Sander 2013; Campello et al. 2015): single-linkage tree,
     condensed tree, excess-of-mass (or leaf) clusters, GLOSH outlier scores.
@@ -99,8 +109,11 @@ class FISHDBC(ClusterMixin, BaseEstimator):
     as ``hdbscan.HDBSCAN`` up to the order in which equal-weight edges merge;
     see docs/python.md).
 
-    The interface follows ``hdbscan.HDBSCAN``: the same parameter names and
-    defaults, and the same fitted attributes, shapes and dtypes.
+    The interface follows ``hdbscan.HDBSCAN`` and ``sklearn.cluster.HDBSCAN``:
+    their parameter names and defaults (``min_samples`` in scikit-learn's
+    convention, see below), and hdbscan's fitted attributes, shapes and
+    dtypes; docs/python.md has a table from every hdbscan and scikit-learn
+    name to chutoro's.
 
     Parameters
     ----------
@@ -108,11 +121,21 @@ class FISHDBC(ClusterMixin, BaseEstimator):
         Smallest size a group must have to be a cluster (>= 2).
     min_samples : int or None, default=None
         k of the core distance: the distance to the k-th nearest item, the
-        item itself counting as the first (as in hdbscan and scikit-learn).
-        None uses ``min_cluster_size``. Must be >= 1 and <= n.
+        item itself counting as the first (scikit-learn's convention, as in
+        ``sklearn.cluster.HDBSCAN``). hdbscan does not count the item:
+        ``hdbscan.HDBSCAN(min_samples=k)`` is ``FISHDBC(min_samples=k + 1)``.
+        None uses ``min_cluster_size`` (scikit-learn's default; hdbscan's
+        default is ``min_cluster_size + 1`` in this convention). Must be >= 1;
+        above n it is capped at n (as scikit-learn and hdbscan do).
     metric : str or callable, default="euclidean"
-        ``"euclidean"``, ``"cosine"``, ``"manhattan"`` (aliases ``"l2"``,
-        ``"l1"``, ``"cityblock"``) for vectors, computed in float32;
+        Any built-in metric of the library's one metric table (the CLI's
+        ``--metric`` takes the same names; ``chutoro.metrics()`` lists them
+        with their formulas): for vectors ``"euclidean"``, ``"cosine"``,
+        ``"manhattan"``, ``"chebyshev"``, ``"minkowski"`` (``p``),
+        ``"seuclidean"`` (``V``), ``"mahalanobis"`` (``VI``), ``"canberra"``,
+        ``"braycurtis"`` (scipy.spatial.distance's formulas), ``"inner_product"``,
+        ``"angular"``, and ``"hamming"`` / ``"tanimoto"`` for 0/1 vectors
+        (aliases ``"l2"``, ``"l1"``, ``"cityblock"``, ``"infinity"``);
         ``"levenshtein"`` for a sequence of ``str`` (unit costs over Unicode
         code points); ``"jaccard"`` for a sequence of ``str`` taken as sets of
         whitespace-separated tokens (1 - |A n B| / |A u B|); ``"precomputed"`` for a square (n, n) distance matrix;
@@ -183,6 +206,19 @@ class FISHDBC(ClusterMixin, BaseEstimator):
         backend). Like ``n_jobs`` it is read at every fit and partial_fit and
         not stored in model files: :func:`chutoro.load` and unpickling take
         their own device (``"auto"`` for unpickling).
+
+    metric_params : dict or None, default=None
+        The metric's parameter, as scikit-learn's and hdbscan's
+        ``metric_params``: ``{"p": float > 0}`` for minkowski (default 2),
+        ``{"V": array (n_features,)}`` for seuclidean (variances > 0; default
+        the columns' variances, ddof 1, as scipy's ``pdist``),
+        ``{"VI": array (n_features, n_features)}`` for mahalanobis (symmetric
+        positive definite; default the inverse covariance of X). A key the
+        metric does not take raises ValueError. Defaults computed from X are
+        kept in the model, so ``partial_fit`` and ``approximate_predict``
+        measure new items alike.
+    p : float or None, default=None
+        hdbscan's spelling of ``metric_params={"p": p}`` (minkowski only).
 
     Attributes
     ----------
@@ -282,6 +318,19 @@ class FISHDBC(ClusterMixin, BaseEstimator):
         cluster_selection_epsilon_max: float = float("inf"),
         prediction_data: bool = False,
         store_centers: str | None = None,
+        metric_params: dict[str, Any] | None = None,
+        p: float | None = None,
+        non_finite: str = "raise",
+        columns: Any = None,
+        algorithm: str = "auto",
+        leaf_size: int = 40,
+        copy: bool = False,
+        gen_min_span_tree: bool = True,
+        approx_min_span_tree: bool = True,
+        memory: Any = None,
+        core_dist_n_jobs: int | None = None,
+        alpha: float = 1.0,
+        match_reference_implementation: bool = False,
     ) -> None:
         self.min_cluster_size = min_cluster_size
         self.min_samples = min_samples
@@ -301,6 +350,19 @@ class FISHDBC(ClusterMixin, BaseEstimator):
         self.cluster_selection_epsilon_max = cluster_selection_epsilon_max
         self.prediction_data = prediction_data
         self.store_centers = store_centers
+        self.metric_params = metric_params
+        self.p = p
+        self.non_finite = non_finite
+        self.columns = columns
+        self.algorithm = algorithm
+        self.leaf_size = leaf_size
+        self.copy = copy
+        self.gen_min_span_tree = gen_min_span_tree
+        self.approx_min_span_tree = approx_min_span_tree
+        self.memory = memory
+        self.core_dist_n_jobs = core_dist_n_jobs
+        self.alpha = alpha
+        self.match_reference_implementation = match_reference_implementation
 
     # ------------------------------------------------------------------ fit
     def fit(self, X: Any, y: Any = None) -> FISHDBC:
@@ -350,21 +412,33 @@ class FISHDBC(ClusterMixin, BaseEstimator):
         """
         self._clear_fitted()
         p = self._check_params()
+        X = _select_columns(X, self.columns, fitted_names=None)
+        finite_index = n_raw = None
+        if p["non_finite"] != "raise" and _is_vector_metric(p["metric"]) and not _is_arrow(X):
+            X = _validate_dense(self, X, reset=True)
+            finite = np.isfinite(X).all(axis=1)
+            if not finite.all():
+                finite_index, n_raw = np.flatnonzero(finite), len(X)
+                with np.errstate(invalid="ignore", over="ignore"):
+                    missing = np.isnan(X.sum(axis=1))  # scikit-learn's rule: inf + -inf counts as missing
+                X = X[finite]
+                if len(X) == 0:
+                    raise ValueError("X: every row holds a NaN or infinite value; nothing is left to cluster")
         vocabulary = _core.TokenVocabulary() if p["metric"] == "jaccard" else None
-        source, data, source_input = self._make_source(X, p["metric"], vocabulary)
-        arrow_dim = int(source.dim) if data is None and isinstance(source, _core.DenseSource) else None
+        source, data, source_input = self._make_source(X, p["metric"], vocabulary, p["metric_params"])
+        arrow_dim = int(source.dim) if data is None and _is_arrow(X) and source.dim else None
         n = len(source)
-        if n < p["min_cluster_size"]:
-            raise ValueError(
-                f"X has {n} sample{'' if n == 1 else 's'}, fewer than min_cluster_size "
-                f"({p['min_cluster_size']}); clustering needs at least min_cluster_size samples"
-            )
-        k = p["min_samples"] if p["min_samples"] is not None else p["min_cluster_size"]
-        if k > n:
-            raise ValueError(
-                f"X has {n} samples, fewer than min_samples ({k})"
-                + ("" if p["min_samples"] is not None else " (min_samples defaults to min_cluster_size)")
-            )
+        if n < 2:
+            raise ValueError(f"X has {n} sample; clustering needs at least 2 (as scikit-learn's HDBSCAN)")
+        if p["min_samples"] is not None and p["min_samples"] > n:
+            p["min_samples"] = n  # capped, as hdbscan does (its min(n - 1, k) in its convention)
+        p["min_cluster_size_asked"] = p["min_cluster_size"]
+        if p["min_cluster_size"] > n:
+            # Fewer items than one cluster needs: all noise, as hdbscan and scikit-learn give. The model is
+            # built with the largest min_cluster_size it takes; labels are set to noise below.
+            p["min_cluster_size"] = n
+            if p["min_samples"] is None:
+                p["min_samples"] = n
         started = time.perf_counter()
         model = self._with_progress(
             lambda bar: _core.Model(
@@ -389,6 +463,12 @@ class FISHDBC(ClusterMixin, BaseEstimator):
         self._model = model
         self._vocabulary = vocabulary
         self._source_input = source_input
+        if finite_index is not None:
+            self._finite_index = finite_index
+            self._non_finite_labels = np.where(missing, -3, -2)[~finite] if p["non_finite"] == "label" else None
+            self._n_raw = n_raw
+        if p["min_cluster_size_asked"] != p["min_cluster_size"]:
+            self._too_few = True
         self._refresh(data)
         if arrow_dim is not None:
             self.n_features_in_ = arrow_dim  # dense Arrow input (validate_data sets it for arrays)
@@ -443,8 +523,7 @@ class FISHDBC(ClusterMixin, BaseEstimator):
         model.set_device(p["device"])
         self._with_progress(lambda bar: model.add(source, progress=bar))
         try:
-            if self._model_selection() != tuple(p[name] for name in _SELECTION):
-                model.cluster(**{name: p[name] for name in _SELECTION})
+            self._cluster_model(p)
         finally:
             self._refresh()  # the items were added: the attributes cover them
         if self.verbose:
@@ -487,7 +566,7 @@ class FISHDBC(ClusterMixin, BaseEstimator):
             # angular or hamming): only the parameters used here are checked.
             p = self._check_params(check_metric=False)
             self._model.set_threads(int(p["threads"]))
-            self._model.cluster(**{name: p[name] for name in _SELECTION})
+            self._cluster_model(p, always=True)
         except BaseException:
             self.set_params(**saved)
             raise
@@ -756,7 +835,10 @@ class FISHDBC(ClusterMixin, BaseEstimator):
         p["seed"] = _seed(self.random_state)
         if self.n_jobs is not None and (isinstance(self.n_jobs, bool) or not isinstance(self.n_jobs, numbers.Integral)):
             raise TypeError(f"n_jobs must be an int or None (got {type(self.n_jobs).__name__})")
-        p["threads"] = int(effective_n_jobs(self.n_jobs))
+        _check_compat_params(self)
+        n_jobs = self.n_jobs if self.n_jobs is not None else self.core_dist_n_jobs
+        p["threads"] = int(effective_n_jobs(n_jobs))
+        p["non_finite"] = _choice("non_finite", self.non_finite, ("raise", "label", "noise"))
         p["device"] = _choice("device", self.device, _DEVICES)
         metric = self.metric
         if not check_metric:
@@ -765,15 +847,20 @@ class FISHDBC(ClusterMixin, BaseEstimator):
             p["metric"] = metric
         elif isinstance(metric, str):
             name = metric.lower()
-            if name not in _DENSE_METRICS and name not in ("levenshtein", "jaccard", "precomputed"):
+            if name not in _DENSE_METRICS and name not in _STRING_METRICS + ("precomputed",):
                 raise ValueError(f"metric: unknown value {metric!r} (expected {_METRIC_CHOICES})")
             p["metric"] = name
         else:
             raise TypeError(f"metric must be a str or a callable (got {type(metric).__name__})")
+        p["metric_params"] = _metric_params(p["metric"], self.metric_params, self.p) if check_metric else None
         return p
 
     def _make_source(
-        self, X: Any, metric: str | Callable[[Any, Any], float], vocabulary: Any = None
+        self,
+        X: Any,
+        metric: str | Callable[[Any, Any], float],
+        vocabulary: Any = None,
+        p_metric: dict[str, Any] | None = None,
     ) -> tuple[_core.Source, np.ndarray | None, Any]:
         """The library's data source for X, the dense data kept for plotting (or
         None), and what a pickle needs to rebuild a source that model bytes do
@@ -784,6 +871,11 @@ class FISHDBC(ClusterMixin, BaseEstimator):
             items = _as_item_list(X)
             return _core.CallableSource(items, metric), None, items
         if metric != "precomputed" and _is_arrow(X):
+            if p_metric:
+                raise NotImplementedError(
+                    "metric_params with Arrow input: pass the vectors as a numpy array "
+                    "(Arrow columns take the metric's defaults only)"
+                )
             return _core.arrow_source(X, _DENSE_METRICS.get(metric, metric), vocabulary), None, None
         if metric == "levenshtein":
             return _core.StringSource(_as_strings(X)), None, None
@@ -793,7 +885,7 @@ class FISHDBC(ClusterMixin, BaseEstimator):
         if metric == "precomputed":
             D = _precomputed_float32(X)
             return _core.PrecomputedSource(D), None, D
-        return _dense_source(_dense_float32(X), _DENSE_METRICS[metric]), X, None
+        return _dense_source(_dense_float32(X), _DENSE_METRICS[metric], p_metric), X, None
 
     def _model_source(self, X: Any, extend: bool) -> _core.Source:
         """A source of X's items of the model's kind and metric, to add (extend:
@@ -806,13 +898,30 @@ class FISHDBC(ClusterMixin, BaseEstimator):
             return _core.StringSource(_as_strings(X))
         if kind == "token_sets":
             return self._vocabulary.source(_as_strings(X, "jaccard"), extend)
+        X = _select_columns(X, self.columns, fitted_names=self.__dict__.get("feature_names_in_"))
         X = _validate_dense(self, X, reset=False)
-        return _dense_source(_dense_float32(X), metric)
+        return _dense_source(_dense_float32(X), metric, like=model)
+
+    def _cluster_model(self, p: dict[str, Any], always: bool = False) -> None:
+        """Extracts the model's clusters with the selection parameters `p`; with fewer items
+        than min_cluster_size, with the largest it takes and all noise (_set_fitted)."""
+        n = len(self._model)
+        sel = {name: p[name] for name in _SELECTION}
+        too_few = sel["min_cluster_size"] > n
+        if too_few:
+            sel["min_cluster_size"] = n
+        if too_few != bool(self.__dict__.get("_too_few")):
+            always = True
+        self.__dict__.pop("_too_few", None)
+        if too_few:
+            self._too_few = True
+        if always or self._model_selection() != tuple(sel[name] for name in _SELECTION):
+            self._model.cluster(**sel)
 
     def _check_can_grow(self, method: str) -> None:
         model = self._model
         kind = model.source_kind
-        if not model.can_grow or kind not in ("dense", "strings", "token_sets"):
+        if not model.can_grow or kind not in _VECTOR_KINDS + ("strings", "token_sets"):
             what = {
                 "precomputed": "metric='precomputed' (a distance matrix has no distances to new items)",
                 "callable": "a callable metric (only built-in metrics measure new items)",
@@ -896,6 +1005,7 @@ class FISHDBC(ClusterMixin, BaseEstimator):
             random_state=None if int(p["seed"]) == _DEFAULT_SEED else int(p["seed"]),
             n_jobs=None,  # model files do not store a thread count
             device=device,  # nor a device: the model runs where it is loaded
+            metric_params=_model_metric_params(model) or None,
         )
         model.set_threads(1)
         est._model = model
@@ -927,6 +1037,36 @@ class FISHDBC(ClusterMixin, BaseEstimator):
         self.minimum_spanning_tree_ = MinimumSpanningTree(np.asarray(r["minimum_spanning_tree"]), data)
         self.core_distances_ = np.asarray(r["core_distances"], dtype=np.float64)
         self.fit_stats_ = dict(r["stats"])
+        if self.__dict__.get("_too_few"):
+            # Fewer items than min_cluster_size: no cluster (hdbscan and scikit-learn give all noise).
+            self.labels_ = np.full(n, -1, dtype=np.intp)
+            self.probabilities_ = np.zeros(n)
+            self.cluster_persistence_ = np.zeros(0)
+        index = self.__dict__.get("_finite_index")
+        if index is not None:
+            # non_finite="label" / "noise": rows with NaN or inf were left out of the model; they get
+            # scikit-learn's encodings (-3 missing, -2 infinite; probability NaN / 0) or noise (-1, 0).
+            n_raw = self._n_raw + (n - len(index))  # rows added by partial_fit follow the fitted ones
+            index = np.concatenate([index, np.arange(self._n_raw, n_raw)]) if n > len(index) else index
+            rest = np.setdiff1d(np.arange(n_raw), index)
+            codes = self._non_finite_labels
+            labels = np.full(n_raw, -1, dtype=np.intp)
+            labels[index] = self.labels_
+            probabilities = np.zeros(n_raw)
+            probabilities[index] = self.probabilities_
+            if codes is not None:
+                labels[rest] = codes
+                probabilities[rest[codes == -3]] = np.nan
+            outliers = np.full(n_raw, np.nan)
+            outliers[index] = self.outlier_scores_
+            core = np.full(n_raw, np.inf)
+            core[index] = self.core_distances_
+            self.labels_, self.probabilities_, self.outlier_scores_, self.core_distances_ = (
+                labels,
+                probabilities,
+                outliers,
+                core,
+            )
 
 
 # ------------------------------------------------- module-level functions
@@ -1090,11 +1230,196 @@ def _validate_dense(est: FISHDBC, X: Any, reset: bool) -> np.ndarray:
         raise type(e)(f"X: {msg}") from e
 
 
-def _dense_source(X: np.ndarray, metric: str) -> Any:
-    """The library's DenseSource over a float32 C-order array; its errors (a NaN
-    or infinite value, an all-zero row for cosine) name X, row and column."""
+def metrics() -> list[dict[str, str]]:
+    """The built-in metrics, from the library's one metric table (the CLI's
+    ``--metric`` and C++'s parsers read the same list), in help order.
+
+    Returns
+    -------
+    list of dict
+        One dict per metric: ``name``, ``items`` (``"vectors"`` or
+        ``"strings"``), ``params`` (the ``metric_params`` key it takes:
+        ``""``, ``"p"``, ``"V"`` or ``"VI"``), ``summary`` (the formula) and
+        ``aliases`` (other accepted names, e.g. ``["l1", "cityblock"]``).
+    """
+    out = []
+    for m in _core.builtin_metrics():
+        m = dict(m)
+        m["aliases"] = [a for a, n in _METRIC_ALIASES.items() if n == m["name"]]
+        out.append(m)
+    return out
+
+
+_ALGORITHMS = (
+    "auto",  # scikit-learn
+    "best",  # hdbscan
+    "brute",
+    "kd_tree",
+    "ball_tree",
+    "kdtree",
+    "balltree",
+    "generic",
+    "prims_kdtree",
+    "prims_balltree",
+    "boruvka_kdtree",
+    "boruvka_balltree",
+)
+
+
+def _check_compat_params(est: FISHDBC) -> None:
+    """The constructor arguments hdbscan and scikit-learn users pass where chutoro has
+    nothing to choose: validated with the exception types those libraries raise, and
+    without any effect on the result (docs/python.md, "Coming from hdbscan / scikit-learn")."""
+    _choice("algorithm", est.algorithm, _ALGORITHMS)
+    leaf = est.leaf_size
+    if isinstance(leaf, bool) or not isinstance(leaf, numbers.Integral):
+        raise TypeError(f"leaf_size must be an int (got {type(leaf).__name__})")
+    if leaf < 1:
+        raise ValueError(f"leaf_size must be >= 1 (got {leaf})")
+    for name in ("copy", "gen_min_span_tree", "approx_min_span_tree", "match_reference_implementation"):
+        v = getattr(est, name)
+        if not isinstance(v, (bool, np.bool_)) and not (name == "copy" and v == "warn"):
+            raise TypeError(f"{name} must be a bool (got {type(v).__name__})")
+    if est.match_reference_implementation:
+        raise NotImplementedError(
+            "match_reference_implementation=True: chutoro follows scikit-learn's min_samples convention "
+            "instead; hdbscan's reference mode (min_samples k - 1, min_cluster_size + 1) is "
+            "FISHDBC(min_samples=k, min_cluster_size=c + 1) with candidates='exact'"
+        )
+    mem = est.memory
+    if mem is not None and not isinstance(mem, (str, os.PathLike)) and not hasattr(mem, "cache"):
+        raise TypeError(f"memory must be None, a str or a joblib.Memory (got {type(mem).__name__})")
+    cj = est.core_dist_n_jobs
+    if cj is not None and (isinstance(cj, bool) or not isinstance(cj, numbers.Integral)):
+        raise TypeError(f"core_dist_n_jobs must be an int or None (got {type(cj).__name__})")
+    a = est.alpha
+    if isinstance(a, bool) or not isinstance(a, numbers.Real):
+        raise TypeError(f"alpha must be a number (got {type(a).__name__})")
+    if not (math.isfinite(float(a)) and float(a) > 0):
+        raise ValueError(f"alpha must be a finite number > 0 (got {a})")
+    if float(a) != 1.0:
+        raise NotImplementedError(
+            f"alpha={a}: chutoro's mutual reachability does not scale distances (alpha=1.0, both libraries' "
+            "default); divide X (or the metric) by alpha instead for the same ordering of distances"
+        )
+
+
+def _is_vector_metric(metric: Any) -> bool:
+    return isinstance(metric, str) and metric in _DENSE_METRICS
+
+
+def _is_dataframe(X: Any) -> bool:
+    return hasattr(X, "columns") and hasattr(X, "dtypes") and hasattr(X, "iloc")
+
+
+def _select_columns(X: Any, columns: Any, fitted_names: Any) -> Any:
+    """A pandas DataFrame's feature columns: `columns` (a list of names, or
+    "numeric" for every numeric column), else the fitted feature names (predict),
+    else all of them when all are numeric; other inputs pass through."""
+    if not _is_dataframe(X):
+        if columns is not None and not isinstance(columns, str):
+            raise TypeError("columns= selects columns of a pandas DataFrame; X is not one")
+        return X
+    from pandas.api.types import is_bool_dtype, is_numeric_dtype
+
+    def numeric(name: Any) -> bool:
+        dt = X[name].dtype
+        return is_numeric_dtype(dt) or is_bool_dtype(dt)
+
+    if fitted_names is not None and columns is None or isinstance(columns, str) and fitted_names is not None:
+        missing = [c for c in fitted_names if c not in X.columns]
+        if missing:
+            raise ValueError(f"X: the DataFrame lacks the fitted columns {missing}")
+        return X[list(fitted_names)]
+    if isinstance(columns, str):
+        if columns != "numeric":
+            raise ValueError(f"columns must be a list of column names or 'numeric' (got {columns!r})")
+        keep = [c for c in X.columns if numeric(c)]
+        if not keep:
+            raise ValueError("X: the DataFrame has no numeric column")
+        return X[keep]
+    if columns is not None:
+        names = list(columns)
+        missing = [c for c in names if c not in X.columns]
+        if missing:
+            raise ValueError(f"columns: {missing} are not columns of X (it has {list(X.columns)})")
+        bad = [f"{c!r} ({X[c].dtype})" for c in names if not numeric(c)]
+        if bad:
+            raise ValueError(f"columns: {', '.join(bad)} are not numeric")
+        return X[names]
+    bad = [f"{c!r} ({X[c].dtype})" for c in X.columns if not numeric(c)]
+    if bad:
+        raise ValueError(
+            f"X: DataFrame column{'s' if len(bad) > 1 else ''} {', '.join(bad)} "
+            f"{'are' if len(bad) > 1 else 'is'} not numeric; pass columns=[...] to choose the feature "
+            "columns, or columns='numeric' to use every numeric column"
+        )
+    return X
+
+
+def _model_metric_params(model: Any) -> dict[str, Any]:
+    """A fitted model's metric parameters as metric_params (VI as a square array)."""
+    params = dict(model.metric_params)
+    if "VI" in params:
+        vi = np.asarray(params["VI"])
+        d = int(round(math.sqrt(vi.size)))
+        params["VI"] = vi.reshape(d, d)
+    elif "V" in params:
+        params["V"] = np.asarray(params["V"])
+    return params
+
+
+def _metric_params(metric: Any, metric_params: Any, p: Any) -> dict[str, Any]:
+    """metric_params (and hdbscan's p) checked against the metric's row of the metric
+    table: {"p": float} | {"V": list} | {"VI": list (row-major)} | {}."""
+    if metric_params is None:
+        metric_params = {}
+    if not isinstance(metric_params, dict):
+        raise TypeError(f"metric_params must be a dict or None (got {type(metric_params).__name__})")
+    params = dict(metric_params)
+    if p is not None:
+        if "p" in params and params["p"] != p:
+            raise ValueError(f"p={p!r} and metric_params['p']={params['p']!r} disagree; give one")
+        params["p"] = p
+    if not params:
+        return {}
+    name = _DENSE_METRICS.get(metric) if isinstance(metric, str) else None
+    takes = _METRIC_TABLE[name]["params"] if name else ""
+    for key in params:
+        if not isinstance(key, str) or key != takes:
+            what = f"metric={metric!r}" if isinstance(metric, str) else "a callable metric"
+            expected = f"only {takes!r}" if takes else "none"
+            raise ValueError(f"metric_params: {what} does not take {key!r} (it takes {expected})")
+    out: dict[str, Any] = {}
+    if "p" in params:
+        v = params["p"]
+        if isinstance(v, bool) or not isinstance(v, numbers.Real):
+            raise TypeError(f"metric_params['p'] must be a number (got {type(v).__name__})")
+        if not (math.isfinite(float(v)) and float(v) > 0):
+            raise ValueError(f"metric_params['p'] must be a finite number > 0 (got {v}; p=inf is 'chebyshev')")
+        out["p"] = float(v)
+    for key, ndim in (("V", 1), ("VI", 2)):
+        if key in params:
+            try:
+                a = np.asarray(params[key], dtype=np.float64)
+            except (TypeError, ValueError) as e:
+                raise TypeError(f"metric_params[{key!r}] must be an array of numbers ({e})") from None
+            if a.ndim != ndim or (ndim == 2 and a.shape[0] != a.shape[1]):
+                shape = "1-D (one variance per feature)" if ndim == 1 else "a square 2-D (n_features, n_features)"
+                raise ValueError(f"metric_params[{key!r}] must be {shape} array (got shape {a.shape})")
+            out[key] = a.ravel().tolist()
+    return out
+
+
+def _dense_source(X: np.ndarray, metric: str, params: dict[str, Any] | None = None, like: Any = None) -> Any:
+    """The library's source for a float32 C-order array under a vector metric of the
+    one metric table (with its metric_params), or of a fitted model's kind, metric and
+    parameters (`like`); its errors (a NaN or infinite value, an all-zero row for
+    cosine) name X, row and column."""
     try:
-        return _core.DenseSource(X, metric)
+        if like is not None:
+            return like.vector_source_like(X)
+        return _core.vector_source(X, metric, **(params or {}))
     except ValueError as e:
         msg = str(e)
         prefix = "dense_source: "

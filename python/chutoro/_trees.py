@@ -111,6 +111,7 @@ class CondensedTree:
         log_size: bool = False,
         selection_palette: Any = None,
         max_rectangles_per_icicle: int = 50,
+        leaf_separation: float = 1,
     ) -> Any:
         """Icicle plot of the condensed tree; returns the matplotlib axis.
 
@@ -120,7 +121,9 @@ class CondensedTree:
         the selected clusters (colours from ``selection_palette``, a list of
         colours, else the tab10 cycle) and ``label_clusters`` writes their
         label. Infinite lambdas (exact duplicates) are drawn just below the
-        largest finite one. Needs matplotlib.
+        largest finite one. ``leaf_separation`` (hdbscan's gap between leaf
+        clusters) is accepted for hdbscan code; this layout keeps its own
+        fixed gap. Needs matplotlib.
         """
         _require("matplotlib", "plot()")
         from matplotlib import colormaps
@@ -382,20 +385,51 @@ class SingleLinkageTree:
                 next_label += 1
         return labels
 
-    def plot(self, axis: Any = None, truncate_mode: str | None = None, p: int = 0, color: str = "k") -> Any:
-        """Dendrogram (scipy.cluster.hierarchy.dendrogram); returns the matplotlib axis.
-        ``truncate_mode``/``p`` as scipy's. Infinite merge distances are drawn
-        just above the largest finite one. Needs matplotlib and scipy."""
+    def plot(
+        self,
+        axis: Any = None,
+        truncate_mode: str | None = None,
+        p: int = 0,
+        vary_line_width: bool = True,
+        cmap: str = "viridis",
+        colorbar: bool = True,
+        color: str | None = None,
+    ) -> Any:
+        """Dendrogram (scipy.cluster.hierarchy.dendrogram's layout); returns the matplotlib axis.
+
+        hdbscan's options: ``truncate_mode``/``p`` as scipy's; each merge is
+        coloured by log2 of the size of the cluster it makes (``cmap``, with a
+        ``colorbar``) and, with ``vary_line_width``, drawn thicker the larger
+        that cluster. ``color`` draws every line in one colour instead (no
+        colorbar). Infinite merge distances are drawn just above the largest
+        finite one. Needs matplotlib and scipy."""
         _require("matplotlib", "plot()")
         hierarchy = _require("scipy.cluster.hierarchy", "plot()")
+        from matplotlib import colormaps
+        from matplotlib.cm import ScalarMappable
+        from matplotlib.colors import Normalize
+
         ax = _axis(axis)
         z = self._linkage.copy()
         finite = np.isfinite(z[:, 2])
         top = float(z[finite, 2].max()) if finite.any() else 1.0
         z[~finite, 2] = top * 1.1 if top > 0 else 1.0
-        hierarchy.dendrogram(z, truncate_mode=truncate_mode, p=p, ax=ax, no_labels=True,
-                             color_threshold=0, above_threshold_color=color)
+        d = hierarchy.dendrogram(z, truncate_mode=truncate_mode, p=p, no_plot=True)
+        # The merge each U shape draws: the linkage row at its height (rows are sorted by distance;
+        # among equal heights the sizes are close enough for a colour).
+        heights = np.array([ys[1] for ys in d["dcoord"]])
+        rows = np.clip(np.searchsorted(z[:, 2], heights), 0, len(z) - 1)
+        size = np.log2(np.maximum(z[rows, 3], 1.0))
+        norm = Normalize(vmin=0.0, vmax=float(max(size.max(), 1.0)) if len(size) else 1.0)
+        colours = colormaps[cmap]
+        for xs, ys, s in zip(d["icoord"], d["dcoord"], size):
+            width = 1.0 + 2.0 * s / norm.vmax if vary_line_width else 1.0
+            ax.plot(xs, ys, color=color or colours(norm(s)), linewidth=width)
+        ax.set_xticks([])
         ax.set_ylabel("distance")
+        if colorbar and color is None:
+            bar = ax.figure.colorbar(ScalarMappable(norm=norm, cmap=colours), ax=ax)
+            bar.set_label("log2(number of points)")
         return ax
 
 

@@ -48,6 +48,7 @@
 #include <chutoro/arrow.hpp>
 #include <chutoro/chutoro.hpp>
 #include <chutoro/devices.hpp>
+#include <chutoro/metric_table.hpp>
 #include <chutoro/metrics.hpp>
 #include <chutoro/model.hpp>
 #include <chutoro/plugin_source.hpp>
@@ -670,13 +671,12 @@ std::unique_ptr<chutoro::data_source> arrow_source(nb::handle x, const std::stri
   chutoro::column_data col = read_arrow(x);
   nb::gil_scoped_release release;
   if (col.type == chutoro::column_data::kind::dense) {
-    chutoro::expects(
-        metric != "levenshtein" && metric != "jaccard", chutoro::error_code::type_mismatch,
-        "X: an Arrow column of vectors needs a vector metric (euclidean, cosine, manhattan), not '" + metric +
-            "'");
-    const auto kind = chutoro::parse_dense_metric(metric);
+    chutoro::expects(metric != "levenshtein" && metric != "jaccard", chutoro::error_code::type_mismatch,
+                     "X: an Arrow column of vectors needs a vector metric (" +
+                         chutoro::builtin_metric_names(chutoro::metric_items::vectors) + "), not '" + metric +
+                         "'");
     const chutoro::dense_table& t = col.dense;
-    return std::make_unique<chutoro::dense_source>(std::span<const float>(t.values), t.n, t.dim, kind);
+    return chutoro::make_vector_source(std::span<const float>(t.values), t.n, t.dim, metric);
   }
   if (metric == "levenshtein") return std::make_unique<chutoro::string_source>(col.strings);
   chutoro::expects(
@@ -818,6 +818,51 @@ NB_MODULE(_core, m) {
         return "<chutoro plugin " + s.path().string() + ": " + std::to_string(s.size()) +
                " items, distance '" + s.name() + "'>";
       });
+
+  m.def(
+      "builtin_metrics",
+      [] {
+        nb::list out;
+        for (const chutoro::metric_info& i : chutoro::builtin_metrics) {
+          nb::dict d;
+          d["name"] = std::string(i.name);
+          d["items"] = i.items == chutoro::metric_items::vectors ? "vectors" : "strings";
+          d["params"] = std::string(i.params);
+          d["summary"] = std::string(i.summary);
+          out.append(d);
+        }
+        return out;
+      },
+      "The library's one table of built-in metrics (include/chutoro/metric_table.hpp), in help order: "
+      "a list of dicts with name, items ('vectors' or 'strings'), params ('', 'p', 'V' or 'VI') and "
+      "summary (the formula).");
+  m.def(
+      "builtin_metric_aliases",
+      [] {
+        nb::dict out;
+        for (const chutoro::metric_alias& a : chutoro::builtin_metric_aliases)
+          out[std::string(a.alias).c_str()] = std::string(a.name);
+        return out;
+      },
+      "Aliases of the built-in metrics: {alias: canonical name}.");
+  m.def(
+      "vector_source",
+      [](dense_matrix x, const std::string& metric, std::optional<double> p,
+         std::optional<std::vector<double>> V, std::optional<std::vector<double>> VI) {
+        chutoro::metric_params params;
+        params.p = p;
+        if (V) params.V = std::move(*V);
+        if (VI) params.VI = std::move(*VI);
+        const std::size_t n = x.shape(0), dim = x.shape(1);
+        nb::gil_scoped_release release;
+        return chutoro::make_vector_source(std::span<const float>(x.data(), n * dim), n, dim, metric, params);
+      },
+      "X"_a.noconvert(), "metric"_a, "p"_a.none() = nb::none(), "V"_a.none() = nb::none(),
+      "VI"_a.none() = nb::none(),
+      "The built-in source for float32 (n, dim) C-order X under any vector metric of builtin_metrics() "
+      "(or an alias), with its parameter (p: minkowski; V: seuclidean, dim values; VI: mahalanobis, "
+      "dim*dim values row-major). Raises ValueError for an unknown metric, a parameter the metric does "
+      "not take or a bad value, and what the source raises (NaN/inf, naming row and column).");
 
   m.def(
       "arrow_source",
@@ -1069,6 +1114,31 @@ NB_MODULE(_core, m) {
       .def_prop_ro(
           "can_grow", [](const chutoro::model& self) { return self.data().can_grow(); },
           "Whether add() and approximate_predict() work (built-in sources).")
+      .def(
+          "vector_source_like",
+          [](const chutoro::model& self, dense_matrix x) {
+            const std::size_t n = x.shape(0), dim = x.shape(1);
+            nb::gil_scoped_release release;
+            return chutoro::make_vector_source_like(self.data(), std::span<const float>(x.data(), n * dim), n,
+                                                    dim);
+          },
+          "X"_a.noconvert(),
+          "A source over float32 (n, dim) X with the model's vector metric and its parameters (seuclidean's "
+          "V, mahalanobis' VI, minkowski's p), to add or predict. TypeError when the model holds no vectors.")
+      .def_prop_ro(
+          "metric_params",
+          [](const chutoro::model& self) {
+            nb::dict out;
+            if (self.data().kind() != chutoro::source_kind::dense) return out;
+            const auto& d = static_cast<const chutoro::dense_source&>(self.data());
+            const std::vector<double> v(d.params().begin(), d.params().end());
+            if (d.metric() == chutoro::dense_metric::minkowski) out["p"] = v.at(0);
+            if (d.metric() == chutoro::dense_metric::seuclidean) out["V"] = v;
+            if (d.metric() == chutoro::dense_metric::mahalanobis) out["VI"] = v;
+            return out;
+          },
+          "The metric's parameters the model uses ({'p': ...}, {'V': [...]}, {'VI': [...]} row-major), "
+          "computed defaults included; {} for other metrics.")
       .def("dense_data", &dense_data,
            "A float32 copy (n, dim) of the model's vectors (dense and product sources; cosine and angular "
            "rows normalised, as the library keeps them), or None for other data.");

@@ -48,6 +48,19 @@ struct dense_distance_fn {
   void prefetch(std::uint32_t a) const noexcept { rows.prefetch(a); }
 };
 
+/// The scipy-style dense metrics without a kernel table entry (chebyshev,
+/// minkowski, canberra, braycurtis) share one callable with a run-time
+/// switch, so the HNSW and the oracle are instantiated once for all of them.
+struct scipy_dense_distance_fn {
+  float_rows rows;
+  dense_metric metric;
+  double p;  // minkowski's order
+  float operator()(std::uint32_t a, std::uint32_t b) const noexcept {
+    return scipy_dense_distance(metric, rows.row(a), rows.row(b), rows.stride, p);
+  }
+  void prefetch(std::uint32_t a) const noexcept { rows.prefetch(a); }
+};
+
 struct string_distance_fn {
   const string_source* src;
   float operator()(std::uint32_t a, std::uint32_t b) const noexcept {
@@ -108,7 +121,12 @@ decltype(auto) with_distance(const data_source& data, F&& f) {
           return f(dense_distance_fn<dense_metric::cosine>{rows});
         case dense_metric::manhattan:
           return f(dense_distance_fn<dense_metric::manhattan>{rows});
-        default:
+        case dense_metric::chebyshev:
+        case dense_metric::minkowski:
+        case dense_metric::canberra:
+        case dense_metric::braycurtis:
+          return f(scipy_dense_distance_fn{rows, s.metric(), minkowski_p(s)});
+        default:  // euclidean, and seuclidean / mahalanobis over their transformed rows
           return f(dense_distance_fn<dense_metric::euclidean>{rows});
       }
     } else if constexpr (std::is_same_v<S, string_source>) {

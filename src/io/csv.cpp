@@ -24,19 +24,20 @@ using io_detail::quote_text;
 
 enum class field_end { comma, record, eof };
 
-bool is_blank(char c) noexcept { return c == ' ' || c == '\t'; }
+/// Blanks trimmed around unquoted cells: spaces, and tabs unless the delimiter is a tab.
+bool is_blank(char c, char delim = ',') noexcept { return c == ' ' || (c == '\t' && delim != '\t'); }
 
-std::string_view trim(std::string_view s) noexcept {
-  while (!s.empty() && is_blank(s.front())) s.remove_prefix(1);
-  while (!s.empty() && is_blank(s.back())) s.remove_suffix(1);
+std::string_view trim(std::string_view s, char delim) noexcept {
+  while (!s.empty() && is_blank(s.front(), delim)) s.remove_prefix(1);
+  while (!s.empty() && is_blank(s.back(), delim)) s.remove_suffix(1);
   return s;
 }
 
 /// One pass over the bytes of a CSV file.
 class csv_scanner {
  public:
-  csv_scanner(std::string_view text, const std::string& file)
-      : p_(text.data()), end_(p_ + text.size()), file_(file) {}
+  csv_scanner(std::string_view text, const std::string& file, char delim)
+      : p_(text.data()), end_(p_ + text.size()), file_(file), delim_(delim) {}
 
   /// Skips empty lines; false at end of input.
   bool next_record() {
@@ -51,16 +52,16 @@ class csv_scanner {
   /// spaces and tabs) or `scratch_` (quoted cells, verbatim after unquoting).
   field_end next_field(std::string_view& out) {
     const char* s = p_;
-    while (s < end_ && is_blank(*s)) ++s;
+    while (s < end_ && is_blank(*s, delim_)) ++s;
     if (s < end_ && *s == '"') {
       p_ = s;
       return quoted_field(out);
     }
     const char* q = p_;
-    while (q < end_ && *q != ',' && *q != '\n' && *q != '\r') ++q;
+    while (q < end_ && *q != delim_ && *q != '\n' && *q != '\r') ++q;
     const std::string_view cell(p_, static_cast<std::size_t>(q - p_));
     p_ = q;
-    out = trim(cell);
+    out = trim(cell, delim_);
     return finish_field();
   }
 
@@ -76,7 +77,7 @@ class csv_scanner {
 
   field_end finish_field() {
     if (p_ == end_) return field_end::eof;
-    if (*p_ == ',') {
+    if (*p_ == delim_) {
       ++p_;
       return field_end::comma;
     }
@@ -112,10 +113,10 @@ class csv_scanner {
       }
       break;
     }
-    while (p_ < end_ && is_blank(*p_)) ++p_;
-    if (p_ < end_ && *p_ != ',' && *p_ != '\n' && *p_ != '\r') {
+    while (p_ < end_ && is_blank(*p_, delim_)) ++p_;
+    if (p_ < end_ && *p_ != delim_ && *p_ != '\n' && *p_ != '\r') {
       const char* e = p_;
-      while (e < end_ && *e != ',' && *e != '\n' && *e != '\r') ++e;
+      while (e < end_ && *e != delim_ && *e != '\n' && *e != '\r') ++e;
       throw error(error_code::parse,
                   file_ + ": line " + std::to_string(line_) + ": unexpected text " +
                       quote_text(std::string_view(p_, static_cast<std::size_t>(e - p_)), 20) +
@@ -129,6 +130,7 @@ class csv_scanner {
   const char* p_;
   const char* end_;
   const std::string& file_;
+  char delim_;
   std::size_t line_ = 1;
   std::string scratch_;
 };
@@ -180,32 +182,50 @@ number_status parse_float(std::string_view cell, float& value) noexcept {
   switch (st) {
     case number_status::empty:
       throw error(error_code::parse,
-                  where + ": empty cell (missing value); every feature cell needs a number");
+                  where +
+                      ": empty cell (missing value); every feature cell needs a number (the "
+                      "CLI's --nan-rows noise labels such rows noise instead)");
     case number_status::nan:
       throw error(error_code::parse, where + ": NaN value " + quote_text(cell) +
-                                         "; remove or impute missing values before clustering");
+                                         "; remove or impute missing values before clustering (the CLI's "
+                                         "--nan-rows noise labels such rows noise instead)");
     case number_status::inf:
       throw error(error_code::parse,
                   where + ": infinite value " + quote_text(cell) + "; values must be finite");
     case number_status::out_of_range:
       throw error(error_code::parse, where + ": value " + quote_text(cell) + " is beyond float32's range");
     default:
-      throw error(error_code::parse, where + ": non-numeric value " + quote_text(cell) +
-                                         "; feature columns must hold numbers (a class column can be "
-                                         "named as the label column, --label-column in the CLI)");
+      throw error(error_code::parse,
+                  where + ": non-numeric value " + quote_text(cell) +
+                      "; feature columns must hold numbers (a class column can be "
+                      "named as the label column, --label-column in the CLI, or skipped, --ignore-columns)");
   }
 }
 
 }  // namespace
 
-dense_table read_csv(const std::filesystem::path& path, std::optional<std::string_view> label_column) {
-  return io_detail::parse_csv(io_detail::read_whole_file(path), path.string(), label_column);
+dense_table read_csv(const std::filesystem::path& path, std::optional<std::string_view> label_column,
+                     const csv_options& options) {
+  csv_options o = options;
+  if (o.delimiter == 0) o.delimiter = default_delimiter(path);
+  return io_detail::parse_csv(io_detail::read_whole_input(path), path.string(), label_column, o);
+}
+
+char default_delimiter(const std::filesystem::path& path) {
+  std::filesystem::path p = path;
+  if (p.extension() == ".gz") p = p.stem();
+  const std::string ext = p.extension().string();
+  return ext == ".tsv" || ext == ".tab" ? '\t' : ',';
 }
 
 dense_table io_detail::parse_csv(std::string_view bytes, const std::string& file,
-                                 std::optional<std::string_view> label_column) {
+                                 std::optional<std::string_view> label_column, const csv_options& options) {
+  const char delimiter = options.delimiter == 0 ? ',' : options.delimiter;
+  const bool missing_as_nan = options.missing_as_nan;
+  expects(delimiter != '"' && delimiter != '\n' && delimiter != '\r' && delimiter != 0 && delimiter != ' ',
+          error_code::invalid_argument, file + ": the delimiter cannot be a quote, a space or a line end");
   const std::string_view text = io_detail::strip_bom(bytes);
-  csv_scanner scan(text, file);
+  csv_scanner scan(text, file, delimiter);
 
   // ---- header
   if (!scan.next_record()) {
@@ -260,15 +280,45 @@ dense_table io_detail::parse_csv(std::string_view bytes, const std::string& file
     }
   }
 
+  // ---- column selection (csv_options::columns / ignore_columns): skipped cells are not parsed
+  std::vector<char> skip(ncols, 0);
+  auto find_names = [&](const std::vector<std::string>& wanted, const char* option) {
+    std::vector<char> hit(ncols, 0);
+    for (const std::string& w : wanted) {
+      const auto it = std::find(names.begin(), names.end(), w);
+      if (it == names.end()) {
+        std::string list;
+        const std::size_t shown = std::min<std::size_t>(ncols, 12);
+        for (std::size_t j = 0; j < shown; ++j) list += (j ? ", " : "") + quote_text(names[j]);
+        if (shown < ncols) list += ", ... (" + std::to_string(ncols) + " columns)";
+        throw error(error_code::invalid_argument, file + ": " + option + " names " + quote_text(w) +
+                                                      ", which is not in the header; columns: " + list);
+      }
+      hit[static_cast<std::size_t>(it - names.begin())] = 1;
+    }
+    return hit;
+  };
+  if (!options.columns.empty()) {
+    const std::vector<char> keep = find_names(options.columns, "the column selection (--columns)");
+    for (std::size_t j = 0; j < ncols; ++j) skip[j] = !keep[j] && j != label_idx;
+  }
+  if (!options.ignore_columns.empty()) {
+    const std::vector<char> drop =
+        find_names(options.ignore_columns, "the ignored columns (--ignore-columns)");
+    for (std::size_t j = 0; j < ncols; ++j) skip[j] = skip[j] || (drop[j] && j != label_idx);
+  }
+
   dense_table t;
-  t.dim = ncols - (label_idx < ncols ? 1 : 0);
+  t.dim = 0;
+  for (std::size_t j = 0; j < ncols; ++j) t.dim += j != label_idx && !skip[j];
   if (t.dim == 0) {
     throw error(error_code::parse, file + ": no feature columns (the header names only the label column " +
-                                       quote_text(names[label_idx]) + ")");
+                                       quote_text(names[label_idx < ncols ? label_idx : 0]) +
+                                       ", or every other column is skipped)");
   }
   t.columns.reserve(t.dim);
   for (std::size_t j = 0; j < ncols; ++j) {
-    if (j != label_idx) t.columns.push_back(names[j]);
+    if (j != label_idx && !skip[j]) t.columns.push_back(names[j]);
   }
 
   // ---- data rows
@@ -284,13 +334,17 @@ dense_table io_detail::parse_csv(std::string_view bytes, const std::string& file
     for (;;) {
       std::string_view cell;
       const field_end fe = scan.next_field(cell);
-      if (col < ncols) {
+      if (col < ncols && !skip[col]) {
         if (col == label_idx) {
           t.labels.emplace_back(cell);
         } else {
           float v = 0;
           const number_status st = parse_float(cell, v);
-          if (st != number_status::ok) throw_bad_cell(st, place(file, row_line, col, names[col]), cell);
+          if (missing_as_nan && (st == number_status::empty || st == number_status::nan)) {
+            v = std::numeric_limits<float>::quiet_NaN();
+          } else if (st != number_status::ok) {
+            throw_bad_cell(st, place(file, row_line, col, names[col]), cell);
+          }
           t.values.push_back(v);
         }
       }

@@ -34,10 +34,14 @@ std::string_view to_string(input_format f) noexcept {
 }
 
 input_format detect_format(const std::filesystem::path& path) {
-  std::string ext = path.extension().string();
-  std::transform(ext.begin(), ext.end(), ext.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  if (ext == ".csv") return input_format::csv;
+  auto lower = [](std::string e) {
+    std::transform(e.begin(), e.end(), e.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    return e;
+  };
+  std::string ext = lower(path.extension().string());
+  if (ext == ".gz") ext = lower(path.stem().extension().string());  // data.csv.gz: read through zlib
+  if (ext == ".csv" || ext == ".tsv" || ext == ".tab") return input_format::csv;
   if (ext == ".npy") return input_format::npy;
   if (ext == ".txt" || ext == ".lines" || ext == ".lst") return input_format::lines;
   if (ext == ".parquet" || ext == ".pq") return input_format::parquet;
@@ -45,7 +49,8 @@ input_format detect_format(const std::filesystem::path& path) {
   throw error(
       error_code::invalid_argument,
       path.string() + ": cannot tell the format from the extension \"" + ext +
-          "\" (known: .csv, .npy, .txt, .lines, .lst, .parquet, .pq, .arrow, .feather, .ipc, .arrows); "
+          "\" (known: .csv, .tsv, .tab, .npy, .txt, .lines, .lst, .parquet, .pq, .arrow, .feather, .ipc, "
+          ".arrows; .csv, .tsv, .tab, .txt, .lines and .lst also gzip-compressed with .gz after them); "
           "name it with --format csv|npy|lines|parquet|arrow");
 }
 

@@ -5,6 +5,7 @@
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include <algorithm>
 #include <atomic>
@@ -256,6 +257,78 @@ std::string input_file::read_all() {
   }
   data.resize(used);
   return data;
+}
+
+std::string read_whole_input(const std::filesystem::path& path) {
+  std::string raw;
+  if (path == "-") {
+    raw.resize(std::size_t{1} << 16);
+    std::size_t used = 0;
+    for (;;) {
+      const ssize_t r = ::read(STDIN_FILENO, raw.data() + used, raw.size() - used);
+      if (r < 0) {
+        if (errno == EINTR) continue;
+        throw_io(path, "cannot read standard input", errno);
+      }
+      if (r == 0) break;
+      used += static_cast<std::size_t>(r);
+      if (used == raw.size()) raw.resize(raw.size() * 2);
+    }
+    raw.resize(used);
+  } else {
+    raw = input_file(path).read_all();
+  }
+  if (raw.size() < 2 || static_cast<unsigned char>(raw[0]) != 0x1f ||
+      static_cast<unsigned char>(raw[1]) != 0x8b)
+    return raw;
+  const std::string name = path == "-" ? std::string("standard input") : path.string();
+  // gzip (zlib's inflate with automatic gzip header detection), member after member.
+  std::string out;
+  out.resize(std::max<std::size_t>(raw.size() * 4, std::size_t{1} << 16));
+  z_stream zs{};
+  if (inflateInit2(&zs, 15 + 32) != Z_OK) throw error(error_code::io, name + ": cannot start zlib");
+  std::size_t in_pos = 0, produced = 0;  // bytes of raw handed to zlib; bytes of out written
+  auto feed = [&] {
+    if (zs.avail_in != 0 || in_pos >= raw.size()) return;
+    const std::size_t k = std::min<std::size_t>(raw.size() - in_pos, std::size_t{1} << 30);
+    zs.next_in = reinterpret_cast<Bytef*>(raw.data() + in_pos);
+    zs.avail_in = static_cast<uInt>(k);
+    in_pos += k;
+  };
+  auto fail = [&](const std::string& message) {
+    inflateEnd(&zs);
+    throw error(error_code::parse, name + ": " + message);
+  };
+  feed();
+  for (;;) {
+    if (produced == out.size()) out.resize(out.size() * 2);
+    const std::size_t room = std::min<std::size_t>(out.size() - produced, std::size_t{1} << 30);
+    zs.next_out = reinterpret_cast<Bytef*>(out.data() + produced);
+    zs.avail_out = static_cast<uInt>(room);
+    const int rc = inflate(&zs, Z_NO_FLUSH);
+    produced += room - zs.avail_out;
+    const std::size_t consumed = in_pos - zs.avail_in;
+    if (rc == Z_STREAM_END) {
+      // Another gzip member may follow (as `cat a.gz b.gz` makes); anything else ends the data.
+      if (consumed + 1 >= raw.size() || static_cast<unsigned char>(raw[consumed]) != 0x1f ||
+          static_cast<unsigned char>(raw[consumed + 1]) != 0x8b)
+        break;
+      if (inflateReset(&zs) != Z_OK) fail("cannot restart zlib");
+      feed();
+      continue;
+    }
+    if (rc == Z_OK || rc == Z_BUF_ERROR) {
+      if (zs.avail_in == 0 && in_pos >= raw.size() && zs.avail_out != 0)
+        fail("the gzip data is truncated (it ends inside a compressed member)");
+      feed();
+      continue;
+    }
+    fail("corrupt gzip data near compressed byte " + std::to_string(consumed) +
+         " (zlib: " + (zs.msg ? std::string(zs.msg) : "error " + std::to_string(rc)) + ")");
+  }
+  inflateEnd(&zs);
+  out.resize(produced);
+  return out;
 }
 
 namespace {

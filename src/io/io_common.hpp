@@ -120,6 +120,13 @@ class input_file {
 /// The whole file as bytes.
 inline std::string read_whole_file(const std::filesystem::path& path) { return input_file(path).read_all(); }
 
+/// The whole input as bytes, for the text readers (csv, lines): "-" is standard
+/// input; a file (or standard input) starting with the gzip magic bytes is
+/// decompressed through zlib (several concatenated gzip members too). Throws
+/// error(io) naming the path on a read error, error(parse) on corrupt or
+/// truncated gzip data.
+std::string read_whole_input(const std::filesystem::path& path);
+
 /// `s` safe to print on a terminal, for error messages: valid UTF-8 is kept
 /// except control characters, which are escaped (\n, \r, \t, \xNN for C0 and
 /// DEL, \uXXXX for C1 controls, line/paragraph separators and bidirectional

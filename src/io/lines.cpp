@@ -11,7 +11,7 @@
 namespace chutoro {
 
 std::vector<std::string> read_lines(const std::filesystem::path& path) {
-  return io_detail::parse_lines(io_detail::read_whole_file(path), path.string());
+  return io_detail::parse_lines(io_detail::read_whole_input(path), path.string());
 }
 
 std::vector<std::string> io_detail::parse_lines(std::string_view bytes, const std::string& name) {

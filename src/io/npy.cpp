@@ -225,7 +225,10 @@ T byteswap_value(T v) noexcept {
 [[noreturn]] void throw_not_finite(const std::string& file, std::size_t k, std::size_t dim, double v) {
   const std::string where =
       file + ": X[" + std::to_string(k / dim) + ", " + std::to_string(k % dim) + "] (0-based row, column)";
-  if (std::isnan(v)) throw error(error_code::parse, where + " is NaN; remove or impute missing values");
+  if (std::isnan(v))
+    throw error(error_code::parse, where +
+                                       " is NaN; remove or impute missing values (the CLI's --nan-rows noise "
+                                       "labels such rows noise instead)");
   if (std::isinf(v)) throw error(error_code::parse, where + " is infinite; values must be finite");
   char num[32];
   const auto r = std::to_chars(num, num + sizeof num, v);
@@ -241,7 +244,7 @@ namespace {
 /// check runs only when the rows reach the end of the data.
 template <class RowRange>
 dense_table read_npy_rows(const std::filesystem::path& path, RowRange rows, std::size_t* first_row,
-                          std::size_t* total_rows) {
+                          std::size_t* total_rows, bool missing_as_nan) {
   const std::string file = path.string();
   io_detail::input_file in(path);
 
@@ -374,7 +377,7 @@ dense_table read_npy_rows(const std::filesystem::path& path, RowRange rows, std:
       for (std::size_t k = k0; k < k0 + m; ++k) {
         float v = t.values[k];
         if (swap) t.values[k] = v = byteswap_value(v);
-        if (!std::isfinite(v)) throw_not_finite(file, base + k, t.dim, v);
+        if (!std::isfinite(v) && !(missing_as_nan && std::isnan(v))) throw_not_finite(file, base + k, t.dim, v);
       }
     }
   } else {
@@ -388,7 +391,7 @@ dense_table read_npy_rows(const std::filesystem::path& path, RowRange rows, std:
         double v = buf[k];
         if (swap) v = byteswap_value(v);
         const auto f = static_cast<float>(v);
-        if (!std::isfinite(f)) throw_not_finite(file, base + k0 + k, t.dim, v);
+        if (!std::isfinite(f) && !(missing_as_nan && std::isnan(v))) throw_not_finite(file, base + k0 + k, t.dim, v);
         t.values[k0 + k] = f;
       }
     }
@@ -406,13 +409,13 @@ dense_table read_npy_rows(const std::filesystem::path& path, RowRange rows, std:
 
 }  // namespace
 
-dense_table read_npy(const std::filesystem::path& path) {
+dense_table read_npy(const std::filesystem::path& path, bool missing_as_nan) {
   return read_npy_rows(
       path,
       [](std::size_t n) {
         return std::pair<std::size_t, std::size_t>{0, n};
       },
-      nullptr, nullptr);
+      nullptr, nullptr, missing_as_nan);
 }
 
 npy_part read_npy_part(const std::filesystem::path& path, std::size_t part, std::size_t parts) {
@@ -427,7 +430,7 @@ npy_part read_npy_part(const std::filesystem::path& path, std::size_t part, std:
         const auto at = [&](std::size_t q) { return (n / parts) * q + (n % parts) * q / parts; };
         return std::pair<std::size_t, std::size_t>{at(part), at(part + 1) - at(part)};
       },
-      &r.first_row, &r.total_rows);
+      &r.first_row, &r.total_rows, false);
   return r;
 }
 

@@ -14,7 +14,8 @@ namespace chutoro::io_detail {
 
 /// read_csv on `bytes` (a UTF-8 BOM is skipped).
 dense_table parse_csv(std::string_view bytes, const std::string& name,
-                      std::optional<std::string_view> label_column = std::nullopt);
+                      std::optional<std::string_view> label_column = std::nullopt,
+                      const csv_options& options = {});
 
 /// read_lines on `bytes` (a UTF-8 BOM is skipped).
 std::vector<std::string> parse_lines(std::string_view bytes, const std::string& name);

@@ -1,6 +1,7 @@
 // chutoro — bit_source (hamming, tanimoto over packed bit vectors).
 #include <algorithm>
 #include <chutoro/error.hpp>
+#include <chutoro/metric_table.hpp>
 #include <chutoro/metrics.hpp>
 #include <string>
 
@@ -10,10 +11,11 @@
 namespace chutoro {
 
 bit_metric parse_bit_metric(std::string_view name) {
-  if (name == "hamming") return bit_metric::hamming;
-  if (name == "tanimoto") return bit_metric::tanimoto;
-  throw error(error_code::invalid_argument,
-              "metric: unknown bit-vector metric '" + std::string(name) + "' (expected hamming or tanimoto)");
+  const metric_info* m = find_builtin_metric(name);
+  if (m == nullptr || m->kind != source_kind::bits)
+    throw error(error_code::invalid_argument, "metric: unknown bit-vector metric '" + std::string(name) +
+                                                  "' (expected hamming or tanimoto)");
+  return static_cast<bit_metric>(m->value);
 }
 
 std::string_view to_string(bit_metric m) noexcept {

@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <chutoro/data_source.hpp>
 #include <chutoro/error.hpp>
+#include <chutoro/metric_table.hpp>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -64,42 +65,42 @@ std::string_view to_string(source_kind k) noexcept {
 }
 
 dense_metric parse_dense_metric(std::string_view name) {
-  if (name == "euclidean") return dense_metric::euclidean;
-  if (name == "cosine") return dense_metric::cosine;
-  if (name == "manhattan") return dense_metric::manhattan;
-  throw error(error_code::invalid_argument, "metric: unknown dense metric '" + std::string(name) +
-                                                "' (expected euclidean, cosine or manhattan)");
+  const metric_info* m = find_builtin_metric(name);
+  if (m != nullptr && m->kind == source_kind::dense) return static_cast<dense_metric>(m->value);
+  std::string names;
+  for (const metric_info& i : builtin_metrics)
+    if (i.kind == source_kind::dense) names += (names.empty() ? "" : ", ") + std::string(i.name);
+  throw error(error_code::invalid_argument,
+              "metric: unknown dense metric '" + std::string(name) + "' (expected " + names + ")");
 }
 
 std::string_view to_string(dense_metric m) noexcept {
-  switch (m) {
-    case dense_metric::cosine:
-      return "cosine";
-    case dense_metric::manhattan:
-      return "manhattan";
-    default:
-      return "euclidean";
-  }
+  for (const metric_info& i : builtin_metrics)
+    if (i.kind == source_kind::dense && i.value == static_cast<int>(m)) return i.name;
+  return "euclidean";
 }
 
-dense_source::dense_source(std::span<const float> values, std::size_t n, std::size_t dim, dense_metric metric)
+dense_source::dense_source(std::span<const float> values, std::size_t n, std::size_t dim, dense_metric metric,
+                           std::span<const double> params)
     : data_source(source_kind::dense, builtin_key{}),
       n_(n),
       dim_(dim),
       stride_((dim + 15) / 16 * 16),
       metric_(metric),
-      capacity_(n) {
+      capacity_(n),
+      params_(params.begin(), params.end()) {
   load_rows(values, true);
 }
 
 dense_source::dense_source(std::span<const float> values, std::size_t n, std::size_t dim, dense_metric metric,
-                           rows_normalized_t)
+                           rows_normalized_t, std::span<const double> params)
     : data_source(source_kind::dense, builtin_key{}),
       n_(n),
       dim_(dim),
       stride_((dim + 15) / 16 * 16),
       metric_(metric),
-      capacity_(n) {
+      capacity_(n),
+      params_(params.begin(), params.end()) {
   load_rows(values, false);
 }
 
@@ -118,15 +119,29 @@ std::string number(double v) {
 /// The largest distance under m between two points of the box whose column k
 /// spans [lo(k), hi(k)]: its diagonal (euclidean) or the sum of its sides
 /// (manhattan); 0 for cosine (unit rows). Columns with hi < lo (no rows) count 0.
+/// seuclidean and mahalanobis (over their transformed rows) count as euclidean;
+/// chebyshev takes the widest side, minkowski the p-norm of the sides; canberra
+/// (<= dim) and braycurtis (<= 1) are bounded whatever the rows.
 template <class Lo, class Hi>
-double box_reach(dense_metric m, std::size_t dim, Lo lo, Hi hi) noexcept {
-  if (m == dense_metric::cosine) return 0;
-  double s = 0;
+double box_reach(dense_metric m, std::size_t dim, Lo lo, Hi hi, double p = 2) noexcept {
+  if (m == dense_metric::cosine || m == dense_metric::canberra || m == dense_metric::braycurtis) return 0;
+  const bool l2 =
+      m == dense_metric::euclidean || m == dense_metric::seuclidean || m == dense_metric::mahalanobis;
+  double s = 0, widest = 0;
   for (std::size_t k = 0; k < dim; ++k) {
     const double side = std::max(0.0, static_cast<double>(hi(k)) - static_cast<double>(lo(k)));
-    s += m == dense_metric::euclidean ? side * side : side;
+    widest = std::max(widest, side);
+    s += l2 ? side * side : side;
   }
-  return m == dense_metric::euclidean ? std::sqrt(s) : s;
+  if (m == dense_metric::chebyshev) return widest;
+  if (m == dense_metric::minkowski) {
+    if (widest == 0) return 0;
+    double t = 0;
+    for (std::size_t k = 0; k < dim; ++k)
+      t += std::pow(std::max(0.0, static_cast<double>(hi(k)) - static_cast<double>(lo(k))) / widest, p);
+    return widest * std::pow(t, 1.0 / p);
+  }
+  return l2 ? std::sqrt(s) : s;
 }
 
 /// The column with the widest range.
@@ -155,8 +170,8 @@ std::string too_far(dense_metric m, std::string_view between, double reach, std:
   std::string msg =
       std::string(to_string(m)) + " distances " + std::string(between) + " can reach " + number(reach);
   if (dim > 1)
-    msg += m == dense_metric::euclidean ? " (the diagonal of their bounding box)"
-                                        : " (the sum of their columns' ranges)";
+    msg +=
+        m == dense_metric::manhattan ? " (the sum of their columns' ranges)" : " (across their bounding box)";
   msg += ", more than float32 distances can hold (chutoro allows up to 2^127 = " + number(kMaxDistance) +
          ", half the float32 maximum " + number(std::numeric_limits<float>::max()) +
          ", a margin for rounding): column " + std::to_string(k) + " runs from " + number(lo) + " (" +
@@ -175,6 +190,18 @@ void dense_source::load_rows(std::span<const float> values, bool normalise) {
   expects(values.size() == n * dim, error_code::invalid_argument,
           "dense_source: " + std::to_string(values.size()) + " values for " + std::to_string(n) + " rows x " +
               std::to_string(dim) + " columns");
+  if (normalise && params_.empty() &&
+      (metric_ == dense_metric::seuclidean || metric_ == dense_metric::mahalanobis)) {
+    // The default V / VI are statistics of the rows: first make sure they are finite.
+    for (std::size_t i = 0; i < n; ++i)
+      for (std::size_t k = 0; k < dim; ++k)
+        if (const float v = values[i * dim + k]; !std::isfinite(v))
+          throw error(error_code::invalid_argument,
+                      "dense_source: row " + std::to_string(i) + ", column " + std::to_string(k) + " is " +
+                          (std::isnan(v) ? "NaN" : "infinite") + " (0-based row, column)");
+  }
+  prepare_params(values, normalise);
+  std::vector<double> scratch(dim);  // transform_row's
   lo_.resize(dim);
   hi_.resize(dim);
   const std::size_t bytes = n * stride_ * sizeof(float);
@@ -196,6 +223,10 @@ void dense_source::load_rows(std::span<const float> values, bool normalise) {
       dst[k] = src[k];
       norm2 += double(src[k]) * src[k];  // double: squares of any finite float32 fit
     }
+    if (normalise && !transform_row(dst, scratch.data()))
+      fail("row " + std::to_string(i) + " divided by sqrt(V) or multiplied by L^T (" +
+           std::string(to_string(metric_)) +
+           ") passes the float32 range; scale the data or the parameter (0-based row)");
     if (metric_ == dense_metric::cosine) {
       if (norm2 == 0)
         fail("row " + std::to_string(i) + " is all zeros; cosine distance is undefined (0-based row)");
@@ -211,7 +242,8 @@ void dense_source::load_rows(std::span<const float> values, bool normalise) {
   }
   update_bounds(0);
   const double reach = box_reach(
-      metric_, dim, [&](std::size_t k) { return lo_[k]; }, [&](std::size_t k) { return hi_[k]; });
+      metric_, dim, [&](std::size_t k) { return lo_[k]; }, [&](std::size_t k) { return hi_[k]; },
+      detail::minkowski_p(*this));
   if (reach > kMaxDistance) {
     const std::size_t k = widest_column(
         dim, [&](std::size_t c) { return lo_[c]; }, [&](std::size_t c) { return hi_[c]; });
@@ -220,6 +252,162 @@ void dense_source::load_rows(std::span<const float> values, bool normalise) {
                  "row " + std::to_string(row_holding(*this, n, k, hi_[k]))) +
          " (rows 0-based)");
   }
+}
+
+namespace {
+
+std::string describe_params(const std::vector<double>& params, std::size_t dim) {
+  if (params.empty()) return "none";
+  if (params.size() == 1 && dim != 1) return "p=" + number(params[0]);
+  std::string out = std::to_string(params.size()) + " values: " + number(params[0]);
+  for (std::size_t k = 1; k < std::min<std::size_t>(params.size(), 4); ++k) out += ", " + number(params[k]);
+  if (params.size() > 4) out += ", ...";
+  return out;
+}
+
+/// Cholesky factor L (row-major, lower) of the symmetric dim x dim matrix a, or
+/// false when a is not positive definite.
+bool cholesky(const std::vector<double>& a, std::size_t dim, std::vector<double>& l) {
+  l.assign(dim * dim, 0.0);
+  for (std::size_t i = 0; i < dim; ++i)
+    for (std::size_t j = 0; j <= i; ++j) {
+      double s = a[i * dim + j];
+      for (std::size_t k = 0; k < j; ++k) s -= l[i * dim + k] * l[j * dim + k];
+      if (i == j) {
+        if (!(s > 0) || !std::isfinite(s)) return false;
+        l[i * dim + i] = std::sqrt(s);
+      } else {
+        l[i * dim + j] = s / l[j * dim + j];
+      }
+    }
+  return true;
+}
+
+}  // namespace
+
+void dense_source::prepare_params(std::span<const float> values, bool compute) {
+  const std::string name(to_string(metric_));
+  auto bad = [&](const std::string& what) {
+    throw error(error_code::invalid_argument, "dense_source: metric_params of " + name + ": " + what);
+  };
+  chol_.clear();
+  const std::size_t dim = dim_, n = n_;
+  switch (metric_) {
+    case dense_metric::minkowski:
+      if (params_.empty()) params_ = {2.0};
+      if (params_.size() != 1) bad("expected one value, p (got " + std::to_string(params_.size()) + ")");
+      if (!(params_[0] > 0) || !std::isfinite(params_[0]))
+        bad("p must be a finite number > 0 (got " + number(params_[0]) +
+            "; p = infinity is metric='chebyshev')");
+      return;
+    case dense_metric::seuclidean: {
+      if (params_.empty()) {
+        if (!compute) bad("V must be given for stored rows");
+        if (n < 2)
+          bad("V (the column variances) cannot be estimated from " + std::to_string(n) + " row; pass V");
+        params_.assign(dim, 0.0);
+        for (std::size_t k = 0; k < dim; ++k) {
+          double mean = 0;
+          for (std::size_t i = 0; i < n; ++i) mean += values[i * dim + k];
+          mean /= static_cast<double>(n);
+          double ss = 0;
+          for (std::size_t i = 0; i < n; ++i)
+            ss += (values[i * dim + k] - mean) * (values[i * dim + k] - mean);
+          params_[k] = ss / static_cast<double>(n - 1);
+        }
+      }
+      if (params_.size() != dim)
+        bad("V needs one variance per column: " + std::to_string(dim) + " values (got " +
+            std::to_string(params_.size()) + ")");
+      chol_.resize(dim);
+      for (std::size_t k = 0; k < dim; ++k) {
+        if (!(params_[k] > 0) || !std::isfinite(params_[k]))
+          bad("V[" + std::to_string(k) + "] = " + number(params_[k]) +
+              " is not a finite variance > 0 (a constant column has variance 0; drop it or pass V)");
+        chol_[k] = 1.0 / std::sqrt(params_[k]);
+      }
+      return;
+    }
+    case dense_metric::mahalanobis: {
+      if (params_.empty()) {
+        if (!compute) bad("VI must be given for stored rows");
+        // VI = inverse of the covariance (ddof 1), through its Cholesky factor: C = L L^T, C^-1 = L^-T L^-1.
+        std::vector<double> mean(dim, 0.0), cov(dim * dim, 0.0), l;
+        for (std::size_t i = 0; i < n; ++i)
+          for (std::size_t k = 0; k < dim; ++k) mean[k] += values[i * dim + k];
+        for (double& m : mean) m /= static_cast<double>(n);
+        for (std::size_t i = 0; i < n; ++i)
+          for (std::size_t a = 0; a < dim; ++a)
+            for (std::size_t b = 0; b <= a; ++b)
+              cov[a * dim + b] += (values[i * dim + a] - mean[a]) * (values[i * dim + b] - mean[b]);
+        for (std::size_t a = 0; a < dim; ++a)
+          for (std::size_t b = 0; b <= a; ++b)
+            cov[b * dim + a] = cov[a * dim + b] /= static_cast<double>(n - 1);
+        if (n < 2 || !cholesky(cov, dim, l))
+          bad("the covariance of the " + std::to_string(n) +
+              " rows is singular (it needs more rows than columns " +
+              "and no constant or linearly dependent column), so VI cannot default to its inverse; pass VI");
+        std::vector<double> linv(dim * dim, 0.0);  // L^-1, lower
+        for (std::size_t c = 0; c < dim; ++c) {
+          linv[c * dim + c] = 1.0 / l[c * dim + c];
+          for (std::size_t i = c + 1; i < dim; ++i) {
+            double s = 0;
+            for (std::size_t k = c; k < i; ++k) s -= l[i * dim + k] * linv[k * dim + c];
+            linv[i * dim + c] = s / l[i * dim + i];
+          }
+        }
+        params_.assign(dim * dim, 0.0);  // VI = L^-T L^-1
+        for (std::size_t a = 0; a < dim; ++a)
+          for (std::size_t b = 0; b < dim; ++b) {
+            double s = 0;
+            for (std::size_t k = std::max(a, b); k < dim; ++k) s += linv[k * dim + a] * linv[k * dim + b];
+            params_[a * dim + b] = s;
+          }
+      }
+      if (params_.size() != dim * dim)
+        bad("VI must be " + std::to_string(dim) + " x " + std::to_string(dim) + " = " +
+            std::to_string(dim * dim) + " values (got " + std::to_string(params_.size()) + ")");
+      for (std::size_t a = 0; a < dim; ++a)
+        for (std::size_t b = 0; b < dim; ++b) {
+          const double x = params_[a * dim + b], y = params_[b * dim + a];
+          if (!std::isfinite(x))
+            bad("VI[" + std::to_string(a) + ", " + std::to_string(b) + "] is not finite");
+          if (std::fabs(x - y) > 1e-9 * std::max({1.0, std::fabs(x), std::fabs(y)}))
+            bad("VI is not symmetric: VI[" + std::to_string(a) + ", " + std::to_string(b) + "] = " +
+                number(x) + " but VI[" + std::to_string(b) + ", " + std::to_string(a) + "] = " + number(y));
+        }
+      std::vector<double> l;
+      if (!cholesky(params_, dim, l)) bad("VI is not positive definite (an inverse covariance is)");
+      chol_.assign(dim * dim, 0.0);  // U = L^T
+      for (std::size_t a = 0; a < dim; ++a)
+        for (std::size_t b = a; b < dim; ++b) chol_[a * dim + b] = l[b * dim + a];
+      return;
+    }
+    default:
+      if (!params_.empty())
+        bad("this metric takes no parameters (got " + describe_params(params_, dim) + ")");
+      return;
+  }
+}
+
+bool dense_source::transform_row(float* row, double* out) const noexcept {
+  if (metric_ == dense_metric::seuclidean) {
+    for (std::size_t k = 0; k < dim_; ++k) {
+      row[k] = static_cast<float>(row[k] * chol_[k]);
+      if (!std::isfinite(row[k])) return false;
+    }
+  } else if (metric_ == dense_metric::mahalanobis) {
+    for (std::size_t a = 0; a < dim_; ++a) {
+      double s = 0;
+      for (std::size_t b = a; b < dim_; ++b) s += chol_[a * dim_ + b] * row[b];
+      out[a] = s;
+    }
+    for (std::size_t a = 0; a < dim_; ++a) {
+      row[a] = static_cast<float>(out[a]);
+      if (!std::isfinite(row[a])) return false;
+    }
+  }
+  return true;
 }
 
 void dense_source::update_bounds(std::size_t from) noexcept {
@@ -241,17 +429,22 @@ dense_source::~dense_source() {
 }
 
 float dense_source::distance(std::size_t i, std::size_t j) const {
-  const detail::dense_kernel k = detail::kernel_for(metric_, detail::dense_kernels());
-  return detail::finish_distance(metric_, k(row(i), row(j), stride_));
+  return detail::dense_row_distance(*this, row(i), row(j));
 }
 
 void dense_source::check_compatible(const data_source& other) const {
   const auto* o = other.kind() == source_kind::dense ? static_cast<const dense_source*>(&other) : nullptr;
   detail::expect_compatible(*this, other, o != nullptr, o && o->metric_ == metric_, o && o->dim_ == dim_);
+  if (o->params_ != params_)
+    throw error(error_code::type_mismatch,
+                "incompatible data sources: the same metric '" + std::string(to_string(metric_)) +
+                    "' with different parameters (" + describe_params(params_, dim_) + " vs " +
+                    describe_params(o->params_, dim_) +
+                    "); build the new items' source with the parameters of the source they join");
   // Each source's own distances are in range; between them, the joint bounding box decides.
   auto lo = [&](std::size_t k) { return std::min(lo_[k], o->lo_[k]); };
   auto hi = [&](std::size_t k) { return std::max(hi_[k], o->hi_[k]); };
-  const double reach = box_reach(metric_, dim_, lo, hi);
+  const double reach = box_reach(metric_, dim_, lo, hi, detail::minkowski_p(*this));
   if (reach <= kMaxDistance) return;
   const std::size_t k = widest_column(dim_, lo, hi);
   auto where = [&](float v) {
@@ -270,8 +463,7 @@ void dense_source::check_compatible(const data_source& other) const {
 float dense_source::cross_distance(const data_source& other, std::size_t i, std::size_t j) const {
   // Exactly distance(size() + i, j) after append(other): same kernels, same argument order.
   const auto& o = static_cast<const dense_source&>(other);
-  const detail::dense_kernel k = detail::kernel_for(metric_, detail::dense_kernels());
-  return detail::finish_distance(metric_, k(o.row(i), row(j), stride_));
+  return detail::dense_row_distance(*this, o.row(i), row(j));
 }
 
 void dense_source::append(const data_source& other) {

@@ -83,8 +83,57 @@ inline float l2(const float* a, const float* b, std::size_t stride) noexcept {
   return static_cast<float>(std::sqrt(squared_l2_wide(a, b, stride)));
 }
 
-/// The raw kernel a metric uses: L2 (euclidean: the distance itself, right at
-/// any scale), L1 (manhattan), dot (cosine).
+// ---- the scipy-style metrics (scalar, in double, rounded once to float32) ----
+// Zero padding is harmless: a (0, 0) term adds 0 to every sum and max below.
+
+/// max_k |a_k - b_k| (chebyshev).
+inline float chebyshev_kernel(const float* a, const float* b, std::size_t stride) noexcept {
+  float m = 0;
+  for (std::size_t k = 0; k < stride; ++k) m = std::max(m, std::fabs(a[k] - b[k]));
+  return m;
+}
+
+/// (sum_k |a_k - b_k|^p)^(1/p) (minkowski, p > 0), scaled by the largest
+/// difference so no power overflows or underflows in double.
+inline float minkowski_kernel(const float* a, const float* b, std::size_t stride, double p) noexcept {
+  double m = 0;
+  for (std::size_t k = 0; k < stride; ++k)
+    m = std::max(m, std::fabs(static_cast<double>(a[k]) - static_cast<double>(b[k])));
+  if (m == 0) return 0;
+  double s = 0;
+  for (std::size_t k = 0; k < stride; ++k) {
+    const double d = std::fabs(static_cast<double>(a[k]) - static_cast<double>(b[k]));
+    if (d != 0) s += std::pow(d / m, p);
+  }
+  return static_cast<float>(m * std::pow(s, 1.0 / p));
+}
+
+/// sum_k |a_k - b_k| / (|a_k| + |b_k|), a 0/0 term counting 0 (canberra, as scipy).
+inline float canberra_kernel(const float* a, const float* b, std::size_t stride) noexcept {
+  double s = 0;
+  for (std::size_t k = 0; k < stride; ++k) {
+    const double x = a[k], y = b[k];
+    const double den = std::fabs(x) + std::fabs(y);
+    if (den > 0) s += std::fabs(x - y) / den;
+  }
+  return static_cast<float>(s);
+}
+
+/// sum_k |a_k - b_k| / sum_k |a_k + b_k| (braycurtis, as scipy); 0 when the
+/// denominator is 0 (scipy: NaN), so that d(0, 0) = 0 as a dissimilarity needs.
+inline float braycurtis_kernel(const float* a, const float* b, std::size_t stride) noexcept {
+  double num = 0, den = 0;
+  for (std::size_t k = 0; k < stride; ++k) {
+    const double x = a[k], y = b[k];
+    num += std::fabs(x - y);
+    den += std::fabs(x + y);
+  }
+  return den > 0 ? static_cast<float>(num / den) : 0.0f;
+}
+
+/// The raw kernel a metric uses: L2 (euclidean, and seuclidean / mahalanobis
+/// over their transformed rows: the distance itself, right at any scale), L1
+/// (manhattan), dot (cosine). Only for uses_kernel_table(m).
 inline dense_kernel kernel_for(dense_metric m, const dense_kernel_table& t) noexcept {
   switch (m) {
     case dense_metric::cosine:
@@ -101,6 +150,44 @@ inline dense_kernel kernel_for(dense_metric m, const dense_kernel_table& t) noex
 /// dense_source bounds the sum below 2^127), nor does cosine (unit rows).
 inline float finish_distance(dense_metric m, float raw) noexcept {
   return m == dense_metric::cosine ? std::max(0.0f, 1.0f - raw) : raw;
+}
+
+/// d(a, b) under the scipy-style metrics without a table kernel (chebyshev,
+/// minkowski with order p, canberra, braycurtis); 0 for any other metric.
+inline float scipy_dense_distance(dense_metric m, const float* a, const float* b, std::size_t stride,
+                                  double p) noexcept {
+  switch (m) {
+    case dense_metric::chebyshev:
+      return chebyshev_kernel(a, b, stride);
+    case dense_metric::minkowski:
+      return minkowski_kernel(a, b, stride, p);
+    case dense_metric::canberra:
+      return canberra_kernel(a, b, stride);
+    case dense_metric::braycurtis:
+      return braycurtis_kernel(a, b, stride);
+    default:
+      return 0;
+  }
+}
+
+/// Whether m is computed through the kernel table (kernel_for + finish_distance):
+/// euclidean, cosine, manhattan, and seuclidean / mahalanobis over their transformed rows.
+constexpr bool uses_kernel_table(dense_metric m) noexcept {
+  return m == dense_metric::euclidean || m == dense_metric::cosine || m == dense_metric::manhattan ||
+         m == dense_metric::seuclidean || m == dense_metric::mahalanobis;
+}
+
+/// minkowski's p of a dense source (2 for any other metric).
+inline double minkowski_p(const dense_source& s) noexcept {
+  return s.metric() == dense_metric::minkowski && !s.params().empty() ? s.params()[0] : 2.0;
+}
+
+/// d(a, b) of a dense source's rows under its metric (the one formula
+/// distance(), cross_distance() and the pipeline's callables agree on).
+inline float dense_row_distance(const dense_source& s, const float* a, const float* b) {
+  const dense_metric m = s.metric();
+  if (uses_kernel_table(m)) return finish_distance(m, kernel_for(m, dense_kernels())(a, b, s.stride()));
+  return scipy_dense_distance(m, a, b, s.stride(), minkowski_p(s));
 }
 
 /// The scalar reference kernels as a table (target "reference").

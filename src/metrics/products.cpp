@@ -1,6 +1,7 @@
 // chutoro — product_source (inner_product, angular over dense float32 rows).
 #include <algorithm>
 #include <chutoro/error.hpp>
+#include <chutoro/metric_table.hpp>
 #include <chutoro/metrics.hpp>
 #include <cmath>
 #include <cstdio>
@@ -12,10 +13,11 @@
 namespace chutoro {
 
 product_metric parse_product_metric(std::string_view name) {
-  if (name == "inner_product") return product_metric::inner_product;
-  if (name == "angular") return product_metric::angular;
-  throw error(error_code::invalid_argument, "metric: unknown product metric '" + std::string(name) +
-                                                "' (expected inner_product or angular)");
+  const metric_info* m = find_builtin_metric(name);
+  if (m == nullptr || m->kind != source_kind::products)
+    throw error(error_code::invalid_argument, "metric: unknown product metric '" + std::string(name) +
+                                                  "' (expected inner_product or angular)");
+  return static_cast<product_metric>(m->value);
 }
 
 std::string_view to_string(product_metric m) noexcept {

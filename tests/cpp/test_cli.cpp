@@ -630,7 +630,7 @@ const std::vector<bad_case> bad_cases = {
      1,
      {"mac.csv", "5 items"}},
     {"NegativeSeed", "five.csv", five_rows, {"--seed", "-1"}, 2, {"--seed"}},
-    {"UnknownMetric", "five.csv", five_rows, {"--metric", "minkowski"}, 2, {"minkowski", "euclidean"}},
+    {"UnknownMetric", "five.csv", five_rows, {"--metric", "dice"}, 2, {"dice", "euclidean"}},
     {"MetricDoesNotFitCsv", "five.csv", five_rows, {"--metric", "levenshtein"}, 2, {"levenshtein", "csv"}},
     {"MetricDoesNotFitLines",
      "w.txt",

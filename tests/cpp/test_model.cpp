@@ -598,8 +598,8 @@ TEST(ModelFileFields, DataHeaderFieldsAreRangeChecked) {
   // DATA payload: kind u32 @0, metric u32 @4, n u64 @8, dim u64 @16, rows @24.
   expect_parse_error(crafted().set<std::uint32_t>("DATA", 0, 6).bytes(),
                      {"section DATA", "field kind = 6", "[0, 5]"});
-  expect_parse_error(crafted().set<std::uint32_t>("DATA", 4, 3).bytes(),
-                     {"section DATA", "field metric = 3", "[0, 2]", "euclidean"});
+  expect_parse_error(crafted().set<std::uint32_t>("DATA", 4, 9).bytes(),
+                     {"section DATA", "field metric = 9", "[0, 8]", "euclidean", "braycurtis"});
   expect_parse_error(crafted().set<std::uint64_t>("DATA", 8, 1).bytes(),
                      {"section DATA", "field n = 1", "[2, 4294967294]"});
   expect_parse_error(crafted().set<std::uint64_t>("DATA", 8, two_to(63)).bytes(),

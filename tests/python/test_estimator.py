@@ -107,7 +107,7 @@ def test_unfitted_estimator():
         ({"min_cluster_size": True}, TypeError, r"min_cluster_size must be an int"),
         ({"min_samples": 0}, ValueError, r"min_samples must be >= 1 \(got 0\)"),
         ({"min_samples": "5"}, TypeError, r"min_samples must be an int"),
-        ({"metric": "chebyshev"}, ValueError, r"metric: unknown value 'chebyshev'"),
+        ({"metric": "dice"}, ValueError, r"metric: unknown value 'dice'"),
         ({"metric": 3}, TypeError, r"metric must be a str or a callable"),
         ({"cluster_selection_method": "max"}, ValueError,
          r"cluster_selection_method: unknown value 'max' \(expected eom or leaf\)"),
@@ -179,9 +179,8 @@ def test_dataframe_input_records_feature_names(blobs):
         (np.array([[0.0, 1.0], [1.0, np.inf]] * 5), ValueError, r"row 1, column 1 is infinite"),
         (np.array([[0.0, 1e300]] * 10), ValueError, r"row 0, column 1 is 1e\+300, beyond float32's range"),
         (np.zeros((0, 3)), ValueError, r"0 sample"),
-        (np.zeros((1, 3)), ValueError, r"X has 1 sample, fewer than min_cluster_size \(5\)"),
-        (np.zeros((4, 3)), ValueError, r"X has 4 samples, fewer than min_cluster_size \(5\)"),
-        (np.zeros(10), ValueError, r"Expected 2D array, got 1D array"),
+        (np.zeros((1, 3)), ValueError, r"X has 1 sample; clustering needs at least 2"),
+            (np.zeros(10), ValueError, r"Expected 2D array, got 1D array"),
         (np.zeros((10, 2), dtype=complex), ValueError, r"Complex data not supported"),
         ([["a", "b"]] * 10, ValueError, r"could not convert string to float"),
     ],
@@ -198,10 +197,24 @@ def test_sparse_input_is_a_type_error():
         chutoro.FISHDBC().fit(scipy.sparse.random(20, 3, density=0.5, format="csr"))
 
 
-def test_min_samples_above_n():
+def test_min_samples_above_n_is_capped_as_hdbscan():
+    """hdbscan caps its k at n - 1 (chutoro's n): the fit equals min_samples=n."""
     X = np.random.default_rng(0).random((8, 2))
-    with pytest.raises(ValueError, match=r"X has 8 samples, fewer than min_samples \(9\)"):
-        chutoro.FISHDBC(min_cluster_size=5, min_samples=9).fit(X)
+    a = chutoro.FISHDBC(min_cluster_size=3, min_samples=9, candidates="exact").fit(X)
+    b = chutoro.FISHDBC(min_cluster_size=3, min_samples=8, candidates="exact").fit(X)
+    np.testing.assert_array_equal(a.core_distances_, b.core_distances_)
+    np.testing.assert_array_equal(a.labels_, b.labels_)
+
+
+def test_fewer_items_than_min_cluster_size_is_all_noise():
+    """hdbscan and scikit-learn give all noise when no group can reach min_cluster_size."""
+    X = np.random.default_rng(0).random((4, 3))
+    est = chutoro.FISHDBC(min_cluster_size=5).fit(X)
+    np.testing.assert_array_equal(est.labels_, [-1, -1, -1, -1])
+    np.testing.assert_array_equal(est.probabilities_, np.zeros(4))
+    assert est.cluster_persistence_.shape == (0,)
+    hdbscan = pytest.importorskip("hdbscan")
+    assert (hdbscan.HDBSCAN(min_cluster_size=5).fit(X).labels_ == -1).all()
 
 
 def test_metrics_and_aliases(blobs):
@@ -397,3 +410,17 @@ def test_error_codes_map_to_python_exceptions():
         _core.StringSource([])
     with pytest.raises(TypeError):  # a float64 array is not converted silently
         _core.DenseSource(np.zeros((3, 2)), "euclidean")
+
+
+def test_too_few_then_partial_fit_and_recluster():
+    rng = np.random.default_rng(1)
+    a = np.vstack([rng.normal(0, 0.2, (2, 2)), rng.normal(5, 0.2, (2, 2))])
+    est = chutoro.FISHDBC(min_cluster_size=5, min_samples=2, candidates="exact").fit(a)
+    assert (est.labels_ == -1).all()
+    est.recluster(min_cluster_size=2)  # now clusters can form
+    assert est.labels_.max() >= 0
+    est.recluster(min_cluster_size=5)
+    assert (est.labels_ == -1).all()
+    more = np.vstack([rng.normal(0, 0.2, (10, 2)), rng.normal(5, 0.2, (10, 2))])
+    est.partial_fit(more)  # 24 items: min_cluster_size 5 is reachable
+    assert len(est.labels_) == 24 and est.labels_.max() == 1

@@ -190,7 +190,8 @@ VALID = {
     ),
     "allow_single_cluster": lambda v: isinstance(v, (bool, np.bool_)),
     "candidates": lambda v: v in ("auto", "hnsw", "exact"),
-    "metric": lambda v: isinstance(v, str) and v.lower() in ("euclidean", "l2", "cosine", "manhattan", "l1", "cityblock"),
+    "metric": lambda v: isinstance(v, str)
+    and v.lower() in ("euclidean", "l2", "cosine", "manhattan", "l1", "cityblock", "chebyshev", "minkowski"),
     "random_state": lambda v: v is None or (_is_int(v) and 0 <= v < 2**64),
     "n_jobs": lambda v: v is None or (_is_int(v) and v != 0),
 }
@@ -216,7 +217,7 @@ PARAMS = {
     "cluster_selection_epsilon": _param(st.sampled_from([0.0, 0.5, 2, -1.0, math.inf, np.float32(0.1)])),
     "allow_single_cluster": _param(st.sampled_from([True, False, np.bool_(True), 0, 1, "yes"])),
     "candidates": _param(st.sampled_from(["auto", "hnsw", "exact", "HNSW", "brute"])),
-    "metric": _param(st.sampled_from(["euclidean", "l2", "Cosine", "manhattan", "chebyshev", "", "minkowski"])),
+    "metric": _param(st.sampled_from(["euclidean", "l2", "Cosine", "manhattan", "chebyshev", "", "minkowski", "dice"])),
     "random_state": _param(st.none() | st.integers(0, 2**64 - 1) | st.integers(-5, -1)),
     "n_jobs": _param(st.sampled_from([None, 1, 2, -1, 0, -100])),
 }

@@ -151,6 +151,10 @@ void write_data(writer& w, const data_source& d) {
       w.put(static_cast<std::uint32_t>(s.metric())), w.put(n), w.put<std::uint64_t>(s.dim());
       const matrix_view v = *s.matrix();
       put_rows(w, n, v.cols, [&](std::size_t i) { return v.template row<float>(i); });
+      if constexpr (std::is_same_v<S, dense_source>) {
+        // The metric's parameters (minkowski, seuclidean, mahalanobis) after the rows.
+        if (!s.params().empty()) w.array(s.params());
+      }
     } else if constexpr (std::is_same_v<S, string_source>) {
       w.put<std::uint32_t>(0), w.put(n), w.put<std::uint64_t>(0);
       std::string utf8;
@@ -412,11 +416,17 @@ std::shared_ptr<data_source> read_data(reader& r, std::shared_ptr<data_source> g
   switch (static_cast<source_kind>(kind)) {
     case source_kind::dense: {
       stored_only();
-      r.check_range<std::uint32_t>("metric", metric, 0, 2, "0 euclidean, 1 cosine, 2 manhattan");
+      r.check_range<std::uint32_t>(
+          "metric", metric, 0, 8,
+          "0 euclidean, 1 cosine, 2 manhattan, 3 chebyshev, 4 minkowski, 5 seuclidean, "
+          "6 mahalanobis, 7 canberra, 8 braycurtis");
       const std::vector<float> v = rows();
-      return checked_source(r, [&] {
-        return std::make_shared<dense_source>(v, n, dim, static_cast<dense_metric>(metric), rows_normalized);
-      });
+      const auto m = static_cast<dense_metric>(metric);
+      std::vector<double> params;
+      if (m == dense_metric::minkowski || m == dense_metric::seuclidean || m == dense_metric::mahalanobis)
+        params = r.array<double>("metric parameters");
+      return checked_source(
+          r, [&] { return std::make_shared<dense_source>(v, n, dim, m, rows_normalized, params); });
     }
     case source_kind::products: {
       stored_only();
