@@ -292,12 +292,26 @@ void candidate_graph::compact() {
 }
 
 spanning_tree candidate_graph::finish() const {
+  std::vector<raw_edge> forest;
+  return finish_into(forest);
+}
+
+spanning_tree candidate_graph::finish_and_compact() {
+  std::vector<raw_edge> forest;
+  spanning_tree t = finish_into(forest);
+  harvested_ += buffer_.size();
+  peak_ = std::max<std::uint64_t>(peak_, buffer_.size() + forest_.size());
+  buffer_ = {};
+  forest_ = std::move(forest);
+  return t;
+}
+
+spanning_tree candidate_graph::finish_into(std::vector<raw_edge>& forest) const {
   spanning_tree t;
   t.n = n_;
   t.core_distances.resize(n_);
   for (std::size_t i = 0; i < n_; ++i) t.core_distances[i] = core_distance(i);
-  const std::vector<raw_edge> forest =
-      solver_->minimum_spanning_forest(n_, forest_, buffer_, t.core_distances);
+  forest = solver_->minimum_spanning_forest(n_, forest_, buffer_, t.core_distances);
   union_find uf(n_);
   t.edges.reserve(n_ > 0 ? n_ - 1 : 0);
   for (const raw_edge& e : forest) {

@@ -126,6 +126,14 @@ class candidate_graph {
   /// follow and are treated as if they had come in the same call (FISHDBC's
   /// update; compaction happens only when the buffer fills).
   [[nodiscard]] spanning_tree finish() const;
+  /// finish(), keeping only the forest it found as the candidate edges (the
+  /// buffer is emptied): FISHDBC's update, which merges the new candidate
+  /// edges into the minimum spanning forest each time the clustering is
+  /// computed. The tree is finish()'s; the forest solver is called once. It
+  /// is not counted in compactions(). What the model keeps between fit and
+  /// add and stores in its file (docs/model_format.md), so a saved model and
+  /// one that never was grow alike.
+  [[nodiscard]] spanning_tree finish_and_compact();
 
   /// Makes room for items size()..n-1 (no known neighbours yet).
   void grow(std::size_t n);
@@ -158,6 +166,8 @@ class candidate_graph {
 
  private:
   void offer(std::uint32_t i, std::uint32_t j, float d) noexcept;
+  /// finish(), leaving the forest of all candidate edges in `forest`.
+  spanning_tree finish_into(std::vector<raw_edge>& forest) const;
 
   std::size_t n_, k_, factor_, min_edges_, threshold_;
   std::vector<float> knn_d_;           // n x k, max-heap by distance per item
