@@ -33,9 +33,10 @@ constexpr char kMagic[8] = {'C', 'H', 'U', 'T', 'O', 'R', 'O', '\x1a'};
 constexpr std::uint32_t kFormatVersion = 3;
 // Version 1 lacks PARM's last three fields (max_cluster_size,
 // cluster_selection_persistence, cluster_selection_epsilon_max): read with their defaults.
-// Versions 1 and 2 store HNSW's layer-0 lists padded to 2m links and FRST's
-// buffered candidate edges; version 3 stores the lists' filled links only and
-// the forest alone (a model compacts its candidate edges when a fit or add ends).
+// Versions 1 and 2 store HNSW's layer-0 lists padded to 2m links; version 3
+// their filled links only. Since version 3 a fit or add ends with a lossless
+// compaction of the candidate edges (candidate_graph::finish_and_compact),
+// so FRST holds few buffered edges; loading an older file compacts it so.
 constexpr std::uint32_t kOldestFormatVersion = 1;
 constexpr std::uint32_t kEndianMarker = 0x01020304u;
 
@@ -566,12 +567,17 @@ std::vector<std::byte> model::to_bytes() const {
     w.raw(d.data(), d.size() * sizeof(float));
     w.raw(id.data(), id.size() * sizeof(std::uint32_t));
     w.end_section();
-    // A fit or add ends with finish_and_compact(): the candidate edges are
-    // the forest alone (version 3 has no buffered edges).
-    if (!c.buffered().empty())
-      throw error(error_code::internal, "model file: the candidate edges were not compacted before saving");
+    // A fit or add ends with finish_and_compact(): the forest, and the few
+    // edges a later forest may still need.
     w.begin_section(kForest);
     w.array(c.forest());
+    // Sorted, the file is the same bytes for any thread count (the buffer's
+    // order could depend on thread timing; its multiset does not).
+    std::vector<detail::raw_edge> buffered(c.buffered().begin(), c.buffered().end());
+    std::sort(buffered.begin(), buffered.end(), [](const detail::raw_edge& x, const detail::raw_edge& y) {
+      return std::tie(x.a, x.b, x.d) < std::tie(y.a, y.b, y.d);
+    });
+    w.array(std::span<const detail::raw_edge>(buffered));
     w.end_section();
   } else {
     w.begin_section(kTree);
@@ -750,10 +756,7 @@ model model::from_bytes(std::span<const std::byte> bytes, std::shared_ptr<data_s
 
     r.next_section(kForest);
     auto forest = r.array<detail::raw_edge>("forest");
-    // Versions 1 and 2 also store the edges buffered since the last
-    // compaction; they are compacted with the forest below.
-    auto buffered =
-        r.version() < 3 ? r.array<detail::raw_edge>("buffered edges") : std::vector<detail::raw_edge>{};
+    auto buffered = r.array<detail::raw_edge>("buffered edges");
     if (forest.size() >= n)
       r.fail("field forest count = " + std::to_string(forest.size()) +
              " is more than n - 1 = " + std::to_string(n - 1) + ", the most edges a forest on n items has");

@@ -126,13 +126,16 @@ class candidate_graph {
   /// follow and are treated as if they had come in the same call (FISHDBC's
   /// update; compaction happens only when the buffer fills).
   [[nodiscard]] spanning_tree finish() const;
-  /// finish(), keeping only the forest it found as the candidate edges (the
-  /// buffer is emptied): FISHDBC's update, which merges the new candidate
-  /// edges into the minimum spanning forest each time the clustering is
-  /// computed. The tree is finish()'s; the forest solver is called once. It
-  /// is not counted in compactions(). What the model keeps between fit and
-  /// add and stores in its file (docs/model_format.md), so a saved model and
-  /// one that never was grow alike.
+  /// finish(), then a lossless compaction: the forest it found becomes the
+  /// forest, and the buffer keeps only the other candidate edges (a, b, d)
+  /// that the forest does not join by a path of mutual reachability weights
+  /// all < d (sorted by (a, b, d), a < b). Core distances only decrease, so a
+  /// dropped edge is in no later minimum spanning forest: every later tree is
+  /// the one finish() would give without it. The tree is finish()'s; the
+  /// forest solver is called once; not counted in compactions(). A fit or add
+  /// ends with it, and a model file stores its result (docs/model_format.md),
+  /// so a saved model and one that never was grow alike.
+  /// O(E log E + n) for the E candidate edges.
   [[nodiscard]] spanning_tree finish_and_compact();
 
   /// Makes room for items size()..n-1 (no known neighbours yet).
