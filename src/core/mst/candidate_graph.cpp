@@ -311,23 +311,26 @@ spanning_tree candidate_graph::finish_and_compact() {
     return std::tie(x.a, x.b, x.d) < std::tie(y.a, y.b, y.d);
   };
   auto same = [](const raw_edge& x, const raw_edge& y) { return x.a == y.a && x.b == y.b && x.d == y.d; };
-  // The candidate edges outside the new forest, once each.
-  std::vector<raw_edge> rest;
-  rest.reserve(forest_.size() + buffer_.size());
-  for (const raw_edge& e : forest_) rest.push_back(canonical(e));
-  for (const raw_edge& e : buffer_) rest.push_back(canonical(e));
+  // The candidate edges outside the new forest, once each (built in the
+  // buffer's memory: one copy of the edges at a time).
+  const std::size_t was_buffered = buffer_.size();
+  peak_ = std::max<std::uint64_t>(peak_, buffer_.size() + forest_.size());
+  std::vector<raw_edge> rest = std::move(buffer_);
+  buffer_ = {};
+  rest.insert(rest.end(), forest_.begin(), forest_.end());
+  forest_ = {};
+  for (raw_edge& e : rest) e = canonical(e);
   std::sort(rest.begin(), rest.end(), before);
   rest.erase(std::unique(rest.begin(), rest.end(), same), rest.end());
   std::vector<raw_edge> in_forest(forest.size());
   std::transform(forest.begin(), forest.end(), in_forest.begin(), canonical);
   std::sort(in_forest.begin(), in_forest.end(), before);
-  {
-    std::vector<raw_edge> outside;
-    outside.reserve(rest.size());
-    std::set_difference(rest.begin(), rest.end(), in_forest.begin(), in_forest.end(),
-                        std::back_inserter(outside), before);
-    rest = std::move(outside);
-  }
+  rest.erase(std::remove_if(rest.begin(), rest.end(),
+                            [&](const raw_edge& e) {
+                              return std::binary_search(in_forest.begin(), in_forest.end(), e, before);
+                            }),
+             rest.end());
+  in_forest = {};
   // Drop an edge (a, b, d) when the forest joins a and b by a path whose
   // mutual reachability weights are all < d: core distances only decrease, so
   // those weights stay < d while the edge's weight stays >= d, and the edge
@@ -352,9 +355,9 @@ spanning_tree candidate_graph::finish_and_compact() {
     }
     if (joined.find(e.a) != joined.find(e.b)) kept.push_back(e);
   }
+  rest = {};
   std::sort(kept.begin(), kept.end(), before);
-  peak_ = std::max<std::uint64_t>(peak_, buffer_.size() + forest_.size());
-  harvested_ += buffer_.size();
+  harvested_ += was_buffered;
   harvested_ -= std::min<std::uint64_t>(harvested_, kept.size());
   buffer_ = std::move(kept);
   forest_ = std::move(forest);
