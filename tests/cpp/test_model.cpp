@@ -36,6 +36,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <limits>
 #include <random>
 #include <string>
@@ -365,9 +366,12 @@ TEST(ModelFile, WrongVersionAndByteOrderAreNamed) {
     }
     return std::string("no error");
   };
-  EXPECT_NE(message(patched(8, 3)).find("format version 3"), std::string::npos) << message(patched(8, 3));
+  EXPECT_NE(message(patched(8, 4)).find("format version 4, this build reads versions 1 to 3"),
+            std::string::npos)
+      << message(patched(8, 4));
+  EXPECT_NE(message(patched(8, 0)).find("format version 0"), std::string::npos);
   EXPECT_NE(message(patched(12, 0x04030201u)).find("big-endian"), std::string::npos);
-  EXPECT_NE(message(patched(8, 3)).find("test.chutoro"), std::string::npos);
+  EXPECT_NE(message(patched(8, 4)).find("test.chutoro"), std::string::npos);
 }
 
 TEST(ModelFile, KilledWriterLeavesAValidFile) {
@@ -491,6 +495,44 @@ void expect_parse_error(const std::vector<std::byte>& b, const std::vector<std::
 }
 
 constexpr std::size_t kItems = 200;
+
+/// A version 3 hnsw model file rewritten in the version 2 layout (layer-0
+/// lists padded to 2m links, FRST with a buffered-edge list): the forest's
+/// last `move` edges become buffered edges, followed by `extra`.
+std::vector<std::byte> as_version_2(const std::vector<std::byte>& v3, std::size_t move = 0,
+                                    const std::vector<std::byte>& extra = {}, std::size_t extra_count = 0) {
+  model_file_bytes f(v3);
+  const auto m = f.get<std::uint64_t>("PARM", 12);
+  const auto n = f.get<std::uint64_t>("HNSW", 0);
+  const auto hnsw = f.payload_bytes("HNSW");
+  std::vector<std::byte> g(hnsw.begin(), hnsw.begin() + static_cast<std::ptrdiff_t>(24 + n));
+  std::size_t pos = 24 + n;
+  for (std::size_t i = 0; i < n; ++i) {
+    std::uint32_t c;
+    std::memcpy(&c, hnsw.data() + pos, 4);
+    g.insert(g.end(), hnsw.begin() + static_cast<std::ptrdiff_t>(pos),
+             hnsw.begin() + static_cast<std::ptrdiff_t>(pos + 4 * (1 + c)));
+    g.resize(g.size() + 4 * (2 * m - c));  // zero padding
+    pos += 4 * (1 + c);
+  }
+  g.insert(g.end(), hnsw.begin() + static_cast<std::ptrdiff_t>(pos), hnsw.end());
+  f.replace_payload("HNSW", g);
+  const auto frst = f.payload_bytes("FRST");
+  std::uint64_t forest, buffered;
+  std::memcpy(&forest, frst.data(), 8);
+  std::memcpy(&buffered, frst.data() + 8 + 12 * forest, 8);
+  const auto at = [&](std::size_t offset) { return frst.begin() + static_cast<std::ptrdiff_t>(offset); };
+  std::vector<std::byte> p;
+  model_file_bytes::append<std::uint64_t>(p, forest - move);
+  p.insert(p.end(), at(8), at(8 + 12 * (forest - move)));
+  model_file_bytes::append<std::uint64_t>(p, move + buffered + extra_count);
+  p.insert(p.end(), at(8 + 12 * (forest - move)), at(8 + 12 * forest));  // the moved forest edges
+  p.insert(p.end(), at(16 + 12 * forest), frst.end());                   // the buffered edges
+  p.insert(p.end(), extra.begin(), extra.end());
+  f.replace_payload("FRST", p);
+  f.set_header<std::uint32_t>(8, 2);
+  return f.bytes();
+}
 
 const std::vector<std::byte>& crafted_base(chutoro::candidate_mode mode) {
   static const std::vector<std::byte> hnsw =
@@ -661,7 +703,7 @@ TEST(ModelFileFields, HugeCountsOfStringsAndSetsAllocateNothing) {
 
 TEST(ModelFileFields, GraphFieldsAreRangeChecked) {
   // HNSW payload: n u64 @0, inserted u64 @8, entry u32 @16, max_level i32 @20,
-  // levels (n bytes) @24, layer-0 lists (n x (1 + 2m) u32) @24 + n.
+  // levels (n bytes) @24, layer-0 lists (n x (count u32, count ids u32)) @24 + n.
   const std::size_t links0 = 24 + kItems, m0 = 32;
   expect_parse_error(crafted().set<std::uint64_t>("HNSW", 0, kItems - 1).bytes(),
                      {"section HNSW", "field n = 199 differs from 200"});
@@ -675,13 +717,17 @@ TEST(ModelFileFields, GraphFieldsAreRangeChecked) {
                      {"section HNSW", "field max_level = 7", "entry point"});
   expect_parse_error(crafted().set<std::uint8_t>("HNSW", 24 + 3, 9).bytes(),
                      {"section HNSW", "field levels: item 3 (0-based) is on level 9"});
-  expect_parse_error(crafted().set<std::uint32_t>("HNSW", links0, m0 + 1).bytes(),
-                     {"section HNSW", "layer-0 list of item 0 (0-based) holds 33 links, more than 32"});
+  expect_parse_error(
+      crafted().set<std::uint32_t>("HNSW", links0, m0 + 1).bytes(),
+      {"section HNSW", "field layer-0 list of item 0 (0-based) count = 33 is out of range [0, 32]"});
   auto f = crafted();
   ASSERT_GT(f.get<std::uint32_t>("HNSW", links0), 0u);
   expect_parse_error(f.set<std::uint32_t>("HNSW", links0 + 4, kItems).bytes(),
                      {"section HNSW", "item 0 (0-based) links to item 200, which is not < n = 200"});
-  expect_parse_error(crafted().set<std::uint64_t>("HNSW", links0 + kItems * (m0 + 1) * 4, two_to(61)).bytes(),
+  std::size_t upper = links0;
+  for (std::size_t i = 0; i < kItems; ++i)
+    upper += 4 * (1 + std::size_t{f.get<std::uint32_t>("HNSW", upper)});
+  expect_parse_error(crafted().set<std::uint64_t>("HNSW", upper, two_to(61)).bytes(),
                      {"section HNSW", "truncated", "field upper-layer lists count = 2305843009213693952"});
 }
 
@@ -734,13 +780,17 @@ TEST(ModelFileFields, CandidateEdgesAreRangeChecked) {
                      {"section FRST", "field forest count = 200 is more than n - 1 = 199"});
   expect_parse_error(crafted().set<std::uint64_t>("FRST", 0, two_to(60)).bytes(),
                      {"section FRST", "truncated", "field forest count = 1152921504606846976"});
-  // The stored buffer: a buffered edge with an id >= n.
+  // A buffered edge with an id >= n.
   auto f = crafted();
+  std::vector<std::byte> p = f.payload_bytes("FRST");
   const std::uint64_t forest = f.get<std::uint64_t>("FRST", 0);
-  const std::size_t buffered = 8 + 12 * forest;
-  ASSERT_GT(f.get<std::uint64_t>("FRST", buffered), 0u);
+  p.resize(8 + 12 * forest);
+  model_file_bytes::append<std::uint64_t>(p, 1);
+  model_file_bytes::append<std::uint32_t>(p, 0);
+  model_file_bytes::append<std::uint32_t>(p, 4000000000u);
+  model_file_bytes::append<float>(p, 1.0f);
   expect_parse_error(
-      f.set<std::uint32_t>("FRST", buffered + 8 + 4, 4000000000u).bytes(),
+      f.replace_payload("FRST", p).bytes(),
       {"section FRST", "field buffered edges: edge 0 (0-based)", "4000000000", "outside [0, 199]"});
 }
 
@@ -907,4 +957,90 @@ TEST(ModelSoft, MembershipVectorsExemplarsAndScores) {
     EXPECT_EQ(static_cast<std::int32_t>(std::max_element(row.begin(), row.end()) - row.begin()),
               soft.labels[i]);
   }
+}
+
+// ---------------------------------------------------------------- compact model files (format version 3)
+
+TEST(ModelFile, FittedModelsStoreAtMost200BytesPerItemAboveTheData) {
+  // Default parameters (min_cluster_size 5, min_samples 5, m 16): the HNSW
+  // graph's filled links, the k nearest neighbours and the compacted forest.
+  for (const char* name : {"clusterable_data.npy", "digits.csv"}) {
+    const dense_data d =
+        std::string(name).ends_with(".npy") ? load_npy(data_path(name)) : load_csv(data_path(name), true);
+    const chutoro::model m(dense(d), chutoro::params{});
+    const auto bytes = m.to_bytes();
+    const model_file_bytes f(bytes);
+    const double above = double(bytes.size() - f.length("DATA")) / double(d.n);
+    EXPECT_LE(above, 200.0) << name << ": " << bytes.size() << " bytes for " << d.n << " items";
+    EXPECT_GE(above, 12.0) << name;  // at least the forest's n - 1 edges
+    const auto forest = f.get<std::uint64_t>("FRST", 0);
+    EXPECT_LE(forest, d.n - 1) << name;
+    // The buffer keeps few edges: mostly those within an endpoint's core distance (k = 4 per item).
+    EXPECT_LE(f.get<std::uint64_t>("FRST", 8 + 12 * forest), 4 * d.n) << name;
+  }
+}
+
+TEST(ModelFile, VersionOneAndTwoFilesReadAndGrowLikeTheModelThatWroteThem) {
+  const dense_data d = make_blobs(700, 4, 4, 0.1, 43);
+  chutoro::model a(dense(d, 0, 600), make_params(chutoro::candidate_mode::hnsw));
+  const auto v3 = a.to_bytes();
+  // A version 2 file whose last 5 forest edges sit in the buffered list, with
+  // a duplicate of edge (0, 1) far heavier than any forest edge (never chosen).
+  std::vector<std::byte> extra;
+  model_file_bytes::append<std::uint32_t>(extra, 0);
+  model_file_bytes::append<std::uint32_t>(extra, 1);
+  model_file_bytes::append<float>(extra, 1e30f);
+  const auto v2 = as_version_2(v3, 5, extra, 1);
+  ASSERT_GT(v2.size(), v3.size());
+  chutoro::model b = chutoro::model::from_bytes(v2);
+  expect_same_clusters(a.clusters(), b.clusters());
+  expect_same_tree(a.tree(), b.tree());
+  EXPECT_EQ(b.to_bytes(), v3);  // written back as version 3, the moved and the heavy edge compacted away
+  // Version 1: version 2 without PARM's last three fields.
+  model_file_bytes v1(v2);
+  const auto parm = v1.payload_bytes("PARM");
+  v1.replace_payload("PARM", std::vector<std::byte>(parm.begin(), parm.begin() + 81));
+  v1.set_header<std::uint32_t>(8, 1);
+  chutoro::model c = chutoro::model::from_bytes(v1.bytes());
+  EXPECT_EQ(c.to_bytes(), v3);
+  // Grown after loading: the same model as the one that never was saved.
+  a.add(*dense(d, 600, 700));
+  b.add(*dense(d, 600, 700));
+  c.add(*dense(d, 600, 700));
+  expect_same_clusters(a.clusters(), b.clusters());
+  EXPECT_EQ(a.to_bytes(), b.to_bytes());
+  EXPECT_EQ(a.to_bytes(), c.to_bytes());
+}
+
+TEST(ModelFile, CheckedInVersionOneFilesLoadAndAreWrittenBackSmaller) {
+  // tests/fuzz/corpus/model: files written by the version 1 writer (fuzz seeds,
+  // made by tests/fuzz/make_model_seeds.cpp before version 2): every source kind, both modes.
+  std::size_t files = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(CHUTORO_OLD_MODEL_FILES)) {
+    const auto path = entry.path();
+    if (path.extension() != ".chutoro") continue;
+    ++files;
+    std::ifstream in(path, std::ios::binary);
+    std::vector<char> chars((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    std::vector<std::byte> old(chars.size());
+    std::memcpy(old.data(), chars.data(), chars.size());
+    ASSERT_GE(old.size(), 12u) << path;
+    std::uint32_t version;
+    std::memcpy(&version, old.data() + 8, 4);
+    EXPECT_EQ(version, 1u) << path;
+    const chutoro::model m = chutoro::model::load(path);
+    const auto now = m.to_bytes();
+    std::memcpy(&version, now.data() + 8, 4);
+    EXPECT_EQ(version, 3u) << path;
+    // Version 2 added 24 bytes to PARM; hnsw files shed their layer-0 padding and buffered edges.
+    if (m.parameters().build.candidates == chutoro::candidate_mode::hnsw)
+      EXPECT_LT(now.size(), old.size()) << path;
+    else
+      EXPECT_EQ(now.size(), old.size() + 24) << path;
+    const chutoro::model back = chutoro::model::from_bytes(now);
+    expect_same_clusters(m.clusters(), back.clusters());
+    expect_same_tree(m.tree(), back.tree());
+    EXPECT_EQ(back.to_bytes(), now) << path;
+  }
+  EXPECT_GE(files, 5u);
 }

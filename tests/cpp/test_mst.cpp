@@ -16,6 +16,10 @@
 //    are final (each item's true k nearest offered first), compaction is exact:
 //    a tiny threshold (hundreds of compactions) and a huge one (none) give the
 //    same tree, equal to the brute-force Prim tree of the complete graph.
+//  - MstCandidateGraph.FinishAndCompactIsLossless: random distances offered
+//    in 8 rounds, with finish_and_compact() after each round, give after every
+//    round the same tree as a graph that keeps every edge (finish()), while
+//    core distances still fall; and it keeps far fewer edges.
 //  - MstBuffer.PeakBoundedInRealFit: build_spanning_tree(hnsw) with small
 //    compaction thresholds keeps fit_stats.peak_buffered_edges within the
 //    bound of candidate_graph.hpp's header: (n - 1) + threshold + the edges
@@ -25,6 +29,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <array>
 #include <chutoro/chutoro.hpp>
 #include <cmath>
 #include <limits>
@@ -316,4 +321,38 @@ TEST(MstForest, LargeGraphsMatchBruteForceOnAnyThreadCount) {
       }
     }
   }
+}
+
+TEST(MstCandidateGraph, FinishAndCompactIsLossless) {
+  std::mt19937_64 rng(123);
+  const std::size_t n = 400, ms = 5;
+  std::uniform_real_distribution<float> u(0.0f, 1.0f);
+  std::vector<std::array<float, 2>> pts(n);
+  for (auto& p : pts) p = {u(rng), u(rng)};
+  auto dist = [&](std::uint32_t a, std::uint32_t b) {
+    return std::hypot(pts[a][0] - pts[b][0], pts[a][1] - pts[b][1]);
+  };
+  chutoro::detail::candidate_graph all(n, ms, 1, std::size_t{1} << 30),
+      compacted(n, ms, 1, std::size_t{1} << 30);
+  std::size_t offered = 0;
+  for (int round = 0; round < 8; ++round) {
+    for (int e = 0; e < 3000; ++e) {
+      const auto a = static_cast<std::uint32_t>(rng() % n), b = static_cast<std::uint32_t>(rng() % n);
+      if (a == b) continue;
+      all.edge(a, b, dist(a, b));
+      compacted.edge(a, b, dist(a, b));
+      ++offered;
+    }
+    const chutoro::spanning_tree want = all.finish(), got = compacted.finish_and_compact();
+    ASSERT_EQ(got.edges.size(), want.edges.size()) << "round " << round;
+    for (std::size_t e = 0; e < want.edges.size(); ++e) {
+      EXPECT_EQ(got.edges[e].a, want.edges[e].a) << "round " << round << " edge " << e;
+      EXPECT_EQ(got.edges[e].b, want.edges[e].b) << "round " << round << " edge " << e;
+      EXPECT_EQ(got.edges[e].distance, want.edges[e].distance) << "round " << round << " edge " << e;
+    }
+    EXPECT_EQ(got.core_distances, want.core_distances);
+    EXPECT_EQ(compacted.harvested(), all.harvested());
+  }
+  EXPECT_EQ(all.compactions(), 0u);
+  EXPECT_LT(compacted.forest().size() + compacted.buffered().size(), offered / 4);
 }

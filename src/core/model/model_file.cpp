@@ -30,9 +30,13 @@ namespace {
 static_assert(std::endian::native == std::endian::little, "the model file format is little-endian");
 
 constexpr char kMagic[8] = {'C', 'H', 'U', 'T', 'O', 'R', 'O', '\x1a'};
-constexpr std::uint32_t kFormatVersion = 2;
+constexpr std::uint32_t kFormatVersion = 3;
 // Version 1 lacks PARM's last three fields (max_cluster_size,
 // cluster_selection_persistence, cluster_selection_epsilon_max): read with their defaults.
+// Versions 1 and 2 store HNSW's layer-0 lists padded to 2m links; version 3
+// their filled links only. Since version 3 a fit or add ends with a lossless
+// compaction of the candidate edges (candidate_graph::finish_and_compact),
+// so FRST holds few buffered edges; loading an older file compacts it so.
 constexpr std::uint32_t kOldestFormatVersion = 1;
 constexpr std::uint32_t kEndianMarker = 0x01020304u;
 
@@ -556,7 +560,11 @@ std::vector<std::byte> model::to_bytes() const {
     w.put<std::uint64_t>(g.size()), w.put<std::uint64_t>(g.inserted);
     w.put<std::uint32_t>(g.entry), w.put<std::int32_t>(g.max_level);
     w.raw(g.level.data(), g.level.size());
-    w.raw(g.links0.data(), g.links0.size() * sizeof(std::uint32_t));
+    // Layer 0: each item's count and filled links only (version 3).
+    for (std::size_t i = 0; i < g.size(); ++i) {
+      const std::uint32_t* lk = g.links(static_cast<std::uint32_t>(i), 0);
+      w.raw(lk, (1 + std::size_t{lk[0]}) * sizeof(std::uint32_t));
+    }
     w.array(std::span<const std::uint32_t>(g.upper));
     w.end_section();
     const detail::candidate_graph& c = m.hnsw->candidates;
@@ -571,10 +579,12 @@ std::vector<std::byte> model::to_bytes() const {
     w.raw(d.data(), d.size() * sizeof(float));
     w.raw(id.data(), id.size() * sizeof(std::uint32_t));
     w.end_section();
+    // A fit or add ends with finish_and_compact(): the forest, and the few
+    // edges a later forest may still need.
     w.begin_section(kForest);
     w.array(c.forest());
-    // The buffer's order depends on thread timing (its multiset does not):
-    // sorted, the file is the same bytes for any thread count.
+    // Sorted, the file is the same bytes for any thread count (the buffer's
+    // order could depend on thread timing; its multiset does not).
     std::vector<detail::raw_edge> buffered(c.buffered().begin(), c.buffered().end());
     std::sort(buffered.begin(), buffered.end(), [](const detail::raw_edge& x, const detail::raw_edge& y) {
       return std::tie(x.a, x.b, x.d) < std::tie(y.a, y.b, y.d);
@@ -676,8 +686,12 @@ model model::from_bytes(std::span<const std::byte> bytes, std::shared_ptr<data_s
     g.entry = r.in_range<std::uint32_t>("entry", 0, static_cast<std::uint32_t>(n - 1), "an item id");
     g.max_level = r.in_range<std::int32_t>("max_level", 0, 255);
     // The levels and layer-0 lists must be there before grow(n) allocates for them.
-    r.need(n * (1 + (g.m0 + 1) * sizeof(std::uint32_t)),
-           "field levels and layer-0 lists (n x (1 + 4 (2m + 1)))");
+    const bool padded = r.version() < 3;  // versions 1 and 2 pad each layer-0 list to 2m links
+    if (padded)
+      r.need(n * (1 + (g.m0 + 1) * sizeof(std::uint32_t)),
+             "field levels and layer-0 lists (n x (1 + 4 (2m + 1)))");
+    else
+      r.need(n * (1 + sizeof(std::uint32_t)), "field levels and layer-0 counts (n x (1 + 4))");
     g.grow(n);  // levels and block offsets follow from (seed, id)
     const auto levels = r.fixed<std::uint8_t>(n, "levels");
     for (std::size_t i = 0; i < n; ++i)
@@ -688,7 +702,16 @@ model model::from_bytes(std::span<const std::byte> bytes, std::shared_ptr<data_s
     if (g.level[g.entry] != g.max_level)
       r.fail("field max_level = " + std::to_string(g.max_level) + ", but the entry point (item " +
              std::to_string(g.entry) + ") is on level " + std::to_string(g.level[g.entry]));
-    g.links0 = r.fixed<std::uint32_t>(n * (g.m0 + 1), "layer-0 lists (n x (2m + 1) u32)");
+    if (padded) {
+      g.links0 = r.fixed<std::uint32_t>(n * (g.m0 + 1), "layer-0 lists (n x (2m + 1) u32)");
+    } else {
+      for (std::size_t i = 0; i < n; ++i) {
+        std::uint32_t* lk = g.links(static_cast<std::uint32_t>(i), 0);
+        const std::string list = "layer-0 list of item " + std::to_string(i) + " (0-based)";
+        lk[0] = r.in_range<std::uint32_t>(list + " count", 0, static_cast<std::uint32_t>(g.m0), "at most 2m");
+        r.raw(lk + 1, lk[0] * sizeof(std::uint32_t), "field " + list);
+      }
+    }
     g.upper = r.array<std::uint32_t>("upper-layer lists");
     std::size_t blocks = 0;
     for (std::size_t i = 0; i < n; ++i) blocks += g.level[i];
@@ -767,7 +790,7 @@ model model::from_bytes(std::span<const std::byte> bytes, std::shared_ptr<data_s
                                 std::move(buffered));
     m->hnsw->candidates.set_items_seen(n);
     const auto scope = m->enter();
-    m->tree = m->hnsw->candidates.finish();
+    m->tree = m->hnsw->candidates.finish_and_compact();  // as the fit or add that wrote it ended
   } else {
     if (sections != 3)
       r.fail_in("header", "field sections = " + std::to_string(sections) +

@@ -3,8 +3,10 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <iterator>
 #include <limits>
 #include <span>
+#include <tuple>
 #include <utility>
 
 #include "core/mst/union_find.hpp"
@@ -292,12 +294,82 @@ void candidate_graph::compact() {
 }
 
 spanning_tree candidate_graph::finish() const {
+  std::vector<raw_edge> forest;
+  return finish_into(forest);
+}
+
+spanning_tree candidate_graph::finish_and_compact() {
+  std::vector<raw_edge> forest;
+  spanning_tree t = finish_into(forest);
+  const std::span<const float> core = t.core_distances;
+  auto weight = [&](const raw_edge& e) { return std::max({core[e.a], core[e.b], e.d}); };
+  auto canonical = [](raw_edge e) {
+    if (e.a > e.b) std::swap(e.a, e.b);
+    return e;
+  };
+  auto before = [](const raw_edge& x, const raw_edge& y) {
+    return std::tie(x.a, x.b, x.d) < std::tie(y.a, y.b, y.d);
+  };
+  auto same = [](const raw_edge& x, const raw_edge& y) { return x.a == y.a && x.b == y.b && x.d == y.d; };
+  // The candidate edges outside the new forest, once each (built in the
+  // buffer's memory: one copy of the edges at a time).
+  const std::size_t was_buffered = buffer_.size();
+  peak_ = std::max<std::uint64_t>(peak_, buffer_.size() + forest_.size());
+  std::vector<raw_edge> rest = std::move(buffer_);
+  buffer_ = {};
+  rest.insert(rest.end(), forest_.begin(), forest_.end());
+  forest_ = {};
+  for (raw_edge& e : rest) e = canonical(e);
+  std::sort(rest.begin(), rest.end(), before);
+  rest.erase(std::unique(rest.begin(), rest.end(), same), rest.end());
+  std::vector<raw_edge> in_forest(forest.size());
+  std::transform(forest.begin(), forest.end(), in_forest.begin(), canonical);
+  std::sort(in_forest.begin(), in_forest.end(), before);
+  rest.erase(std::remove_if(rest.begin(), rest.end(),
+                            [&](const raw_edge& e) {
+                              return std::binary_search(in_forest.begin(), in_forest.end(), e, before);
+                            }),
+             rest.end());
+  in_forest = {};
+  // Drop an edge (a, b, d) when the forest joins a and b by a path whose
+  // mutual reachability weights are all < d: core distances only decrease, so
+  // those weights stay < d while the edge's weight stays >= d, and the edge
+  // is the strict maximum of a cycle in every later candidate graph: it is in
+  // no later minimum spanning forest. (Kruskal over the forest in weight
+  // order answers "joined below d" for the edges in order of d.)
+  std::vector<std::pair<float, std::uint32_t>> order(forest.size());
+  for (std::size_t f = 0; f < forest.size(); ++f)
+    order[f] = {weight(forest[f]), static_cast<std::uint32_t>(f)};
+  std::sort(order.begin(), order.end());
+  std::sort(rest.begin(), rest.end(), [](const raw_edge& x, const raw_edge& y) {
+    return std::tie(x.d, x.a, x.b) < std::tie(y.d, y.a, y.b);
+  });
+  union_find joined(n_);
+  std::vector<raw_edge> kept;
+  std::size_t next = 0;
+  for (const raw_edge& e : rest) {
+    while (next < order.size() && order[next].first < e.d) {
+      const raw_edge& f = forest[order[next].second];
+      joined.unite(f.a, f.b);
+      ++next;
+    }
+    if (joined.find(e.a) != joined.find(e.b)) kept.push_back(e);
+  }
+  rest = {};
+  std::sort(kept.begin(), kept.end(), before);
+  harvested_ += was_buffered;
+  harvested_ -= std::min<std::uint64_t>(harvested_, kept.size());
+  buffer_ = std::move(kept);
+  forest_ = std::move(forest);
+  return t;
+}
+
+spanning_tree candidate_graph::finish_into(std::vector<raw_edge>& forest) const {
   spanning_tree t;
   t.n = n_;
   t.core_distances.resize(n_);
   for (std::size_t i = 0; i < n_; ++i) t.core_distances[i] = core_distance(i);
-  const std::vector<raw_edge> forest =
-      solver_->minimum_spanning_forest(n_, forest_, buffer_, t.core_distances);
+  forest = solver_->minimum_spanning_forest(n_, forest_, buffer_, t.core_distances);
   union_find uf(n_);
   t.edges.reserve(n_ > 0 ? n_ - 1 : 0);
   for (const raw_edge& e : forest) {

@@ -126,6 +126,17 @@ class candidate_graph {
   /// follow and are treated as if they had come in the same call (FISHDBC's
   /// update; compaction happens only when the buffer fills).
   [[nodiscard]] spanning_tree finish() const;
+  /// finish(), then a lossless compaction: the forest it found becomes the
+  /// forest, and the buffer keeps only the other candidate edges (a, b, d)
+  /// that the forest does not join by a path of mutual reachability weights
+  /// all < d (sorted by (a, b, d), a < b). Core distances only decrease, so a
+  /// dropped edge is in no later minimum spanning forest: every later tree is
+  /// the one finish() would give without it. The tree is finish()'s; the
+  /// forest solver is called once; not counted in compactions(). A fit or add
+  /// ends with it, and a model file stores its result (docs/model_format.md),
+  /// so a saved model and one that never was grow alike.
+  /// O(E log E + n) for the E candidate edges.
+  [[nodiscard]] spanning_tree finish_and_compact();
 
   /// Makes room for items size()..n-1 (no known neighbours yet).
   void grow(std::size_t n);
@@ -158,6 +169,8 @@ class candidate_graph {
 
  private:
   void offer(std::uint32_t i, std::uint32_t j, float d) noexcept;
+  /// finish(), leaving the forest of all candidate edges in `forest`.
+  spanning_tree finish_into(std::vector<raw_edge>& forest) const;
 
   std::size_t n_, k_, factor_, min_edges_, threshold_;
   std::vector<float> knn_d_;           // n x k, max-heap by distance per item
