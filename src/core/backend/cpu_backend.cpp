@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
+#include <cstdlib>
 #include <numeric>
 #include <random>
 #include <vector>
@@ -35,6 +36,72 @@ class omp_scope final : public execution_scope {
  private:
   int saved_;
 };
+
+/// kNN refinement after the graph build (docs/algorithm.md, "kNN
+/// refinement"). The build's k-nearest lists miss the true neighbours of a
+/// few extreme outliers: inserted early, their own search saw a small graph,
+/// and later insertions, which stop at their own neighbours, never measure
+/// them again. Their wrong (too large) core distances make the heaviest
+/// spanning-tree edges heavier and can flip the excess-of-mass choice at the
+/// top of the condensed tree. Two steps, in parallel over the items:
+///  1. items whose core-distance estimate is above kRefineRatio times the
+///     mean of their neighbours' (and items that met fewer than k others)
+///     search the finished graph (beam 2 ef_construction); what the search
+///     computes is harvested as an insertion's is (hnsw_index::search: the
+///     pairs it ends with become candidate edges, the rest are offers);
+///  2. each of them is joined with its neighbours' neighbours (NN-descent's
+///     local join, Dong, Charikar & Li 2011): d(i, l) for l in N(j), j in
+///     N(i), each pair a candidate edge.
+/// Cost: a search and k^2 distances per flagged item (a few percent of the
+/// items on outlier-rich data); no effect on items whose lists look sound.
+/// Deterministic: the flagged set and each search depend on the graph and
+/// the lists only, and absorb() is order independent.
+inline constexpr float kRefineRatio = 2.0f;
+
+template <class Index, class Distance, class Absorb>
+void refine_knn(Index& hnsw, candidate_graph& cg, const Distance& dist,
+                std::span<typename Index::worker> workers, const build_params& bp, Absorb&& absorb) {
+  const std::size_t n = cg.size(), k = cg.k();
+  if (k == 0 || hnsw.inserted() < 2) return;
+  const auto core = cg.core_estimates();
+  const auto ids = cg.knn_ids();
+  float ratio = kRefineRatio;
+  if (const char* e = std::getenv("CHUTORO_REFINE_RATIO")) ratio = std::strtof(e, nullptr);
+  std::vector<std::uint32_t> flagged;
+  for (std::size_t i = 0; i < n; ++i) {
+    const std::size_t known = cg.known_neighbours(i);
+    if (known < k) {
+      flagged.push_back(static_cast<std::uint32_t>(i));
+      continue;
+    }
+    if (ratio <= 0) continue;
+    double sum = 0;
+    for (std::size_t s = 0; s < k; ++s) sum += core[ids[i * k + s]];
+    if (static_cast<double>(core[i]) * static_cast<double>(k) > static_cast<double>(ratio) * sum)
+      flagged.push_back(static_cast<std::uint32_t>(i));
+  }
+  if (flagged.empty()) return;
+  const std::size_t ef = std::max(2 * bp.ef_construction, k);
+  parallel_for(flagged.size(), [&](std::size_t f) {
+    hnsw.search(flagged[f], k, ef, workers[static_cast<std::size_t>(omp_get_thread_num())]);
+  });
+  absorb();
+  if (ratio <= 0) return;
+  parallel_for(flagged.size(), [&](std::size_t f) {
+    auto& w = workers[static_cast<std::size_t>(omp_get_thread_num())];
+    const std::uint32_t i = flagged[f];
+    const auto own = ids.subspan(std::size_t{i} * k, cg.known_neighbours(i));
+    std::vector<std::uint32_t> join;
+    for (const std::uint32_t j : own)
+      for (const std::uint32_t l : ids.subspan(std::size_t{j} * k, cg.known_neighbours(j)))
+        if (l != i && std::find(own.begin(), own.end(), l) == own.end()) join.push_back(l);
+    std::sort(join.begin(), join.end());
+    join.erase(std::unique(join.begin(), join.end()), join.end());
+    for (const std::uint32_t l : join) w.edges.push_back({i, l, dist(i, l)});
+    w.computed += join.size();
+  });
+  absorb();
+}
 
 template <class Distance>
 spanning_tree extend_with(hnsw_state& s, std::size_t n, const build_params& bp, const Distance& dist,
@@ -72,22 +139,43 @@ spanning_tree extend_with(hnsw_state& s, std::size_t n, const build_params& bp, 
   progress_ticker tick([&](std::size_t done) {
     if (progress) progress("graph", done, order.size());
   });
+  // One OpenMP parallel region inserts the batches (hnsw_index::insert_team):
+  // after each batch the team offers the harvest to the k-nearest lists (each
+  // thread its share of the items), one thread buffers the edges; when the
+  // buffer reaches the threshold the team stops and the compaction runs with
+  // all threads between two regions.
+  auto spans = [&](auto member) {
+    std::vector<std::span<const raw_edge>> v;
+    v.reserve(workers.size());
+    for (auto& w : workers) v.emplace_back(w.*member);
+    return v;
+  };
+  using worker_t = typename index_t::worker;
   for (std::size_t done = 0; done < order.size();) {
-    const std::size_t inserted = first + done;
-    const std::size_t batch = next_batch(inserted, bp.batch_size, order.size() - done);
-    hnsw.insert_batch(std::span(order).subspan(done, batch), workers);
-    done += batch;
-    s.candidates.set_items_seen(first + done);
-    absorb();
+    bool compact = false;
+    done += hnsw.insert_team(
+        std::span(order).subspan(done),
+        [&](std::size_t inserted, std::size_t left) { return next_batch(inserted, bp.batch_size, left); },
+        workers,
+        [&](int t, int threads) {
+          s.candidates.absorb_part(spans(&worker_t::edges), spans(&worker_t::offers),
+                                   static_cast<std::uint32_t>(t), static_cast<std::uint32_t>(threads));
+        },
+        [&](std::size_t inserted) {
+          const auto edges = spans(&worker_t::edges);
+          std::uint64_t harvested = 0;
+          for (const auto& e : edges) harvested += e.size();
+          stats.max_batch_edges = std::max(stats.max_batch_edges, harvested);
+          s.candidates.set_items_seen(first + done + inserted);
+          compact = s.candidates.buffer(edges);
+          for (auto& w : workers) w.edges.clear(), w.offers.clear();
+          return !compact;
+        },
+        [&](std::size_t inserted) { tick(done + inserted); });
+    if (compact) s.candidates.compact();
     tick(done, done == order.size());
   }
-  // An item that met fewer than min_samples - 1 others during the build (rare:
-  // tiny or very unbalanced inputs) gets its neighbours from a graph search.
-  const std::size_t k = s.candidates.k();
-  for (std::size_t i = 0; i < n; ++i)
-    if (s.candidates.known_neighbours(i) < k)
-      hnsw.search(static_cast<std::uint32_t>(i), k, std::max(bp.ef_construction, k), workers[0]);
-  absorb();
+  refine_knn(hnsw, s.candidates, dist, std::span(workers), bp, absorb);
   for (const auto& w : workers) stats.distance_computations += w.computed;
   stats.seconds_graph += seconds_since(t0);
   const auto t1 = std::chrono::steady_clock::now();
