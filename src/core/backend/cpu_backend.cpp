@@ -104,10 +104,16 @@ void refine_knn(Index& hnsw, candidate_graph& cg, const Distance& dist,
   }
   if (flagged.empty()) return;
   const std::size_t ef = std::max(2 * bp.ef_construction, k);
-  parallel_for(flagged.size(), [&](std::size_t f) {
-    hnsw.search(flagged[f], k, ef, workers[static_cast<std::size_t>(omp_get_thread_num())]);
-  });
-  absorb();
+  // In chunks, so the edges held between two absorb() calls stay within
+  // about kRefineChunk x ef (a batch's harvest is of the same order).
+  constexpr std::size_t kRefineChunk = 1024;
+  for (std::size_t c = 0; c < flagged.size(); c += kRefineChunk) {
+    const auto chunk = std::span(flagged).subspan(c, std::min(kRefineChunk, flagged.size() - c));
+    parallel_for(chunk.size(), [&](std::size_t f) {
+      hnsw.search(chunk[f], k, ef, workers[static_cast<std::size_t>(omp_get_thread_num())]);
+    });
+    absorb();
+  }
   if (!on) return;
   parallel_for(flagged.size(), [&](std::size_t f) {
     auto& w = workers[static_cast<std::size_t>(omp_get_thread_num())];
