@@ -52,7 +52,11 @@ class omp_scope final : public execution_scope {
 ///     finished graph (beam 2 ef_construction); what the search
 ///     computes is harvested as an insertion's is (hnsw_index::search: the
 ///     pairs it ends with become candidate edges, the rest are offers);
-///  2. each of them is joined with its neighbours' neighbours (NN-descent's
+///  2. the (at most kRefineAllPairs = 4,096) flagged items with the largest
+///     estimates are measured against each other, each keeping its k
+///     nearest as candidate edges: an outlier's true neighbours are mostly
+///     other outliers, which the graph links poorly, so step 1 misses some;
+///  3. each flagged item is joined with its neighbours' neighbours (NN-descent's
 ///     local join, Dong, Charikar & Li 2011): d(i, l) for l in N(j), j in
 ///     N(i), each pair a candidate edge.
 /// Cost: a search and up to k^2 distances per flagged item (3-4% of the
@@ -63,6 +67,7 @@ class omp_scope final : public execution_scope {
 /// the lists only, and absorb() is order independent.
 inline constexpr float kRefineRatio = 2.0f;
 inline constexpr double kRefineTop = 0.03;
+inline constexpr std::size_t kRefineAllPairs = 4096;
 
 template <class Index, class Distance, class Absorb>
 void refine_knn(Index& hnsw, candidate_graph& cg, const Distance& dist,
@@ -115,6 +120,33 @@ void refine_knn(Index& hnsw, candidate_graph& cg, const Distance& dist,
     absorb();
   }
   if (!on) return;
+  // The outliers' true neighbours are mostly other outliers, which the graph
+  // links poorly: the kRefineAllPairs flagged items with the largest
+  // estimates are measured against each other, each keeping its k nearest
+  // as candidate edges.
+  {
+    std::vector<std::uint32_t> top(flagged);
+    if (top.size() > kRefineAllPairs) {
+      std::nth_element(top.begin(), top.begin() + static_cast<std::ptrdiff_t>(kRefineAllPairs), top.end(),
+                       [&](std::uint32_t a, std::uint32_t b) {
+                         return core[a] > core[b] || (core[a] == core[b] && a < b);
+                       });
+      top.resize(kRefineAllPairs);
+    }
+    parallel_for(top.size(), [&](std::size_t f) {
+      auto& w = workers[static_cast<std::size_t>(omp_get_thread_num())];
+      const std::uint32_t i = top[f];
+      std::vector<std::pair<float, std::uint32_t>> near;
+      near.reserve(top.size());
+      for (const std::uint32_t l : top)
+        if (l != i) near.emplace_back(dist(i, l), l);
+      w.computed += near.size();
+      const std::size_t keep = std::min(k, near.size());
+      std::partial_sort(near.begin(), near.begin() + static_cast<std::ptrdiff_t>(keep), near.end());
+      for (std::size_t r = 0; r < keep; ++r) w.edges.push_back({i, near[r].second, near[r].first});
+    });
+    absorb();
+  }
   parallel_for(flagged.size(), [&](std::size_t f) {
     auto& w = workers[static_cast<std::size_t>(omp_get_thread_num())];
     const std::uint32_t i = flagged[f];
