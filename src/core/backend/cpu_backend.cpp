@@ -52,7 +52,7 @@ class omp_scope final : public execution_scope {
 ///     finished graph (beam 2 ef_construction); what the search
 ///     computes is harvested as an insertion's is (hnsw_index::search: the
 ///     pairs it ends with become candidate edges, the rest are offers);
-///  2. the (at most kRefineAllPairs = 4,096) flagged items with the largest
+///  2. the (at most kRefineAllPairs = 1,024) flagged items with the largest
 ///     estimates are measured against each other, each keeping its k
 ///     nearest as candidate edges: an outlier's true neighbours are mostly
 ///     other outliers, which the graph links poorly, so step 1 misses some;
@@ -67,7 +67,7 @@ class omp_scope final : public execution_scope {
 /// the lists only, and absorb() is order independent.
 inline constexpr float kRefineRatio = 2.0f;
 inline constexpr double kRefineTop = 0.03;
-inline constexpr std::size_t kRefineAllPairs = 4096;
+inline constexpr std::size_t kRefineAllPairs = 1024;
 
 template <class Index, class Distance, class Absorb>
 void refine_knn(Index& hnsw, candidate_graph& cg, const Distance& dist,
