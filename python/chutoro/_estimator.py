@@ -189,9 +189,12 @@ class FISHDBC(ClusterMixin, BaseEstimator):
         library's fixed default seed (42, as the CLI does), so repeated fits
         give identical results; an int in [0, 2**64) is used as the seed.
     n_jobs : int or None, default=None
-        Worker threads (OpenMP), following scikit-learn's convention: None
-        means 1, -1 all cores, -2 all but one. A callable metric always runs
-        on one thread.
+        Worker threads (OpenMP). None uses all cores, as scikit-learn's
+        OpenMP-based estimators do, unless ``OMP_NUM_THREADS`` or a
+        threadpoolctl limit (``threadpool_limits(n, user_api="openmp")``)
+        says fewer; a positive int is that many threads, -1 all cores, -2
+        all but one (joblib's convention). A callable metric always runs on
+        one thread. The result does not depend on it.
     verbose : bool, default=False
         Show a progress bar on stderr while fitting.
     device : {"auto", "cpu", "cuda"}, default="auto"
@@ -502,7 +505,8 @@ class FISHDBC(ClusterMixin, BaseEstimator):
         ValueError (they fix the graph: call :meth:`fit` to rebuild). With
         ``min_samples=None`` the model keeps the k of its fit (the
         ``min_cluster_size`` of that time). The model keeps the seed of its
-        fit; ``n_jobs`` and ``device`` are read at every call (a loaded model starts with 1 thread).
+        fit; ``n_jobs`` and ``device`` are read at every call (a loaded
+        model starts with ``n_jobs=None``: all cores).
 
         Raises
         ------
@@ -607,7 +611,7 @@ class FISHDBC(ClusterMixin, BaseEstimator):
         check_is_fitted(self)
         self._check_can_grow("approximate_predict")
         source = self._model_source(X, extend=False)
-        self._model.set_threads(int(effective_n_jobs(self.n_jobs)))
+        self._model.set_threads(_threads(self.n_jobs))
         labels, probabilities = self._model.approximate_predict(source)
         return np.asarray(labels), np.asarray(probabilities)
 
@@ -688,7 +692,7 @@ class FISHDBC(ClusterMixin, BaseEstimator):
         check_is_fitted(self)
         self._check_can_grow("membership_vector" if soft else "approximate_predict_scores")
         source = self._model_source(X, extend=False)
-        self._model.set_threads(int(effective_n_jobs(self.n_jobs)))
+        self._model.set_threads(_threads(self.n_jobs))
         return self._model.predict_soft(source, soft)
 
     # ---------------------------------------------------- files, pickles
@@ -753,7 +757,7 @@ class FISHDBC(ClusterMixin, BaseEstimator):
         stats = self.__dict__.get("fit_stats_")
         centres = {k: self.__dict__[k] for k in ("centroids_", "medoids_") if k in self.__dict__}
         self._model = _core.Model.from_bytes(blob, source, what="pickled FISHDBC")
-        self._model.set_threads(int(effective_n_jobs(self.n_jobs)))
+        self._model.set_threads(_threads(self.n_jobs))
         self._refresh()
         if stats is not None:
             self.fit_stats_ = stats
@@ -837,7 +841,7 @@ class FISHDBC(ClusterMixin, BaseEstimator):
             raise TypeError(f"n_jobs must be an int or None (got {type(self.n_jobs).__name__})")
         _check_compat_params(self)
         n_jobs = self.n_jobs if self.n_jobs is not None else self.core_dist_n_jobs
-        p["threads"] = int(effective_n_jobs(n_jobs))
+        p["threads"] = _threads(n_jobs)
         p["non_finite"] = _choice("non_finite", self.non_finite, ("raise", "label", "noise"))
         p["device"] = _choice("device", self.device, _DEVICES)
         metric = self.metric
@@ -1007,7 +1011,7 @@ class FISHDBC(ClusterMixin, BaseEstimator):
             device=device,  # nor a device: the model runs where it is loaded
             metric_params=_model_metric_params(model) or None,
         )
-        model.set_threads(1)
+        model.set_threads(_threads(None))
         est._model = model
         est._vocabulary = None
         est._source_input = source_input
@@ -1181,6 +1185,14 @@ def _int_param(label: str, value: Any, lo: int, hi: int | None = None, name: str
         rng = f">= {lo}" if hi is None else f"in [{lo}, {hi}]"
         raise ValueError(f"{label} must be {rng} (got {v})")
     return v
+
+
+def _threads(n_jobs: int | None) -> int:
+    """The library's thread count for ``n_jobs``: None -> 0, the OpenMP
+    default of the calling thread (all cores unless OMP_NUM_THREADS or a
+    threadpoolctl limit lowers it, as scikit-learn's OpenMP estimators
+    read it); otherwise joblib's convention (-1 all cores, -2 all but one)."""
+    return 0 if n_jobs is None else int(effective_n_jobs(n_jobs))
 
 
 def _choice(name: str, value: Any, choices: tuple[str, ...]) -> str:

@@ -27,10 +27,13 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <chutoro/chutoro.hpp>
 #include <cstdio>
+#include <mutex>
 #include <span>
+#include <thread>
 #include <tuple>
 #include <vector>
 
@@ -288,4 +291,36 @@ TEST(QualityDefaultVsExact, ClusterableData) {
 
 TEST(QualityDefaultVsExact, ChameleonDs3) {
   expect_default_close_to_exact("chameleon_ds3.csv", load_csv(data_path("chameleon_ds3.csv"), false));
+}
+
+// The build's barrier (team.hpp): every phase's completion runs exactly once,
+// on one thread, after all threads arrived and before any leaves; also when
+// threads oversubscribe the cores (they then sleep instead of spinning).
+TEST(HnswTeamBarrier, CompletionRunsOncePerPhaseBeforeAnyThreadLeaves) {
+  for (const int threads : {1, 2, 4}) {
+    chutoro::detail::team_barrier barrier(threads);
+    constexpr int kPhases = 500;
+    std::vector<int> arrived(kPhases, 0);  // written by each thread before it arrives
+    std::vector<int> completed(kPhases, 0);
+    std::atomic<int> wrong{0};
+    std::vector<std::thread> team;
+    for (int t = 0; t < threads; ++t)
+      team.emplace_back([&] {
+        for (int p = 0; p < kPhases; ++p) {
+          {
+            static std::mutex m;
+            std::lock_guard<std::mutex> lock(m);
+            ++arrived[static_cast<std::size_t>(p)];
+          }
+          barrier.arrive_and_wait([&] {
+            if (arrived[static_cast<std::size_t>(p)] != threads) ++wrong;
+            ++completed[static_cast<std::size_t>(p)];
+          });
+          if (completed[static_cast<std::size_t>(p)] != 1) ++wrong;  // seen by every thread after the barrier
+        }
+      });
+    for (auto& th : team) th.join();
+    EXPECT_EQ(wrong.load(), 0) << threads << " threads";
+    EXPECT_EQ(std::count(completed.begin(), completed.end(), 1), kPhases);
+  }
 }

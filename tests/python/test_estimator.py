@@ -87,8 +87,23 @@ def test_threads_do_not_change_the_result(blobs):
         one = chutoro.FISHDBC(candidates=candidates, n_jobs=1).fit(X)
         two = chutoro.FISHDBC(candidates=candidates, n_jobs=2).fit(X)
         every = chutoro.FISHDBC(candidates=candidates, n_jobs=-1).fit(X)
+        default = chutoro.FISHDBC(candidates=candidates).fit(X)  # n_jobs=None: all cores
         assert np.array_equal(one.labels_, two.labels_) and np.array_equal(one.labels_, every.labels_)
+        assert np.array_equal(one.labels_, default.labels_)
         assert np.array_equal(one.minimum_spanning_tree_.to_numpy(), two.minimum_spanning_tree_.to_numpy())
+
+
+def test_n_jobs_none_means_the_openmp_default():
+    # None hands 0 to the library: the calling thread's OpenMP default, all
+    # cores unless OMP_NUM_THREADS or threadpoolctl lowers it (scikit-learn's
+    # OpenMP estimators); ints follow joblib.
+    from joblib import effective_n_jobs
+
+    from chutoro._estimator import _threads
+
+    assert _threads(None) == 0
+    assert _threads(1) == 1 and _threads(3) == 3
+    assert _threads(-1) == effective_n_jobs(-1) >= 1
 
 
 def test_unfitted_estimator():

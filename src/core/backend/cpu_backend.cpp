@@ -6,8 +6,11 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
+#include <cstdlib>
+#include <limits>
 #include <numeric>
 #include <random>
+#include <string_view>
 #include <vector>
 
 #include "core/backend/backend.hpp"
@@ -36,6 +39,130 @@ class omp_scope final : public execution_scope {
  private:
   int saved_;
 };
+
+/// kNN refinement after the graph build (docs/algorithm.md, "kNN
+/// refinement"). The build's k-nearest lists miss the true neighbours of a
+/// few extreme outliers: inserted early, their own search saw a small graph,
+/// and later insertions, which stop at their own neighbours, never measure
+/// them again. Their wrong (too large) core distances make the heaviest
+/// spanning-tree edges heavier and can flip the excess-of-mass choice at the
+/// top of the condensed tree. Two steps, in parallel over the items:
+///  1. the items whose core-distance estimates are the largest kRefineTop
+///     (3%) of all, or above kRefineRatio times the mean of their
+///     neighbours', and items that met fewer than k others, search the
+///     finished graph (beam 2 ef_construction); what the search
+///     computes is harvested as an insertion's is (hnsw_index::search: the
+///     pairs it ends with become candidate edges, the rest are offers);
+///  2. the (at most kRefineAllPairs = 1,024) flagged items with the largest
+///     estimates are measured against each other, each keeping its k
+///     nearest as candidate edges: an outlier's true neighbours are mostly
+///     other outliers, which the graph links poorly, so step 1 misses some;
+///  3. each flagged item is joined with its neighbours' neighbours (NN-descent's
+///     local join, Dong, Charikar & Li 2011): d(i, l) for l in N(j), j in
+///     N(i), each pair a candidate edge.
+/// Cost: a search and up to k^2 distances per flagged item (3-4% of the
+/// items); items whose lists look sound are not touched. On shuttle
+/// (min_cluster_size 5, seed 2) the 49 too-large core distances all were in
+/// the top 0.6% of the exact ones.
+/// Deterministic: the flagged set and each search depend on the graph and
+/// the lists only, and absorb() is order independent.
+inline constexpr float kRefineRatio = 2.0f;
+inline constexpr double kRefineTop = 0.03;
+inline constexpr std::size_t kRefineAllPairs = 1024;
+
+template <class Index, class Distance, class Absorb>
+void refine_knn(Index& hnsw, candidate_graph& cg, const Distance& dist,
+                std::span<typename Index::worker> workers, const build_params& bp, Absorb&& absorb) {
+  const std::size_t n = cg.size(), k = cg.k();
+  if (k == 0 || hnsw.inserted() < 2) return;
+  const auto core = cg.core_estimates();
+  const auto ids = cg.knn_ids();
+  // CHUTORO_REFINE=0 turns the stage off (for measurements): only items that
+  // met fewer than k others are searched, as before the stage existed.
+  const char* env = std::getenv("CHUTORO_REFINE");
+  const bool on = !(env && std::string_view(env) == "0");
+  // the estimate of rank n (1 - kRefineTop): items at or above it are flagged
+  float cut = std::numeric_limits<float>::infinity();
+  if (on) {
+    std::vector<float> sorted(core.begin(), core.end());
+    const auto r = static_cast<std::size_t>(static_cast<double>(n) * (1.0 - kRefineTop));
+    if (r < n) {
+      std::nth_element(sorted.begin(), sorted.begin() + static_cast<std::ptrdiff_t>(r), sorted.end());
+      cut = sorted[r];
+    }
+  }
+  std::vector<std::uint32_t> flagged;
+  for (std::size_t i = 0; i < n; ++i) {
+    const std::size_t known = cg.known_neighbours(i);
+    if (known < k) {
+      flagged.push_back(static_cast<std::uint32_t>(i));
+      continue;
+    }
+    if (!on) continue;
+    if (core[i] >= cut && core[i] > 0) {
+      flagged.push_back(static_cast<std::uint32_t>(i));
+      continue;
+    }
+    double sum = 0;
+    for (std::size_t s = 0; s < k; ++s) sum += core[ids[i * k + s]];
+    if (static_cast<double>(core[i]) * static_cast<double>(k) > static_cast<double>(kRefineRatio) * sum)
+      flagged.push_back(static_cast<std::uint32_t>(i));
+  }
+  if (flagged.empty()) return;
+  const std::size_t ef = std::max(2 * bp.ef_construction, k);
+  // In chunks, so the edges held between two absorb() calls stay within
+  // about kRefineChunk x ef (a batch's harvest is of the same order).
+  constexpr std::size_t kRefineChunk = 1024;
+  for (std::size_t c = 0; c < flagged.size(); c += kRefineChunk) {
+    const auto chunk = std::span(flagged).subspan(c, std::min(kRefineChunk, flagged.size() - c));
+    parallel_for(chunk.size(), [&](std::size_t f) {
+      hnsw.search(chunk[f], k, ef, workers[static_cast<std::size_t>(omp_get_thread_num())]);
+    });
+    absorb();
+  }
+  if (!on) return;
+  // The outliers' true neighbours are mostly other outliers, which the graph
+  // links poorly: the kRefineAllPairs flagged items with the largest
+  // estimates are measured against each other, each keeping its k nearest
+  // as candidate edges.
+  {
+    std::vector<std::uint32_t> top(flagged);
+    if (top.size() > kRefineAllPairs) {
+      std::nth_element(top.begin(), top.begin() + static_cast<std::ptrdiff_t>(kRefineAllPairs), top.end(),
+                       [&](std::uint32_t a, std::uint32_t b) {
+                         return core[a] > core[b] || (core[a] == core[b] && a < b);
+                       });
+      top.resize(kRefineAllPairs);
+    }
+    parallel_for(top.size(), [&](std::size_t f) {
+      auto& w = workers[static_cast<std::size_t>(omp_get_thread_num())];
+      const std::uint32_t i = top[f];
+      std::vector<std::pair<float, std::uint32_t>> near;
+      near.reserve(top.size());
+      for (const std::uint32_t l : top)
+        if (l != i) near.emplace_back(dist(i, l), l);
+      w.computed += near.size();
+      const std::size_t keep = std::min(k, near.size());
+      std::partial_sort(near.begin(), near.begin() + static_cast<std::ptrdiff_t>(keep), near.end());
+      for (std::size_t r = 0; r < keep; ++r) w.edges.push_back({i, near[r].second, near[r].first});
+    });
+    absorb();
+  }
+  parallel_for(flagged.size(), [&](std::size_t f) {
+    auto& w = workers[static_cast<std::size_t>(omp_get_thread_num())];
+    const std::uint32_t i = flagged[f];
+    const auto own = ids.subspan(std::size_t{i} * k, cg.known_neighbours(i));
+    std::vector<std::uint32_t> join;
+    for (const std::uint32_t j : own)
+      for (const std::uint32_t l : ids.subspan(std::size_t{j} * k, cg.known_neighbours(j)))
+        if (l != i && std::find(own.begin(), own.end(), l) == own.end()) join.push_back(l);
+    std::sort(join.begin(), join.end());
+    join.erase(std::unique(join.begin(), join.end()), join.end());
+    for (const std::uint32_t l : join) w.edges.push_back({i, l, dist(i, l)});
+    w.computed += join.size();
+  });
+  absorb();
+}
 
 template <class Distance>
 spanning_tree extend_with(hnsw_state& s, std::size_t n, const build_params& bp, const Distance& dist,
@@ -73,22 +200,43 @@ spanning_tree extend_with(hnsw_state& s, std::size_t n, const build_params& bp, 
   progress_ticker tick([&](std::size_t done) {
     if (progress) progress("graph", done, order.size());
   });
+  // One OpenMP parallel region inserts the batches (hnsw_index::insert_team):
+  // after each batch the team offers the harvest to the k-nearest lists (each
+  // thread its share of the items), one thread buffers the edges; when the
+  // buffer reaches the threshold the team stops and the compaction runs with
+  // all threads between two regions.
+  auto spans = [&](auto member) {
+    std::vector<std::span<const raw_edge>> v;
+    v.reserve(workers.size());
+    for (auto& w : workers) v.emplace_back(w.*member);
+    return v;
+  };
+  using worker_t = typename index_t::worker;
   for (std::size_t done = 0; done < order.size();) {
-    const std::size_t inserted = first + done;
-    const std::size_t batch = next_batch(inserted, bp.batch_size, order.size() - done);
-    hnsw.insert_batch(std::span(order).subspan(done, batch), workers);
-    done += batch;
-    s.candidates.set_items_seen(first + done);
-    absorb();
+    bool compact = false;
+    done += hnsw.insert_team(
+        std::span(order).subspan(done),
+        [&](std::size_t inserted, std::size_t left) { return next_batch(inserted, bp.batch_size, left); },
+        workers,
+        [&](int t, int threads) {
+          s.candidates.absorb_part(spans(&worker_t::edges), spans(&worker_t::offers),
+                                   static_cast<std::uint32_t>(t), static_cast<std::uint32_t>(threads));
+        },
+        [&](std::size_t inserted) {
+          const auto edges = spans(&worker_t::edges);
+          std::uint64_t harvested = 0;
+          for (const auto& e : edges) harvested += e.size();
+          stats.max_batch_edges = std::max(stats.max_batch_edges, harvested);
+          s.candidates.set_items_seen(first + done + inserted);
+          compact = s.candidates.buffer(edges);
+          for (auto& w : workers) w.edges.clear(), w.offers.clear();
+          return !compact;
+        },
+        [&](std::size_t inserted) { tick(done + inserted); });
+    if (compact) s.candidates.compact();
     tick(done, done == order.size());
   }
-  // An item that met fewer than min_samples - 1 others during the build (rare:
-  // tiny or very unbalanced inputs) gets its neighbours from a graph search.
-  const std::size_t k = s.candidates.k();
-  for (std::size_t i = 0; i < n; ++i)
-    if (s.candidates.known_neighbours(i) < k)
-      hnsw.search(static_cast<std::uint32_t>(i), k, std::max(bp.ef_construction, k), workers[0]);
-  absorb();
+  refine_knn(hnsw, s.candidates, dist, std::span(workers), bp, absorb);
   for (const auto& w : workers) stats.distance_computations += w.computed;
   stats.seconds_graph += seconds_since(t0);
   const auto t1 = std::chrono::steady_clock::now();

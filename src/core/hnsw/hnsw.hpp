@@ -17,13 +17,16 @@
 //     order, in parallel over target nodes (pruning full lists);
 //  3. the entry point is updated in batch order.
 // No locks: phase 1 only reads shared lists, phase 2 gives each list to one
-// thread. The graph, and so the harvested multiset of edges, depends only on
-// the seed and the batch schedule, never on the thread count or timing.
+// thread. One OpenMP parallel region serves all the batches of a build
+// (insert_team); its threads meet at a team_barrier (team.hpp) whose spin is
+// bounded by the library, so a busy core does not stall the build. The graph, and so the harvested multiset
+// of edges, depends only on the seed and the batch schedule, never on the thread count or timing.
 #pragma once
 
 #include <omp.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
@@ -33,6 +36,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/hnsw/team.hpp"
 #include "core/mst/candidate_graph.hpp"
 
 namespace chutoro::detail {
@@ -164,46 +168,88 @@ class hnsw_index {
   /// insertion ends with is an edge.
   void set_core_estimates(std::span<const float> core, std::size_t k) noexcept { core_ = core, core_k_ = k; }
 
-  /// Inserts `batch` (ids not yet inserted, distinct), using up to
-  /// workers.size() OpenMP threads; worker t serves thread t.
+  /// Inserts `batch` (ids not yet inserted, distinct) as one batch, using up
+  /// to workers.size() OpenMP threads; worker t serves thread t.
   void insert_batch(std::span<const id_t> batch, std::span<worker> workers) {
-    if (batch.empty()) return;
-    std::size_t first = 0;
-    if (g_.inserted == 0) {  // the first item becomes the entry point
-      g_.entry = batch[0];
-      g_.max_level = g_.level[batch[0]];
-      g_.inserted = 1;
-      first = 1;
+    insert_team(
+        batch, [&](std::size_t, std::size_t left) { return left; }, workers, [](int, int) {},
+        [](std::size_t) { return true; }, [](std::size_t) {});
+  }
+
+  /// Inserts `order` (ids not yet inserted, distinct) in consecutive batches
+  /// of batch_of(inserted, left) items (inserted: items in the graph, left:
+  /// items of `order` not inserted yet) inside one OpenMP parallel region of
+  /// up to workers.size() threads (worker t serves team thread t). After
+  /// each batch, every team thread t of `threads` runs after_part(t, threads)
+  /// (the harvest's parallel part), then one thread runs after_batch(done),
+  /// done = items of `order` inserted; it returns false to leave the region
+  /// early (e.g. for a compaction that wants all threads). on_caller(done)
+  /// runs on the calling thread (team thread 0) after each batch (progress).
+  /// Returns `done`. The threads meet at a team_barrier three times per
+  /// batch (after the searches, after the reverse links, after after_part),
+  /// which spins at most a few microseconds before it sleeps, so a thread
+  /// that waits does not keep a late one off a shared core. The graph does
+  /// not depend on the thread count or timing. The first exception thrown by
+  /// any part stops the work at the end of its batch and is rethrown here.
+  template <class BatchOf, class AfterPart, class AfterBatch, class OnCaller>
+  std::size_t insert_team(std::span<const id_t> order, BatchOf&& batch_of, std::span<worker> workers,
+                          AfterPart&& after_part, AfterBatch&& after_batch, OnCaller&& on_caller) {
+    batch_job job;
+    team_barrier barrier;
+    std::size_t done = 0;
+    bool stop = false;  // written by barrier completions only, read after them
+    std::atomic<bool> failed{false};
+    std::exception_ptr failure;
+    auto guard = [&](auto&& f) noexcept {
+      try {
+        f();
+      } catch (...) {
+#pragma omp critical(chutoro_hnsw_failure)
+        if (!failure) failure = std::current_exception();
+        failed.store(true, std::memory_order_relaxed);
+      }
+    };
+    auto start_next = [&] {
+      if (failed.load(std::memory_order_relaxed) || done == order.size()) {
+        stop = true;
+        return;
+      }
+      guard([&] { begin_batch(job, order.subspan(done, batch_of(g_.inserted, order.size() - done))); });
+      if (failed.load(std::memory_order_relaxed)) stop = true;
+    };
+    start_next();
+    const int threads = static_cast<int>(std::max<std::size_t>(workers.size(), 1));
+    if (!stop) {
+#pragma omp parallel num_threads(threads) if (threads > 1)
+      {
+#pragma omp single
+        barrier.reset(omp_get_num_threads());
+        const int t = omp_get_thread_num();
+        worker& w = workers[static_cast<std::size_t>(t)];
+        for (;;) {
+          guard([&] { plan_part(job, w, failed); });
+          barrier.arrive_and_wait([&] { guard([&] { group_links(job); }); });
+          guard([&] { link_part(job, w, failed); });
+          barrier.arrive_and_wait([&] {
+            guard([&] { end_batch(job); });
+            done += job.items.size() + job.first;
+          });
+          guard([&] { after_part(t, barrier.size()); });
+          barrier.arrive_and_wait([&] {
+            bool more = true;
+            guard([&] { more = after_batch(done); });
+            if (more)
+              start_next();
+            else
+              stop = true;
+          });
+          if (stop) break;
+          if (t == 0) guard([&] { on_caller(done); });
+        }
+      }
     }
-    const auto items = batch.subspan(first);
-    const int threads = static_cast<int>(std::min<std::size_t>(workers.size(), items.size()));
-    // Phase 1: searches against the graph as it was before the batch.
-    std::vector<std::vector<link_request>> requests(items.size());
-    run_parallel(
-        items.size(), threads, [&](std::size_t i, worker& w) { requests[i] = plan_links(items, i, w); },
-        workers);
-    // Phase 2: reverse links, grouped by (target, layer), applied in batch order.
-    std::vector<link_request> all;
-    for (auto& r : requests) all.insert(all.end(), r.begin(), r.end());
-    std::stable_sort(all.begin(), all.end(), [](const link_request& x, const link_request& y) {
-      return x.target != y.target ? x.target < y.target : x.layer < y.layer;
-    });
-    std::vector<std::size_t> group_start;
-    for (std::size_t r = 0; r < all.size(); ++r)
-      if (r == 0 || all[r].target != all[r - 1].target || all[r].layer != all[r - 1].layer)
-        group_start.push_back(r);
-    group_start.push_back(all.size());
-    run_parallel(
-        group_start.size() - 1, threads,
-        [&](std::size_t g, worker& w) {
-          for (std::size_t r = group_start[g]; r < group_start[g + 1]; ++r)
-            connect(all[r].target, all[r].source, all[r].d, all[r].layer, w);
-        },
-        workers);
-    // Phase 3: entry point, in batch order.
-    for (id_t q : items)
-      if (g_.level[q] > g_.max_level) g_.max_level = g_.level[q], g_.entry = q;
-    g_.inserted += items.size();
+    if (failure) std::rethrow_exception(failure);
+    return done;
   }
 
   /// k approximate nearest neighbours of item q (q excluded), ascending. q
@@ -232,23 +278,70 @@ class hnsw_index {
     int layer;
   };
 
-  template <class Body>
-  static void run_parallel(std::size_t count, int threads, Body&& body, std::span<worker> workers) {
-    std::exception_ptr failure;
-#pragma omp parallel num_threads(std::max(threads, 1)) if (threads > 1)
-    {
-      worker& w = workers[static_cast<std::size_t>(omp_get_thread_num())];
-#pragma omp for schedule(dynamic, 1)
-      for (std::int64_t i = 0; i < static_cast<std::int64_t>(count); ++i) {
-        try {
-          body(static_cast<std::size_t>(i), w);
-        } catch (...) {
-#pragma omp critical(chutoro_hnsw_failure)
-          if (!failure) failure = std::current_exception();
-        }
-      }
+  // One batch on its way into the graph (insert_team's phases).
+  struct batch_job {
+    std::span<const id_t> items;  // the batch, less the first item of an empty graph
+    std::size_t first = 0;        // 1 if the batch's first item became the entry point
+    std::vector<std::vector<link_request>> requests;
+    std::vector<link_request> all;
+    std::vector<std::size_t> group_start;
+    std::atomic<std::size_t> next{0};  // next item (phase 1) or group (phase 2) to take
+  };
+
+  // Serial: the first item of an empty graph becomes the entry point.
+  void begin_batch(batch_job& job, std::span<const id_t> batch) {
+    job.first = 0;
+    if (g_.inserted == 0 && !batch.empty()) {
+      g_.entry = batch[0];
+      g_.max_level = g_.level[batch[0]];
+      g_.inserted = 1;
+      job.first = 1;
     }
-    if (failure) std::rethrow_exception(failure);
+    job.items = batch.subspan(job.first);
+    job.requests.resize(job.items.size());
+    job.next.store(0, std::memory_order_relaxed);
+  }
+
+  // Phase 1, on every team thread: searches against the graph as it was
+  // before the batch, items taken one at a time.
+  void plan_part(batch_job& job, worker& w, const std::atomic<bool>& failed) {
+    for (std::size_t i; (i = job.next.fetch_add(1, std::memory_order_relaxed)) < job.items.size();) {
+      if (failed.load(std::memory_order_relaxed)) return;
+      job.requests[i] = plan_links(job.items, i, w);
+    }
+  }
+
+  // Serial: reverse links grouped by (target, layer), in batch order.
+  void group_links(batch_job& job) {
+    job.all.clear();
+    for (auto& r : job.requests) job.all.insert(job.all.end(), r.begin(), r.end());
+    std::stable_sort(job.all.begin(), job.all.end(), [](const link_request& x, const link_request& y) {
+      return x.target != y.target ? x.target < y.target : x.layer < y.layer;
+    });
+    job.group_start.clear();
+    for (std::size_t r = 0; r < job.all.size(); ++r)
+      if (r == 0 || job.all[r].target != job.all[r - 1].target || job.all[r].layer != job.all[r - 1].layer)
+        job.group_start.push_back(r);
+    job.group_start.push_back(job.all.size());
+    job.next.store(0, std::memory_order_relaxed);
+  }
+
+  // Phase 2, on every team thread: each (target, layer) list to one thread.
+  void link_part(batch_job& job, worker& w, const std::atomic<bool>& failed) {
+    const std::size_t groups = job.group_start.size() - 1;
+    for (std::size_t g; (g = job.next.fetch_add(1, std::memory_order_relaxed)) < groups;) {
+      if (failed.load(std::memory_order_relaxed)) return;
+      for (std::size_t r = job.group_start[g]; r < job.group_start[g + 1]; ++r)
+        connect(job.all[r].target, job.all[r].source, job.all[r].d, job.all[r].layer, w);
+    }
+  }
+
+  // Phase 3, serial: entry point, in batch order.
+  void end_batch(batch_job& job) {
+    for (id_t q : job.items)
+      if (g_.level[q] > g_.max_level) g_.max_level = g_.level[q], g_.entry = q;
+    g_.inserted += job.items.size();
+    for (auto& r : job.requests) r.clear();
   }
 
   id_t* links(id_t x, int l) noexcept { return g_.links(x, l); }

@@ -49,24 +49,31 @@ void candidate_graph::absorb(std::span<const std::span<const raw_edge>> edges,
   if (total == 0) return;
   const bool parallel = total >= 4096;
 #pragma omp parallel if (parallel)
-  {
-    const auto t = static_cast<std::uint32_t>(omp_get_thread_num());
-    const auto threads = static_cast<std::uint32_t>(omp_get_num_threads());
-    for (const auto& part : edges)
-      for (const raw_edge& e : part) {
-        if (e.a % threads == t) offer(e.a, e.b, e.d);
-        if (e.b % threads == t) offer(e.b, e.a, e.d);
-      }
-    for (const auto& part : offers)
-      for (const raw_edge& e : part)
-        if (e.a % threads == t) offer(e.a, e.b, e.d);
-  }
+  absorb_part(edges, offers, static_cast<std::uint32_t>(omp_get_thread_num()),
+              static_cast<std::uint32_t>(omp_get_num_threads()));
+  if (buffer(edges)) compact();
+}
+
+void candidate_graph::absorb_part(std::span<const std::span<const raw_edge>> edges,
+                                  std::span<const std::span<const raw_edge>> offers, std::uint32_t t,
+                                  std::uint32_t threads) noexcept {
+  for (const auto& part : edges)
+    for (const raw_edge& e : part) {
+      if (e.a % threads == t) offer(e.a, e.b, e.d);
+      if (e.b % threads == t) offer(e.b, e.a, e.d);
+    }
+  for (const auto& part : offers)
+    for (const raw_edge& e : part)
+      if (e.a % threads == t) offer(e.a, e.b, e.d);
+}
+
+bool candidate_graph::buffer(std::span<const std::span<const raw_edge>> edges) {
   std::size_t incoming = 0;
   for (const auto& part : edges) incoming += part.size();
   if (buffer_.size() + incoming > buffer_.capacity())
     buffer_.reserve(std::max(buffer_.size() + incoming, threshold_ + threshold_ / 8));
   for (const auto& part : edges) buffer_.insert(buffer_.end(), part.begin(), part.end());
-  if (buffer_.size() >= threshold_) compact();
+  return buffer_.size() >= threshold_;
 }
 
 void candidate_graph::set_items_seen(std::size_t seen) noexcept {

@@ -105,6 +105,17 @@ class candidate_graph {
   void absorb(std::span<const std::span<const raw_edge>> edges,
               std::span<const std::span<const raw_edge>> offers = {});
 
+  /// absorb() in two parts, for a team of threads that is already running
+  /// (the HNSW build's): absorb_part(edges, offers, t, threads) on every
+  /// thread t of the team (the offers to items i with i % threads == t; the
+  /// parts touch disjoint items), then buffer(edges) on one thread, which
+  /// returns whether the buffer reached the compaction threshold (the caller
+  /// then calls compact()). Together: absorb() less its compaction.
+  void absorb_part(std::span<const std::span<const raw_edge>> edges,
+                   std::span<const std::span<const raw_edge>> offers, std::uint32_t t,
+                   std::uint32_t threads) noexcept;
+  bool buffer(std::span<const std::span<const raw_edge>> edges);
+
   /// Tells the graph how many items have been inserted (scales the threshold).
   void set_items_seen(std::size_t seen) noexcept;
 
