@@ -351,6 +351,9 @@ distributed_result distributed_fit(communicator& comm, const data_source& local,
   distributed_result res;
   rank_stats& rs = res.stats;
   params p = p_in;
+  // auto: every shard runs FISHDBC (the exact paths auto may pick are
+  // one-process shortcuts for small or low-dimensional inputs).
+  if (p.build.candidates == candidate_mode::auto_select) p.build.candidates = candidate_mode::hnsw;
   std::optional<item_codec> codec;
   std::string mine;
 
@@ -365,8 +368,8 @@ distributed_result distributed_fit(communicator& comm, const data_source& local,
             "distributed fit: centres_per_rank must be >= 1 (got 0)");
     expects(dp.sample_size >= 1, error_code::invalid_argument,
             "distributed fit: sample_size must be >= 1 (got 0)");
-    expects(p.build.candidates == candidate_mode::hnsw, error_code::unsupported,
-            "distributed fit: candidates = exact is not distributed; use hnsw (FISHDBC)");
+    expects(p.build.candidates != candidate_mode::exact, error_code::unsupported,
+            "distributed fit: candidates = exact is not distributed; use hnsw (FISHDBC) or auto");
     codec.emplace(local);
     expects(local.size() >= 1, error_code::invalid_argument,
             "distributed fit: this rank's slice holds no item");

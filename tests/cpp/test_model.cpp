@@ -967,7 +967,9 @@ TEST(ModelFile, FittedModelsStoreAtMost200BytesPerItemAboveTheData) {
   for (const char* name : {"clusterable_data.npy", "digits.csv"}) {
     const dense_data d =
         std::string(name).ends_with(".npy") ? load_npy(data_path(name)) : load_csv(data_path(name), true);
-    const chutoro::model m(dense(d), chutoro::params{});
+    chutoro::params p;  // the defaults, with the HNSW graph (auto would pick exact at this size)
+    p.build.candidates = chutoro::candidate_mode::hnsw;
+    const chutoro::model m(dense(d), p);
     const auto bytes = m.to_bytes();
     const model_file_bytes f(bytes);
     const double above = double(bytes.size() - f.length("DATA")) / double(d.n);

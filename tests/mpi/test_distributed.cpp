@@ -38,6 +38,7 @@ chutoro::params small_params() {
   p.selection.min_cluster_size = 10;
   p.build.min_samples = 5;
   p.build.threads = 1;
+  p.build.candidates = chutoro::candidate_mode::hnsw;  // the one-process reference runs FISHDBC too
   return p;
 }
 
@@ -246,6 +247,7 @@ TEST(DistributedFit, AgreesOnTheSharedDataReadInParts) {
                                    chutoro::dense_metric::euclidean);
   chutoro::params p;  // the CLI's defaults: min_cluster_size 5
   p.build.threads = 1;
+  p.build.candidates = chutoro::candidate_mode::hnsw;
   const dist::distributed_result r = dist::distributed_fit(*c, mine, p, {}, "clusterable_data.npy");
   EXPECT_EQ(r.first, part.first_row);
   if (me != 0) return;
