@@ -43,7 +43,7 @@ if not CLI.exists():
 ALLOWED_NEW_FILES: list[str] = []
 
 TIMEOUT = 60  # seconds for one CLI run: a hang is a failure, not a stuck suite
-FILE_SIZE_LIMIT = 64 * 1024  # error_file_size_limited: below any model, above a 300-row labels CSV
+FILE_SIZE_LIMIT = 16 * 1024  # error_file_size_limited: below any model (200 rows: ~23 KB since format 3), above a 300-row labels CSV (~8 KB)
 PREFIX = "chutoro: error: "
 # Characters no one-line message may hold raw: C0 and C1 controls, DEL (the final newline aside).
 CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
