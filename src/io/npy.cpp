@@ -377,7 +377,8 @@ dense_table read_npy_rows(const std::filesystem::path& path, RowRange rows, std:
       for (std::size_t k = k0; k < k0 + m; ++k) {
         float v = t.values[k];
         if (swap) t.values[k] = v = byteswap_value(v);
-        if (!std::isfinite(v) && !(missing_as_nan && std::isnan(v))) throw_not_finite(file, base + k, t.dim, v);
+        if (!std::isfinite(v) && !(missing_as_nan && std::isnan(v)))
+          throw_not_finite(file, base + k, t.dim, v);
       }
     }
   } else {
@@ -391,7 +392,8 @@ dense_table read_npy_rows(const std::filesystem::path& path, RowRange rows, std:
         double v = buf[k];
         if (swap) v = byteswap_value(v);
         const auto f = static_cast<float>(v);
-        if (!std::isfinite(f) && !(missing_as_nan && std::isnan(v))) throw_not_finite(file, base + k0 + k, t.dim, v);
+        if (!std::isfinite(f) && !(missing_as_nan && std::isnan(v)))
+          throw_not_finite(file, base + k0 + k, t.dim, v);
         t.values[k0 + k] = f;
       }
     }

@@ -120,8 +120,9 @@ static int32_t fake_spanning_forest(int32_t device, uint64_t n, const chutoro_cu
 }
 
 static int32_t fake_exact_tree(int32_t device, const float* rows, uint64_t n, uint64_t dim, uint64_t stride,
-                               int32_t metric, uint64_t min_samples, float* core_out, chutoro_cuda_edge* tree_out,
-                               chutoro_cuda_progress_fn progress, void* progress_context, char* error) {
+                               int32_t metric, uint64_t min_samples, float* core_out,
+                               chutoro_cuda_edge* tree_out, chutoro_cuda_progress_fn progress,
+                               void* progress_context, char* error) {
   uint64_t i;
   int32_t status = situation(error);
   (void)device;

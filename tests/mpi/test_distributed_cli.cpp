@@ -98,8 +98,9 @@ TEST(DistributedCli, AgreesWithOneProcessOnNpyAndCsv) {
   ASSERT_EQ(one.status, 0) << one.err;
   for (int np : {2, 4}) {
     const fs::path out = dir / ("np" + std::to_string(np) + ".csv");
-    const run_result r =
-        run(mpirun(np) + cli + " cluster --candidates hnsw " + npy + " --threads 1 --json --output " + out.string(), dir);
+    const run_result r = run(mpirun(np) + cli + " cluster --candidates hnsw " + npy +
+                                 " --threads 1 --json --output " + out.string(),
+                             dir);
     ASSERT_EQ(r.status, 0) << r.err;
     const std::vector<std::int32_t> a = labels_of(dir / "one.csv"), b = labels_of(out);
     ASSERT_EQ(a.size(), 2309u);
@@ -111,9 +112,11 @@ TEST(DistributedCli, AgreesWithOneProcessOnNpyAndCsv) {
   // CSV: every rank reads the file and keeps its rows; the label column scores rank 0's result.
   const std::string csv = chutoro_test::data_path("digits.csv");
   const std::string opts = " --label-column label --min-cluster-size 10 --threads 1 --output ";
-  ASSERT_EQ(run(cli + " cluster --candidates hnsw " + csv + opts + (dir / "one_digits.csv").string(), dir).status, 0);
-  const run_result r =
-      run(mpirun(4) + cli + " cluster --candidates hnsw " + csv + opts + (dir / "np4_digits.csv").string(), dir);
+  ASSERT_EQ(
+      run(cli + " cluster --candidates hnsw " + csv + opts + (dir / "one_digits.csv").string(), dir).status,
+      0);
+  const run_result r = run(
+      mpirun(4) + cli + " cluster --candidates hnsw " + csv + opts + (dir / "np4_digits.csv").string(), dir);
   ASSERT_EQ(r.status, 0) << r.err;
   EXPECT_NE(r.out.find("ARI / AMI"), std::string::npos) << r.out;
   EXPECT_GE(
@@ -131,11 +134,14 @@ TEST(DistributedCli, TextLinesUnderLevenshtein) {
     if (k % 80 == 0) words << line << "\n";
   words.close();
   const std::string opts = " --min-cluster-size 10 --min-samples 5 --threads 1 --quiet --output ";
-  ASSERT_EQ(
-      run(cli + " cluster --candidates hnsw " + (dir / "words.txt").string() + opts + (dir / "one.csv").string(), dir).status,
-      0);
-  const run_result r = run(
-      mpirun(2) + cli + " cluster --candidates hnsw " + (dir / "words.txt").string() + opts + (dir / "np2.csv").string(), dir);
+  ASSERT_EQ(run(cli + " cluster --candidates hnsw " + (dir / "words.txt").string() + opts +
+                    (dir / "one.csv").string(),
+                dir)
+                .status,
+            0);
+  const run_result r = run(mpirun(2) + cli + " cluster --candidates hnsw " + (dir / "words.txt").string() +
+                               opts + (dir / "np2.csv").string(),
+                           dir);
   ASSERT_EQ(r.status, 0) << r.err;
   const auto a = labels_of(dir / "one.csv"), b = labels_of(dir / "np2.csv");
   ASSERT_EQ(a.size(), (k + 79) / 80);
@@ -157,8 +163,9 @@ TEST(DistributedCli, BadValuesInOneRanksPartStopEveryRank) {
   v[150 * 3 + 1] = std::numeric_limits<float>::quiet_NaN();  // row 150: rank 1's part of 2
   write_npy(dir / "bad.npy", v, 200, 3);
   const fs::path out = dir / "labels.csv";
-  const run_result r =
-      run(mpirun(2) + cli + " cluster --candidates hnsw " + (dir / "bad.npy").string() + " --output " + out.string(), dir);
+  const run_result r = run(mpirun(2) + cli + " cluster --candidates hnsw " + (dir / "bad.npy").string() +
+                               " --output " + out.string(),
+                           dir);
   EXPECT_EQ(r.status, 1) << r.err;
   const auto errors = lines_of(r.err);
   ASSERT_GE(errors.size(), 1u);
@@ -195,8 +202,13 @@ TEST(DistributedCli, RanksGivenDifferentOptionsFailBeforeWork) {
 TEST(DistributedCli, OneRankRunIsTheOneProcessRun) {
   const fs::path dir = tmp_dir();
   const std::string npy = chutoro_test::data_path("clusterable_data.npy");
-  ASSERT_EQ(run(cli + " cluster --candidates hnsw " + npy + " --quiet --output " + (dir / "one.csv").string(), dir).status, 0);
-  ASSERT_EQ(run(mpirun(1) + cli + " cluster --candidates hnsw " + npy + " --quiet --output " + (dir / "np1.csv").string(), dir)
+  ASSERT_EQ(
+      run(cli + " cluster --candidates hnsw " + npy + " --quiet --output " + (dir / "one.csv").string(), dir)
+          .status,
+      0);
+  ASSERT_EQ(run(mpirun(1) + cli + " cluster --candidates hnsw " + npy + " --quiet --output " +
+                    (dir / "np1.csv").string(),
+                dir)
                 .status,
             0);
   EXPECT_EQ(slurp(dir / "one.csv"), slurp(dir / "np1.csv"));
