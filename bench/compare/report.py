@@ -137,7 +137,7 @@ def plot(recs: dict[str, dict], png: Path) -> None:
 
     dims = [2, 16, 128, 784]
     fig, axes = plt.subplots(1, 4, figsize=(18, 4.6), sharey=True)
-    colours = dict(zip(ORDER, ["C0", "C9", "C7", "C8", "C1", "C2", "C3", "C4"]))
+    colours = dict(zip(ORDER, ["C0", "C9", "C6", "C7", "C8", "C1", "C2", "C3", "C4"]))
     for ax, d in zip(axes, dims):
         ws = sorted((r for r in recs.values() if r["workload"]["kind"] == "blobs" and r["workload"]["d"] == d),
                     key=lambda r: r["workload"]["n"])
