@@ -300,4 +300,8 @@ std::uint32_t levenshtein(std::span<const char32_t> a, std::span<const char32_t>
 /// Decodes UTF-8; throws error(parse) naming `what` and the byte offset on invalid input.
 std::vector<char32_t> decode_utf8(std::string_view s, std::string_view what);
 
+/// Encodes code points as UTF-8, appending to `out`. The code points must be
+/// valid Unicode scalar values (as decode_utf8 and string_source give). Thread safe.
+void encode_utf8(std::span<const char32_t> code_points, std::string& out);
+
 }  // namespace chutoro

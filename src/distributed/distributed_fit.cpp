@@ -206,30 +206,6 @@ std::vector<float> kmeans(std::span<const float> sample, std::size_t m, std::siz
   return centres;
 }
 
-/// UTF-8 bytes of code points (valid scalar values, as string_source holds).
-std::string utf8(std::span<const char32_t> cps) {
-  std::string s;
-  s.reserve(cps.size());
-  for (const char32_t c : cps) {
-    if (c < 0x80) {
-      s += static_cast<char>(c);
-    } else if (c < 0x800) {
-      s += static_cast<char>(0xC0 | (c >> 6));
-      s += static_cast<char>(0x80 | (c & 0x3F));
-    } else if (c < 0x10000) {
-      s += static_cast<char>(0xE0 | (c >> 12));
-      s += static_cast<char>(0x80 | ((c >> 6) & 0x3F));
-      s += static_cast<char>(0x80 | (c & 0x3F));
-    } else {
-      s += static_cast<char>(0xF0 | (c >> 18));
-      s += static_cast<char>(0x80 | ((c >> 12) & 0x3F));
-      s += static_cast<char>(0x80 | ((c >> 6) & 0x3F));
-      s += static_cast<char>(0x80 | (c & 0x3F));
-    }
-  }
-  return s;
-}
-
 /// How the partition moves items of one kind: dense_source rows (dim
 /// float32, as stored: cosine rows stay normalised) or string_source items
 /// (a uint32 count, then UTF-32 code points).
@@ -273,7 +249,7 @@ class item_codec {
     } else {
       std::vector<char32_t> cps(rd.get<std::uint32_t>());
       rd.get_all(std::span<char32_t>(cps));
-      b.strings.push_back(utf8(cps));
+      encode_utf8(cps, b.strings.emplace_back());
     }
     ++b.n;
   }

@@ -106,6 +106,21 @@ inline dense_data load_csv(const std::string& path, bool drop_last) {
   return d;
 }
 
+/// Writes `v` as an n x dim float32 .npy (version 1.0, '<f4', C order) at `path`.
+inline void save_npy_f4(const std::string& path, const std::vector<float>& v, std::size_t n,
+                        std::size_t dim) {
+  std::string header = "{'descr': '<f4', 'fortran_order': False, 'shape': (" + std::to_string(n) + ", " +
+                       std::to_string(dim) + "), }";
+  while ((10 + header.size() + 1) % 64 != 0) header += ' ';
+  header += '\n';
+  std::ofstream out(path, std::ios::binary);
+  out.write("\x93NUMPY\x01\x00", 8);
+  const auto len = static_cast<std::uint16_t>(header.size());
+  out.put(static_cast<char>(len & 0xFF)).put(static_cast<char>(len >> 8));
+  out << header;
+  out.write(reinterpret_cast<const char*>(v.data()), static_cast<std::streamsize>(v.size() * sizeof(float)));
+}
+
 /// NPY version 1.0, '<f8', C order, 2-D.
 inline dense_data load_npy(const std::string& path) {
   std::ifstream in(path, std::ios::binary);

@@ -19,20 +19,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-/// An n x dim float32 .npy (version 1.0) at `p`.
-void write_f4(const fs::path& p, const std::vector<float>& v, std::size_t n, std::size_t dim) {
-  std::string header = "{'descr': '<f4', 'fortran_order': False, 'shape': (" + std::to_string(n) + ", " +
-                       std::to_string(dim) + "), }";
-  while ((10 + header.size() + 1) % 64 != 0) header += ' ';
-  header += '\n';
-  std::ofstream out(p, std::ios::binary);
-  out.write("\x93NUMPY\x01\x00", 8);
-  const auto len = static_cast<std::uint16_t>(header.size());
-  out.put(static_cast<char>(len & 0xFF)).put(static_cast<char>(len >> 8));
-  out << header;
-  out.write(reinterpret_cast<const char*>(v.data()), static_cast<std::streamsize>(v.size() * sizeof(float)));
-}
-
 fs::path tmp(const std::string& name) {
   const fs::path d = fs::path(CHUTORO_TEST_TMP) / "npy_part";
   fs::create_directories(d);
@@ -63,7 +49,7 @@ TEST(NpyPart, PartsTileTheFile) {
 
 TEST(NpyPart, EmptyPartsAndBadPartNumbers) {
   const fs::path p = tmp("three.npy");
-  write_f4(p, {1, 2, 3, 4, 5, 6}, 3, 2);
+  chutoro_test::save_npy_f4(p, {1, 2, 3, 4, 5, 6}, 3, 2);
   std::size_t rows = 0;
   for (std::size_t k = 0; k < 5; ++k) rows += chutoro::read_npy_part(p, k, 5).table.n;
   EXPECT_EQ(rows, 3u);
@@ -82,7 +68,7 @@ TEST(NpyPart, ErrorsNameRowsOfTheWholeFileAndOnlyTheirPart) {
   std::vector<float> v(10 * 2, 1.0f);
   v[7 * 2 + 1] = std::numeric_limits<float>::quiet_NaN();
   const fs::path p = tmp("nan.npy");
-  write_f4(p, v, 10, 2);
+  chutoro_test::save_npy_f4(p, v, 10, 2);
   EXPECT_EQ(chutoro::read_npy_part(p, 0, 2).table.n, 5u);  // rows 0-4: no NaN there
   try {
     (void)chutoro::read_npy_part(p, 1, 2);
@@ -94,13 +80,13 @@ TEST(NpyPart, ErrorsNameRowsOfTheWholeFileAndOnlyTheirPart) {
   }
   // A truncated file is refused by every part (the size is known before reading).
   const fs::path t = tmp("short.npy");
-  write_f4(t, std::vector<float>(10 * 2, 1.0f), 10, 2);
+  chutoro_test::save_npy_f4(t, std::vector<float>(10 * 2, 1.0f), 10, 2);
   fs::resize_file(t, fs::file_size(t) - 4);
   for (std::size_t k = 0; k < 2; ++k)
     EXPECT_THROW((void)chutoro::read_npy_part(t, k, 2), chutoro::error) << k;
   // Bytes after the data: the last part sees them.
   const fs::path x = tmp("extra.npy");
-  write_f4(x, std::vector<float>(10 * 2, 1.0f), 10, 2);
+  chutoro_test::save_npy_f4(x, std::vector<float>(10 * 2, 1.0f), 10, 2);
   std::ofstream(x, std::ios::binary | std::ios::app).put('!');
   EXPECT_NO_THROW((void)chutoro::read_npy_part(x, 0, 2));
   EXPECT_THROW((void)chutoro::read_npy_part(x, 1, 2), chutoro::error);

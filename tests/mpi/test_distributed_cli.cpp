@@ -74,20 +74,6 @@ std::vector<std::string> lines_of(const std::string& s) {
   return v;
 }
 
-/// Writes an n x dim float32 .npy (version 1.0).
-void write_npy(const fs::path& p, const std::vector<float>& v, std::size_t n, std::size_t dim) {
-  std::string header = "{'descr': '<f4', 'fortran_order': False, 'shape': (" + std::to_string(n) + ", " +
-                       std::to_string(dim) + "), }";
-  while ((10 + header.size() + 1) % 64 != 0) header += ' ';
-  header += '\n';
-  std::ofstream out(p, std::ios::binary);
-  out.write("\x93NUMPY\x01\x00", 8);
-  const auto len = static_cast<std::uint16_t>(header.size());
-  out.put(static_cast<char>(len & 0xFF)).put(static_cast<char>(len >> 8));
-  out << header;
-  out.write(reinterpret_cast<const char*>(v.data()), static_cast<std::streamsize>(v.size() * sizeof(float)));
-}
-
 }  // namespace
 
 TEST(DistributedCli, AgreesWithOneProcessOnNpyAndCsv) {
@@ -161,7 +147,7 @@ TEST(DistributedCli, BadValuesInOneRanksPartStopEveryRank) {
   const auto d = chutoro_test::make_blobs(200, 3, 3, 0.0, 9);
   std::vector<float> v = d.values;
   v[150 * 3 + 1] = std::numeric_limits<float>::quiet_NaN();  // row 150: rank 1's part of 2
-  write_npy(dir / "bad.npy", v, 200, 3);
+  chutoro_test::save_npy_f4(dir / "bad.npy", v, 200, 3);
   const fs::path out = dir / "labels.csv";
   const run_result r = run(mpirun(2) + cli + " cluster --candidates hnsw " + (dir / "bad.npy").string() +
                                " --output " + out.string(),

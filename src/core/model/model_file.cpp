@@ -97,25 +97,6 @@ class writer {
   std::uint32_t sections_ = 0;
 };
 
-// UTF-8 encoding of code points that came from decode_utf8 (valid scalars).
-void append_utf8(std::string& s, char32_t c) {
-  if (c < 0x80) {
-    s += static_cast<char>(c);
-  } else if (c < 0x800) {
-    s += static_cast<char>(0xC0 | (c >> 6));
-    s += static_cast<char>(0x80 | (c & 0x3F));
-  } else if (c < 0x10000) {
-    s += static_cast<char>(0xE0 | (c >> 12));
-    s += static_cast<char>(0x80 | ((c >> 6) & 0x3F));
-    s += static_cast<char>(0x80 | (c & 0x3F));
-  } else {
-    s += static_cast<char>(0xF0 | (c >> 18));
-    s += static_cast<char>(0x80 | ((c >> 12) & 0x3F));
-    s += static_cast<char>(0x80 | ((c >> 6) & 0x3F));
-    s += static_cast<char>(0x80 | (c & 0x3F));
-  }
-}
-
 /// Fingerprint of a source whose items are not stored: XXH64 of its name, its
 /// size and up to 4096 distances between deterministically chosen pairs.
 std::uint64_t fingerprint(const data_source& d) {
@@ -164,7 +145,7 @@ void write_data(writer& w, const data_source& d) {
       std::string utf8;
       for (std::size_t i = 0; i < n; ++i) {
         utf8.clear();
-        for (char32_t c : s.item(i)) append_utf8(utf8, c);
+        encode_utf8(s.item(i), utf8);
         w.string(utf8);
       }
     } else if constexpr (std::is_same_v<S, set_source>) {
