@@ -13,14 +13,13 @@
 // more, core) (src/core/mst/candidate_graph.hpp, Filter-Kruskal) returns: the
 // minimum spanning forest of the union of `edges` and `more` on items 0..n-1
 // under mutual reachability w = max(core[a], core[b], d) (max(0, d) when
-// `core` is empty, as the CPU computes it), ties broken by (w, min id, max id),
-// each edge as (min id, max id, its raw distance d), in Kruskal order (sorted by
-// (w, a, b)). forest_edge has raw_edge's layout, so the caller passes and gets
-// the same bytes. Self-loops are dropped; an edge given as (b, a) is the edge
-// (a, b); of parallel edges the lightest counts. Parallel edges of one pair
-// with equal weights and different d are the one place the CPU leaves open
-// (its sort picks either); here the smallest d wins, so only such an edge's
-// d can differ. Shapes: edges/more any length; core n floats or empty.
+// `core` is empty, as the CPU computes it), ties broken by (w, min id, max id,
+// d), each edge as (min id, max id, its raw distance d), in Kruskal order
+// (sorted by (w, a, b)). forest_edge has raw_edge's layout, so the caller
+// passes and gets the same bytes. Self-loops are dropped; an edge given as
+// (b, a) is the edge (a, b); of parallel edges the lightest counts, and of
+// parallel edges of equal weight the one with the smallest d (as on the CPU).
+// Shapes: edges/more any length; core n floats or empty.
 // Units: those of the distance.
 //
 // Source: Borůvka (1926), "O jistém problému minimálním"; the data-parallel
@@ -53,13 +52,11 @@
 //        when the slot already holds a smaller value): the minimum wkey; among
 //        edges of that weight the minimum pair; among those, the minimum
 //        (dkey << 32 | position), which names the edge. Positions are unique,
-//        so the order is strict; it refines the CPU's (w, a, b) order, whose
-//        only ties are parallel edges of one pair and one weight (the CPU
-//        keeps whichever its sort puts first; here the one with the smallest
-//        d, so their d may differ, nothing else). Under a strict total order
+//        so the order is strict; it refines the CPU's (w, a, b, d) order,
+//        whose only ties are identical edges. Under a strict total order
 //        the minimum spanning forest is unique and contains every component's
 //        lightest crossing edge (cut property); Kruskal under the CPU's order
-//        builds the same forest up to those parallel ties.
+//        builds the same forest.
 //     b. hooking: component r whose edge leads to component s sets parent[r] = s
 //        and marks the edge chosen, except when s chose the same edge (the only
 //        cycles the choice graph can have under a strict order are such 2-cycles)
@@ -244,7 +241,7 @@ struct lightest_edge {
     const bool at_a = best_w[e.ca] == e.wkey, at_b = best_w[e.cb] == e.wkey;
     if (!at_a && !at_b) return;
     const forest_edge x = input[e.idx];
-    const u64 p = pair_key(x), key = (u64{order_key(x.d)} << 32) | pos;
+    const u64 p = pair_key(x), key = (u64{weight_key(x.d)} << 32) | pos;  // -0 as +0, as the CPU compares
     if (at_a && best_p[e.ca] == p) offer(best_e[e.ca], key);
     if (at_b && best_p[e.cb] == p) offer(best_e[e.cb], key);
   }

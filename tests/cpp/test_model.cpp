@@ -794,6 +794,60 @@ TEST(ModelFileFields, CandidateEdgesAreRangeChecked) {
       {"section FRST", "field buffered edges: edge 0 (0-based)", "4000000000", "outside [0, 199]"});
 }
 
+TEST(ModelFileFields, ParallelCandidateEdgesRoundTrip) {
+  // Buffered copies of forest edges with smaller raw distances (equal mutual
+  // reachability weight: the core distances dominate) and a -0 / +0 pair:
+  // the forest must take the smallest d of each tie, and what the loaded
+  // model writes must load back to the same bytes (a fuzz_model finding: the
+  // compaction kept whichever parallel edge its sort put first).
+  auto f = crafted();
+  std::vector<std::byte> p = f.payload_bytes("FRST");
+  const std::uint64_t forest = f.get<std::uint64_t>("FRST", 0);
+  ASSERT_GE(forest, 3u);
+  const std::uint64_t buffered = f.get<std::uint64_t>("FRST", 8 + 12 * forest);
+  std::vector<std::byte> extra;
+  std::uint32_t tie_a = 0, tie_b = 0;
+  float tie_d = 0.0f;
+  for (std::uint64_t e = 0; e < 3; ++e) {
+    const auto a = f.get<std::uint32_t>("FRST", 8 + 12 * e), b = f.get<std::uint32_t>("FRST", 12 + 12 * e);
+    const auto d = f.get<float>("FRST", 16 + 12 * e);
+    if (e == 0) tie_a = std::min(a, b), tie_b = std::max(a, b), tie_d = d * 0.25f;
+    for (const float scaled : {d * 0.5f, d * 0.25f}) {  // both ways round, in two orders
+      model_file_bytes::append(extra, e % 2 ? b : a);
+      model_file_bytes::append(extra, e % 2 ? a : b);
+      model_file_bytes::append(extra, scaled);
+    }
+  }
+  for (const float zero : {-0.0f, 0.0f}) {  // a pair at distance 0, stored twice
+    model_file_bytes::append<std::uint32_t>(extra, 7);
+    model_file_bytes::append<std::uint32_t>(extra, 8);
+    model_file_bytes::append(extra, zero);
+  }
+  p.resize(8 + 12 * forest);
+  model_file_bytes::append<std::uint64_t>(p, buffered + 8);
+  const auto tail = f.payload_bytes("FRST");
+  p.insert(p.end(), tail.begin() + static_cast<std::ptrdiff_t>(16 + 12 * forest), tail.end());
+  p.insert(p.end(), extra.begin(), extra.end());
+  const std::vector<std::byte> crafted_file = f.replace_payload("FRST", p).bytes();
+  const chutoro::model m = chutoro::model::from_bytes(crafted_file, nullptr, "crafted.chutoro");
+  const std::vector<std::byte> once = m.to_bytes();
+  const std::vector<std::byte> twice = chutoro::model::from_bytes(once, nullptr, "again.chutoro").to_bytes();
+  EXPECT_EQ(once, twice);
+  const auto& edges = m.tree().edges;
+  const auto tie = std::find_if(edges.begin(), edges.end(), [&](const auto& e) {
+    return std::min(e.a, e.b) == tie_a && std::max(e.a, e.b) == tie_b;
+  });
+  ASSERT_NE(tie, edges.end());
+  EXPECT_GE(tie->distance, double{tie_d});  // the weight (core dominated) is unchanged
+  model_file_bytes g(once);
+  bool smallest = false;
+  for (std::uint64_t e = 0; e < g.get<std::uint64_t>("FRST", 0); ++e)
+    if (std::min(g.get<std::uint32_t>("FRST", 8 + 12 * e), g.get<std::uint32_t>("FRST", 12 + 12 * e)) == tie_a &&
+        std::max(g.get<std::uint32_t>("FRST", 8 + 12 * e), g.get<std::uint32_t>("FRST", 12 + 12 * e)) == tie_b)
+      smallest = g.get<float>("FRST", 16 + 12 * e) == tie_d;
+  EXPECT_TRUE(smallest) << "the forest did not keep the smallest raw distance of the tied parallel edges";
+}
+
 TEST(ModelFileFields, ExactTreeFieldsAreRangeChecked) {
   // TREE payload: count u64, n core distances f32, count u64, edges (a i64, b i64, d f64).
   const auto exact = chutoro::candidate_mode::exact;

@@ -57,6 +57,8 @@ std::int32_t exact_metric_code(const data_source& data) {
         return CHUTORO_CUDA_METRIC_COSINE;
       case dense_metric::manhattan:
         return CHUTORO_CUDA_METRIC_MANHATTAN;
+      default:  // the weighted and parametrised metrics stay on the CPU
+        break;
     }
   }
   if (data.kind() == source_kind::products) {

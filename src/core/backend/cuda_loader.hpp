@@ -107,7 +107,7 @@ class cuda_module {
   /// mutual reachability max(core[a], core[b], d) (plain d when `core` is
   /// empty; else n values), computed on `device`: the same edges, in the
   /// same order, as detail::minimum_spanning_forest on the CPU (unique:
-  /// ties broken by (a, b)). Throws cuda_error: unsupported when the module
+  /// ties broken by (a, b, d)). Throws cuda_error: unsupported when the module
   /// has no such stage, out_of_memory with the bytes needed and free, the
   /// device reasons above, invalid_argument for an item id >= n.
   [[nodiscard]] std::vector<raw_edge> spanning_forest(int device, std::size_t n,

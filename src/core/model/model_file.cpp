@@ -766,6 +766,11 @@ model model::from_bytes(std::span<const std::byte> bytes, std::shared_ptr<data_s
                ", " + std::to_string(forest[e].b) + ") closes a cycle");
     }
     for (std::size_t e = 0; e < buffered.size(); ++e) check_edge(r, "buffered edges", e, buffered[e], n);
+    // -0 is stored as +0: the two compare equal, and the compaction below
+    // must see one edge where they would be two (a file that round-trips).
+    for (auto* edges : {&forest, &buffered})
+      for (detail::raw_edge& e : *edges)
+        if (e.d == 0.0f) e.d = 0.0f;
     r.end_section();
     m->hnsw->candidates.restore(std::move(knn_d), std::move(knn_id), std::move(known), std::move(forest),
                                 std::move(buffered));

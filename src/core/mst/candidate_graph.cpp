@@ -138,7 +138,8 @@ namespace {
 bool lighter(const weighted& x, const weighted& y) noexcept {
   if (x.w != y.w) return x.w < y.w;
   if (x.a != y.a) return x.a < y.a;
-  return x.b < y.b;
+  if (x.b != y.b) return x.b < y.b;
+  return x.d < y.d;  // parallel edges of one pair and weight: the smaller raw distance
 }
 
 // Moves the elements whose flag is set to the front (unstable); returns their count.

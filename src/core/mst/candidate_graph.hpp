@@ -41,7 +41,8 @@ struct raw_edge {
 
 /// Minimum spanning forest of `edges` on items 0..n-1 under mutual reachability
 /// max(core[a], core[b], d) (plain d when `core` is empty), ties broken by
-/// (a, b) so the forest is unique; returned in Kruskal order with a < b.
+/// (a, b, d) so the forest is unique (parallel edges of one pair, as an
+/// asymmetric user metric or a crafted model file can give, included); returned in Kruskal order with a < b.
 /// Filter-Kruskal, expected O(E + n log n log(E / n)) time, O(E) extra memory
 /// (17 bytes per edge); above 2^16 edges the pivot comparisons, the component
 /// filter and the weights use all OpenMP threads. The result does not depend on them.
@@ -54,7 +55,7 @@ std::vector<raw_edge> minimum_spanning_forest(std::size_t n, std::span<const raw
 /// What solves a candidate graph's minimum spanning forests (its compactions
 /// and finish()). Contract of every implementation: exactly the forest
 /// minimum_spanning_forest above returns (the unique minimum under mutual
-/// reachability with ties broken by (a, b)), in the same order, so that every
+/// reachability with ties broken by (a, b, d)), in the same order, so that every
 /// solver gives bit-identical trees. Implementations are thread safe (const).
 class forest_solver {
  public:
