@@ -127,14 +127,14 @@ prediction_index make_prediction_index(std::size_t n, const clustering& c, const
 
 namespace {
 
-/// hdbscan's _find_cluster_and_probability for one item whose nearest model
-/// items are `nb` (ascending raw distance), with k = min_samples.
-std::pair<std::int32_t, double> predict_one(const prediction_index& x, std::span<const float> core,
-                                            std::span<const std::pair<float, std::uint32_t>> nb,
-                                            std::size_t k, std::size_t n) {
-  if (nb.empty()) return {-1, 0.0};
-  // The item's own core distance: distance to its k-th nearest model item
-  // (hdbscan's neighbor_distances[min_samples] with its k = ours - 1).
+/// hdbscan's _find_neighbor_and_lambda: the neighbour with the smallest
+/// mutual reachability distance d and lambda = 1/d (DBL_MAX for d = 0). The
+/// item's own core distance is its distance to its k-th nearest model item
+/// (hdbscan's neighbor_distances[min_samples], its k being ours - 1). `nb`
+/// is not empty.
+std::pair<std::uint32_t, double> neighbour_and_lambda(std::span<const float> core,
+                                                      std::span<const std::pair<float, std::uint32_t>> nb,
+                                                      std::size_t k) {
   const float own_core = nb[std::min(k, nb.size()) - 1].first;
   std::size_t best = 0;
   float best_mr = std::numeric_limits<float>::infinity();
@@ -142,8 +142,17 @@ std::pair<std::int32_t, double> predict_one(const prediction_index& x, std::span
     const float mr = std::max({core[nb[j].second], own_core, nb[j].first});
     if (mr < best_mr) best_mr = mr, best = j;
   }
-  double lambda = best_mr > 0 ? 1.0 / static_cast<double>(best_mr) : std::numeric_limits<double>::max();
-  const std::uint32_t neighbour = nb[best].second;
+  const double lambda = best_mr > 0 ? 1.0 / static_cast<double>(best_mr) : std::numeric_limits<double>::max();
+  return {nb[best].second, lambda};
+}
+
+/// hdbscan's _find_cluster_and_probability for one item whose nearest model
+/// items are `nb` (ascending raw distance), with k = min_samples.
+std::pair<std::int32_t, double> predict_one(const prediction_index& x, std::span<const float> core,
+                                            std::span<const std::pair<float, std::uint32_t>> nb,
+                                            std::size_t k, std::size_t n) {
+  if (nb.empty()) return {-1, 0.0};
+  const auto [neighbour, lambda] = neighbour_and_lambda(core, nb, k);
   std::int64_t cluster = x.item_parent[neighbour];
   const auto root = static_cast<std::int64_t>(n);
   if (x.item_lambda[neighbour] > lambda) {
@@ -160,22 +169,6 @@ std::pair<std::int32_t, double> predict_one(const prediction_index& x, std::span
   const double max_lambda = x.cluster_max_lambda[c];
   if (!(max_lambda > 0.0)) return {label, 1.0};
   return {label, std::min(max_lambda, lambda) / max_lambda};
-}
-
-/// hdbscan's _find_neighbor_and_lambda: the neighbour with the smallest
-/// mutual reachability distance d and lambda = 1/d (DBL_MAX for d = 0).
-std::pair<std::uint32_t, double> neighbour_and_lambda(std::span<const float> core,
-                                                      std::span<const std::pair<float, std::uint32_t>> nb,
-                                                      std::size_t k) {
-  const float own_core = nb[std::min(k, nb.size()) - 1].first;
-  std::size_t best = 0;
-  float best_mr = std::numeric_limits<float>::infinity();
-  for (std::size_t j = 0; j < nb.size(); ++j) {
-    const float mr = std::max({core[nb[j].second], own_core, nb[j].first});
-    if (mr < best_mr) best_mr = mr, best = j;
-  }
-  const double lambda = best_mr > 0 ? 1.0 / static_cast<double>(best_mr) : std::numeric_limits<double>::max();
-  return {nb[best].second, lambda};
 }
 
 /// hdbscan's merge_height: for each soft-clustering cluster c (x.selected),
