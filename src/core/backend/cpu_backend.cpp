@@ -134,14 +134,22 @@ void refine_knn(Index& hnsw, candidate_graph& cg, const Distance& dist,
                        });
       top.resize(kRefineAllPairs);
     }
-    parallel_for(top.size(), [&](std::size_t f) {
+    // Each pair measured once (d(i, l) for f < g, mirrored): t^2 / 2
+    // distances, a t x t matrix (4 MiB at t = 1,024).
+    const std::size_t t = top.size();
+    std::vector<float> pair(t * t, 0.0f);
+    parallel_for(t, [&](std::size_t f) {
+      auto& w = workers[static_cast<std::size_t>(omp_get_thread_num())];
+      for (std::size_t g = f + 1; g < t; ++g) pair[f * t + g] = dist(top[f], top[g]);
+      w.computed += t - f - 1;
+    });
+    parallel_for(t, [&](std::size_t f) {
       auto& w = workers[static_cast<std::size_t>(omp_get_thread_num())];
       const std::uint32_t i = top[f];
       std::vector<std::pair<float, std::uint32_t>> near;
-      near.reserve(top.size());
-      for (const std::uint32_t l : top)
-        if (l != i) near.emplace_back(dist(i, l), l);
-      w.computed += near.size();
+      near.reserve(t);
+      for (std::size_t g = 0; g < t; ++g)
+        if (g != f) near.emplace_back(g > f ? pair[f * t + g] : pair[g * t + f], top[g]);
       const std::size_t keep = std::min(k, near.size());
       std::partial_sort(near.begin(), near.begin() + static_cast<std::ptrdiff_t>(keep), near.end());
       for (std::size_t r = 0; r < keep; ++r) w.edges.push_back({i, near[r].second, near[r].first});
