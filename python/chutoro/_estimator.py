@@ -514,8 +514,10 @@ class FISHDBC(ClusterMixin, BaseEstimator):
         return self
 
     def fit_predict(self, X: Any, y: Any = None, **kwargs: Any) -> np.ndarray:
-        """Cluster X and return ``labels_``, shape (n_samples,), dtype intp. See :meth:`fit`."""
-        return self.fit(X).labels_
+        """Cluster X and return ``labels_``, shape (n_samples,), dtype intp. See :meth:`fit`
+        (``comm``, ``overlap`` and ``replication_margin`` are passed on to it)."""
+        distributed = {k: kwargs[k] for k in ("comm", "overlap", "replication_margin") if k in kwargs}
+        return self.fit(X, **distributed).labels_
 
     # ------------------------------------------------- the growing model
     def partial_fit(self, X: Any, y: Any = None) -> FISHDBC:

@@ -111,3 +111,5 @@ def test_distributed_options_need_comm():
     X = np.random.default_rng(0).normal(size=(50, 2))
     with pytest.raises(TypeError, match="only with comm="):
         chutoro.FISHDBC().fit(X, overlap=3)
+    with pytest.raises(ImportError if importlib.util.find_spec("mpi4py") is None else TypeError, match="mpi4py"):
+        chutoro.FISHDBC().fit_predict(X, comm=object())  # passed on to fit
