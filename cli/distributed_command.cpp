@@ -20,6 +20,7 @@
 #include "cli.hpp"
 
 #if CHUTORO_HAVE_MPI
+#include <cctype>
 #include <chutoro/distributed_mpi.hpp>
 #include <chutoro/fit.hpp>
 #include <chutoro/scores.hpp>
@@ -136,11 +137,22 @@ int run_fit_distributed(const cluster_options& o) {
         total = np.total_rows, lo = np.first_row, hi = lo + part.n;
         return;
       }
+      // A parser's "<file>: line N" counts lines of this rank's text (header + its lines): the file's line.
       const auto where = [&](const chutoro::error& e) {
-        return chutoro::error(
-            e.code(), std::string(e.what()) + " (this rank's part: bytes " + std::to_string(in_text.begin) +
-                          ".." + std::to_string(in_text.end) + " of the file; its lines are counted from " +
-                          (text ? "there)" : "the header, then that byte)"));
+        std::string m = e.what();
+        const std::string at = o.in.input + ": line ";
+        std::size_t digits = 0;
+        while (m.rfind(at, 0) == 0 && at.size() + digits < m.size() &&
+               std::isdigit(static_cast<unsigned char>(m[at.size() + digits])))
+          ++digits;
+        if (digits > 0) {
+          const std::uint64_t k = std::stoull(m.substr(at.size(), digits));
+          const std::uint64_t line =
+              k <= in_text.header_lines ? k : in_text.first_line + k - in_text.header_lines - 1;
+          m.replace(at.size(), digits, std::to_string(line));
+        }
+        return chutoro::error(e.code(), m + " (this rank's part: bytes " + std::to_string(in_text.begin) +
+                                            ".." + std::to_string(in_text.end) + " of the file)");
       };
       const std::optional<std::string_view> label =
           o.in.has_label_column ? std::optional<std::string_view>(o.in.label_column) : std::nullopt;

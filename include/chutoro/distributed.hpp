@@ -216,6 +216,11 @@ struct text_part {
   /// whole lines, bytes [begin, end) of the file, in file order.
   std::string text;
   std::uint64_t begin = 0, end = 0;
+  /// split: the file's line number (1-based) of byte `begin`, and the lines
+  /// the header takes (its record's line ends; 0 without one): line k of
+  /// `text` is line k of the file for k <= header_lines, else line
+  /// first_line + k - header_lines - 1.
+  std::uint64_t first_line = 1, header_lines = 0;
 };
 
 /// Reads this rank's part of a text input by byte ranges, never the whole
@@ -227,7 +232,7 @@ struct text_part {
 /// part; no rank's range starts before its end). A rank may get no line
 /// (small files, long lines). Each rank reads about F / P bytes, plus the
 /// header; the file must be the same on every rank (a shared file system).
-/// Collective: 3 all-reduces and a broadcast. Errors (every rank throws
+/// Collective: 4 all-reduces and a broadcast. Errors (every rank throws
 /// distributed_error): io naming the path on a read error.
 text_part text_part_of(communicator& comm, const std::string& path, bool csv);
 

@@ -6,6 +6,7 @@
 #include <cstring>
 #include <limits>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "io/io_common.hpp"
@@ -23,6 +24,14 @@ std::string read_range(const std::string& path, std::uint64_t from, std::uint64_
     throw error(error_code::io, path + ": the file ended before byte " + std::to_string(to) +
                                     " while its part was read (was it changed during the run?)");
   return out;
+}
+
+/// Line ends in `s`: "\n", "\r\n" (once) and a lone "\r".
+std::uint64_t line_ends(std::string_view s) {
+  std::uint64_t n = 0;
+  for (std::size_t i = 0; i < s.size(); ++i)
+    n += s[i] == '\n' || (s[i] == '\r' && (i + 1 == s.size() || s[i + 1] != '\n')) ? 1 : 0;
+  return n;
 }
 
 }  // namespace
@@ -112,10 +121,18 @@ text_part text_part_of(communicator& comm, const std::string& path, bool csv) {
   part.split = true;
   part.begin = starts[me];
   part.end = me + 1 < ranks ? starts[me + 1] : size;
+  std::vector<std::uint64_t> lines(ranks, 0);
   agree(comm, [&] {
     part.text.assign(reinterpret_cast<const char*>(header.data()), header.size());
     part.text += read_range(path, part.begin, part.end);
+    lines[me] = line_ends(std::string_view(part.text).substr(header.size()));
   });
+  // Line numbers of the file for messages: the lines of the ranks before this one.
+  comm.allreduce(lines, reduce_op::sum);
+  part.header_lines =
+      line_ends(std::string_view(reinterpret_cast<const char*>(header.data()), header.size()));
+  part.first_line = 1 + part.header_lines;
+  for (std::uint64_t k = 0; k < me; ++k) part.first_line += lines[k];
   return part;
 }
 

@@ -259,4 +259,20 @@ TEST(DistributedCli, TextInputsCutByByteRangesKeepEveryRowInOrder) {
   ASSERT_EQ(q.status, 0) << q.err;
   EXPECT_NE(q.out.find("\"input_cut_by_bytes\":false"), std::string::npos) << q.out;
   EXPECT_EQ(slurp(dir / "np2_q.csv"), slurp(dir / "one_q.csv"));
+  // A bad cell in the last rank's part: the message names the file's line, as one process does.
+  {
+    std::ofstream f(dir / "bad.csv", std::ios::binary);
+    f << "x,y,z\r\n";
+    for (std::size_t i = 0; i < 400; ++i)
+      f << d.values[i * 3] << "," << (i == 380 ? std::string("oops") : std::to_string(d.values[i * 3 + 1]))
+        << "," << d.values[i * 3 + 2] << (i % 2 ? "\r\n" : "\n");
+  }
+  const run_result b =
+      run(mpirun(4) + cli + " cluster " + (dir / "bad.csv").string() + opts + (dir / "bad_out.csv").string(),
+          dir);
+  EXPECT_EQ(b.status, 1);
+  EXPECT_NE(b.err.find("chutoro: error: rank 3: " + (dir / "bad.csv").string() + ": line 382, column 2"),
+            std::string::npos)
+      << b.err;
+  EXPECT_FALSE(fs::exists(dir / "bad_out.csv"));
 }
