@@ -7,7 +7,7 @@
 // independent process. Every rank parses the same command line; the ranks
 // agree on the options and the input (distributed_fit compares them with
 // rank 0's) or fail together. Rank r reads part r of the input (.npy: its
-// rows only; .csv: the whole file, keeping its part), rank 0 writes the one
+// rows only; .csv and text: its byte range, cut at line starts), rank 0 writes the one
 // output file atomically and prints the summary. Any failure: every rank
 // exits 1, rank 0 alone prints "chutoro: error: rank R: <cause>", and no
 // output file is left.
@@ -20,13 +20,16 @@
 #include "cli.hpp"
 
 #if CHUTORO_HAVE_MPI
+#include <cctype>
 #include <chutoro/distributed_mpi.hpp>
 #include <chutoro/fit.hpp>
 #include <chutoro/scores.hpp>
+#include <cstring>
 #include <filesystem>
 #include <iostream>
 
 #include "io/io_common.hpp"
+#include "io/parse.hpp"
 #endif
 
 namespace chutoro_cli {
@@ -111,30 +114,73 @@ int run_fit_distributed(const cluster_options& o) {
                : metric != "euclidean" && metric != "cosine" && metric != "manhattan")
         throw usage_error("--metric " + metric + " is not distributed for " + plan.format_name +
                           (text ? "; choose levenshtein" : "; choose euclidean, cosine or manhattan"));
-      // This rank's rows [lo, hi) of `total`.
-      std::size_t total = 0, lo = 0, hi = 0;
-      const auto part_of = [&](std::size_t t) {
-        total = t;
-        lo = t / ranks * me + t % ranks * me / ranks;
-        hi = t / ranks * (me + 1) + t % ranks * (me + 1) / ranks;
-      };
-      chutoro::dense_table part;
-      std::vector<std::string> items;
+    });
+    // Text inputs (.csv, lines): each rank reads only its byte range, cut at
+    // line starts (dist::text_part_of); gzip and quoted CSV files are read whole.
+    dist::text_part in_text;
+    if (plan.format != chutoro::input_format::npy)
+      in_text = dist::text_part_of(*comm, o.in.input, plan.format == chutoro::input_format::csv);
+    // This rank's rows [lo, hi) of `total`.
+    std::size_t total = 0, lo = 0, hi = 0;
+    const auto part_of = [&](std::size_t t) {
+      total = t;
+      lo = t / ranks * me + t % ranks * me / ranks;
+      hi = t / ranks * (me + 1) + t % ranks * (me + 1) / ranks;
+    };
+    chutoro::dense_table part;
+    std::vector<std::string> items;
+    dist::agree(*comm, [&] {
       if (plan.format == chutoro::input_format::npy) {
         chutoro::npy_part np =
             chutoro::read_npy_part(o.in.input, static_cast<std::size_t>(me), static_cast<std::size_t>(ranks));
         part = std::move(np.table);
         total = np.total_rows, lo = np.first_row, hi = lo + part.n;
-      } else if (text) {
-        // Every rank reads the file and keeps its lines (line ranges are not split yet).
-        std::vector<std::string> all = chutoro::read_lines(o.in.input);
+        return;
+      }
+      // A parser's "<file>: line N" counts lines of this rank's text (header + its lines): the file's line.
+      const auto where = [&](const chutoro::error& e) {
+        std::string m = e.what();
+        const std::string at = o.in.input + ": line ";
+        std::size_t digits = 0;
+        while (m.rfind(at, 0) == 0 && at.size() + digits < m.size() &&
+               std::isdigit(static_cast<unsigned char>(m[at.size() + digits])))
+          ++digits;
+        if (digits > 0) {
+          const std::uint64_t k = std::stoull(m.substr(at.size(), digits));
+          const std::uint64_t line =
+              k <= in_text.header_lines ? k : in_text.first_line + k - in_text.header_lines - 1;
+          m.replace(at.size(), digits, std::to_string(line));
+        }
+        return chutoro::error(e.code(), m + " (this rank's part: bytes " + std::to_string(in_text.begin) +
+                                            ".." + std::to_string(in_text.end) + " of the file)");
+      };
+      const std::optional<std::string_view> label =
+          o.in.has_label_column ? std::optional<std::string_view>(o.in.label_column) : std::nullopt;
+      chutoro::csv_options csv;
+      csv.delimiter = chutoro::default_delimiter(o.in.input);
+      if (in_text.split) {
+        try {
+          if (text) {
+            if (!in_text.text.empty()) items = chutoro::io_detail::parse_lines(in_text.text, o.in.input);
+          } else if (in_text.begin < in_text.end) {
+            part = chutoro::io_detail::parse_csv(in_text.text, o.in.input, label, csv);
+            if (me != 0 && !part.labels.empty()) labels = std::move(part.labels);
+          }
+        } catch (const chutoro::error& e) {
+          throw where(e);
+        }
+        in_text.text = {};
+        return;
+      }
+      if (text) {
+        std::vector<std::string> all = chutoro::io_detail::parse_lines(in_text.text, o.in.input);
+        in_text.text = {};
         part_of(all.size());
         items.assign(std::make_move_iterator(all.begin() + static_cast<std::ptrdiff_t>(lo)),
                      std::make_move_iterator(all.begin() + static_cast<std::ptrdiff_t>(hi)));
       } else {
-        chutoro::dense_table all = chutoro::read_csv(
-            o.in.input,
-            o.in.has_label_column ? std::optional<std::string_view>(o.in.label_column) : std::nullopt);
+        chutoro::dense_table all = chutoro::io_detail::parse_csv(in_text.text, o.in.input, label, csv);
+        in_text.text = {};
         part_of(all.n);
         part.dim = all.dim;
         part.n = hi - lo;
@@ -142,11 +188,47 @@ int run_fit_distributed(const cluster_options& o) {
                            all.values.begin() + static_cast<std::ptrdiff_t>(hi * all.dim));
         if (me == 0) labels = std::move(all.labels);
       }
+    });
+    if (in_text.split) {
+      // Rows per rank: this rank's offset and the total.
+      std::vector<std::uint64_t> counts(static_cast<std::size_t>(ranks), 0);
+      counts[static_cast<std::size_t>(me)] = text ? items.size() : part.n;
+      comm->allreduce(counts, dist::reduce_op::sum);
+      total = 0;
+      for (int k = 0; k < ranks; ++k) {
+        if (k == me) lo = total;
+        total += counts[static_cast<std::size_t>(k)];
+      }
+      hi = lo + counts[static_cast<std::size_t>(me)];
+      if (o.in.has_label_column) {
+        // Rank 0 reports ARI against the label column: every rank's labels, in rank order.
+        std::vector<std::byte> mine;
+        for (const std::string& l : (me == 0 ? std::vector<std::string>{} : labels)) {
+          const auto n = static_cast<std::uint32_t>(l.size());
+          const auto* b = reinterpret_cast<const std::byte*>(&n);
+          mine.insert(mine.end(), b, b + 4);
+          const auto* c = reinterpret_cast<const std::byte*>(l.data());
+          mine.insert(mine.end(), c, c + l.size());
+        }
+        if (me == 0) labels = std::move(part.labels);
+        const std::vector<std::vector<std::byte> > got = comm->gather(mine, 0);
+        for (std::size_t k = 1; k < got.size(); ++k)
+          for (std::size_t at = 0; at + 4 <= got[k].size();) {
+            std::uint32_t n = 0;
+            std::memcpy(&n, got[k].data() + at, 4);
+            labels.emplace_back(reinterpret_cast<const char*>(got[k].data() + at + 4), n);
+            at += 4 + n;
+          }
+        if (me != 0) labels.clear();
+      }
+    }
+    dist::agree(*comm, [&] {
       if (hi == lo)
         throw chutoro::error(
             chutoro::error_code::invalid_argument,
             o.in.input + ": " + std::to_string(total) + " rows for " + std::to_string(ranks) +
-                " ranks: this rank's part holds no row; use at most " + std::to_string(total) + " ranks");
+                " ranks: this rank's part holds no row; use at most " + std::to_string(total) + " ranks" +
+                (in_text.split ? " (text inputs are cut by bytes: fewer ranks, or a .npy file)" : ""));
       dim = part.dim;
       naming(o.in.input, [&] {
         if (text) {
@@ -231,6 +313,7 @@ int run_fit_distributed(const cluster_options& o) {
         "distributed",
         nlohmann::ordered_json{{"ranks", ranks},
                                {"overlap", dp.overlap},
+                               {"input_cut_by_bytes", in_text.split},
                                {"replication", static_cast<double>(shard_items) / static_cast<double>(r.n)},
                                {"bytes_sent", sent},
                                {"per_rank", per_rank}});

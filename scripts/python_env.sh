@@ -20,4 +20,10 @@ fi
 # CMake cache in build/python keeps pointing at the same nanobind.
 .venv/bin/python -m pip install -q "scikit-build-core>=0.10" "nanobind>=2.0"
 .venv/bin/python -m pip install -q --no-build-isolation -Cbuild-dir=build/python ".[test]"
+# mpi4py for the distributed Python door (fit(..., comm=); tests/python/test_distributed.py),
+# where MPI is installed (scripts/install_deps.sh: Open MPI). A binary wheel from PyPI that
+# loads the system's libmpi at run time (about 5 s to install); chutoro itself never needs it.
+if command -v mpirun >/dev/null 2>&1; then
+  .venv/bin/python -m pip install -q "mpi4py>=4.0"
+fi
 .venv/bin/python -c "import chutoro; print('chutoro', chutoro.__version__, 'installed in .venv')"

@@ -206,4 +206,34 @@ distributed_result distributed_fit(communicator& comm, const data_source& local,
 /// "key=value;..." (threads and device excluded): what the ranks compare.
 std::string describe(const params& p, const distributed_params& dp);
 
+/// This rank's part of a text file (text_part_of).
+struct text_part {
+  /// false: the file could not be split (gzip-compressed, not a regular
+  /// file, or a CSV holding a '"' after its header: quoted cells may span
+  /// lines), and `text` is the whole file, as every rank reads it.
+  bool split = false;
+  /// split: the header record (CSV; empty for lines) followed by this rank's
+  /// whole lines, bytes [begin, end) of the file, in file order.
+  std::string text;
+  std::uint64_t begin = 0, end = 0;
+  /// split: the file's line number (1-based) of byte `begin`, and the lines
+  /// the header takes (its record's line ends; 0 without one): line k of
+  /// `text` is line k of the file for k <= header_lines, else line
+  /// first_line + k - header_lines - 1.
+  std::uint64_t first_line = 1, header_lines = 0;
+};
+
+/// Reads this rank's part of a text input by byte ranges, never the whole
+/// file: rank r takes the lines that start in bytes [F r / P, F (r+1) / P)
+/// of a file of F bytes (a line belongs to the rank whose range holds its
+/// first byte; "\n", "\r\n" and a lone "\r" end lines), so the ranks' parts
+/// in rank order are the file's lines in order. `csv`: the first record is a
+/// header, which rank 0 finds and sends to every rank (it prefixes each
+/// part; no rank's range starts before its end). A rank may get no line
+/// (small files, long lines). Each rank reads about F / P bytes, plus the
+/// header; the file must be the same on every rank (a shared file system).
+/// Collective: 4 all-reduces and a broadcast. Errors (every rank throws
+/// distributed_error): io naming the path on a read error.
+text_part text_part_of(communicator& comm, const std::string& path, bool csv);
+
 }  // namespace chutoro::distributed

@@ -70,6 +70,7 @@ _FITTED = _FROM_MODEL + (
     "_non_finite_labels",
     "_n_raw",
     "_too_few",
+    "distributed_",
 )
 # Parameters of the selection stage: recluster() changes them without rebuilding.
 _SELECTION = (
@@ -368,7 +369,15 @@ class FISHDBC(ClusterMixin, BaseEstimator):
         self.match_reference_implementation = match_reference_implementation
 
     # ------------------------------------------------------------------ fit
-    def fit(self, X: Any, y: Any = None) -> FISHDBC:
+    def fit(
+        self,
+        X: Any,
+        y: Any = None,
+        *,
+        comm: Any = None,
+        overlap: int = 2,
+        replication_margin: float | None = None,
+    ) -> FISHDBC:
         """Cluster X.
 
         Parameters
@@ -387,6 +396,25 @@ class FISHDBC(ClusterMixin, BaseEstimator):
             for ``"levenshtein"`` or ``"jaccard"``. Nulls raise ValueError
             naming the row. pandas objects take the array-like path.
         y : ignored
+        comm : mpi4py intracommunicator, optional
+            Fit across the processes of ``comm`` (e.g. ``MPI.COMM_WORLD``
+            under ``mpirun -np P python script.py``; docs/distributed.md).
+            Collective: every rank calls ``fit`` with the same parameters
+            and its own part of the data (at least one row), the parts in
+            rank order forming the data set (vectors for euclidean, cosine,
+            manhattan, or strings for levenshtein). Each rank then holds
+            ``labels_``, ``probabilities_`` and ``outlier_scores_`` of its
+            own rows (gather them with ``comm.gather``), ``cluster_persistence_``
+            and ``distributed_`` (n, first: the global index of its first
+            row, ranks, stats of its work and traffic; all_ranks on rank 0).
+            The model-backed attributes and methods (trees, predict,
+            partial_fit, save) are not available after such a fit. Needs
+            mpi4py (ImportError otherwise); a failure on any rank raises
+            the same exception on every rank, naming the rank.
+        overlap, replication_margin :
+            With ``comm``: each item goes to the shards of its ``overlap``
+            nearest centres (only those within ``1 + replication_margin``
+            times the nearest centre's distance, when given).
 
         Returns
         -------
@@ -414,6 +442,12 @@ class FISHDBC(ClusterMixin, BaseEstimator):
             Ctrl-C during the fit; the estimator is left unfitted.
         """
         self._clear_fitted()
+        if comm is not None:
+            from chutoro import _distributed
+
+            return _distributed.fit(self, X, comm, overlap, replication_margin)
+        if overlap != 2 or replication_margin is not None:
+            raise TypeError("fit: overlap and replication_margin apply only with comm= (a distributed fit)")
         p = self._check_params()
         X = _select_columns(X, self.columns, fitted_names=None)
         finite_index = n_raw = None
@@ -480,8 +514,10 @@ class FISHDBC(ClusterMixin, BaseEstimator):
         return self
 
     def fit_predict(self, X: Any, y: Any = None, **kwargs: Any) -> np.ndarray:
-        """Cluster X and return ``labels_``, shape (n_samples,), dtype intp. See :meth:`fit`."""
-        return self.fit(X).labels_
+        """Cluster X and return ``labels_``, shape (n_samples,), dtype intp. See :meth:`fit`
+        (``comm``, ``overlap`` and ``replication_margin`` are passed on to it)."""
+        distributed = {k: kwargs[k] for k in ("comm", "overlap", "replication_margin") if k in kwargs}
+        return self.fit(X, **distributed).labels_
 
     # ------------------------------------------------- the growing model
     def partial_fit(self, X: Any, y: Any = None) -> FISHDBC:

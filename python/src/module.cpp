@@ -67,6 +67,8 @@
 #include <utility>
 #include <vector>
 
+#include "distributed.hpp"
+
 namespace nb = nanobind;
 using namespace nb::literals;
 
@@ -891,6 +893,32 @@ NB_MODULE(_core, m) {
         "progress(stage, done, total), when given, is called from this thread a few hundred times "
         "per stage. A pending signal (Ctrl-C) interrupts the fit at the next report. Raises "
         "ValueError/TypeError/OSError from chutoro::error, or what the metric or progress raised.");
+
+  // Distributed FISHDBC over a Python transport (distributed.cpp; chutoro/_distributed.py).
+  m.def(
+      "distributed_fit",
+      [](const chutoro::data_source& local, nb::object transport, std::size_t min_cluster_size,
+         std::optional<std::size_t> min_samples, const std::string& cluster_selection_method,
+         double cluster_selection_epsilon, bool allow_single_cluster, std::size_t m,
+         std::size_t ef_construction, std::uint64_t seed, int threads, std::size_t max_cluster_size,
+         double cluster_selection_persistence, double cluster_selection_epsilon_max, std::size_t overlap,
+         double replication_margin, const std::string& identity) {
+        chutoro::params p = make_params(local, min_cluster_size, min_samples, cluster_selection_method,
+                                        cluster_selection_epsilon, allow_single_cluster, "hnsw", m,
+                                        ef_construction, seed, threads, "cpu");
+        set_selection_limits(p.selection, max_cluster_size, cluster_selection_persistence,
+                             cluster_selection_epsilon_max);
+        return chutoro_python::distributed_fit(local, std::move(transport), p, overlap, replication_margin,
+                                               identity);
+      },
+      "local"_a, "transport"_a, "min_cluster_size"_a, "min_samples"_a.none(), "cluster_selection_method"_a,
+      "cluster_selection_epsilon"_a, "allow_single_cluster"_a, "m"_a, "ef_construction"_a, "seed"_a,
+      "threads"_a, "max_cluster_size"_a, "cluster_selection_persistence"_a, "cluster_selection_epsilon_max"_a,
+      "overlap"_a, "replication_margin"_a, "identity"_a,
+      "chutoro::distributed::distributed_fit of this rank's slice `local` over `transport` (the "
+      "collectives of chutoro/_distributed.py). Collective. Returns a dict: labels (int32), "
+      "probabilities, outlier_scores of this rank's rows; cluster_persistence; n, first, ranks; stats; "
+      "all_ranks (rank 0). Every rank raises the same error when any rank failed.");
 
   m.def("extract_clusters", &extract_clusters, "minimum_spanning_tree"_a.noconvert(),
         "core_distances"_a.noconvert(), "min_cluster_size"_a, "cluster_selection_method"_a,
