@@ -366,12 +366,12 @@ TEST(ModelFile, WrongVersionAndByteOrderAreNamed) {
     }
     return std::string("no error");
   };
-  EXPECT_NE(message(patched(8, 4)).find("format version 4, this build reads versions 1 to 3"),
+  EXPECT_NE(message(patched(8, 5)).find("format version 5, this build reads versions 1 to 4"),
             std::string::npos)
-      << message(patched(8, 4));
+      << message(patched(8, 5));
   EXPECT_NE(message(patched(8, 0)).find("format version 0"), std::string::npos);
   EXPECT_NE(message(patched(12, 0x04030201u)).find("big-endian"), std::string::npos);
-  EXPECT_NE(message(patched(8, 4)).find("test.chutoro"), std::string::npos);
+  EXPECT_NE(message(patched(8, 5)).find("test.chutoro"), std::string::npos);
 }
 
 TEST(ModelFile, KilledWriterLeavesAValidFile) {
