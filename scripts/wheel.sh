@@ -17,9 +17,9 @@
 #     extension's RPATH points at them. The platform tag is the lowest
 #     manylinux_2_XX that `auditwheel show` allows for the built extension;
 #     it is decided by the glibc symbol versions the build links (the build
-#     machine's glibc and libstdc++), so a wheel built on Debian 12 (glibc
-#     2.36) is tagged manylinux_2_36_x86_64 and installs on any x86-64 Linux
-#     with glibc >= 2.36.
+#     machine's glibc and libstdc++): a wheel built on Debian 12 (glibc
+#     2.36, GCC 12) uses symbols up to glibc 2.34, is tagged
+#     manylinux_2_34_x86_64 and installs on any x86-64 Linux with glibc >= 2.34.
 #  4. The CUDA module: CHUTORO_WITH_CUDA (AUTO, ON, OFF; default AUTO, as
 #     `pip install .`) decides whether libchutoro_cuda.so is built; when it is,
 #     it lies next to chutoro/_core*.so in the wheel, where the loader looks
@@ -73,7 +73,7 @@ if [ -z "$plat" ]; then
 fi
 echo "platform tag: $plat"
 rm -f "$dist"/chutoro-*.whl
-"$venv/bin/auditwheel" repair -q --plat "$plat" --exclude libcuda.so.1 -w "$dist" "$whl"
+"$venv/bin/auditwheel" repair --plat "$plat" --exclude libcuda.so.1 -w "$dist" "$whl"
 out=$(ls "$dist"/chutoro-*"$plat"*.whl)
 listing=$("$venv/bin/python" -m zipfile -l "$out")
 echo "$listing" | grep -q 'chutoro.libs/libhwy' || {

@@ -12,10 +12,11 @@
 # PyPI. Exits non-zero when the install, the import or the fit fails.
 set -euo pipefail
 whl="$(realpath "$1")"
+wheel_dir="$(dirname "$whl")"
 python="$(command -v "${PYTHON:-python3}")"
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
-start=$(date +%s)
+SECONDS=0
 "$python" -m venv "$tmp/venv"
 # A PATH with no cmake, c++, gcc, cc, ld or nvcc: only the venv and a folder
 # with the few tools pip and Python may call.
@@ -35,7 +36,7 @@ cd "$tmp"
 python -m pip install -q --upgrade pip
 # The dependencies first (from an index), then chutoro from the wheel alone.
 python -m pip install -q "numpy>=1.23" "scikit-learn>=1.6"
-python -m pip install -q --no-index --find-links "$(dirname "$whl")" --no-deps "$whl"
+python -m pip install -q --no-index --find-links "$wheel_dir" --no-deps "$whl"
 python - <<'EOF'
 import os
 import numpy as np
@@ -55,7 +56,15 @@ for i in range(3):
     blob = labels[i * 100:(i + 1) * 100]
     blob = blob[blob >= 0]
     assert len(set(blob.tolist())) == 1, f"blob {i} split: {set(blob.tolist())}"
+# The bundled libraries are the ones loaded (auditwheel renamed them and set the
+# extension's RPATH), even on this machine, which has the system's copies too.
+maps = open("/proc/self/maps").read()
+for lib in ("libhwy", "libgomp"):
+    paths = {line.split()[-1] for line in maps.splitlines() if lib in line.split()[-1]}
+    # (scikit-learn's wheel brings its own libgomp too: the system's must not be used.)
+    assert any("/chutoro.libs/" in p for p in paths), (lib, paths)
+    assert not any(p.startswith(("/usr/", "/lib")) for p in paths), (lib, paths)
 print("wheel fit ok:", chutoro.__version__, "from", here,
       "| devices:", chutoro.devices())
 EOF
-echo "wheel check: $(($(date +%s) - start)) s"
+echo "wheel check: ${SECONDS} s"
