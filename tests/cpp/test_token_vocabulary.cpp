@@ -12,12 +12,15 @@
 //  - TokenVocabulary.ModelFileRoundTrip: a model's vocabulary survives
 //    to_bytes/from_bytes, grows with add(), and a version 1 sets file (no
 //    vocabulary) still loads, with none.
+//  - TokenVocabulary.BadVocabularyInAFileIsAParseError: a duplicate token or
+//    a count beyond the section is error(parse) naming the file and field.
 #include <gtest/gtest.h>
 
 #include <chutoro/error.hpp>
 #include <chutoro/metrics.hpp>
 #include <chutoro/model.hpp>
 #include <cstdint>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -25,8 +28,11 @@
 #include <string>
 #include <vector>
 
+#include "model_file_bytes.hpp"
+
 namespace {
 
+using chutoro_test::model_file_bytes;
 using strings = std::vector<std::string>;
 
 strings vocab(const chutoro::set_source& s) { return {s.vocabulary().begin(), s.vocabulary().end()}; }
@@ -122,6 +128,41 @@ TEST(TokenVocabulary, ModelFileRoundTrip) {
   const chutoro::model o = chutoro::model::from_bytes(std::vector<std::byte>(b, b + old.size()));
   EXPECT_EQ(o.data().kind(), chutoro::source_kind::sets);
   EXPECT_TRUE(static_cast<const chutoro::set_source&>(o.data()).vocabulary().empty());
+}
+
+TEST(TokenVocabulary, BadVocabularyInAFileIsAParseError) {
+  strings lines;
+  for (int i = 0; i < 12; ++i) lines.push_back(i % 2 ? "aa bb" : "bb cc");
+  chutoro::params p;
+  p.selection.min_cluster_size = 2;
+  p.build.candidates = chutoro::candidate_mode::exact;
+  const chutoro::model m(std::make_shared<chutoro::set_source>(chutoro::set_source::from_token_lines(lines)),
+                         p);
+  const auto bytes = m.to_bytes();
+  auto message = [](const std::vector<std::byte>& b) {
+    try {
+      (void)chutoro::model::from_bytes(b, nullptr, "v.chutoro");
+    } catch (const chutoro::error& e) {
+      EXPECT_EQ(e.code(), chutoro::error_code::parse);
+      return std::string(e.what());
+    }
+    return std::string("accepted");
+  };
+  model_file_bytes f(bytes);
+  auto data = f.payload_bytes("DATA");
+  // The vocabulary ends DATA: count 3, then "bb", "cc", "aa" (first appearance), each after its u64 length.
+  ASSERT_EQ(std::string(reinterpret_cast<const char*>(data.data()) + data.size() - 2, 2), "aa");
+  auto dup = data;
+  std::memcpy(dup.data() + dup.size() - 2, "bb", 2);
+  const std::string d = message(model_file_bytes(bytes).replace_payload("DATA", dup).bytes());
+  EXPECT_NE(d.find("v.chutoro"), std::string::npos) << d;
+  EXPECT_NE(d.find("vocabulary tokens 0 and 2 (0-based) are the same"), std::string::npos) << d;
+  auto huge = data;
+  const std::size_t at = huge.size() - 3 * 10 - 8;  // the count, before 3 tokens of 8 + 2 bytes
+  const std::uint64_t big = std::uint64_t{1} << 40;
+  std::memcpy(huge.data() + at, &big, 8);
+  const std::string h = message(model_file_bytes(bytes).replace_payload("DATA", huge).bytes());
+  EXPECT_NE(h.find("vocabulary count"), std::string::npos) << h;
 }
 
 }  // namespace
