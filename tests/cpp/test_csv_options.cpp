@@ -166,6 +166,21 @@ TEST(CsvOptions, Zstd) {
   EXPECT_EQ(chutoro::read_csv(tmp_file("p.tsv.zst", zstd_bytes(tsv)), std::nullopt, o).values, plain.values);
   EXPECT_EQ(chutoro::read_lines(tmp_file("w.txt.zst", zstd_bytes("apple\nbanana\n"))),
             (std::vector<std::string>{"apple", "banana"}));
+  // .npy files are read uncompressed: a compressed one is refused, saying so.
+  for (const auto& [name, bytes] :
+       {std::pair<std::string, std::string>{"x.npy.zst", zstd_bytes("\x93NUMPY..")},
+        {"x.npy.gz", gzip_bytes("\x93NUMPY..")}}) {
+    try {
+      (void)chutoro::read_npy(tmp_file(name, bytes));
+      ADD_FAILURE() << name << " accepted";
+    } catch (const chutoro::error& e) {
+      EXPECT_EQ(e.code(), chutoro::error_code::parse);
+      EXPECT_NE(std::string(e.what()).find(name + ": the file is " +
+                                           (name.ends_with(".gz") ? "gzip" : "zstd") + "-compressed"),
+                std::string::npos)
+          << e.what();
+    }
+  }
   std::string big = "a,b\n";
   for (int i = 0; i < 5000; ++i)
     big += std::to_string(i % 97) + "," + std::to_string(i * 7919 % 10007) + "\n";
