@@ -211,7 +211,8 @@ void add_input_options(CLI::App* c, input_options& o, bool with_metric, const st
                        const std::string& label_help) {
   c->add_option("--format", o.format,
                 "auto (by extension: .csv/.tsv/.tab csv, .npy, .txt/.lines/.lst lines, .parquet/.pq, "
-                ".arrow/.feather; a trailing .gz is gzip, read through zlib; INPUT - is standard input, "
+                ".arrow/.feather; a trailing .gz is gzip, read through zlib, .zst zstd, through libzstd; "
+                "INPUT - is standard input, "
                 "csv unless --format says) | csv | npy | lines | parquet | arrow")
       ->capture_default_str();
   c->add_option(
@@ -687,7 +688,17 @@ loaded_input read_input(const input_plan& plan, const std::string& model_metric,
     r.labels = std::move(table.labels);
   } else {
     r.n = items.size();
-    naming(r.name, [&] { r.source = chutoro::make_string_source(items, metric); });
+    naming(r.name, [&] {
+      // A jaccard model's vocabulary numbers the tokens (new ones number on after it).
+      const auto* sets = like != nullptr && like->kind() == chutoro::source_kind::sets
+                             ? static_cast<const chutoro::set_source*>(like)
+                             : nullptr;
+      if (sets != nullptr && metric == "jaccard" && !sets->vocabulary().empty())
+        r.source = std::make_unique<chutoro::set_source>(
+            chutoro::set_source::from_token_lines(items, sets->vocabulary()));
+      else
+        r.source = chutoro::make_string_source(items, metric);
+    });
   }
   r.seconds = seconds_since(t_read);
   return r;

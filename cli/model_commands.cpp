@@ -7,6 +7,7 @@
 // A model fitted on a plugin's items does not store them: --plugin LIB.so
 // --plugin-arg ARG re-opens them (model::load checks they are the same).
 #include <chutoro/error.hpp>
+#include <chutoro/metrics.hpp>
 #include <chutoro/model.hpp>
 #include <chutoro/plugin_source.hpp>
 #include <chutoro/scores.hpp>
@@ -58,15 +59,16 @@ loaded_input read_items(const model_options& o, const chutoro::model& m) {
   items.has_plugin = items.has_plugin_arg = false;
   const input_plan plan = plan_input(items);
   const bool plugin_model = o.in.has_plugin;
-  if (!plugin_model && m.data().name() == "jaccard") {
-    // A model file keeps token ids, not the tokens: new lines could not be numbered alike.
+  if (!plugin_model && m.data().kind() == chutoro::source_kind::sets &&
+      static_cast<const chutoro::set_source&>(m.data()).vocabulary().empty()) {
+    // Without its token vocabulary, new lines could not be numbered as the model's items.
     throw chutoro::error(chutoro::error_code::unsupported,
                          o.model +
-                             ": a jaccard (token set) model cannot take items from a file: the model file "
-                             "keeps token ids, not the tokens, so the tokens of " +
+                             ": a jaccard (token set) model without its token vocabulary cannot take items "
+                             "from a file: the tokens of " +
                              o.in.input +
-                             " cannot be numbered as the model's (use the Python package, which "
-                             "keeps the vocabulary, or fit again on all items)");
+                             " cannot be numbered as the model's (the vocabulary is stored since model "
+                             "format version 4 by `chutoro fit`; fit again on all items)");
   }
   // A plugin's distance cannot measure file items: read them with the kind's default metric and let
   // the model refuse them (unsupported).

@@ -3,7 +3,7 @@
 # Idempotent: installs only what is missing. Needs root or sudo when something is.
 set -euo pipefail
 packages=(cmake ninja-build g++ pkg-config
-          libcli11-dev nlohmann-json3-dev libhwy-dev libxxhash-dev zlib1g-dev
+          libcli11-dev nlohmann-json3-dev libhwy-dev libxxhash-dev zlib1g-dev libzstd-dev
           libgtest-dev libgmock-dev librapidcheck-dev libbenchmark-dev
           python3 python3-venv python3-dev
           clang libomp-14-dev   # clang + libomp with libarcher: the ThreadSanitizer build

@@ -38,7 +38,7 @@ enum class input_format : int {
 input_format parse_input_format(std::string_view name);
 [[nodiscard]] std::string_view to_string(input_format f) noexcept;
 
-/// Format from the file extension, case-insensitively, after a trailing .gz:
+/// Format from the file extension, case-insensitively, after a trailing .gz or .zst:
 /// .csv, .tsv, .tab -> csv; .npy -> npy;
 /// .txt, .lines, .lst -> lines; .parquet, .pq -> parquet; .arrow, .feather,
 /// .ipc, .arrows -> arrow. Throws error(invalid_argument) naming the file
@@ -66,7 +66,8 @@ struct dense_table {
 /// Throws error (see above): io, parse (no data rows, ragged row, bad cell,
 /// unterminated quote), invalid_argument (label_column not in the header, or
 /// named twice). O(file size) time; memory: the file plus n*dim floats.
-/// The file may be gzip-compressed, and "-" reads standard input (read_whole_input).
+/// The file may be gzip- or zstd-compressed (told by its magic bytes), and "-"
+/// reads standard input (read_whole_input).
 /// `options` as csv_options says.
 struct csv_options {
   /// The cell separator; 0 takes default_delimiter(path): a tab for .tsv / .tab
@@ -85,7 +86,7 @@ dense_table read_csv(const std::filesystem::path& path,
                      std::optional<std::string_view> label_column = std::nullopt,
                      const csv_options& options = {});
 
-/// '\t' for a .tsv or .tab file (also .tsv.gz), else ','.
+/// '\t' for a .tsv or .tab file (also .tsv.gz, .tsv.zst), else ','.
 [[nodiscard]] char default_delimiter(const std::filesystem::path& path);
 
 /// Reads a NumPy .npy file (format versions 1.0, 2.0 and 3.0): a 2-D array of

@@ -34,11 +34,32 @@ class set_source final : public data_source {
   /// Empty sets are allowed (d(empty, empty) = 0, d(empty, non-empty) = 1).
   /// Throws error(invalid_argument) naming the item on any violation, or when n == 0.
   set_source(std::span<const std::uint32_t> ids, std::span<const std::size_t> offsets);
+  /// As above, with the token vocabulary the ids number (id t is
+  /// vocabulary[t]; see vocabulary()). Also throws error(invalid_argument)
+  /// when an id is >= vocabulary.size() or a token is empty, holds ASCII
+  /// whitespace or appears twice. An empty vocabulary means none.
+  set_source(std::span<const std::uint32_t> ids, std::span<const std::size_t> offsets,
+             std::vector<std::string> vocabulary);
 
   /// Token sets of text lines: each line is split at ASCII whitespace, tokens
   /// are numbered in order of first appearance, each line's ids are sorted and
   /// deduplicated. An empty or all-blank line is the empty set. O(total bytes).
-  static set_source from_token_lines(std::span<const std::string> lines);
+  /// The result keeps its vocabulary (vocabulary()). With `vocabulary` (a
+  /// model's, see vocabulary()), its tokens keep their ids and new tokens
+  /// number on from vocabulary.size(), so the result can be added to or
+  /// predicted against that model; its vocabulary() is `vocabulary` then the
+  /// new tokens. Throws error(invalid_argument) for no lines, more than
+  /// 2^32 - 1 tokens, or a duplicate token in `vocabulary`.
+  static set_source from_token_lines(std::span<const std::string> lines,
+                                     std::span<const std::string> vocabulary = {});
+
+  /// The tokens the ids number (id t is vocabulary()[t]), when the source was
+  /// made from text (from_token_lines) or loaded with one; empty when the ids
+  /// came as numbers. append() keeps it when the appended source's vocabulary
+  /// extends it (its tokens first, in the same order: from_token_lines with
+  /// this vocabulary), and drops it otherwise (the ids no longer name known
+  /// tokens). Stored in model files (format version 4).
+  [[nodiscard]] std::span<const std::string> vocabulary() const noexcept { return vocabulary_; }
 
   [[nodiscard]] std::size_t size() const noexcept override { return offsets_.size() - 1; }
   [[nodiscard]] std::string name() const override { return "jaccard"; }
@@ -60,6 +81,7 @@ class set_source final : public data_source {
   set_source() : data_source(source_kind::sets, builtin_key{}) {}
   std::vector<std::uint32_t> ids_;
   std::vector<std::size_t> offsets_;
+  std::vector<std::string> vocabulary_;  // id -> token; empty: none
 };
 
 /// Metrics over packed bit vectors (stable values).

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 from joblib import effective_n_jobs
 from sklearn.base import BaseEstimator, ClusterMixin
+from sklearn.utils._param_validation import InvalidParameterError
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from chutoro import _core, _soft
@@ -549,7 +550,8 @@ class FISHDBC(ClusterMixin, BaseEstimator):
         NotImplementedError
             For models that cannot grow: ``metric="precomputed"``, callable
             metrics and plugin sources (and jaccard models loaded from a
-            model file, which holds no token vocabulary).
+            model file written before format version 4, which holds no
+            token vocabulary).
         """
         if not self.__sklearn_is_fitted__():
             return self.fit(X)
@@ -741,9 +743,9 @@ class FISHDBC(ClusterMixin, BaseEstimator):
         back an estimator with identical fitted attributes that can
         :meth:`partial_fit`, :meth:`recluster` and :meth:`approximate_predict`.
         The write is atomic (a temporary file renamed over ``path``). Not
-        stored: ``feature_names_in_``, ``fit_stats_``, and the token
-        vocabulary of ``metric="jaccard"`` (a loaded jaccard model can
-        recluster but not take or predict new strings; pickle keeps it).
+        stored: ``feature_names_in_``, ``fit_stats_``. The token vocabulary
+        of ``metric="jaccard"`` is stored (format version 4), so a loaded
+        jaccard model takes and predicts new strings.
 
         Raises
         ------
@@ -827,6 +829,17 @@ class FISHDBC(ClusterMixin, BaseEstimator):
         return out
 
     def _check_params(self, check_metric: bool = True) -> dict[str, Any]:
+        """The validated parameters. A bad value or type raises scikit-learn's
+        InvalidParameterError (a subclass of both ValueError and TypeError), as
+        scikit-learn's estimators do in fit; NotImplementedError stays as it is."""
+        try:
+            return self._checked_params(check_metric)
+        except InvalidParameterError:
+            raise
+        except (TypeError, ValueError) as e:
+            raise InvalidParameterError(str(e)) from e
+
+    def _checked_params(self, check_metric: bool) -> dict[str, Any]:
         p: dict[str, Any] = {}
         p["min_cluster_size"] = _int_param("min_cluster_size", self.min_cluster_size, 2)
         p["min_samples"] = None if self.min_samples is None else _int_param("min_samples", self.min_samples, 1)
@@ -972,8 +985,9 @@ class FISHDBC(ClusterMixin, BaseEstimator):
             )
         if kind == "token_sets" and self._vocabulary is None:
             raise NotImplementedError(
-                f"{method}: this metric='jaccard' model was loaded from a model file, which stores token ids but "
-                "not the tokens; new strings cannot be encoded (pickle keeps the vocabulary; or fit again)"
+                f"{method}: this metric='jaccard' model was loaded from a model file that stores token ids but "
+                "not the tokens (written before model format version 4); new strings cannot be encoded "
+                "(fit again)"
             )
 
     def _check_build_unchanged(self, p: dict[str, Any]) -> None:
@@ -1049,7 +1063,9 @@ class FISHDBC(ClusterMixin, BaseEstimator):
         )
         model.set_threads(_threads(None))
         est._model = model
-        est._vocabulary = None
+        # A jaccard model file keeps its token vocabulary since format version 4.
+        tokens = model.token_vocabulary if kind == "token_sets" else []
+        est._vocabulary = _core.TokenVocabulary(list(tokens)) if tokens else None
         est._source_input = source_input
         if kind in _VECTOR_KINDS:
             est.n_features_in_ = int(model.dim)

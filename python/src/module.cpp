@@ -472,7 +472,9 @@ class token_vocabulary {
       ids.erase(std::unique(ids.begin() + static_cast<std::ptrdiff_t>(begin), ids.end()), ids.end());
       offsets.push_back(ids.size());
     }
-    return chutoro::set_source(ids, offsets);
+    // Items that join the model carry the vocabulary, so that a saved model keeps it
+    // (model format 4) and the CLI can add to / predict with it.
+    return extend ? chutoro::set_source(ids, offsets, tokens_) : chutoro::set_source(ids, offsets);
   }
 
  private:
@@ -1142,6 +1144,18 @@ NB_MODULE(_core, m) {
       .def_prop_ro(
           "can_grow", [](const chutoro::model& self) { return self.data().can_grow(); },
           "Whether add() and approximate_predict() work (built-in sources).")
+      .def_prop_ro(
+          "token_vocabulary",
+          [](const chutoro::model& self) {
+            std::vector<std::string> tokens;
+            if (self.data().kind() == chutoro::source_kind::sets) {
+              const auto v = static_cast<const chutoro::set_source&>(self.data()).vocabulary();
+              tokens.assign(v.begin(), v.end());
+            }
+            return tokens;
+          },
+          "A token-set (jaccard) model's tokens, id order (id t is token t); empty for other models and "
+          "for token sets without one (model files before format version 4).")
       .def(
           "vector_source_like",
           [](const chutoro::model& self, dense_matrix x) {

@@ -213,7 +213,7 @@ dense_table read_csv(const std::filesystem::path& path, std::optional<std::strin
 
 char default_delimiter(const std::filesystem::path& path) {
   std::filesystem::path p = path;
-  if (p.extension() == ".gz") p = p.stem();
+  if (p.extension() == ".gz" || p.extension() == ".zst") p = p.stem();
   const std::string ext = p.extension().string();
   return ext == ".tsv" || ext == ".tab" ? '\t' : ',';
 }

@@ -40,7 +40,8 @@ input_format detect_format(const std::filesystem::path& path) {
     return e;
   };
   std::string ext = lower(path.extension().string());
-  if (ext == ".gz") ext = lower(path.stem().extension().string());  // data.csv.gz: read through zlib
+  // data.csv.gz / data.csv.zst: read through zlib / libzstd
+  if (ext == ".gz" || ext == ".zst") ext = lower(path.stem().extension().string());
   if (ext == ".csv" || ext == ".tsv" || ext == ".tab") return input_format::csv;
   if (ext == ".npy") return input_format::npy;
   if (ext == ".txt" || ext == ".lines" || ext == ".lst") return input_format::lines;
@@ -50,7 +51,8 @@ input_format detect_format(const std::filesystem::path& path) {
       error_code::invalid_argument,
       path.string() + ": cannot tell the format from the extension \"" + ext +
           "\" (known: .csv, .tsv, .tab, .npy, .txt, .lines, .lst, .parquet, .pq, .arrow, .feather, .ipc, "
-          ".arrows; .csv, .tsv, .tab, .txt, .lines and .lst also gzip-compressed with .gz after them); "
+          ".arrows; .csv, .tsv, .tab, .txt, .lines and .lst also gzip- or zstd-compressed with .gz or .zst "
+          "after them); "
           "name it with --format csv|npy|lines|parquet|arrow");
 }
 

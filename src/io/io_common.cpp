@@ -6,12 +6,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
+#include <zstd.h>
 
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <memory>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -259,6 +261,50 @@ std::string input_file::read_all() {
   return data;
 }
 
+namespace {
+
+/// Zstandard data (RFC 8878; frame after frame, as `cat a.zst b.zst` makes,
+/// skippable frames ignored) decompressed through libzstd's streaming API,
+/// so frames without a recorded content size work too. `name` is the input
+/// for error messages.
+std::string decompress_zstd(const std::string& raw, const std::string& name) {
+  std::unique_ptr<ZSTD_DCtx, decltype(&ZSTD_freeDCtx)> dctx(ZSTD_createDCtx(), &ZSTD_freeDCtx);
+  if (!dctx) throw error(error_code::io, name + ": cannot start libzstd (out of memory)");
+  std::string out;
+  out.resize(std::max<std::size_t>(raw.size() * 4, ZSTD_DStreamOutSize()));
+  ZSTD_inBuffer in{raw.data(), raw.size(), 0};
+  std::size_t produced = 0;
+  std::size_t last = 0;  // ZSTD_decompressStream's last return: 0 at the end of a frame
+  while (in.pos < in.size) {
+    if (produced == out.size()) out.resize(out.size() * 2);
+    ZSTD_outBuffer o{out.data() + produced, out.size() - produced, 0};
+    const std::size_t before = in.pos;
+    last = ZSTD_decompressStream(dctx.get(), &o, &in);
+    if (ZSTD_isError(last))
+      throw error(error_code::parse, name + ": corrupt zstd data near compressed byte " +
+                                         std::to_string(before) + " (libzstd: " + ZSTD_getErrorName(last) +
+                                         ")");
+    produced += o.pos;
+    if (o.pos == 0 && in.pos == before && o.size != 0) break;  // no progress: cannot happen with input left
+  }
+  // Output still held inside libzstd once the input is consumed.
+  while (last != 0) {
+    if (produced == out.size()) out.resize(out.size() * 2);
+    ZSTD_outBuffer o{out.data() + produced, out.size() - produced, 0};
+    last = ZSTD_decompressStream(dctx.get(), &o, &in);
+    if (ZSTD_isError(last))
+      throw error(error_code::parse, name + ": corrupt zstd data (libzstd: " + ZSTD_getErrorName(last) + ")");
+    produced += o.pos;
+    if (o.pos == 0) break;  // it needs more input, and there is none
+  }
+  if (last != 0)
+    throw error(error_code::parse, name + ": the zstd data is truncated (it ends inside a compressed frame)");
+  out.resize(produced);
+  return out;
+}
+
+}  // namespace
+
 std::string read_whole_input(const std::filesystem::path& path) {
   std::string raw;
   if (path == "-") {
@@ -278,10 +324,14 @@ std::string read_whole_input(const std::filesystem::path& path) {
   } else {
     raw = input_file(path).read_all();
   }
+  const std::string name = path == "-" ? std::string("standard input") : path.string();
+  if (raw.size() >= 4 && static_cast<unsigned char>(raw[0]) == 0x28 &&
+      static_cast<unsigned char>(raw[1]) == 0xb5 && static_cast<unsigned char>(raw[2]) == 0x2f &&
+      static_cast<unsigned char>(raw[3]) == 0xfd)
+    return decompress_zstd(raw, name);
   if (raw.size() < 2 || static_cast<unsigned char>(raw[0]) != 0x1f ||
       static_cast<unsigned char>(raw[1]) != 0x8b)
     return raw;
-  const std::string name = path == "-" ? std::string("standard input") : path.string();
   // gzip (zlib's inflate with automatic gzip header detection), member after member.
   std::string out;
   out.resize(std::max<std::size_t>(raw.size() * 4, std::size_t{1} << 16));

@@ -122,9 +122,10 @@ inline std::string read_whole_file(const std::filesystem::path& path) { return i
 
 /// The whole input as bytes, for the text readers (csv, lines): "-" is standard
 /// input; a file (or standard input) starting with the gzip magic bytes is
-/// decompressed through zlib (several concatenated gzip members too). Throws
-/// error(io) naming the path on a read error, error(parse) on corrupt or
-/// truncated gzip data.
+/// decompressed through zlib (several concatenated gzip members too), one
+/// starting with the zstd magic bytes (28 b5 2f fd) through libzstd (several
+/// frames too). Throws error(io) naming the path on a read error,
+/// error(parse) naming it on corrupt or truncated gzip or zstd data.
 std::string read_whole_input(const std::filesystem::path& path);
 
 /// `s` safe to print on a terminal, for error messages: valid UTF-8 is kept

@@ -1259,22 +1259,63 @@ TEST_F(Cli, ModelUsageErrors) {
   EXPECT_TRUE(leftovers({"blobs.csv", "blobs.chutoro"}).empty());
 }
 
-TEST_F(Cli, ModelTokenSetsCannotTakeFileItems) {
-  spit(dir_ / "tokens.txt", "a b c\na b d\na b e\nx y z\nx y w\nx y v\na b f\nx y u\n");
+// A jaccard model keeps its token vocabulary (model format version 4): `add` and
+// `predict` number the tokens of new lines as the fitted items' (new tokens on
+// after them), so numbering by first appearance in the new file cannot mislead.
+TEST_F(Cli, ModelTokenSetsKeepTheirVocabulary) {
+  std::string lines;
+  for (int i = 0; i < 10; ++i) lines += "a b c" + std::to_string(i) + "\nx y z" + std::to_string(i) + "\n";
+  spit(dir_ / "tokens.txt", lines);
   const fs::path model = dir_ / "tokens.chutoro";
   ASSERT_EQ(run({"fit", (dir_ / "tokens.txt").string(), "--metric", "jaccard", "--min-cluster-size", "3",
-                 "--save", model.string(), "--quiet"})
+                 "--min-samples", "3", "--save", model.string(), "--output", (dir_ / "fit.csv").string(),
+                 "--quiet"})
                 .rc,
             0);
   EXPECT_EQ(run_json({"cluster", "--model", model.string(), "--json"})["metric"], "jaccard");
+  const std::vector<int> fit = labels_of(dir_ / "fit.csv");
+  ASSERT_EQ(fit.size(), 20u);
+  const int ab = fit[0], xy = fit[1];
+  ASSERT_GE(ab, 0);
+  ASSERT_GE(xy, 0);
+  ASSERT_NE(ab, xy);
+  // "x y q" first: numbered by first appearance it would read as "a b c0".
+  spit(dir_ / "new.txt", "x y q\na b newtoken\nz3 y x\n");
+  ASSERT_EQ(run({"predict", model.string(), (dir_ / "new.txt").string(), "--output",
+                 (dir_ / "p.csv").string(), "--quiet"})
+                .rc,
+            0);
+  EXPECT_EQ(labels_of(dir_ / "p.csv"), (std::vector<int>{xy, ab, xy}));
+  // add: the new items join their groups, and the new tokens join the stored vocabulary.
+  EXPECT_EQ(slurp(model).find("newtoken"), std::string::npos);
+  const auto a = run_json({"add", model.string(), (dir_ / "new.txt").string(), "--json"});
+  EXPECT_EQ(a["n"], 23);
+  ASSERT_EQ(run({"cluster", "--model", model.string(), "--output", (dir_ / "c.csv").string(), "--quiet"}).rc,
+            0);
+  const std::vector<int> after = labels_of(dir_ / "c.csv");
+  ASSERT_EQ(after.size(), 23u);
+  EXPECT_EQ(after[20], after[1]);
+  EXPECT_EQ(after[21], after[0]);
+  EXPECT_EQ(after[22], after[1]);
+  EXPECT_NE(after[0], after[1]);
+  EXPECT_NE(slurp(model).find("newtoken"), std::string::npos);
+  EXPECT_TRUE(leftovers({"tokens.txt", "tokens.chutoro", "fit.csv", "new.txt", "p.csv", "c.csv"}).empty());
+}
+
+TEST_F(Cli, ModelTokenSetsWithoutVocabularyCannotTakeFileItems) {
+  // A sets model written before format version 4 holds token ids only.
+  const fs::path old = fs::path(CHUTORO_OLD_MODEL_FILES) / "sets_hnsw.chutoro";
+  const fs::path model = dir_ / "old.chutoro";
+  fs::copy_file(old, model);
+  spit(dir_ / "tokens.txt", "a b c\nx y z\n");
   const std::string before = slurp(model);
   expect_error(run({"add", model.string(), (dir_ / "tokens.txt").string()}), 1,
-               {"tokens.chutoro", "jaccard"});
+               {"old.chutoro", "jaccard", "vocabulary"});
   expect_error(
       run({"predict", model.string(), (dir_ / "tokens.txt").string(), "--output", (dir_ / "p.csv").string()}),
-      1, {"tokens.chutoro", "jaccard"});
+      1, {"old.chutoro", "jaccard", "vocabulary"});
   EXPECT_EQ(slurp(model), before);
-  EXPECT_TRUE(leftovers({"tokens.txt", "tokens.chutoro"}).empty());
+  EXPECT_TRUE(leftovers({"tokens.txt", "old.chutoro"}).empty());
 }
 
 #ifdef CHUTORO_JACCARD_PLUGIN

@@ -9,8 +9,11 @@
 //  - CsvOptions.MissingAsNan: empty and NaN cells become NaN only when asked.
 //  - CsvOptions.Gzip: a gzip-compressed file (also two members) reads as the
 //    plain one; truncated or corrupt gzip data is error(parse) naming the file.
+//  - CsvOptions.Zstd: the same for zstd (libzstd): one frame, two frames,
+//    a .tsv.zst's tab delimiter, lines input; truncated / corrupt data.
 #include <gtest/gtest.h>
 #include <zlib.h>
+#include <zstd.h>
 
 #include <chutoro/error.hpp>
 #include <chutoro/io.hpp>
@@ -44,6 +47,14 @@ std::string gzip_bytes(const std::string& text) {
   EXPECT_EQ(deflate(&zs, Z_FINISH), Z_STREAM_END);
   out.resize(zs.total_out);
   deflateEnd(&zs);
+  return out;
+}
+
+std::string zstd_bytes(const std::string& text) {
+  std::string out(ZSTD_compressBound(text.size()), '\0');
+  const std::size_t n = ZSTD_compress(out.data(), out.size(), text.data(), text.size(), 3);
+  EXPECT_FALSE(ZSTD_isError(n));
+  out.resize(n);
   return out;
 }
 
@@ -121,6 +132,65 @@ TEST(CsvOptions, Gzip) {
        {std::tuple<std::string, std::string, std::string>{"cut.csv.gz", blob.substr(0, blob.size() / 2),
                                                           "truncated"},
         {"bad.csv.gz", std::string("\x1f\x8b") + "garbage garbage garbage", "corrupt gzip data"}}) {
+    try {
+      (void)chutoro::read_csv(tmp_file(name, bytes));
+      ADD_FAILURE() << name << " accepted";
+    } catch (const chutoro::error& e) {
+      EXPECT_EQ(e.code(), chutoro::error_code::parse);
+      EXPECT_NE(std::string(e.what()).find(name), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
+    }
+  }
+}
+
+TEST(CsvOptions, Zstd) {
+  chutoro::csv_options o;
+  o.ignore_columns = {"name"};
+  const auto plain = chutoro::read_csv(tmp_file("p.csv", kCsv), std::nullopt, o);
+  const auto zst = chutoro::read_csv(tmp_file("p.csv.zst", zstd_bytes(kCsv)), std::nullopt, o);
+  EXPECT_EQ(plain.values, zst.values);
+  EXPECT_EQ(plain.columns, zst.columns);
+  const std::size_t cut = kCsv.find('\n', 20) + 1;
+  const auto two = chutoro::read_csv(
+      tmp_file("two.csv.zst", zstd_bytes(kCsv.substr(0, cut)) + zstd_bytes(kCsv.substr(cut))), std::nullopt,
+      o);
+  EXPECT_EQ(two.values, plain.values);
+  // The magic bytes decide, not the name; .tsv.zst keeps the tab delimiter.
+  EXPECT_EQ(chutoro::read_csv(tmp_file("zst_named.csv", zstd_bytes(kCsv)), std::nullopt, o).values,
+            plain.values);
+  std::string tsv = kCsv;
+  for (char& c : tsv)
+    if (c == ',') c = '\t';
+  EXPECT_EQ(chutoro::default_delimiter("x.tsv.zst"), '\t');
+  EXPECT_EQ(chutoro::detect_format("x.TXT.zst"), chutoro::input_format::lines);
+  EXPECT_EQ(chutoro::read_csv(tmp_file("p.tsv.zst", zstd_bytes(tsv)), std::nullopt, o).values, plain.values);
+  EXPECT_EQ(chutoro::read_lines(tmp_file("w.txt.zst", zstd_bytes("apple\nbanana\n"))),
+            (std::vector<std::string>{"apple", "banana"}));
+  // .npy files are read uncompressed: a compressed one is refused, saying so.
+  for (const auto& [name, bytes] :
+       {std::pair<std::string, std::string>{"x.npy.zst", zstd_bytes("\x93NUMPY..")},
+        {"x.npy.gz", gzip_bytes("\x93NUMPY..")}}) {
+    try {
+      (void)chutoro::read_npy(tmp_file(name, bytes));
+      ADD_FAILURE() << name << " accepted";
+    } catch (const chutoro::error& e) {
+      EXPECT_EQ(e.code(), chutoro::error_code::parse);
+      EXPECT_NE(std::string(e.what()).find(name + ": the file is " +
+                                           (name.ends_with(".gz") ? "gzip" : "zstd") + "-compressed"),
+                std::string::npos)
+          << e.what();
+    }
+  }
+  std::string big = "a,b\n";
+  for (int i = 0; i < 5000; ++i)
+    big += std::to_string(i % 97) + "," + std::to_string(i * 7919 % 10007) + "\n";
+  const std::string blob = zstd_bytes(big);
+  ASSERT_GT(blob.size(), 64u);
+  for (const auto& [name, bytes, needle] :
+       {std::tuple<std::string, std::string, std::string>{"cut.csv.zst", blob.substr(0, blob.size() / 2),
+                                                          "the zstd data is truncated"},
+        {"cut4.csv.zst", blob.substr(0, 4), "truncated"},
+        {"bad.csv.zst", std::string("\x28\xb5\x2f\xfd") + "garbage garbage garbage", "corrupt zstd data"}}) {
     try {
       (void)chutoro::read_csv(tmp_file(name, bytes));
       ADD_FAILURE() << name << " accepted";

@@ -1,5 +1,5 @@
 """The CLI's friendlier inputs: .tsv auto-detected, --delimiter, gzip through
-zlib, INPUT - for standard input, their errors, and --progress/--no-progress.
+zlib, zstd through libzstd, INPUT - for standard input, their errors, and --progress/--no-progress.
 
 The CLI is $CHUTORO_CLI, else build/release/chutoro; skipped when neither
 exists. About a second.
@@ -94,6 +94,44 @@ def test_gzip(tmp_path, reference):
     r = _run(["cluster", str(tmp_path / "w.txt.gz"), "--min-cluster-size", "2", "--quiet", "--output", "-"])
     assert r.returncode == 0, r.stderr
     assert len(_labels(r.stdout)) == 5
+
+
+def _zstd(data: bytes) -> bytes:
+    """zstd-compressed bytes, through the zstd command (Debian's zstd; skipped without it)."""
+    import shutil
+
+    tool = shutil.which("zstd")
+    if tool is None:
+        pytest.skip("no zstd command to compress the test input")
+    return subprocess.run([tool, "-q", "-c", "-"], input=data, capture_output=True, check=True).stdout
+
+
+def test_zstd(tmp_path, reference):
+    for name, delim in (("x.csv.zst", ","), ("x.tsv.zst", "\t")):
+        (tmp_path / name).write_bytes(_zstd(_text(delim).encode()))
+        r = _run(["cluster", str(tmp_path / name), "--quiet", "--output", "-"])
+        assert r.returncode == 0, r.stderr
+        np.testing.assert_array_equal(_labels(r.stdout), reference)
+    # told by the magic bytes: standard input too
+    r = _run(["cluster", "-", "--quiet", "--output", "-"], stdin=_zstd(_text(",").encode()))
+    assert r.returncode == 0, r.stderr
+    np.testing.assert_array_equal(_labels(r.stdout), reference)
+    (tmp_path / "w.txt.zst").write_bytes(_zstd(b"apple\napples\nbanana\nbananas\nbandana\n"))
+    r = _run(["cluster", str(tmp_path / "w.txt.zst"), "--min-cluster-size", "2", "--quiet", "--output", "-"])
+    assert r.returncode == 0, r.stderr
+    assert len(_labels(r.stdout)) == 5
+
+
+def test_zstd_errors(tmp_path):
+    big = "a,b\n" + "".join(f"{i * 0.37 % 1:.6f},{i * 0.71 % 1:.6f}\n" for i in range(20000))
+    blob = _zstd(big.encode())
+    (tmp_path / "cut.csv.zst").write_bytes(blob[: len(blob) // 2])
+    r = _run(["cluster", str(tmp_path / "cut.csv.zst"), "--output", str(tmp_path / "o.csv")])
+    assert r.returncode == 1 and b"cut.csv.zst: the zstd data is truncated" in r.stderr, r.stderr
+    (tmp_path / "bad.csv.zst").write_bytes(b"\x28\xb5\x2f\xfd" + b"not zstd at all" * 4)
+    r = _run(["cluster", str(tmp_path / "bad.csv.zst"), "--output", str(tmp_path / "o.csv")])
+    assert r.returncode == 1 and b"bad.csv.zst: corrupt zstd data" in r.stderr, r.stderr
+    assert not (tmp_path / "o.csv").exists()
 
 
 def test_gzip_errors(tmp_path):

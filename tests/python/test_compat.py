@@ -67,6 +67,73 @@ def test_bad_compat_arguments(params, error, message):
         chutoro.FISHDBC(**params).fit(X)
 
 
+# Bad values and types of parameters both chutoro and sklearn.cluster.HDBSCAN take.
+_BAD_SHARED = [
+    {"min_cluster_size": 1},
+    {"min_cluster_size": 2.5},
+    {"min_samples": 0},
+    {"min_samples": "5"},
+    {"cluster_selection_epsilon": -1.0},
+    {"cluster_selection_epsilon": "0"},
+    {"cluster_selection_method": "best"},
+    {"cluster_selection_method": 1},
+    {"allow_single_cluster": "yes"},
+    {"metric": "no_such_metric"},
+    {"metric": 3},
+    {"max_cluster_size": -1},
+    {"leaf_size": 0},
+    {"algorithm": "fastest"},
+    {"n_jobs": "4"},
+    {"store_centers": "mean"},
+    {"copy": "yes"},
+]
+# chutoro's own parameters and hdbscan's.
+_BAD_OWN = [
+    {"m": 1},
+    {"ef_construction": 0},
+    {"candidates": "all"},
+    {"random_state": -1},
+    {"random_state": "seed"},
+    {"prediction_data": 1},
+    {"cluster_selection_persistence": -0.5},
+    {"cluster_selection_epsilon_max": 0.1, "cluster_selection_epsilon": 0.5},
+    {"device": "tpu"},
+    {"non_finite": "drop"},
+    {"memory": 3},
+    {"alpha": 0.0},
+    {"metric": "euclidean", "metric_params": {"q": 1}},
+]
+
+
+@pytest.mark.parametrize("params", _BAD_SHARED + _BAD_OWN, ids=lambda p: ",".join(f"{k}={v!r}" for k, v in p.items()))
+def test_bad_parameters_raise_invalid_parameter_error(params):
+    from sklearn.utils._param_validation import InvalidParameterError
+
+    with pytest.raises(InvalidParameterError) as e:
+        chutoro.FISHDBC(**params).fit(X)
+    # A subclass of both: code written for hdbscan (ValueError) or for a type check (TypeError) still catches it.
+    assert isinstance(e.value, ValueError) and isinstance(e.value, TypeError)
+    name = next(iter(params))
+    assert name in str(e.value) or "metric" in str(e.value), str(e.value)
+    if params in _BAD_SHARED:
+        from sklearn.cluster import HDBSCAN
+
+        with pytest.raises(InvalidParameterError):
+            HDBSCAN(**params).fit(X)
+
+
+def test_bad_parameters_in_partial_fit_and_recluster():
+    from sklearn.utils._param_validation import InvalidParameterError
+
+    est = chutoro.FISHDBC(min_cluster_size=8).fit(X)
+    with pytest.raises(InvalidParameterError, match="min_cluster_size"):
+        est.recluster(min_cluster_size=0)
+    np.testing.assert_array_equal(est.recluster().labels_, chutoro.FISHDBC(min_cluster_size=8).fit(X).labels_)
+    est.set_params(cluster_selection_method="middle")
+    with pytest.raises(InvalidParameterError, match="cluster_selection_method"):
+        est.partial_fit(X[:5])
+
+
 def test_algorithm_type_error_like_sklearn():
     sklearn_cluster = pytest.importorskip("sklearn.cluster")
     with pytest.raises(ValueError):

@@ -8,6 +8,7 @@ Measured values are printed as lines starting with "MEASURED" (pytest -s shows t
 from __future__ import annotations
 
 import pickle
+from pathlib import Path
 
 import numpy as np
 import oracle
@@ -410,13 +411,29 @@ def test_pickle_keeps_the_token_vocabulary():
     assert_same_fit(back.partial_fit(new), est.partial_fit(new))
 
 
-def test_loaded_jaccard_model_cannot_encode_new_strings(tmp_path):
+def test_loaded_jaccard_model_keeps_its_token_vocabulary(tmp_path):
+    # Model format 4 stores the vocabulary: the loaded model numbers new strings as the fitted one.
     est = chutoro.FISHDBC(metric="jaccard", min_cluster_size=10).fit(_token_lines(300, 1))
     est.save(tmp_path / "sets.chutoro")
     back = chutoro.load(tmp_path / "sets.chutoro")
     assert_same_fit(est, back)
     assert back.metric == "jaccard"
-    back.recluster(min_cluster_size=20)
+    new = _token_lines(60, 4) + ["brand_new_token t1w1"]
+    np.testing.assert_array_equal(back.approximate_predict(new)[0], est.approximate_predict(new)[0])
+    assert_same_fit(back.partial_fit(new), est.partial_fit(new))
+    # ... and the grown vocabulary is saved again.
+    back.save(tmp_path / "grown.chutoro")
+    again = chutoro.load(tmp_path / "grown.chutoro")
+    more = _token_lines(30, 5) + ["brand_new_token"]
+    np.testing.assert_array_equal(again.approximate_predict(more)[0], est.approximate_predict(more)[0])
+
+
+def test_jaccard_model_file_without_vocabulary_cannot_encode_new_strings():
+    # A version 1 model file (the fuzz corpus' sets model) holds token ids only.
+    old = Path(__file__).resolve().parents[1] / "fuzz" / "corpus" / "model" / "sets_hnsw.chutoro"
+    back = chutoro.load(old)
+    assert back.metric == "jaccard"
+    back.recluster(min_cluster_size=back.min_cluster_size)
     with pytest.raises(NotImplementedError, match="stores token ids but not the tokens"):
         back.approximate_predict(["t1w1 t1w2"])
     with pytest.raises(NotImplementedError, match="stores token ids but not the tokens"):

@@ -30,7 +30,9 @@ namespace {
 static_assert(std::endian::native == std::endian::little, "the model file format is little-endian");
 
 constexpr char kMagic[8] = {'C', 'H', 'U', 'T', 'O', 'R', 'O', '\x1a'};
-constexpr std::uint32_t kFormatVersion = 3;
+constexpr std::uint32_t kFormatVersion = 4;
+// Version 4 adds the token vocabulary of a sets (jaccard) source after its
+// items in DATA; older files have none (read as an empty vocabulary).
 // Version 1 lacks PARM's last three fields (max_cluster_size,
 // cluster_selection_persistence, cluster_selection_epsilon_max): read with their defaults.
 // Versions 1 and 2 store HNSW's layer-0 lists padded to 2m links; version 3
@@ -151,6 +153,9 @@ void write_data(writer& w, const data_source& d) {
     } else if constexpr (std::is_same_v<S, set_source>) {
       w.put<std::uint32_t>(0), w.put(n), w.put<std::uint64_t>(0);
       for (std::size_t i = 0; i < n; ++i) w.array(s.item(i));
+      // Version 4: the token vocabulary (count 0: none), so text can be numbered as the model's.
+      w.put<std::uint64_t>(s.vocabulary().size());
+      for (const std::string& token : s.vocabulary()) w.string(token);
     } else if constexpr (std::is_same_v<S, bit_source>) {
       w.put(static_cast<std::uint32_t>(s.metric())), w.put(n), w.put<std::uint64_t>(s.dim());
       const matrix_view v = *s.matrix();  // stride == cols: the rows are contiguous
@@ -441,7 +446,17 @@ std::shared_ptr<data_source> read_data(reader& r, std::shared_ptr<data_source> g
         ids.insert(ids.end(), item.begin(), item.end());
         offsets.push_back(ids.size());
       }
-      return checked_source(r, [&] { return std::make_shared<set_source>(ids, offsets); });
+      std::vector<std::string> vocabulary;
+      if (r.version() >= 4) {
+        // Each token takes at least its 8-byte length.
+        const auto count = r.in_range<std::uint64_t>("vocabulary count", 0, r.left() / 8,
+                                                     "the tokens left in the section, 8 bytes each at least");
+        vocabulary.resize(static_cast<std::size_t>(count));
+        for (std::size_t t = 0; t < vocabulary.size(); ++t)
+          vocabulary[t] = r.string("vocabulary token " + std::to_string(t) + " length");
+      }
+      return checked_source(
+          r, [&] { return std::make_shared<set_source>(ids, offsets, std::move(vocabulary)); });
     }
     case source_kind::bits: {
       stored_only();
