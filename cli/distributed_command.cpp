@@ -116,7 +116,7 @@ int run_fit_distributed(const cluster_options& o) {
                           (text ? "; choose levenshtein" : "; choose euclidean, cosine or manhattan"));
     });
     // Text inputs (.csv, lines): each rank reads only its byte range, cut at
-    // line starts (dist::text_part_of); gzip and quoted CSV files are read whole.
+    // line starts (dist::text_part_of); gzip, zstd and quoted CSV files are read whole.
     dist::text_part in_text;
     if (plan.format != chutoro::input_format::npy)
       in_text = dist::text_part_of(*comm, o.in.input, plan.format == chutoro::input_format::csv);

@@ -52,9 +52,10 @@ text_part text_part_of(communicator& comm, const std::string& path, bool csv) {
     {
       io_detail::input_file in(path);
       size = in.size_hint();  // 0 for pipes, devices and empty files
-      unsigned char magic[2] = {0, 0};
-      if (size < 2 || in.read(magic, 2) < 2 || (magic[0] == 0x1f && magic[1] == 0x8b)) {
-        whole = true;  // gzip cannot be cut by bytes
+      unsigned char magic[4] = {0, 0, 0, 0};
+      const std::size_t got = size < 2 ? 0 : in.read(magic, 4);
+      if (got < 2 || io_detail::compression_of(magic, got) != io_detail::compression::none) {
+        whole = true;  // gzip and zstd cannot be cut by bytes
         return;
       }
     }

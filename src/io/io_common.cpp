@@ -325,13 +325,9 @@ std::string read_whole_input(const std::filesystem::path& path) {
     raw = input_file(path).read_all();
   }
   const std::string name = path == "-" ? std::string("standard input") : path.string();
-  if (raw.size() >= 4 && static_cast<unsigned char>(raw[0]) == 0x28 &&
-      static_cast<unsigned char>(raw[1]) == 0xb5 && static_cast<unsigned char>(raw[2]) == 0x2f &&
-      static_cast<unsigned char>(raw[3]) == 0xfd)
-    return decompress_zstd(raw, name);
-  if (raw.size() < 2 || static_cast<unsigned char>(raw[0]) != 0x1f ||
-      static_cast<unsigned char>(raw[1]) != 0x8b)
-    return raw;
+  const compression c = compression_of(raw.data(), raw.size());
+  if (c == compression::zstd) return decompress_zstd(raw, name);
+  if (c == compression::none) return raw;
   // gzip (zlib's inflate with automatic gzip header detection), member after member.
   std::string out;
   out.resize(std::max<std::size_t>(raw.size() * 4, std::size_t{1} << 16));

@@ -120,6 +120,16 @@ class input_file {
 /// The whole file as bytes.
 inline std::string read_whole_file(const std::filesystem::path& path) { return input_file(path).read_all(); }
 
+/// How an input's first bytes say it is compressed: gzip (1f 8b), zstd
+/// (28 b5 2f fd), or neither (also for fewer bytes than a magic number).
+enum class compression { none, gzip, zstd };
+[[nodiscard]] inline compression compression_of(const void* bytes, std::size_t size) noexcept {
+  const auto* b = static_cast<const unsigned char*>(bytes);
+  if (size >= 2 && b[0] == 0x1f && b[1] == 0x8b) return compression::gzip;
+  if (size >= 4 && b[0] == 0x28 && b[1] == 0xb5 && b[2] == 0x2f && b[3] == 0xfd) return compression::zstd;
+  return compression::none;
+}
+
 /// The whole input as bytes, for the text readers (csv, lines): "-" is standard
 /// input; a file (or standard input) starting with the gzip magic bytes is
 /// decompressed through zlib (several concatenated gzip members too), one

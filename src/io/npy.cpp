@@ -253,10 +253,10 @@ dense_table read_npy_rows(const std::filesystem::path& path, RowRange rows, std:
   const std::size_t got = in.read(pre, 10);
   if (got == 0) throw error(error_code::parse, file + ": empty input: the file has no bytes");
   if (std::memcmp(pre, "\x93NUMPY", std::min<std::size_t>(got, 6)) != 0) {
-    const bool gzip = got >= 2 && pre[0] == 0x1f && pre[1] == 0x8b;
-    const bool zstd = got >= 4 && pre[0] == 0x28 && pre[1] == 0xb5 && pre[2] == 0x2f && pre[3] == 0xfd;
-    if (gzip || zstd)
-      throw error(error_code::parse, file + ": the file is " + (gzip ? "gzip" : "zstd") +
+    const io_detail::compression c = io_detail::compression_of(pre, got);
+    if (c != io_detail::compression::none)
+      throw error(error_code::parse, file + ": the file is " +
+                                         (c == io_detail::compression::gzip ? "gzip" : "zstd") +
                                          "-compressed; .npy files are read uncompressed (decompress it "
                                          "first; csv, tsv and lines inputs may be compressed)");
     throw error(error_code::parse,

@@ -4,6 +4,7 @@
 // of the file) or when the ranks were given different options.
 #include <gtest/gtest.h>
 #include <sys/wait.h>
+#include <zstd.h>
 
 #include <chutoro/scores.hpp>
 #include <cstdint>
@@ -239,6 +240,27 @@ TEST(DistributedCli, TextInputsCutByByteRangesKeepEveryRowInOrder) {
       EXPECT_NE(r.out.find("\"input_cut_by_bytes\":true"), std::string::npos) << r.out;
       EXPECT_EQ(slurp(out), slurp(dir / "one.csv")) << input << " np " << np;
     }
+  }
+  // A zstd-compressed copy (no byte ranges in a compressed stream): read whole by every rank.
+  {
+    const std::string plain = slurp(dir / "blobs.csv");
+    std::string packed(ZSTD_compressBound(plain.size()), '\0');
+    const std::size_t got = ZSTD_compress(packed.data(), packed.size(), plain.data(), plain.size(), 3);
+    ASSERT_FALSE(ZSTD_isError(got));
+    packed.resize(got);
+    std::ofstream(dir / "blobs.csv.zst", std::ios::binary) << packed;
+    const std::string opts = " --min-cluster-size 8 --threads 1 --output ";
+    ASSERT_EQ(run(cli + " cluster --candidates hnsw " + (dir / "blobs.csv").string() + opts +
+                      (dir / "one_z.csv").string(),
+                  dir)
+                  .status,
+              0);
+    const run_result z = run(mpirun(2) + cli + " cluster --candidates hnsw " + (dir / "blobs.csv.zst").string() +
+                                 " --json --overlap 2" + opts + (dir / "np2_z.csv").string(),
+                             dir);
+    ASSERT_EQ(z.status, 0) << z.err;
+    EXPECT_NE(z.out.find("\"input_cut_by_bytes\":false"), std::string::npos) << z.out;
+    EXPECT_EQ(slurp(dir / "np2_z.csv"), slurp(dir / "one_z.csv"));
   }
   // A '"' after the header (quoted cells may span lines): read whole by every rank, same result.
   {
