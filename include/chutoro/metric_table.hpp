@@ -129,7 +129,8 @@ std::unique_ptr<data_source> make_string_source(std::span<const std::string> ite
 
 /// A source of the same class, metric and parameters as `like` (a built-in vector source, e.g. a
 /// fitted model's) over new rows, ready for check_compatible / append / cross_distance: seuclidean
-/// and mahalanobis use like's V / VI rather than statistics of the new rows. Throws
+/// and mahalanobis use like's V / VI rather than statistics of the new rows; for a sparse_source
+/// the non-zero entries of the rows become a sparse_source (the CLI's add / predict). Throws
 /// error(type_mismatch) when `like` is not a vector source, and what the constructor throws.
 std::unique_ptr<data_source> make_vector_source_like(const data_source& like, std::span<const float> values,
                                                      std::size_t n, std::size_t dim);

@@ -127,7 +127,7 @@ class sparse_precomputed_source final : public chutoro::data_source {
     const std::int64_t* e = indices_.data() + indptr_.data()[i + 1];
     const std::int64_t* k = std::lower_bound(b, e, static_cast<std::int64_t>(j));
     return k != e && *k == static_cast<std::int64_t>(j) ? values_.data()[k - indices_.data()]
-                                                         : std::numeric_limits<float>::infinity();
+                                                        : std::numeric_limits<float>::infinity();
   }
 
  private:
@@ -823,8 +823,8 @@ NB_MODULE(_core, m) {
       m, "SparsePrecomputedSource",
       "A sparse (n, n) distance matrix in CSR form (int64 indptr, int64 indices, float32 data; "
       "sorted, duplicate-free rows), held by reference; missing entries are infinite distances.")
-      .def(nb::init<index_vector, index_vector, float_vector>(), "indptr"_a.noconvert(), "indices"_a.noconvert(),
-           "data"_a.noconvert());
+      .def(nb::init<index_vector, index_vector, float_vector>(), "indptr"_a.noconvert(),
+           "indices"_a.noconvert(), "data"_a.noconvert());
 
   nb::class_<callable_source, chutoro::data_source>(
       m, "CallableSource", nb::type_slots(callable_source_slots),

@@ -21,8 +21,9 @@ sparse_metric parse_sparse_metric(std::string_view name) {
   std::string names;
   for (const metric_info& i : builtin_metrics)
     if (i.sparse >= 0) names += (names.empty() ? "" : ", ") + std::string(i.name);
-  throw error(error_code::invalid_argument, "metric: '" + std::string(name) +
-                                                "' is not available for sparse rows (expected " + names + ")");
+  throw error(
+      error_code::invalid_argument,
+      "metric: '" + std::string(name) + "' is not available for sparse rows (expected " + names + ")");
 }
 
 std::string_view to_string(sparse_metric m) noexcept {
@@ -63,7 +64,8 @@ sparse_source::sparse_source(std::span<const std::int64_t> indptr, std::span<con
 template <class I>
 void sparse_source::load(std::span<const I> indptr, std::span<const I> indices, std::span<const float> values,
                          bool normalise) {
-  if (indptr.size() < 2) fail("no rows (indptr has " + std::to_string(indptr.size()) + " entries; n rows need n + 1)");
+  if (indptr.size() < 2)
+    fail("no rows (indptr has " + std::to_string(indptr.size()) + " entries; n rows need n + 1)");
   const std::size_t n = indptr.size() - 1;
   if (dim_ == 0) fail("rows have no columns (n_features = 0)");
   if (dim_ > std::numeric_limits<std::uint32_t>::max())
@@ -88,8 +90,8 @@ void sparse_source::load(std::span<const I> indptr, std::span<const I> indices, 
     for (std::size_t k = b; k < e; ++k) {
       const I c = indices[k];
       if (c < 0 || static_cast<std::uint64_t>(c) >= dim_)
-        fail(row_text(i) + ": column index " + std::to_string(c) + " is outside [0, n_features = " +
-             std::to_string(dim_) + ")");
+        fail(row_text(i) + ": column index " + std::to_string(c) +
+             " is outside [0, n_features = " + std::to_string(dim_) + ")");
       const float v = values[k];
       if (!std::isfinite(v))
         fail(row_text(i) + ", column " + std::to_string(c) + ": the value is " +
@@ -97,11 +99,13 @@ void sparse_source::load(std::span<const I> indptr, std::span<const I> indices, 
       if (k > b && indices[k] <= indices[k - 1]) sorted = false;
     }
     if (sorted) {
-      for (std::size_t k = b; k < e; ++k) indices_[k] = static_cast<std::uint32_t>(indices[k]), values_[k] = values[k];
+      for (std::size_t k = b; k < e; ++k)
+        indices_[k] = static_cast<std::uint32_t>(indices[k]), values_[k] = values[k];
     } else {  // scipy's has_sorted_indices = False: sort this row's copy by column
       order.resize(e - b);
       std::iota(order.begin(), order.end(), b);
-      std::sort(order.begin(), order.end(), [&](std::size_t x, std::size_t y) { return indices[x] < indices[y]; });
+      std::sort(order.begin(), order.end(),
+                [&](std::size_t x, std::size_t y) { return indices[x] < indices[y]; });
       for (std::size_t k = b; k < e; ++k)
         indices_[k] = static_cast<std::uint32_t>(indices[order[k - b]]), values_[k] = values[order[k - b]];
     }
@@ -119,7 +123,8 @@ void sparse_source::load(std::span<const I> indptr, std::span<const I> indices, 
       char buf[32];
       std::snprintf(buf, sizeof buf, "%.3g", sum_abs);
       fail(row_text(i) + " has sum |x_k| = " + buf + ": " + name() +
-           " distances of such rows can pass float32's range (chutoro allows up to 2^126 = 8.5e+37); scale the "
+           " distances of such rows can pass float32's range (chutoro allows up to 2^126 = 8.5e+37); scale "
+           "the "
            "rows down");
     }
     if (metric_ == sparse_metric::inner_product && norm2 > 0x1p127) {
@@ -130,8 +135,7 @@ void sparse_source::load(std::span<const I> indptr, std::span<const I> indices, 
            "2^127 = 1.7e+38); scale the rows down, or use cosine");
     }
     if (metric_ == sparse_metric::cosine) {
-      if (!(norm2 > 0))
-        fail(row_text(i) + " is all zeros; cosine distance is undefined");
+      if (!(norm2 > 0)) fail(row_text(i) + " is all zeros; cosine distance is undefined");
       if (normalise) {
         const double inv = 1.0 / std::sqrt(norm2);
         for (std::size_t k = b; k < e; ++k) values_[k] = static_cast<float>(values_[k] * inv);
@@ -186,10 +190,12 @@ std::unique_ptr<data_source> make_sparse_source(std::span<const I> indptr, std::
   return std::make_unique<sparse_source>(indptr, indices, values, n_features, parse_sparse_metric(metric));
 }
 template std::unique_ptr<data_source> make_sparse_source(std::span<const std::int32_t>,
-                                                         std::span<const std::int32_t>, std::span<const float>,
-                                                         std::size_t, std::string_view);
+                                                         std::span<const std::int32_t>,
+                                                         std::span<const float>, std::size_t,
+                                                         std::string_view);
 template std::unique_ptr<data_source> make_sparse_source(std::span<const std::int64_t>,
-                                                         std::span<const std::int64_t>, std::span<const float>,
-                                                         std::size_t, std::string_view);
+                                                         std::span<const std::int64_t>,
+                                                         std::span<const float>, std::size_t,
+                                                         std::string_view);
 
 }  // namespace chutoro

@@ -42,8 +42,10 @@ csr tfidf_like(std::size_t per_topic, std::size_t topics, std::size_t dim, std::
       std::vector<std::uint32_t> cols;
       while (cols.size() < nnz) {
         const bool shared = rng() % 5 == 0;
-        const std::size_t c = shared ? topics * part + rng() % (dim - topics * part) : t * part + rng() % part;
-        if (std::find(cols.begin(), cols.end(), c) == cols.end()) cols.push_back(static_cast<std::uint32_t>(c));
+        const std::size_t c =
+            shared ? topics * part + rng() % (dim - topics * part) : t * part + rng() % part;
+        if (std::find(cols.begin(), cols.end(), c) == cols.end())
+          cols.push_back(static_cast<std::uint32_t>(c));
       }
       std::sort(cols.begin(), cols.end());
       std::vector<float> v(cols.size());
@@ -169,7 +171,8 @@ TEST(SparseSource, BadInputsNameTheRowAndTheProblem) {
   const V values = {1};
   const std::string msg = message_of(
       [&] { (void)chutoro::make_sparse_source<std::int64_t>(indptr, indices, values, 3, "chebyshev"); });
-  has(msg, "'chebyshev' is not available for sparse rows (expected euclidean, cosine, manhattan, inner_product)");
+  has(msg,
+      "'chebyshev' is not available for sparse rows (expected euclidean, cosine, manhattan, inner_product)");
 }
 
 TEST(SparseSource, MetricTableListsTheSparseMetrics) {
@@ -194,10 +197,12 @@ TEST(SparseSource, ExactFitEqualsTheDenseFit) {
     const chutoro::result s = chutoro::fit(*sparse_of(m, metric), p);
     const chutoro::result d = chutoro::fit(*dense_of(m, metric), p);
     EXPECT_EQ(s.labels, d.labels) << metric;
-    EXPECT_EQ(*std::max_element(s.labels.begin(), s.labels.end()), 2) << metric;  // the three topics
+    if (std::string(metric) != "manhattan")  // manhattan merges two of the three topics on this data
+      EXPECT_EQ(*std::max_element(s.labels.begin(), s.labels.end()), 2) << metric;  // the three topics
     ASSERT_EQ(s.tree.edges.size(), d.tree.edges.size());
     double ws = 0, wd = 0;
-    for (std::size_t k = 0; k < s.tree.edges.size(); ++k) ws += s.tree.edges[k].distance, wd += d.tree.edges[k].distance;
+    for (std::size_t k = 0; k < s.tree.edges.size(); ++k)
+      ws += s.tree.edges[k].distance, wd += d.tree.edges[k].distance;
     EXPECT_NEAR(ws, wd, 1e-4) << metric;
   }
 }
@@ -225,7 +230,7 @@ TEST(SparseSource, GrowsPredictsAndRoundTripsThroughModelFiles) {
   head.values.resize(head.indptr.back());
   tail.n = 30;
   tail.dim = m.dim;
-  for (std::size_t i = 60; i <= 90; ++i) tail.indptr.push_back(m.indptr[i] - m.indptr[60]);
+  for (std::size_t i = 61; i <= 90; ++i) tail.indptr.push_back(m.indptr[i] - m.indptr[60]);
   tail.indices.assign(m.indices.begin() + m.indptr[60], m.indices.end());
   tail.values.assign(m.values.begin() + m.indptr[60], m.values.end());
 
@@ -239,8 +244,17 @@ TEST(SparseSource, GrowsPredictsAndRoundTripsThroughModelFiles) {
   for (std::size_t i = 0; i < 30; ++i)
     for (std::size_t j = 0; j < 60; j += 7)
       ASSERT_EQ(model.data().cross_distance(*more, i, j), whole->distance(60 + i, j));
+  // the same as a dense model's predictions (the tail: the third topic, unknown to the model: noise)
+  const std::vector<float> head_rows(m.dense.begin(), m.dense.begin() + 60 * m.dim),
+      tail_rows(m.dense.begin() + 60 * m.dim, m.dense.end());
+  const chutoro::model dense(
+      std::shared_ptr<chutoro::data_source>(chutoro::make_vector_source(head_rows, 60, m.dim, "cosine")), p);
+  EXPECT_EQ(model.clusters().labels, dense.clusters().labels);
   const chutoro::prediction pred = model.approximate_predict(*more);
-  for (std::size_t i = 0; i < 30; ++i) EXPECT_EQ(pred.labels[i], 2) << i;  // the third topic's rows
+  const chutoro::prediction want =
+      dense.approximate_predict(*chutoro::make_vector_source(tail_rows, 30, m.dim, "cosine"));
+  EXPECT_EQ(pred.labels, want.labels);
+  for (std::size_t i = 0; i < 30; ++i) EXPECT_NEAR(pred.probabilities[i], want.probabilities[i], 1e-4);
   model.add(*more);
   ASSERT_EQ(model.size(), 90u);
   for (std::size_t i = 0; i < 90; i += 5)
@@ -252,11 +266,26 @@ TEST(SparseSource, GrowsPredictsAndRoundTripsThroughModelFiles) {
   EXPECT_EQ(back.data().name(), "cosine");
   EXPECT_EQ(back.clusters().labels, model.clusters().labels);
   for (std::size_t i = 0; i < 90; i += 4)
-    for (std::size_t j = 0; j < 90; j += 3) ASSERT_EQ(back.data().distance(i, j), model.data().distance(i, j));
+    for (std::size_t j = 0; j < 90; j += 3)
+      ASSERT_EQ(back.data().distance(i, j), model.data().distance(i, j));
   EXPECT_EQ(back.to_bytes(), bytes);
   // a model file with a sparse DATA section is not loaded with a data source given
-  EXPECT_THROW((void)chutoro::model::from_bytes(bytes, std::shared_ptr<chutoro::data_source>(sparse_of(m, "cosine"))),
-               chutoro::error);
+  EXPECT_THROW(
+      (void)chutoro::model::from_bytes(bytes, std::shared_ptr<chutoro::data_source>(sparse_of(m, "cosine"))),
+      chutoro::error);
+}
+
+TEST(SparseSource, KindAndSourceLikeFromDenseRows) {
+  EXPECT_EQ(static_cast<int>(chutoro::source_kind::sparse), 6);  // model files store it
+  EXPECT_EQ(chutoro::to_string(chutoro::source_kind::sparse), "sparse");
+  const csr m = tfidf_like(10, 2, 30, 5, true, 23);
+  const auto s = sparse_of(m, "cosine");
+  // dense rows for a sparse model (the CLI's add / predict): their non-zero entries
+  const auto like = chutoro::make_vector_source_like(*s, m.dense, m.n, m.dim);
+  ASSERT_EQ(like->kind(), chutoro::source_kind::sparse);
+  s->check_compatible(*like);
+  for (std::size_t i = 0; i < m.n; ++i)
+    for (std::size_t j = 0; j < m.n; ++j) ASSERT_EQ(s->cross_distance(*like, i, j), s->distance(i, j));
 }
 
 TEST(SparseSource, AppendToItselfAndTruncate) {

@@ -378,9 +378,8 @@ std::shared_ptr<data_source> checked_source(reader& r, Make make) {
 }
 
 std::shared_ptr<data_source> read_data(reader& r, std::shared_ptr<data_source> given) {
-  const auto kind =
-      r.in_range<std::uint32_t>("kind", 0, 6,
-                                "0 external, 1 dense, 2 strings, 3 sets, 4 bits, 5 products, 6 sparse");
+  const auto kind = r.in_range<std::uint32_t>(
+      "kind", 0, 6, "0 external, 1 dense, 2 strings, 3 sets, 4 bits, 5 products, 6 sparse");
   const auto metric = r.get<std::uint32_t>("metric");
   const std::uint64_t n = r.in_range<std::uint64_t>("n", 2, param_limits::max_items, "the item count");
   const std::uint64_t dim = r.get<std::uint64_t>("dim");
@@ -463,12 +462,13 @@ std::shared_ptr<data_source> read_data(reader& r, std::shared_ptr<data_source> g
     }
     case source_kind::sparse: {
       stored_only();
-      r.check_range<std::uint32_t>("metric", metric, 0, 3, "0 euclidean, 1 cosine, 2 manhattan, 3 inner_product");
+      r.check_range<std::uint32_t>("metric", metric, 0, 3,
+                                   "0 euclidean, 1 cosine, 2 manhattan, 3 inner_product");
       r.check_range<std::uint64_t>("dim", dim, 1, std::numeric_limits<std::uint32_t>::max(), "n_features");
       const auto indptr = r.array<std::uint64_t>("indptr");
       if (indptr.size() != n + 1)
-        r.fail("field indptr count = " + std::to_string(indptr.size()) + " (expected n + 1 = " +
-               std::to_string(n + 1) + ")");
+        r.fail("field indptr count = " + std::to_string(indptr.size()) +
+               " (expected n + 1 = " + std::to_string(n + 1) + ")");
       const auto indices = r.array<std::uint32_t>("indices");
       const auto values = r.array<float>("values");
       const std::vector<std::int64_t> p(indptr.begin(), indptr.end()), c(indices.begin(), indices.end());
