@@ -215,7 +215,8 @@ class sparse_source final : public data_source {
   /// Rows as a sparse_source stores them (values()), copied bit for bit (a saved model).
   /// Cosine rows must have unit norm (|norm^2 - 1| <= 1e-3), else error(invalid_argument).
   sparse_source(std::span<const std::int64_t> indptr, std::span<const std::int64_t> indices,
-                std::span<const float> values, std::size_t n_features, sparse_metric metric, rows_normalized_t);
+                std::span<const float> values, std::size_t n_features, sparse_metric metric,
+                rows_normalized_t);
 
   [[nodiscard]] std::size_t size() const noexcept override { return indptr_.size() - 1; }
   [[nodiscard]] std::string name() const override { return std::string(to_string(metric_)); }

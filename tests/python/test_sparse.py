@@ -187,3 +187,28 @@ def test_sparse_precomputed_errors():
         FISHDBC(metric="precomputed").fit(neg)
     with pytest.raises(ValueError, match="square"):
         FISHDBC(metric="precomputed").fit(G[:10])
+
+
+def test_cli_predicts_with_a_sparse_model(tmp_path):
+    """A sparse model saved from Python: the CLI's predict reads dense CSV rows, keeps their non-zero
+    entries as sparse rows of the model's metric, and predicts what Python predicts."""
+    import os
+    import subprocess
+    from pathlib import Path
+
+    cli = Path(os.environ.get("CHUTORO_CLI") or Path(__file__).resolve().parents[2] / "build/release/chutoro")
+    if not cli.exists():
+        pytest.skip(f"{cli} is not built")
+    X = tfidf_like(seed=4)
+    new = X[::9]
+    est = FISHDBC(min_cluster_size=10, min_samples=5, candidates="exact", metric="cosine").fit(
+        scipy_sparse.csr_matrix(X))
+    model, new_path = tmp_path / "sparse.chutoro", tmp_path / "new.csv"
+    est.save(model)
+    np.savetxt(new_path, new, delimiter=",", header=",".join(f"w{k}" for k in range(90)), comments="", fmt="%.9g")
+    r = subprocess.run([str(cli), "predict", str(model), str(new_path), "--output", "-", "--quiet"],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    got = np.loadtxt(r.stdout.splitlines()[1:], delimiter=",", usecols=0, dtype=int)
+    np.testing.assert_array_equal(got, est.approximate_predict(scipy_sparse.csr_matrix(new))[0])
+    assert (got >= 0).all()  # rows of the fitted data: in their clusters
