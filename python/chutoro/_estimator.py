@@ -1322,7 +1322,8 @@ def metrics() -> list[dict[str, str]]:
     list of dict
         One dict per metric: ``name``, ``items`` (``"vectors"`` or
         ``"strings"``), ``params`` (the ``metric_params`` key it takes:
-        ``""``, ``"p"``, ``"V"`` or ``"VI"``), ``summary`` (the formula) and
+        ``""``, ``"p"``, ``"V"`` or ``"VI"``), ``summary`` (the formula),
+        ``sparse`` (whether scipy.sparse feature matrices take it) and
         ``aliases`` (other accepted names, e.g. ``["l1", "cityblock"]``).
     """
     out = []
