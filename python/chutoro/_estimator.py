@@ -415,7 +415,11 @@ class FISHDBC(ClusterMixin, BaseEstimator):
             out-of-float32-range values, a non-square, negative or asymmetric
             precomputed matrix, a negative/NaN distance from a callable, or
             a ``CHUTORO_DEVICE`` other than auto, cpu or cuda (with
-            ``device="auto"``).
+            ``device="auto"``); for sparse X a metric it does not offer, a bad
+            CSR row (naming it), and for a sparse precomputed matrix an
+            asymmetric or negative entry, several connected components,
+            an item with fewer than ``min_samples - 1`` stored neighbours, or
+            ``candidates="hnsw"``.
         TypeError
             Parameters of the wrong type, non-str items for
             levenshtein or jaccard, a callable that returns something other
@@ -424,7 +428,8 @@ class FISHDBC(ClusterMixin, BaseEstimator):
             column.
         NotImplementedError
             ``device="cuda"`` (or ``CHUTORO_DEVICE=cuda`` with
-            ``device="auto"``) where no GPU can be used, naming why.
+            ``device="auto"``) where no GPU can be used, naming why;
+            ``non_finite`` other than "raise" with sparse X.
         KeyboardInterrupt
             Ctrl-C during the fit; the estimator is left unfitted.
         """
