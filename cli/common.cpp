@@ -681,7 +681,7 @@ loaded_input read_input(const input_plan& plan, const std::string& model_metric,
       const bool like_fits =
           like != nullptr && like->name() == metric &&
           (like->kind() == chutoro::source_kind::dense || like->kind() == chutoro::source_kind::products ||
-           like->kind() == chutoro::source_kind::bits);
+           like->kind() == chutoro::source_kind::bits || like->kind() == chutoro::source_kind::sparse);
       r.source = like_fits ? chutoro::make_vector_source_like(*like, table.values, table.n, table.dim)
                            : chutoro::make_vector_source(table.values, table.n, table.dim, metric, params);
     });

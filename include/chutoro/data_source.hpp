@@ -29,7 +29,7 @@ struct index_pair {
 /// The concrete kind of a data source (stable values: the model file's DATA
 /// section stores them, docs/model_format.md). `external` is every source not
 /// built into chutoro (plugins, Python's precomputed and callable sources,
-/// user classes); the others name the five built-in classes.
+/// user classes); the others name the six built-in classes.
 enum class source_kind : int {
   external = 0,
   dense = 1,     ///< dense_source
@@ -37,8 +37,9 @@ enum class source_kind : int {
   sets = 3,      ///< set_source (metrics.hpp)
   bits = 4,      ///< bit_source (metrics.hpp)
   products = 5,  ///< product_source (metrics.hpp)
+  sparse = 6,    ///< sparse_source (metrics.hpp)
 };
-/// "external", "dense", "strings", "sets", "bits", "products".
+/// "external", "dense", "strings", "sets", "bits", "products", "sparse".
 [[nodiscard]] std::string_view to_string(source_kind k) noexcept;
 
 /// Element type of a matrix_view (stable values).
@@ -71,6 +72,7 @@ class string_source;
 class set_source;
 class bit_source;
 class product_source;
+class sparse_source;
 
 /// Abstract data source. Implementations must make distance() and
 /// distance_batch() safe to call concurrently from several threads.
@@ -78,7 +80,7 @@ class data_source {
  public:
   data_source() noexcept = default;
   virtual ~data_source() = default;
-  /// The concrete kind: external for every source but chutoro's five built-in
+  /// The concrete kind: external for every source but chutoro's six built-in
   /// classes, which alone can set another kind (their constructors hold the
   /// key). The pipeline unwraps a built-in source by its kind into an inlined
   /// kernel (visit_source in metrics.hpp); not virtual, so a subclass cannot
@@ -134,7 +136,7 @@ class data_source {
   virtual void truncate(std::size_t n);
 
  protected:
-  /// Lets the five built-in classes, and only them, construct a source of another kind.
+  /// Lets the six built-in classes, and only them, construct a source of another kind.
   class builtin_key {
     builtin_key() = default;
     friend class dense_source;
@@ -142,6 +144,7 @@ class data_source {
     friend class set_source;
     friend class bit_source;
     friend class product_source;
+    friend class sparse_source;
   };
   data_source(source_kind kind, builtin_key) noexcept : kind_(kind) {}
 

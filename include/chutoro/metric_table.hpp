@@ -34,14 +34,17 @@ struct metric_info {
   int value;              ///< its enum value in that class (dense_metric, product_metric, bit_metric); 0 else
   std::string_view params;   ///< the parameter it takes ("p", "V", "VI"), or empty
   std::string_view summary;  ///< the formula, one line
+  /// Its sparse_metric value when sparse_source computes it too (sparse CSR rows), else -1.
+  int sparse = -1;
 };
 
 // clang-format off
-/// Every built-in metric, in the order help texts list them.
+/// Every built-in metric, in the order help texts list them. The last field, where given, is
+/// the metric's sparse_metric value: the metrics sparse CSR rows (sparse_source) offer.
 inline constexpr metric_info builtin_metrics[] = {
-    {"euclidean", metric_items::vectors, source_kind::dense, 0, "", "sqrt(sum (x_k - y_k)^2)"},
-    {"cosine", metric_items::vectors, source_kind::dense, 1, "", "1 - <x, y> / (|x| |y|)"},
-    {"manhattan", metric_items::vectors, source_kind::dense, 2, "", "sum |x_k - y_k|"},
+    {"euclidean", metric_items::vectors, source_kind::dense, 0, "", "sqrt(sum (x_k - y_k)^2)", 0},
+    {"cosine", metric_items::vectors, source_kind::dense, 1, "", "1 - <x, y> / (|x| |y|)", 1},
+    {"manhattan", metric_items::vectors, source_kind::dense, 2, "", "sum |x_k - y_k|", 2},
     {"chebyshev", metric_items::vectors, source_kind::dense, 3, "", "max |x_k - y_k|"},
     {"minkowski", metric_items::vectors, source_kind::dense, 4, "p", "(sum |x_k - y_k|^p)^(1/p), p > 0 (default 2)"},
     {"seuclidean", metric_items::vectors, source_kind::dense, 5, "V",
@@ -50,7 +53,7 @@ inline constexpr metric_info builtin_metrics[] = {
      "sqrt((x - y)^T VI (x - y)); VI defaults to the inverse covariance"},
     {"canberra", metric_items::vectors, source_kind::dense, 7, "", "sum |x_k - y_k| / (|x_k| + |y_k|)"},
     {"braycurtis", metric_items::vectors, source_kind::dense, 8, "", "sum |x_k - y_k| / sum |x_k + y_k|"},
-    {"inner_product", metric_items::vectors, source_kind::products, 0, "", "max(0, 1 - <x, y>)"},
+    {"inner_product", metric_items::vectors, source_kind::products, 0, "", "max(0, 1 - <x, y>)", 3},
     {"angular", metric_items::vectors, source_kind::products, 1, "", "arccos(<x, y> / (|x| |y|)) / pi"},
     {"hamming", metric_items::vectors, source_kind::bits, 0, "",
      "number of differing bits of 0/1 vectors (scipy's hamming times the dimension)"},
@@ -113,12 +116,21 @@ void check_metric_params(const metric_info& m, const metric_params& params);
 std::unique_ptr<data_source> make_vector_source(std::span<const float> values, std::size_t n, std::size_t dim,
                                                 std::string_view metric, const metric_params& params = {});
 
+/// The sparse_source for CSR rows (see sparse_source) under `metric` (a name or alias of a metric
+/// with a sparse value: euclidean, cosine, manhattan, inner_product). Throws error(invalid_argument)
+/// for any other metric (naming the sparse ones), and what sparse_source's constructor throws.
+template <class I>
+std::unique_ptr<data_source> make_sparse_source(std::span<const I> indptr, std::span<const I> indices,
+                                                std::span<const float> values, std::size_t n_features,
+                                                std::string_view metric);
+
 /// The built-in source for text items under the string metric `metric` (levenshtein or jaccard).
 std::unique_ptr<data_source> make_string_source(std::span<const std::string> items, std::string_view metric);
 
 /// A source of the same class, metric and parameters as `like` (a built-in vector source, e.g. a
 /// fitted model's) over new rows, ready for check_compatible / append / cross_distance: seuclidean
-/// and mahalanobis use like's V / VI rather than statistics of the new rows. Throws
+/// and mahalanobis use like's V / VI rather than statistics of the new rows; for a sparse_source
+/// the non-zero entries of the rows become a sparse_source (the CLI's add / predict). Throws
 /// error(type_mismatch) when `like` is not a vector source, and what the constructor throws.
 std::unique_ptr<data_source> make_vector_source_like(const data_source& like, std::span<const float> values,
                                                      std::size_t n, std::size_t dim);

@@ -189,10 +189,99 @@ class product_source final : public data_source {
   std::vector<float> data_;
 };
 
+/// Metrics over sparse float32 rows (stable values). The same formulas as the
+/// dense metrics of the same names, so a sparse_source and a dense_source over
+/// the same (densified) rows give the same distances up to rounding.
+enum class sparse_metric : int {
+  euclidean = 0,      ///< sqrt(sum (x_k - y_k)^2)
+  cosine = 1,         ///< 1 - <x, y> / (|x| |y|); rows normalised at construction, zero rows rejected
+  manhattan = 2,      ///< sum |x_k - y_k|
+  inner_product = 3,  ///< max(0, 1 - <x, y>), as product_metric::inner_product
+};
+/// Parses a sparse metric's name or alias (metric_table.hpp: the rows with a sparse value);
+/// error(invalid_argument) listing the choices otherwise.
+sparse_metric parse_sparse_metric(std::string_view name);
+[[nodiscard]] std::string_view to_string(sparse_metric m) noexcept;
+
+/// One row of a sparse_source: nnz (column, value) pairs, columns strictly increasing.
+struct sparse_row {
+  const std::uint32_t* indices;
+  const float* values;
+  std::size_t nnz;
+};
+
+/// n sparse float32 rows of n_features columns in CSR form (scipy.sparse.csr_matrix's
+/// indptr / indices / data), e.g. TF-IDF vectors: row i holds the values
+/// values[indptr[i] .. indptr[i+1]) at the columns indices[indptr[i] .. indptr[i+1]),
+/// every other entry is zero. Distances merge the two rows' sorted column lists
+/// (O(nnz(x) + nnz(y)) per pair, sums in double, rounded to float32); the
+/// results equal the dense metric's on the densified rows up to float rounding.
+///
+/// Validated at construction (error(invalid_argument), "sparse_source: ..." naming
+/// the row, and the column or indptr entry): n >= 1, 1 <= n_features <= 2^32 - 1,
+/// indptr.size() == n + 1, indptr[0] == 0, indptr non-decreasing, indptr[n] ==
+/// indices.size() == values.size(), each column in [0, n_features), no column twice
+/// in a row (sum duplicates first: scipy's X.sum_duplicates()), finite values; under
+/// cosine no zero row; under euclidean / manhattan every row's sum |x_k| <= 2^126
+/// and under inner_product every row's squared norm <= 2^127, so distances fit
+/// float32. Rows whose columns are not sorted are sorted in the copy (scipy's
+/// has_sorted_indices = False is accepted). Explicit zeros are kept (they change no distance).
+/// Copies its input; grows (append) like the other built-in sources.
+/// Thread safety: distance() and cross_distance() may run concurrently.
+class sparse_source final : public data_source {
+ public:
+  sparse_source(std::span<const std::int64_t> indptr, std::span<const std::int64_t> indices,
+                std::span<const float> values, std::size_t n_features, sparse_metric metric);
+  sparse_source(std::span<const std::int32_t> indptr, std::span<const std::int32_t> indices,
+                std::span<const float> values, std::size_t n_features, sparse_metric metric);
+  /// Rows as a sparse_source stores them (values()), copied bit for bit (a saved model).
+  /// Cosine rows must have unit norm (|norm^2 - 1| <= 1e-3), else error(invalid_argument).
+  sparse_source(std::span<const std::int64_t> indptr, std::span<const std::int64_t> indices,
+                std::span<const float> values, std::size_t n_features, sparse_metric metric,
+                rows_normalized_t);
+
+  [[nodiscard]] std::size_t size() const noexcept override { return indptr_.size() - 1; }
+  [[nodiscard]] std::string name() const override { return std::string(to_string(metric_)); }
+  /// n_features.
+  [[nodiscard]] std::size_t dim() const noexcept override { return dim_; }
+  [[nodiscard]] float distance(std::size_t i, std::size_t j) const override;
+  [[nodiscard]] bool can_grow() const noexcept override { return true; }
+  /// Compatible: another sparse_source with the same metric and n_features.
+  void check_compatible(const data_source& other) const override;
+  [[nodiscard]] float cross_distance(const data_source& other, std::size_t i, std::size_t j) const override;
+  void append(const data_source& other) override;
+  void truncate(std::size_t n) noexcept override;
+
+  [[nodiscard]] sparse_metric metric() const noexcept { return metric_; }
+  /// Row i (cosine: normalised to unit length).
+  [[nodiscard]] sparse_row row(std::size_t i) const noexcept {
+    const std::size_t b = indptr_[i];
+    return {indices_.data() + b, values_.data() + b, static_cast<std::size_t>(indptr_[i + 1] - b)};
+  }
+  /// The CSR arrays as stored: size() + 1 offsets, then nnz columns and values.
+  [[nodiscard]] std::span<const std::uint64_t> indptr() const noexcept { return indptr_; }
+  [[nodiscard]] std::span<const std::uint32_t> indices() const noexcept {
+    return {indices_.data(), static_cast<std::size_t>(indptr_.back())};
+  }
+  [[nodiscard]] std::span<const float> values() const noexcept {
+    return {values_.data(), static_cast<std::size_t>(indptr_.back())};
+  }
+
+ private:
+  template <class I>
+  void load(std::span<const I> indptr, std::span<const I> indices, std::span<const float> values,
+            bool normalise);
+  std::size_t dim_;
+  sparse_metric metric_;
+  std::vector<std::uint64_t> indptr_;
+  std::vector<std::uint32_t> indices_;
+  std::vector<float> values_;
+};
+
 /// Calls f(source) with `data` as its concrete built-in class (const
-/// dense_source&, string_source&, set_source&, bit_source&, product_source&),
-/// chosen by data.kind(), or f(data) as the data_source it is for external
-/// sources. f must accept all six and return the same type for each.
+/// dense_source&, string_source&, set_source&, bit_source&, product_source&,
+/// sparse_source&), chosen by data.kind(), or f(data) as the data_source it is for external
+/// sources. f must accept all seven and return the same type for each.
 /// The one place that turns a source kind into its class (distance dispatch,
 /// model files, the Python module use it). O(1), no dynamic_cast.
 template <class F>
@@ -208,6 +297,8 @@ decltype(auto) visit_source(const data_source& data, F&& f) {
       return f(static_cast<const bit_source&>(data));
     case source_kind::products:
       return f(static_cast<const product_source&>(data));
+    case source_kind::sparse:
+      return f(static_cast<const sparse_source&>(data));
     case source_kind::external:
       break;
   }

@@ -43,7 +43,10 @@ _DEFAULT_SEED = 42  # the library's and the CLI's default
 _DEVICES = ("auto", "cpu", "cuda")  # chutoro::device_kind
 # Model data kinds holding vectors (n_features_in_, plotting rows): the library's dense and product sources,
 # and its bit sources (vectors of 0/1, e.g. from the CLI's hamming/tanimoto).
-_VECTOR_KINDS = ("dense", "products", "bits")
+_VECTOR_KINDS = ("dense", "products", "bits", "sparse")
+# The metrics sparse feature matrices offer (the table's sparse column), with their aliases.
+_SPARSE_METRICS = {name: name for name, m in _METRIC_TABLE.items() if m["sparse"]}
+_SPARSE_METRICS.update({a: n for a, n in _METRIC_ALIASES.items() if n in _SPARSE_METRICS})
 # Fitted attributes computed from the model (rebuilt from it after unpickling).
 _FROM_MODEL = (
     "labels_",
@@ -88,6 +91,7 @@ _BUILD = ("min_samples", "candidates", "m", "ef_construction")
 # Model data kinds whose items are not stored in model files, and what load() needs for them.
 _NOT_STORED = {
     "precomputed": "the distance matrix (X=D)",
+    "sparse_precomputed": "the sparse distance matrix (X=D)",
     "callable": "the items and the metric (X=items, metric=f)",
     "plugin": "the plugin source (X=chutoro.load_plugin(...))",
 }
@@ -140,7 +144,9 @@ class FISHDBC(ClusterMixin, BaseEstimator):
         (aliases ``"l2"``, ``"l1"``, ``"cityblock"``, ``"infinity"``);
         ``"levenshtein"`` for a sequence of ``str`` (unit costs over Unicode
         code points); ``"jaccard"`` for a sequence of ``str`` taken as sets of
-        whitespace-separated tokens (1 - |A n B| / |A u B|); ``"precomputed"`` for a square (n, n) distance matrix;
+        whitespace-separated tokens (1 - |A n B| / |A u B|); ``"precomputed"`` for a square (n, n) distance matrix
+        (dense, or scipy.sparse with missing entries infinite); for a scipy.sparse feature
+        matrix ``"euclidean"``, ``"cosine"``, ``"manhattan"`` or ``"inner_product"``;
         or a callable ``metric(a, b) -> float >= 0`` over the items of any
         sequence of Python objects. The callable path calls Python once per
         distance (about a microsecond each on top of the function itself):
@@ -396,6 +402,15 @@ class FISHDBC(ClusterMixin, BaseEstimator):
             dense vectors (for the vector metrics), a string column is items
             for ``"levenshtein"`` or ``"jaccard"``. Nulls raise ValueError
             naming the row. pandas objects take the array-like path.
+            A scipy.sparse matrix or array (CSR; CSC and the other formats are
+            converted with ``.tocsr()``, duplicate entries summed) is a sparse
+            feature matrix for ``metric`` euclidean, cosine, manhattan or
+            inner_product (and aliases l2, l1, cityblock), measured by
+            merge-joining rows, never densified; with ``metric="precomputed"``
+            a sparse (n, n) distance matrix whose missing entries are infinite
+            distances (no edge), as hdbscan reads it: it must be connected and
+            give every item at least ``min_samples - 1`` stored neighbours, and
+            ``candidates="auto"`` measures it over all pairs.
         y : ignored
         comm : mpi4py intracommunicator, optional
             Fit across the processes of ``comm`` (e.g. ``MPI.COMM_WORLD``
@@ -429,16 +444,21 @@ class FISHDBC(ClusterMixin, BaseEstimator):
             out-of-float32-range values, a non-square, negative or asymmetric
             precomputed matrix, a negative/NaN distance from a callable, or
             a ``CHUTORO_DEVICE`` other than auto, cpu or cuda (with
-            ``device="auto"``).
+            ``device="auto"``); for sparse X a metric it does not offer, a bad
+            CSR row (naming it), and for a sparse precomputed matrix an
+            asymmetric or negative entry, several connected components,
+            an item with fewer than ``min_samples - 1`` stored neighbours, or
+            ``candidates="hnsw"``.
         TypeError
-            Parameters of the wrong type, sparse input, non-str items for
+            Parameters of the wrong type, non-str items for
             levenshtein or jaccard, a callable that returns something other
             than a number, an Arrow column of another type (or a table with
             several columns), a metric that does not fit the plugin or Arrow
             column.
         NotImplementedError
             ``device="cuda"`` (or ``CHUTORO_DEVICE=cuda`` with
-            ``device="auto"``) where no GPU can be used, naming why.
+            ``device="auto"``) where no GPU can be used, naming why;
+            ``non_finite`` other than "raise" with sparse X.
         KeyboardInterrupt
             Ctrl-C during the fit; the estimator is left unfitted.
         """
@@ -452,7 +472,12 @@ class FISHDBC(ClusterMixin, BaseEstimator):
         p = self._check_params()
         X = _select_columns(X, self.columns, fitted_names=None)
         finite_index = n_raw = None
-        if p["non_finite"] != "raise" and _is_vector_metric(p["metric"]) and not _is_arrow(X):
+        if _is_sparse(X) and p["non_finite"] != "raise":
+            raise NotImplementedError(
+                f"non_finite={p['non_finite']!r} with sparse X: sparse rows with NaN or infinite values are always "
+                "refused (naming the row and column); drop them first"
+            )
+        if p["non_finite"] != "raise" and _is_vector_metric(p["metric"]) and not _is_arrow(X) and not _is_sparse(X):
             X = _validate_dense(self, X, reset=True)
             finite = np.isfinite(X).all(axis=1)
             if not finite.all():
@@ -463,7 +488,12 @@ class FISHDBC(ClusterMixin, BaseEstimator):
                 if len(X) == 0:
                     raise ValueError("X: every row holds a NaN or infinite value; nothing is left to cluster")
         vocabulary = _core.TokenVocabulary() if p["metric"] == "jaccard" else None
+        if _is_sparse(X) and p["metric"] == "precomputed":
+            p["candidates"] = _sparse_precomputed_candidates(p["candidates"])
         source, data, source_input = self._make_source(X, p["metric"], vocabulary, p["metric_params"])
+        if _is_sparse(X) and p["metric"] == "precomputed":
+            k = p["min_samples"] if p["min_samples"] is not None else p["min_cluster_size"]
+            _check_sparse_graph(source_input, min(k, len(source)))
         arrow_dim = int(source.dim) if data is None and _is_arrow(X) and source.dim else None
         n = len(source)
         if n < 2:
@@ -790,6 +820,8 @@ class FISHDBC(ClusterMixin, BaseEstimator):
         source = None
         if kind == "precomputed":
             source = _core.PrecomputedSource(self._source_input)
+        elif kind == "sparse_precomputed":
+            source = _core.SparsePrecomputedSource(*self._source_input[:3])
         elif kind == "callable":
             source = _core.CallableSource(self._source_input, self.metric)
         stats = self.__dict__.get("fit_stats_")
@@ -805,6 +837,9 @@ class FISHDBC(ClusterMixin, BaseEstimator):
     def __sklearn_tags__(self):  # noqa: D105
         tags = super().__sklearn_tags__()
         tags.input_tags.pairwise = self.metric == "precomputed"
+        tags.input_tags.sparse = isinstance(self.metric, str) and (
+            self.metric.lower() in _SPARSE_METRICS or self.metric == "precomputed"
+        )
         if self.metric in ("levenshtein", "jaccard") or callable(self.metric):
             tags.input_tags.two_d_array = False
             tags.input_tags.string = self.metric in ("levenshtein", "jaccard")
@@ -930,6 +965,8 @@ class FISHDBC(ClusterMixin, BaseEstimator):
                     "(Arrow columns take the metric's defaults only)"
                 )
             return _core.arrow_source(X, _DENSE_METRICS.get(metric, metric), vocabulary), None, None
+        if _is_sparse(X):
+            return self._sparse_source(X, metric, p_metric)
         if metric == "levenshtein":
             return _core.StringSource(_as_strings(X)), None, None
         if metric == "jaccard":
@@ -939,6 +976,28 @@ class FISHDBC(ClusterMixin, BaseEstimator):
             D = _precomputed_float32(X)
             return _core.PrecomputedSource(D), None, D
         return _dense_source(_dense_float32(X), _DENSE_METRICS[metric], p_metric), X, None
+
+    def _sparse_source(
+        self, X: Any, metric: str | Callable[[Any, Any], float], p_metric: dict[str, Any] | None
+    ) -> tuple[_core.Source, None, Any]:
+        """_make_source for a scipy.sparse X: a feature matrix under a sparse metric, or a sparse
+        distance matrix under "precomputed" (missing entries: infinite distance, no edge)."""
+        for name in ("n_features_in_", "feature_names_in_"):
+            self.__dict__.pop(name, None)
+        if metric == "precomputed":
+            D = _sparse_precomputed(X)
+            self.n_features_in_ = D[3]
+            return _core.SparsePrecomputedSource(*D[:3]), None, D
+        if not isinstance(metric, str) or metric not in _SPARSE_METRICS:
+            raise ValueError(
+                f"metric={metric!r} is not available for sparse X (expected {', '.join(_SPARSE_METRICS)}, or "
+                "'precomputed' for a sparse distance matrix); pass X.toarray() for the other metrics"
+            )
+        if p_metric:
+            raise ValueError(f"metric_params: {metric} takes no parameters (got {', '.join(p_metric)})")
+        indptr, indices, data, shape = _sparse_csr(X)
+        self.n_features_in_ = shape[1]
+        return _core.sparse_source(indptr, indices, data, shape[1], _SPARSE_METRICS[metric]), None, None
 
     def _model_source(self, X: Any, extend: bool) -> _core.Source:
         """A source of X's items of the model's kind and metric, to add (extend:
@@ -951,6 +1010,19 @@ class FISHDBC(ClusterMixin, BaseEstimator):
             return _core.StringSource(_as_strings(X))
         if kind == "token_sets":
             return self._vocabulary.source(_as_strings(X, "jaccard"), extend)
+        if kind == "sparse":
+            if not _is_sparse(X):  # dense rows for a sparse model
+                import scipy.sparse
+
+                X = scipy.sparse.csr_array(_dense_float32(_validate_dense(self, X, reset=False)))
+            indptr, indices, data, shape = _sparse_csr(X)
+            if shape[1] != model.dim:
+                raise ValueError(
+                    f"X has {shape[1]} features, but {type(self).__name__} is expecting {model.dim} features as input"
+                )
+            return _core.sparse_source(indptr, indices, data, shape[1], metric)
+        if _is_sparse(X):  # sparse rows for a dense model
+            X = X.toarray()
         X = _select_columns(X, self.columns, fitted_names=self.__dict__.get("feature_names_in_"))
         X = _validate_dense(self, X, reset=False)
         return _dense_source(_dense_float32(X), metric, like=model)
@@ -977,6 +1049,7 @@ class FISHDBC(ClusterMixin, BaseEstimator):
         if not model.can_grow or kind not in _VECTOR_KINDS + ("strings", "token_sets"):
             what = {
                 "precomputed": "metric='precomputed' (a distance matrix has no distances to new items)",
+                "sparse_precomputed": "metric='precomputed' (a distance matrix has no distances to new items)",
                 "callable": "a callable metric (only built-in metrics measure new items)",
                 "plugin": f"a plugin source ('{model.metric}'; plugins cannot add or measure new items)",
             }.get(kind, f"a '{model.metric}' source")
@@ -1038,7 +1111,7 @@ class FISHDBC(ClusterMixin, BaseEstimator):
         """A fitted estimator around a loaded model, its parameters the model's."""
         p = model.parameters
         kind = model.source_kind
-        if kind == "precomputed":
+        if kind in ("precomputed", "sparse_precomputed"):
             metric = "precomputed"
         elif kind != "callable":
             metric = model.metric
@@ -1069,7 +1142,7 @@ class FISHDBC(ClusterMixin, BaseEstimator):
         est._source_input = source_input
         if kind in _VECTOR_KINDS:
             est.n_features_in_ = int(model.dim)
-        elif kind == "precomputed":
+        elif kind in ("precomputed", "sparse_precomputed"):
             est.n_features_in_ = len(model)
         est._refresh()
         return est
@@ -1180,6 +1253,9 @@ def load(
     elif callable(metric):
         source_input = _as_item_list(X)
         source = _core.CallableSource(source_input, metric)
+    elif (metric is None or metric == "precomputed") and _is_sparse(X):
+        source_input = _sparse_precomputed(X)
+        source = _core.SparsePrecomputedSource(*source_input[:3])
     elif metric is None or metric == "precomputed":
         D = check_array(X, dtype=[np.float32, np.float64], order="C", ensure_all_finite=False)
         source_input = _precomputed_float32(D)
@@ -1303,7 +1379,8 @@ def metrics() -> list[dict[str, str]]:
     list of dict
         One dict per metric: ``name``, ``items`` (``"vectors"`` or
         ``"strings"``), ``params`` (the ``metric_params`` key it takes:
-        ``""``, ``"p"``, ``"V"`` or ``"VI"``), ``summary`` (the formula) and
+        ``""``, ``"p"``, ``"V"`` or ``"VI"``), ``summary`` (the formula),
+        ``sparse`` (whether scipy.sparse feature matrices take it) and
         ``aliases`` (other accepted names, e.g. ``["l1", "cityblock"]``).
     """
     out = []
@@ -1525,6 +1602,99 @@ def _precomputed_float32(D: np.ndarray) -> np.ndarray:
             f"precomputed distances: X is not symmetric: X[{i}, {j}] = {float(D[i, j])!r} but X[{j}, {i}] = {float(D[j, i])!r}"
         )
     return _dense_float32(D)
+
+
+def _is_sparse(X: Any) -> bool:
+    """Whether X is a scipy.sparse matrix or array (scipy is not imported for it)."""
+    sparse = sys.modules.get("scipy.sparse")
+    return sparse is not None and bool(sparse.issparse(X))
+
+
+def _sparse_csr(X: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple[int, int]]:
+    """int64 indptr, int64 indices, float32 data and the shape of scipy.sparse X as CSR
+    (CSC and the other formats through .tocsr(); duplicate entries summed, as scipy
+    densifies them). Values outside float32's range become infinite, which the library
+    refuses naming the row and column."""
+    if X.ndim != 2:
+        raise ValueError(f"X: expected a 2-D sparse matrix (got {X.ndim}-D)")
+    X = X.tocsr()
+    if not X.has_canonical_format:
+        X = X.copy()
+        X.sum_duplicates()  # also sorts each row's columns
+    if not np.issubdtype(X.dtype, np.number) or np.issubdtype(X.dtype, np.complexfloating):
+        raise TypeError(f"X: sparse values must be real numbers (got dtype {X.dtype})")
+    with np.errstate(over="ignore"):
+        data = np.ascontiguousarray(X.data, dtype=np.float32)
+    indptr = np.ascontiguousarray(X.indptr, dtype=np.int64)
+    indices = np.ascontiguousarray(X.indices, dtype=np.int64)
+    return indptr, indices, data, (int(X.shape[0]), int(X.shape[1]))
+
+
+def _sparse_precomputed(X: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """(indptr, indices, data, n) of a sparse (n, n) distance matrix: square, stored
+    entries finite, >= 0 and symmetric (stored alike on both sides); missing entries are
+    infinite distances (no edge), as hdbscan reads sparse precomputed input."""
+    n, m = X.shape
+    if n != m:
+        raise ValueError(f"precomputed distances: X must be a square (n, n) sparse matrix (got {n} x {m})")
+    indptr, indices, data, _ = _sparse_csr(X)
+    bad = np.flatnonzero(~np.isfinite(data) | (data < 0))
+    if len(bad):
+        k = int(bad[0])
+        i = int(np.searchsorted(indptr, k, side="right") - 1)
+        raise ValueError(
+            f"precomputed distances: X[{i}, {int(indices[k])}] = {float(data[k])!r}; stored distances must be finite "
+            "and >= 0 (leave an entry out for an infinite distance)"
+        )
+    import scipy.sparse
+
+    C = scipy.sparse.csr_array((data, indices, indptr), shape=(n, n))
+    diff = (C != C.T).tocoo()
+    if diff.nnz:
+        i, j = int(diff.row[0]), int(diff.col[0])
+        raise ValueError(
+            f"precomputed distances: X is not symmetric: X[{i}, {j}] = {C[i, j]!r} but X[{j}, {i}] = {C[j, i]!r} "
+            "(a missing entry is an infinite distance)"
+        )
+    return indptr, indices, data, n
+
+
+def _sparse_precomputed_candidates(candidates: str) -> str:
+    """Sparse distance matrices are measured over all pairs (missing pairs are infinite):
+    'auto' is 'exact'; 'hnsw' cannot search a graph whose distances are mostly infinite."""
+    if candidates == "hnsw":
+        raise ValueError(
+            "candidates='hnsw' with a sparse precomputed distance matrix: HNSW cannot search distances that are "
+            "mostly infinite; use candidates='auto' or 'exact' (all pairs; the stored entries are the edges)"
+        )
+    return "exact"
+
+
+def _check_sparse_graph(D: tuple[np.ndarray, np.ndarray, np.ndarray, int], k: int) -> None:
+    """hdbscan's two checks on sparse precomputed input: one connected component, and every
+    item with at least k - 1 stored neighbours (chutoro's min_samples k counts the item
+    itself), so every core distance, and so the spanning tree, is finite."""
+    import scipy.sparse
+    from scipy.sparse.csgraph import connected_components
+
+    indptr, indices, data, n = D
+    C = scipy.sparse.csr_array((np.ones_like(data), indices, indptr), shape=(n, n))
+    count, _ = connected_components(C, directed=False)
+    if count > 1:
+        raise ValueError(
+            f"precomputed distances: the sparse distance matrix has {count} connected components (groups of items "
+            "with no stored distance between them); cluster each component on its own"
+        )
+    rows = np.repeat(np.arange(n), np.diff(indptr))
+    neighbours = np.bincount(rows[indices != rows], minlength=n)
+    few = np.flatnonzero(neighbours < k - 1)
+    if len(few):
+        i = int(few[0])
+        raise ValueError(
+            f"precomputed distances: item {i} has {int(neighbours[i])} stored distances to other items, fewer than "
+            f"min_samples - 1 = {k - 1} ({len(few)} items have too few): its core distance would be infinite; "
+            "store at least min_samples - 1 neighbours per item (a k-NN graph) or lower min_samples"
+        )
 
 
 def _plugin_source(X: Any, metric: Any) -> Any:

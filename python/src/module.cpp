@@ -100,6 +100,44 @@ class precomputed_source final : public chutoro::data_source {
   const float* data_;
 };
 
+using index_vector = nb::ndarray<const std::int64_t, nb::ndim<1>, nb::c_contig, nb::device::cpu>;
+using float_vector = nb::ndarray<const float, nb::ndim<1>, nb::c_contig, nb::device::cpu>;
+
+/// A sparse (n, n) matrix of precomputed distances in CSR form (int64 indptr and
+/// column indices, float32 distances), kept by reference: d(i, j) is the stored
+/// entry (i, j), +inf where none is stored (no edge, as hdbscan reads sparse
+/// precomputed input), 0 on the diagonal. O(log nnz(row)) per distance (binary
+/// search). The Python layer makes the matrix canonical (sorted, duplicates
+/// summed) and checks that it is square, finite, non-negative and symmetric.
+class sparse_precomputed_source final : public chutoro::data_source {
+ public:
+  sparse_precomputed_source(index_vector indptr, index_vector indices, float_vector values)
+      : indptr_(std::move(indptr)), indices_(std::move(indices)), values_(std::move(values)) {
+    n_ = indptr_.shape(0) - 1;
+    chutoro::expects(indptr_.shape(0) >= 2, chutoro::error_code::invalid_argument,
+                     "precomputed distances: empty sparse matrix");
+    chutoro::expects(indices_.shape(0) == values_.shape(0) &&
+                         static_cast<std::size_t>(indptr_.data()[n_]) == values_.shape(0),
+                     chutoro::error_code::invalid_argument,
+                     "precomputed distances: indptr, indices and data of the sparse matrix disagree");
+  }
+  [[nodiscard]] std::size_t size() const noexcept override { return n_; }
+  [[nodiscard]] std::string name() const override { return "precomputed"; }
+  [[nodiscard]] float distance(std::size_t i, std::size_t j) const override {
+    if (i == j) return 0.0f;
+    const std::int64_t* b = indices_.data() + indptr_.data()[i];
+    const std::int64_t* e = indices_.data() + indptr_.data()[i + 1];
+    const std::int64_t* k = std::lower_bound(b, e, static_cast<std::int64_t>(j));
+    return k != e && *k == static_cast<std::int64_t>(j) ? values_.data()[k - indices_.data()]
+                                                        : std::numeric_limits<float>::infinity();
+  }
+
+ private:
+  index_vector indptr_, indices_;
+  float_vector values_;
+  std::size_t n_;
+};
+
 /// Items are arbitrary Python objects in a list; d(i, j) = float(metric(items[i],
 /// items[j])), called with the GIL held. distance() never throws: the first
 /// failure (an exception raised by the metric, a result that is not a number,
@@ -705,6 +743,7 @@ std::string source_kind(const chutoro::data_source& s) {
       return std::string(chutoro::to_string(s.kind()));  // dense, strings, bits, products
   }
   if (dynamic_cast<const precomputed_source*>(&s)) return "precomputed";
+  if (dynamic_cast<const sparse_precomputed_source*>(&s)) return "sparse_precomputed";
   if (dynamic_cast<const callable_source*>(&s)) return "callable";
   if (dynamic_cast<const chutoro::plugin_source*>(&s)) return "plugin";
   return "other";
@@ -784,6 +823,13 @@ NB_MODULE(_core, m) {
       "the upper triangle.")
       .def(nb::init<dense_matrix>(), "D"_a.noconvert());
 
+  nb::class_<sparse_precomputed_source, chutoro::data_source>(
+      m, "SparsePrecomputedSource",
+      "A sparse (n, n) distance matrix in CSR form (int64 indptr, int64 indices, float32 data; "
+      "sorted, duplicate-free rows), held by reference; missing entries are infinite distances.")
+      .def(nb::init<index_vector, index_vector, float_vector>(), "indptr"_a.noconvert(),
+           "indices"_a.noconvert(), "data"_a.noconvert());
+
   nb::class_<callable_source, chutoro::data_source>(
       m, "CallableSource", nb::type_slots(callable_source_slots),
       "Arbitrary Python objects and a Python function metric(a, b) -> float >= 0. Every "
@@ -833,13 +879,14 @@ NB_MODULE(_core, m) {
           d["items"] = i.items == chutoro::metric_items::vectors ? "vectors" : "strings";
           d["params"] = std::string(i.params);
           d["summary"] = std::string(i.summary);
+          d["sparse"] = i.sparse >= 0;
           out.append(d);
         }
         return out;
       },
       "The library's one table of built-in metrics (include/chutoro/metric_table.hpp), in help order: "
-      "a list of dicts with name, items ('vectors' or 'strings'), params ('', 'p', 'V' or 'VI') and "
-      "summary (the formula).");
+      "a list of dicts with name, items ('vectors' or 'strings'), params ('', 'p', 'V' or 'VI'), "
+      "summary (the formula) and sparse (whether sparse CSR rows offer it).");
   m.def(
       "builtin_metric_aliases",
       [] {
@@ -867,6 +914,22 @@ NB_MODULE(_core, m) {
       "(or an alias), with its parameter (p: minkowski; V: seuclidean, dim values; VI: mahalanobis, "
       "dim*dim values row-major). Raises ValueError for an unknown metric, a parameter the metric does "
       "not take or a bad value, and what the source raises (NaN/inf, naming row and column).");
+
+  m.def(
+      "sparse_source",
+      [](index_vector indptr, index_vector indices, float_vector values, std::size_t n_features,
+         const std::string& metric) {
+        nb::gil_scoped_release release;
+        return chutoro::make_sparse_source<std::int64_t>(
+            std::span<const std::int64_t>(indptr.data(), indptr.shape(0)),
+            std::span<const std::int64_t>(indices.data(), indices.shape(0)),
+            std::span<const float>(values.data(), values.shape(0)), n_features, metric);
+      },
+      "indptr"_a.noconvert(), "indices"_a.noconvert(), "data"_a.noconvert(), "n_features"_a, "metric"_a,
+      "The built-in sparse source (chutoro::sparse_source, a copy) for CSR rows: int64 indptr (n + 1) and "
+      "column indices, float32 data, under a metric of builtin_metrics() with sparse=True (or an alias). "
+      "Raises ValueError naming the row and the problem (bad indptr, column out of range, duplicate "
+      "column, NaN/inf, a zero row under cosine) or the metric.");
 
   m.def(
       "arrow_source",

@@ -20,6 +20,7 @@
 
 #include "metrics/dense_kernels.hpp"
 #include "metrics/set_bit_kernels.hpp"
+#include "metrics/sparse_kernels.hpp"
 
 namespace chutoro::detail {
 
@@ -96,6 +97,16 @@ struct product_distance_fn {
   }
 };
 
+/// Sparse rows: one callable for the four metrics (a run-time switch, as
+/// scipy_dense_distance_fn), so the HNSW and the oracle are instantiated once.
+struct sparse_distance_fn {
+  const sparse_source* src;
+  sparse_metric metric;
+  float operator()(std::uint32_t a, std::uint32_t b) const noexcept {
+    return sparse_distance(metric, src->row(a), src->row(b));
+  }
+};
+
 struct checked_distance_fn {
   const data_source* src;
   float operator()(std::uint32_t a, std::uint32_t b) const {
@@ -142,6 +153,8 @@ decltype(auto) with_distance(const data_source& data, F&& f) {
       const float_rows rows(*s.matrix());
       if (s.metric() == product_metric::angular) return f(product_distance_fn<product_metric::angular>{rows});
       return f(product_distance_fn<product_metric::inner_product>{rows});
+    } else if constexpr (std::is_same_v<S, sparse_source>) {
+      return f(sparse_distance_fn{&s, s.metric()});
     } else {
       return f(checked_distance_fn{&s});
     }

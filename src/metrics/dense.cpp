@@ -58,6 +58,8 @@ std::string_view to_string(source_kind k) noexcept {
       return "bits";
     case source_kind::products:
       return "products";
+    case source_kind::sparse:
+      return "sparse";
     case source_kind::external:
       break;
   }

@@ -29,6 +29,8 @@ inline std::string_view source_class_name(const data_source& s) noexcept {
       return "bit_source";
     case source_kind::products:
       return "product_source";
+    case source_kind::sparse:
+      return "sparse_source";
     case source_kind::external:
       break;
   }

@@ -156,6 +156,20 @@ std::unique_ptr<data_source> make_vector_source_like(const data_source& like, st
     case source_kind::bits:
       return std::make_unique<bit_source>(
           bit_source::from_dense(values, n, dim, static_cast<const bit_source&>(like).metric()));
+    case source_kind::sparse: {  // the non-zero entries of the dense rows
+      std::vector<std::int64_t> indptr{0}, indices;
+      std::vector<float> nonzero;
+      if (values.size() == n * dim) {  // else the constructor below names the mismatch
+        for (std::size_t i = 0; i < n; ++i) {
+          for (std::size_t k = 0; k < dim; ++k)
+            if (values[i * dim + k] != 0.0f)
+              indices.push_back(std::int64_t(k)), nonzero.push_back(values[i * dim + k]);
+          indptr.push_back(std::int64_t(indices.size()));
+        }
+      }
+      return std::make_unique<sparse_source>(indptr, indices, nonzero, dim,
+                                             static_cast<const sparse_source&>(like).metric());
+    }
     default:
       throw error(error_code::type_mismatch, "new items: the model's '" + like.name() +
                                                  "' source does not hold vectors, so vectors cannot join it");

@@ -638,8 +638,8 @@ TEST(ModelFileFields, EveryParameterIsRangeChecked) {
 
 TEST(ModelFileFields, DataHeaderFieldsAreRangeChecked) {
   // DATA payload: kind u32 @0, metric u32 @4, n u64 @8, dim u64 @16, rows @24.
-  expect_parse_error(crafted().set<std::uint32_t>("DATA", 0, 6).bytes(),
-                     {"section DATA", "field kind = 6", "[0, 5]"});
+  expect_parse_error(crafted().set<std::uint32_t>("DATA", 0, 7).bytes(),
+                     {"section DATA", "field kind = 7", "[0, 6]"});
   expect_parse_error(crafted().set<std::uint32_t>("DATA", 4, 9).bytes(),
                      {"section DATA", "field metric = 9", "[0, 8]", "euclidean", "braycurtis"});
   expect_parse_error(crafted().set<std::uint64_t>("DATA", 8, 1).bytes(),

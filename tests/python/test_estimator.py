@@ -205,11 +205,14 @@ def test_bad_dense_input(X, error, message):
         chutoro.FISHDBC().fit(X)
 
 
-def test_sparse_input_is_a_type_error():
+def test_sparse_input_needs_a_sparse_metric():
+    """Sparse X is supported (tests/python/test_sparse.py) for the metrics the table marks sparse."""
     import scipy.sparse
 
-    with pytest.raises(TypeError, match="Sparse data was passed"):
-        chutoro.FISHDBC().fit(scipy.sparse.random(20, 3, density=0.5, format="csr"))
+    X = scipy.sparse.random(20, 3, density=0.5, format="csr", random_state=0)
+    assert len(chutoro.FISHDBC(min_cluster_size=3).fit(X).labels_) == 20
+    with pytest.raises(ValueError, match="metric='chebyshev' is not available for sparse X"):
+        chutoro.FISHDBC(metric="chebyshev").fit(X)
 
 
 def test_min_samples_above_n_is_capped_as_hdbscan():

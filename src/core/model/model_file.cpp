@@ -160,6 +160,9 @@ void write_data(writer& w, const data_source& d) {
       w.put(static_cast<std::uint32_t>(s.metric())), w.put(n), w.put<std::uint64_t>(s.dim());
       const matrix_view v = *s.matrix();  // stride == cols: the rows are contiguous
       w.raw(v.data, n * v.stride * sizeof(std::uint64_t));
+    } else if constexpr (std::is_same_v<S, sparse_source>) {
+      w.put(static_cast<std::uint32_t>(s.metric())), w.put(n), w.put<std::uint64_t>(s.dim());
+      w.array(s.indptr()), w.array(s.indices()), w.array(s.values());
     } else {
       w.put<std::uint32_t>(0), w.put(n), w.put<std::uint64_t>(s.dim());
       w.string(s.name());
@@ -380,8 +383,8 @@ std::shared_ptr<data_source> checked_source(reader& r, Make make) {
 }
 
 std::shared_ptr<data_source> read_data(reader& r, std::shared_ptr<data_source> given) {
-  const auto kind =
-      r.in_range<std::uint32_t>("kind", 0, 5, "0 external, 1 dense, 2 strings, 3 sets, 4 bits, 5 products");
+  const auto kind = r.in_range<std::uint32_t>(
+      "kind", 0, 6, "0 external, 1 dense, 2 strings, 3 sets, 4 bits, 5 products, 6 sparse");
   const auto metric = r.get<std::uint32_t>("metric");
   const std::uint64_t n = r.in_range<std::uint64_t>("n", 2, param_limits::max_items, "the item count");
   const std::uint64_t dim = r.get<std::uint64_t>("dim");
@@ -471,6 +474,23 @@ std::shared_ptr<data_source> read_data(reader& r, std::shared_ptr<data_source> g
           packed[i * row_bytes + b] = static_cast<std::uint8_t>(w[i * words + b / 8] >> (56 - 8 * (b % 8)));
       return checked_source(
           r, [&] { return std::make_shared<bit_source>(packed, n, dim, static_cast<bit_metric>(metric)); });
+    }
+    case source_kind::sparse: {
+      stored_only();
+      r.check_range<std::uint32_t>("metric", metric, 0, 3,
+                                   "0 euclidean, 1 cosine, 2 manhattan, 3 inner_product");
+      r.check_range<std::uint64_t>("dim", dim, 1, std::numeric_limits<std::uint32_t>::max(), "n_features");
+      const auto indptr = r.array<std::uint64_t>("indptr");
+      if (indptr.size() != n + 1)
+        r.fail("field indptr count = " + std::to_string(indptr.size()) +
+               " (expected n + 1 = " + std::to_string(n + 1) + ")");
+      const auto indices = r.array<std::uint32_t>("indices");
+      const auto values = r.array<float>("values");
+      const std::vector<std::int64_t> p(indptr.begin(), indptr.end()), c(indices.begin(), indices.end());
+      return checked_source(r, [&] {
+        return std::make_shared<sparse_source>(p, c, values, dim, static_cast<sparse_metric>(metric),
+                                               rows_normalized);
+      });
     }
     case source_kind::external: {
       r.check_range<std::uint32_t>("metric", metric, 0, 0, "a source chutoro does not store has none");
