@@ -53,7 +53,7 @@ class vectorized:  # noqa: N801 (used as a decorator / wrapper, like functools.p
 
     def __call__(self, a: Any, b: Any) -> float:
         b = np.asarray(b)
-        return float(self.checked(np.asarray(a), b[None], "the pair"))
+        return float(self.checked(np.asarray(a), b[None], "the pair")[0])
 
     def checked(self, x: np.ndarray, Y: np.ndarray, what: str) -> np.ndarray:
         """func(x, Y) as float32 of shape (len(Y),), checked (see the class doc)."""

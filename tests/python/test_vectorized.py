@@ -41,9 +41,13 @@ def test_vectorized_equals_per_pair_callable(clusterable, candidates):
     assert np.array_equal(a.labels_, v.labels_)
     assert np.array_equal(a.minimum_spanning_tree_.to_numpy(), v.minimum_spanning_tree_.to_numpy())
     assert a.labels_.max() >= 1  # found clusters
-    # Batches, not pairs: far fewer calls than distances, most of them of several rows.
+    # Batches: the searches' and batch-mates' distances come many rows per call (the
+    # neighbour-selection heuristic's comparisons stay one pair per call).
+    multi = [c for c in calls if c > 1]
+    print(f"{candidates}: {len(calls)} calls, {sum(calls)} rows, {len(multi)} batches of {sum(multi)} rows")
     assert sum(calls) >= 0.5 * v.fit_stats_["distance_computations"]
-    assert len(calls) * 4 < sum(calls)
+    assert sum(multi) > 3 * len(multi)
+    assert sum(multi) > 0.2 * sum(calls)
 
 
 def test_vectorized_wrapper_per_pair_form_and_pickle(clusterable):
