@@ -52,13 +52,23 @@ class vectorized:  # noqa: N801 (used as a decorator / wrapper, like functools.p
         return f"chutoro.vectorized({self.name})"
 
     def __call__(self, a: Any, b: Any) -> float:
-        b = np.asarray(b)
-        return float(self.checked(np.asarray(a), b[None], "the pair")[0])
+        if type(a) is not np.ndarray:
+            a = np.asarray(a)
+        if type(b) is not np.ndarray:
+            b = np.asarray(b)
+        Y = b[None]
+        r = self.func(a, Y)
+        if type(r) is np.ndarray and r.shape == (1,):  # the common case, checked cheaply
+            d = float(r[0])
+            if d >= 0:
+                return d
+        return float(self.checked(a, Y, "the pair", r)[0])
 
-    def checked(self, x: np.ndarray, Y: np.ndarray, what: str) -> np.ndarray:
-        """func(x, Y) as float32 of shape (len(Y),), checked (see the class doc).
-        The common case costs two numpy calls beyond func: a conversion and one test."""
-        r = self.func(x, Y)
+    def checked(self, x: np.ndarray, Y: np.ndarray, what: str, r: Any = None) -> np.ndarray:
+        """func(x, Y) (or its result r) as float32 of shape (len(Y),), checked (see the
+        class doc). The common case costs two numpy calls beyond func: a conversion and one test."""
+        if r is None:
+            r = self.func(x, Y)
         try:
             d = np.asarray(r, dtype=np.float32)
         except (TypeError, ValueError) as e:
