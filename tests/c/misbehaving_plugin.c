@@ -155,8 +155,8 @@ CHUTORO_PLUGIN_EXPORT const chutoro_v1* chutoro_plugin_open(uint32_t host_abi_ve
 
   if (counting(s)) s->n = 400;
   if (strcmp(arg, "ok-nobatch") == 0 || strcmp(arg, "count-nobatch") == 0 || strcmp(arg, "fail-all") == 0 ||
-      strcmp(arg, "nan") == 0 ||
-      strcmp(arg, "negative") == 0 || strcmp(arg, "fail") == 0 || strcmp(arg, "fail-silent") == 0) {
+      strcmp(arg, "nan") == 0 || strcmp(arg, "negative") == 0 || strcmp(arg, "fail") == 0 ||
+      strcmp(arg, "fail-silent") == 0) {
     s->vt.caps = 0;
     s->vt.distance_batch = NULL;
   }
