@@ -15,6 +15,9 @@
 // identical rows (a float32 sum of 0 also takes it); distance_unchecked the
 // euclidean distance without the check, to measure the check in one binary.
 //
+// one_to_many_batch/<metric> vs one_to_many_pairs/<metric>: one query against
+// 127 rows through the blocked batch kernel vs one pair kernel call per row.
+//
 // Each benchmark iteration evaluates the kernel over a pool of row pairs that
 // stays in L1/L2, so the figures are compute cost, not memory bandwidth.
 // items_per_second = distances per second.
@@ -30,6 +33,7 @@
 #include <memory>
 #include <new>
 #include <random>
+#include <span>
 #include <string>
 #include <tuple>
 #include <vector>
@@ -136,6 +140,29 @@ void run_pairs(benchmark::State& state, const Fn& fn) {
 void bm_distance(benchmark::State& state, metric_kind m, double scale, bool dup) {
   const auto src = make_source(m, static_cast<std::size_t>(state.range(0)), scale, dup);
   chutoro::detail::with_distance(*src, [&](const auto& fn) { run_pairs(state, fn); });
+}
+
+/// One query (row 0) against the other 2 kPairs - 1 rows per iteration: one
+/// batch call (the blocked kernels the graph build's searches use) or, with
+/// Batched = false, one call per pair, in the same binary. Rows stay in cache.
+template <bool Batched>
+void bm_one_to_many(benchmark::State& state, metric_kind m) {
+  const auto src = make_source(m, static_cast<std::size_t>(state.range(0)), 1.0, false);
+  std::vector<std::uint32_t> ids(2 * kPairs - 1);
+  for (std::size_t k = 0; k < ids.size(); ++k) ids[k] = static_cast<std::uint32_t>(k + 1);
+  std::vector<float> out(ids.size());
+  chutoro::detail::with_distance(*src, [&](const auto& fn) {
+    for (auto _ : state) {
+      if constexpr (Batched && requires { fn.batch(0u, std::span<const std::uint32_t>(ids), out.data()); }) {
+        fn.batch(0u, std::span<const std::uint32_t>(ids), out.data());
+      } else {
+        for (std::size_t k = 0; k < ids.size(); ++k) out[k] = fn(0u, ids[k]);
+      }
+      benchmark::DoNotOptimize(out.data());
+      benchmark::ClobberMemory();
+    }
+  });
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * ids.size()));
 }
 
 /// dense_distance_fn<euclidean> without the extreme-scale check: the float32
@@ -250,6 +277,16 @@ int register_all() {
         ->Arg(16)
         ->Arg(128)
         ->Arg(784);
+  for (const auto& [m, mname] : metrics) {
+    if (m == metric_kind::inner_product || m == metric_kind::angular) continue;  // no batch kernel
+    for (const auto& [name, fn] : {std::pair{"one_to_many_pairs/", &bm_one_to_many<false>},
+                                   std::pair{"one_to_many_batch/", &bm_one_to_many<true>}})
+      benchmark::RegisterBenchmark((name + std::string(mname)).c_str(), fn, m)
+          ->Arg(16)
+          ->Arg(64)
+          ->Arg(128)
+          ->Arg(784);
+  }
   benchmark::RegisterBenchmark("distance_unchecked/euclidean", bm_unchecked_euclidean)
       ->Arg(2)
       ->Arg(16)

@@ -45,9 +45,11 @@ from chutoro._soft import (
     validity_index,
 )
 from chutoro._trees import CondensedTree, MinimumSpanningTree, SingleLinkageTree
+from chutoro._vectorized import vectorized
 
 __all__ = [
     "FISHDBC",
+    "vectorized",
     "approximate_predict",
     "approximate_predict_scores",
     "membership_vector",

@@ -21,6 +21,7 @@ from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from chutoro import _core, _soft
 from chutoro._trees import CondensedTree, MinimumSpanningTree, SingleLinkageTree
+from chutoro._vectorized import stack_rows, vectorized
 
 # The library's one metric table (include/chutoro/metric_table.hpp): the CLI and C++ read the same list.
 _METRIC_TABLE = {m["name"]: m for m in _core.builtin_metrics()}
@@ -823,7 +824,7 @@ class FISHDBC(ClusterMixin, BaseEstimator):
         elif kind == "sparse_precomputed":
             source = _core.SparsePrecomputedSource(*self._source_input[:3])
         elif kind == "callable":
-            source = _core.CallableSource(self._source_input, self.metric)
+            source = _callable_source(self._source_input, self.metric)
         stats = self.__dict__.get("fit_stats_")
         centres = {k: self.__dict__[k] for k in ("centroids_", "medoids_") if k in self.__dict__}
         self._model = _core.Model.from_bytes(blob, source, what="pickled FISHDBC")
@@ -957,7 +958,7 @@ class FISHDBC(ClusterMixin, BaseEstimator):
             return _plugin_source(X, self.metric), None, None
         if callable(metric):
             items = _as_item_list(X)
-            return _core.CallableSource(items, metric), None, items
+            return _callable_source(items, metric), None, items
         if metric != "precomputed" and _is_arrow(X):
             if p_metric:
                 raise NotImplementedError(
@@ -1252,7 +1253,7 @@ def load(
         source = X
     elif callable(metric):
         source_input = _as_item_list(X)
-        source = _core.CallableSource(source_input, metric)
+        source = _callable_source(source_input, metric)
     elif (metric is None or metric == "precomputed") and _is_sparse(X):
         source_input = _sparse_precomputed(X)
         source = _core.SparsePrecomputedSource(*source_input[:3])
@@ -1735,6 +1736,13 @@ def _as_strings(X: Any, metric: str = "levenshtein") -> list[str]:
         except UnicodeEncodeError as e:
             raise ValueError(f"X[{i}] is not valid Unicode text: {e.reason} at position {e.start}") from None
     return items
+
+
+def _callable_source(items: list[Any], metric: Callable[[Any, Any], float]) -> _core.CallableSource:
+    """The source of a callable metric; a chutoro.vectorized one also measures in batches."""
+    if isinstance(metric, vectorized):
+        return _core.CallableSource(items, metric, metric.batcher(stack_rows(items, metric)))
+    return _core.CallableSource(items, metric)
 
 
 def _as_item_list(X: Any) -> list[Any]:

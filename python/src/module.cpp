@@ -151,9 +151,18 @@ class sparse_precomputed_source final : public chutoro::data_source {
 /// through C++, which the collector can then free. clear() (tp_clear) drops
 /// them; a cleared source (only ever reachable from other garbage) fails
 /// every distance with a ReferenceError.
+///
+/// A vectorised metric (chutoro.vectorized) also gives `batch`, a Python
+/// function batch(q, ids, out) that measures item q against the items whose
+/// ids (a uint32 memoryview) it is given and writes the distances into `out`
+/// (a writable float32 memoryview of len(ids)), raising a clear error for a
+/// wrong shape or a negative/NaN value. distance_batch() calls it once per run
+/// of pairs that share their first item (the HNSW search asks for one query
+/// against many items), so the GIL is taken once per batch, not per pair.
 class callable_source final : public chutoro::data_source {
  public:
-  callable_source(nb::list items, nb::object metric) : items_(std::move(items)), metric_(std::move(metric)) {
+  callable_source(nb::list items, nb::object metric, nb::object batch = nb::none())
+      : items_(std::move(items)), metric_(std::move(metric)), batch_(std::move(batch)) {
     n_ = nb::len(items_);
     chutoro::expects(n_ > 0, chutoro::error_code::invalid_argument,
                      "callable metric: no items (empty input)");
@@ -196,6 +205,52 @@ class callable_source final : public chutoro::data_source {
     return static_cast<float>(d);
   }
 
+  void distance_batch(std::span<const chutoro::index_pair> pairs, std::span<float> out) const override {
+    if (batch_.is_none()) return data_source::distance_batch(pairs, out);
+    chutoro::expects(out.size() == pairs.size(), chutoro::error_code::invalid_argument,
+                     "callable metric: distance_batch: out has " + std::to_string(out.size()) +
+                         " slots for " + std::to_string(pairs.size()) + " pairs");
+    std::fill(out.begin(), out.end(), 0.0f);
+    if (failed_.load(std::memory_order_acquire) || pairs.empty()) return;
+    thread_local std::vector<std::uint32_t> ids;
+    nb::gil_scoped_acquire gil;
+    for (std::size_t r = 0; r < pairs.size();) {
+      std::size_t e = r + 1;
+      while (e < pairs.size() && pairs[e].a == pairs[r].a) ++e;
+      if (failed_.load(std::memory_order_relaxed)) return;
+      calls_ += e - r;
+      if (PyErr_CheckSignals() != 0) return record();
+      if (!items_.is_valid() || !batch_.is_valid()) {
+        PyErr_SetString(PyExc_ReferenceError,
+                        "callable metric: the source was cleared by the garbage collector");
+        return record();
+      }
+      ids.resize(e - r);
+      for (std::size_t k = r; k < e; ++k) ids[k - r] = pairs[k].b;
+      PyObject* id_view =
+          PyMemoryView_FromMemory(reinterpret_cast<char*>(ids.data()),
+                                  static_cast<Py_ssize_t>(ids.size() * sizeof(std::uint32_t)), PyBUF_READ);
+      PyObject* out_view =
+          PyMemoryView_FromMemory(reinterpret_cast<char*>(out.data() + r),
+                                  static_cast<Py_ssize_t>((e - r) * sizeof(float)), PyBUF_WRITE);
+      PyObject* q = PyLong_FromSize_t(pairs[r].a);
+      PyObject* res = nullptr;
+      if (id_view && out_view && q) {
+        PyObject* args[4] = {nullptr, q, id_view, out_view};
+        res = PyObject_Vectorcall(batch_.ptr(), args + 1, 3 | PY_VECTORCALL_ARGUMENTS_OFFSET, nullptr);
+      }
+      Py_XDECREF(q);
+      Py_XDECREF(id_view);
+      Py_XDECREF(out_view);
+      if (res == nullptr) {
+        std::fill(out.begin(), out.end(), 0.0f);
+        return record();
+      }
+      Py_DECREF(res);
+      r = e;
+    }
+  }
+
   [[nodiscard]] bool failed() const noexcept { return failed_.load(std::memory_order_acquire); }
 
   /// Raises the recorded Python error (GIL held) and clears the record.
@@ -216,13 +271,16 @@ class callable_source final : public chutoro::data_source {
   int traverse(visitproc visit, void* arg) const {
     Py_VISIT(items_.ptr());
     Py_VISIT(metric_.ptr());
+    Py_VISIT(batch_.ptr());
     return 0;
   }
 
   /// Drops the Python objects this source owns (GIL held, tp_clear); the
   /// members are null before the references go (their destructors may run
   /// arbitrary code).
-  void clear() noexcept { nb::object items = std::move(items_), metric = std::move(metric_); }
+  void clear() noexcept {
+    nb::object items = std::move(items_), metric = std::move(metric_), batch = std::move(batch_);
+  }
 
  private:
   void record() const {  // GIL held, Python error indicator set
@@ -232,6 +290,7 @@ class callable_source final : public chutoro::data_source {
 
   nb::object items_;  // a list (checked by the binding's signature)
   nb::object metric_;
+  nb::object batch_;  // None, or a vectorised metric's batch(q, ids, out)
   std::size_t n_ = 0;
   mutable std::unique_ptr<nb::python_error> error_;
   mutable std::atomic<bool> failed_{false};
@@ -833,8 +892,11 @@ NB_MODULE(_core, m) {
   nb::class_<callable_source, chutoro::data_source>(
       m, "CallableSource", nb::type_slots(callable_source_slots),
       "Arbitrary Python objects and a Python function metric(a, b) -> float >= 0. Every "
-      "distance calls back into Python with the GIL held, so fits over it run on one thread.")
-      .def(nb::init<nb::list, nb::object>(), "items"_a, "metric"_a);
+      "distance calls back into Python with the GIL held, so fits over it run on one thread. "
+      "batch (optional, chutoro.vectorized): batch(q, ids, out) writes d(items[q], items[ids[k]]) "
+      "into out[k] (ids: uint32 memoryview, out: writable float32 memoryview of the same length); "
+      "the graph build then measures one query against many items per call.")
+      .def(nb::init<nb::list, nb::object, nb::object>(), "items"_a, "metric"_a, "batch"_a = nb::none());
 
   nb::class_<chutoro::set_source, chutoro::data_source>(
       m, "TokenSetSource",

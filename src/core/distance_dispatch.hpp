@@ -15,8 +15,10 @@
 #include <chutoro/metrics.hpp>
 #include <cmath>
 #include <cstdint>
+#include <span>
 #include <string>
 #include <type_traits>
+#include <vector>
 
 #include "metrics/dense_kernels.hpp"
 #include "metrics/set_bit_kernels.hpp"
@@ -43,8 +45,16 @@ template <dense_metric M>
 struct dense_distance_fn {
   float_rows rows;
   dense_kernel kernel = kernel_for(M, dense_kernels());
+  rows_kernel many = rows_kernel_for(M, dense_kernels());
   float operator()(std::uint32_t a, std::uint32_t b) const noexcept {
     return finish_distance(M, kernel(rows.row(a), rows.row(b), rows.stride));
+  }
+  /// out[k] = (*this)(q, xs[k]) bit for bit, through the blocked kernel (one
+  /// query against four rows per pass).
+  void batch(std::uint32_t q, std::span<const std::uint32_t> xs, float* out) const noexcept {
+    many(rows.row(q), rows.base, rows.stride, xs.data(), xs.size(), out);
+    if constexpr (M == dense_metric::cosine)
+      for (std::size_t k = 0; k < xs.size(); ++k) out[k] = finish_distance(M, out[k]);
   }
   void prefetch(std::uint32_t a) const noexcept { rows.prefetch(a); }
 };
@@ -111,11 +121,23 @@ struct checked_distance_fn {
   const data_source* src;
   float operator()(std::uint32_t a, std::uint32_t b) const {
     const float d = src->distance(a, b);
-    if (!(d >= 0.0f))  // also catches NaN
-      throw error(error_code::invalid_argument,
-                  "data source '" + src->name() + "': distance(" + std::to_string(a) + ", " +
-                      std::to_string(b) + ") = " + std::to_string(d) + " is not a non-negative number");
+    if (!(d >= 0.0f)) fail(a, b, d, "distance");  // also catches NaN
     return d;
+  }
+  /// out[k] = d(q, xs[k]) through one data_source::distance_batch call (a
+  /// plugin with CHUTORO_HAS_DISTANCE_BATCH, a vectorised Python metric), checked alike.
+  void batch(std::uint32_t q, std::span<const std::uint32_t> xs, float* out) const {
+    thread_local std::vector<index_pair> pairs;
+    pairs.resize(xs.size());
+    for (std::size_t k = 0; k < xs.size(); ++k) pairs[k] = {q, xs[k]};
+    src->distance_batch(pairs, std::span<float>(out, xs.size()));
+    for (std::size_t k = 0; k < xs.size(); ++k)
+      if (!(out[k] >= 0.0f)) fail(q, xs[k], out[k], "distance_batch: d");
+  }
+  [[noreturn]] void fail(std::uint32_t a, std::uint32_t b, float d, const char* how) const {
+    throw error(error_code::invalid_argument,
+                "data source '" + src->name() + "': " + how + "(" + std::to_string(a) + ", " +
+                    std::to_string(b) + ") = " + std::to_string(d) + " is not a non-negative number");
   }
 };
 

@@ -434,6 +434,28 @@ float dense_source::distance(std::size_t i, std::size_t j) const {
   return detail::dense_row_distance(*this, row(i), row(j));
 }
 
+void dense_source::distance_batch(std::span<const index_pair> pairs, std::span<float> out) const {
+  expects(out.size() == pairs.size(), error_code::invalid_argument,
+          "distance_batch: out has " + std::to_string(out.size()) + " slots for " +
+              std::to_string(pairs.size()) + " pairs");
+  if (!detail::uses_kernel_table(metric_)) {
+    for (std::size_t k = 0; k < pairs.size(); ++k) out[k] = distance(pairs[k].a, pairs[k].b);
+    return;
+  }
+  // Runs of pairs that share their first item: one blocked kernel call each.
+  const detail::rows_kernel many = detail::rows_kernel_for(metric_, detail::dense_kernels());
+  std::vector<std::uint32_t> ids;
+  for (std::size_t r = 0; r < pairs.size();) {
+    std::size_t e = r + 1;
+    while (e < pairs.size() && pairs[e].a == pairs[r].a) ++e;
+    ids.resize(e - r);
+    for (std::size_t k = r; k < e; ++k) ids[k - r] = pairs[k].b;
+    many(row(pairs[r].a), data_, stride_, ids.data(), ids.size(), out.data() + r);
+    for (std::size_t k = r; k < e; ++k) out[k] = detail::finish_distance(metric_, out[k]);
+    r = e;
+  }
+}
+
 void dense_source::check_compatible(const data_source& other) const {
   const auto* o = other.kind() == source_kind::dense ? static_cast<const dense_source*>(&other) : nullptr;
   detail::expect_compatible(*this, other, o != nullptr, o && o->metric_ == metric_, o && o->dim_ == dim_);

@@ -145,6 +145,18 @@ inline dense_kernel kernel_for(dense_metric m, const dense_kernel_table& t) noex
   }
 }
 
+/// kernel_for's one-row-against-many form (dense_simd.hpp, rows_kernel): the same values, bit for bit.
+inline rows_kernel rows_kernel_for(dense_metric m, const dense_kernel_table& t) noexcept {
+  switch (m) {
+    case dense_metric::cosine:
+      return t.dot_rows;
+    case dense_metric::manhattan:
+      return t.l1_rows;
+    default:
+      return t.l2_rows;
+  }
+}
+
 /// The metric's distance from its raw kernel value (cosine rows are pre-normalised).
 /// Manhattan needs no extreme-scale fallback (|a_k - b_k| is exact near 0, and
 /// dense_source bounds the sum below 2^127), nor does cosine (unit rows).
@@ -197,7 +209,19 @@ inline dense_kernel_table reference_kernels() {
           [](const float* a, const float* b, std::size_t s) { return dot(a, b, s); },
           [](const float* a, const float* b, std::size_t s) { return l2(a, b, s); },
           [](const float* a, const float* b, std::size_t s) { return squared_l2_wide(a, b, s); },
-          "reference"};
+          "reference",
+          [](const float* q, const float* base, std::size_t s, const std::uint32_t* ids, std::size_t n,
+             float* out) {
+            for (std::size_t k = 0; k < n; ++k) out[k] = l1(q, base + std::size_t{ids[k]} * s, s);
+          },
+          [](const float* q, const float* base, std::size_t s, const std::uint32_t* ids, std::size_t n,
+             float* out) {
+            for (std::size_t k = 0; k < n; ++k) out[k] = dot(q, base + std::size_t{ids[k]} * s, s);
+          },
+          [](const float* q, const float* base, std::size_t s, const std::uint32_t* ids, std::size_t n,
+             float* out) {
+            for (std::size_t k = 0; k < n; ++k) out[k] = l2(q, base + std::size_t{ids[k]} * s, s);
+          }};
 }
 
 }  // namespace chutoro::detail

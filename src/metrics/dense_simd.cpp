@@ -111,6 +111,87 @@ float L2(const float* HWY_RESTRICT a, const float* HWY_RESTRICT b, std::size_t s
   return L2Wide(a, b, stride);
 }
 
+// One query row q against rows base + ids[k] * stride, four rows per pass:
+// each row keeps the two accumulators and the reduction of AccumulateVec, so
+// finish(sum, row) sees exactly the vector AccumulateVec(q, row) returns (bit
+// for bit: same operations on the same values), while q's vectors are loaded
+// once per four rows.
+template <class Step, class Finish>
+HWY_INLINE void AccumulateRows(const float* HWY_RESTRICT q, const float* HWY_RESTRICT base,
+                               std::size_t stride, const std::uint32_t* HWY_RESTRICT ids, std::size_t n,
+                               float* HWY_RESTRICT out, Step step, Finish finish) {
+  const hn::ScalableTag<float> d;
+  const std::size_t N = hn::Lanes(d);
+  std::size_t r = 0;
+  for (; r + 4 <= n; r += 4) {
+    const float* HWY_RESTRICT b0 = base + std::size_t{ids[r]} * stride;
+    const float* HWY_RESTRICT b1 = base + std::size_t{ids[r + 1]} * stride;
+    const float* HWY_RESTRICT b2 = base + std::size_t{ids[r + 2]} * stride;
+    const float* HWY_RESTRICT b3 = base + std::size_t{ids[r + 3]} * stride;
+    auto s00 = hn::Zero(d), s01 = hn::Zero(d), s10 = hn::Zero(d), s11 = hn::Zero(d);
+    auto s20 = hn::Zero(d), s21 = hn::Zero(d), s30 = hn::Zero(d), s31 = hn::Zero(d);
+    std::size_t i = 0;
+    for (; i + 2 * N <= stride; i += 2 * N) {
+      const auto q0 = hn::Load(d, q + i), q1 = hn::Load(d, q + i + N);
+      s00 = step(q0, hn::Load(d, b0 + i), s00);
+      s01 = step(q1, hn::Load(d, b0 + i + N), s01);
+      s10 = step(q0, hn::Load(d, b1 + i), s10);
+      s11 = step(q1, hn::Load(d, b1 + i + N), s11);
+      s20 = step(q0, hn::Load(d, b2 + i), s20);
+      s21 = step(q1, hn::Load(d, b2 + i + N), s21);
+      s30 = step(q0, hn::Load(d, b3 + i), s30);
+      s31 = step(q1, hn::Load(d, b3 + i + N), s31);
+    }
+    for (; i < stride; i += N) {
+      const auto q0 = hn::Load(d, q + i);
+      s00 = step(q0, hn::Load(d, b0 + i), s00);
+      s10 = step(q0, hn::Load(d, b1 + i), s10);
+      s20 = step(q0, hn::Load(d, b2 + i), s20);
+      s30 = step(q0, hn::Load(d, b3 + i), s30);
+    }
+    out[r] = finish(hn::SumOfLanes(d, hn::Add(s00, s01)), b0);
+    out[r + 1] = finish(hn::SumOfLanes(d, hn::Add(s10, s11)), b1);
+    out[r + 2] = finish(hn::SumOfLanes(d, hn::Add(s20, s21)), b2);
+    out[r + 3] = finish(hn::SumOfLanes(d, hn::Add(s30, s31)), b3);
+  }
+  for (; r < n; ++r) {
+    const float* HWY_RESTRICT b = base + std::size_t{ids[r]} * stride;
+    out[r] = finish(AccumulateVec(q, b, stride, step), b);
+  }
+}
+
+void L1Rows(const float* HWY_RESTRICT q, const float* HWY_RESTRICT base, std::size_t stride,
+            const std::uint32_t* HWY_RESTRICT ids, std::size_t n, float* HWY_RESTRICT out) {
+  AccumulateRows(
+      q, base, stride, ids, n, out,
+      [](auto x, auto y, auto acc) { return hn::Add(acc, hn::Abs(hn::Sub(x, y))); },
+      [](auto sum, const float*) { return hn::GetLane(sum); });
+}
+
+void DotRows(const float* HWY_RESTRICT q, const float* HWY_RESTRICT base, std::size_t stride,
+             const std::uint32_t* HWY_RESTRICT ids, std::size_t n, float* HWY_RESTRICT out) {
+  AccumulateRows(
+      q, base, stride, ids, n, out, [](auto x, auto y, auto acc) { return hn::MulAdd(x, y, acc); },
+      [](auto sum, const float*) { return hn::GetLane(sum); });
+}
+
+// L2 of q against each row, with L2's double fallback for the rare rows whose
+// float32 sum of squares squares_in_range rejects.
+void L2Rows(const float* HWY_RESTRICT q, const float* HWY_RESTRICT base, std::size_t stride,
+            const std::uint32_t* HWY_RESTRICT ids, std::size_t n, float* HWY_RESTRICT out) {
+  AccumulateRows(
+      q, base, stride, ids, n, out,
+      [](auto x, auto y, auto acc) {
+        const auto diff = hn::Sub(x, y);
+        return hn::MulAdd(diff, diff, acc);
+      },
+      [q, stride](auto sum, const float* b) {
+        if (squares_in_range(hn::GetLane(sum))) [[likely]]
+          return hn::GetLane(hn::Sqrt(sum));
+        return L2Wide(q, b, stride);
+      });
+}
+
 }  // namespace chutoro::detail::HWY_NAMESPACE
 HWY_AFTER_NAMESPACE();
 
@@ -131,6 +212,9 @@ HWY_EXPORT(L1);
 HWY_EXPORT(Dot);
 HWY_EXPORT(SquaredL2Wide);
 HWY_EXPORT(L2);
+HWY_EXPORT(L1Rows);
+HWY_EXPORT(DotRows);
+HWY_EXPORT(L2Rows);
 
 namespace {
 
@@ -148,6 +232,9 @@ dense_kernel_table read_table() {
   t.dot = HWY_DYNAMIC_DISPATCH(Dot);
   t.l2 = HWY_DYNAMIC_DISPATCH(L2);
   t.squared_l2_wide = HWY_DYNAMIC_DISPATCH(SquaredL2Wide);
+  t.l1_rows = HWY_DYNAMIC_DISPATCH(L1Rows);
+  t.dot_rows = HWY_DYNAMIC_DISPATCH(DotRows);
+  t.l2_rows = HWY_DYNAMIC_DISPATCH(L2Rows);
   return t;
 }
 

@@ -19,6 +19,11 @@ namespace chutoro::detail {
 
 using dense_kernel = float (*)(const float*, const float*, std::size_t);
 using wide_kernel = double (*)(const float*, const float*, std::size_t);
+/// One query row against many rows of a matrix: out[k] = kernel(q, base + ids[k] * stride, stride)
+/// bit for bit (the same per-pair accumulation order), four rows per pass so the
+/// query's vectors are loaded once for four rows.
+using rows_kernel = void (*)(const float* q, const float* base, std::size_t stride, const std::uint32_t* ids,
+                             std::size_t n, float* out);
 
 struct dense_kernel_table {
   dense_kernel squared_l2 = nullptr;  ///< sum (a_k - b_k)^2
@@ -29,6 +34,9 @@ struct dense_kernel_table {
   dense_kernel l2 = nullptr;
   wide_kernel squared_l2_wide = nullptr;  ///< sum (a_k - b_k)^2 in double
   std::string target;                     ///< Highway target name, lower case ("avx2", "avx3", "sse4", ...)
+  rows_kernel l1_rows = nullptr;          ///< l1 of one row against many
+  rows_kernel dot_rows = nullptr;         ///< dot of one row against many
+  rows_kernel l2_rows = nullptr;          ///< l2 of one row against many
 };
 
 /// The kernels of the best target the CPU supports, or of the target named by

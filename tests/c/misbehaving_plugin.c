@@ -18,8 +18,15 @@
  *   fail-silent   status 99, no message, for the pair {3, 4}
  *   fail-all      every distance fails with "failed (i, j)" (thread-local message test)
  *   batch-fail    distance_batch fails with CHUTORO_ERR_PARSE "batch broke at k"
+ *   count         n = 400 points at positions (37 i) mod 400 on a line, caps =
+ *                 CHUTORO_HAS_DISTANCE_BATCH, distance_batch gives the same
+ *                 distances as distance and both count their calls
+ *   count-nobatch the same points, caps = 0
  *
- * test_plugin_destroy_count() counts destroy calls since the library was loaded.
+ * test_plugin_destroy_count() counts destroy calls since the library was loaded;
+ * test_plugin_calls(k) the "count" modes' calls since the last test_plugin_calls(-1)
+ * (k = 0: distance calls, 1: distance_batch calls, 2: pairs passed to distance_batch).
+ * Not thread safe: count with one thread.
  */
 #include <chutoro/plugin.h>
 #include <math.h>
@@ -36,6 +43,20 @@ static int destroy_count = 0;
 
 CHUTORO_PLUGIN_EXPORT int test_plugin_destroy_count(void) { return destroy_count; }
 
+static uint64_t counts[3];
+
+CHUTORO_PLUGIN_EXPORT uint64_t test_plugin_calls(int k) {
+  if (k < 0 || k > 2) {
+    counts[0] = counts[1] = counts[2] = 0;
+    return 0;
+  }
+  return counts[k];
+}
+
+static int counting(const test_state* s) { return strncmp(s->mode, "count", 5) == 0; }
+static float position(uint64_t i) { return (float)((37u * i) % 400u); }
+static float line_distance(uint64_t i, uint64_t j) { return fabsf(position(i) - position(j)); }
+
 static uint64_t t_len(void* s) { return ((test_state*)s)->n; }
 static const char* t_name(void* s) {
   (void)s;
@@ -49,6 +70,11 @@ static int is_34(uint64_t i, uint64_t j) { return (i == 3 && j == 4) || (i == 4 
 
 static int32_t t_distance(void* state, uint64_t i, uint64_t j, float* out, char* error) {
   const test_state* s = (const test_state*)state;
+  if (counting(s)) {
+    ++counts[0];
+    *out = line_distance(i, j);
+    return CHUTORO_OK;
+  }
   if (strcmp(s->mode, "fail-all") == 0)
     return chutoro_fail(error, CHUTORO_ERR_INVALID_ARGUMENT, "failed (%llu, %llu)", (unsigned long long)i,
                         (unsigned long long)j);
@@ -73,6 +99,12 @@ static int32_t t_distance(void* state, uint64_t i, uint64_t j, float* out, char*
 static int32_t t_distance_batch(void* state, const chutoro_pair* pairs, float* out, uint64_t n, char* error) {
   const test_state* s = (const test_state*)state;
   uint64_t k;
+  if (counting(s)) {
+    ++counts[1];
+    counts[2] += n;
+    for (k = 0; k < n; ++k) out[k] = line_distance(pairs[k].a, pairs[k].b);
+    return CHUTORO_OK;
+  }
   for (k = 0; k < n; ++k) {
     if (strcmp(s->mode, "batch-fail") == 0 && k == n - 1)
       return chutoro_fail(error, CHUTORO_ERR_PARSE, "batch broke at %llu", (unsigned long long)k);
@@ -121,8 +153,10 @@ CHUTORO_PLUGIN_EXPORT const chutoro_v1* chutoro_plugin_open(uint32_t host_abi_ve
   s->vt.distance_batch = t_distance_batch;
   s->vt.destroy = t_destroy;
 
-  if (strcmp(arg, "ok-nobatch") == 0 || strcmp(arg, "fail-all") == 0 || strcmp(arg, "nan") == 0 ||
-      strcmp(arg, "negative") == 0 || strcmp(arg, "fail") == 0 || strcmp(arg, "fail-silent") == 0) {
+  if (counting(s)) s->n = 400;
+  if (strcmp(arg, "ok-nobatch") == 0 || strcmp(arg, "count-nobatch") == 0 || strcmp(arg, "fail-all") == 0 ||
+      strcmp(arg, "nan") == 0 || strcmp(arg, "negative") == 0 || strcmp(arg, "fail") == 0 ||
+      strcmp(arg, "fail-silent") == 0) {
     s->vt.caps = 0;
     s->vt.distance_batch = NULL;
   }

@@ -267,7 +267,8 @@ TEST_F(PluginTest, PluginMessagesAreEscaped) {
 }
 
 TEST_F(PluginTest, ClustersThroughTheCheckedPath) {
-  chutoro::plugin_source p(CHUTORO_TEST_PLUGIN, "ok");
+  // "ok-nobatch": "ok"'s distance_batch adds 100 to mark the batch path, which fits take.
+  chutoro::plugin_source p(CHUTORO_TEST_PLUGIN, "ok-nobatch");
   chutoro::params prm;
   prm.selection.min_cluster_size = 3;
   prm.build.candidates = chutoro::candidate_mode::exact;
@@ -278,3 +279,33 @@ TEST_F(PluginTest, ClustersThroughTheCheckedPath) {
 }
 
 }  // namespace
+
+// The graph build measures each search expansion (one query against the
+// unvisited neighbours of a node) and each item against its batch-mates as one
+// distance_batch call, so a plugin with CHUTORO_HAS_DISTANCE_BATCH receives
+// batches; the values are those distance() gives, so the result is the same
+// as without the cap.
+TEST_F(PluginTest, TheGraphBuildSendsBatchesToDistanceBatch) {
+  auto calls = reinterpret_cast<std::uint64_t (*)(int)>(::dlsym(handle_, "test_plugin_calls"));
+  ASSERT_NE(calls, nullptr);
+  chutoro::params prm;
+  prm.selection.min_cluster_size = 5;
+  prm.build.candidates = chutoro::candidate_mode::hnsw;
+  prm.build.threads = 1;  // the plugin's counters are not atomic
+  chutoro::plugin_source batched(CHUTORO_TEST_PLUGIN, "count");
+  calls(-1);
+  const chutoro::result with = chutoro::fit(batched, prm);
+  const std::uint64_t single = calls(0), batches = calls(1), pairs = calls(2);
+  EXPECT_GT(batches, 100u);
+  EXPECT_GT(pairs, 2 * batches) << "batches of one pair only";
+  EXPECT_GT(pairs, single) << "most distances should come in batches";
+  EXPECT_EQ(single + pairs, with.stats.distance_computations);
+
+  chutoro::plugin_source plain(CHUTORO_TEST_PLUGIN, "count-nobatch");
+  calls(-1);
+  const chutoro::result without = chutoro::fit(plain, prm);
+  EXPECT_EQ(calls(1), 0u);
+  EXPECT_EQ(calls(0), with.stats.distance_computations);
+  EXPECT_EQ(without.labels, with.labels);
+  EXPECT_EQ(without.stats.distance_computations, with.stats.distance_computations);
+}

@@ -5,6 +5,7 @@
 // CHUTORO_SIMD_TARGET's choice.
 #include <gtest/gtest.h>
 
+#include <bit>
 #include <chutoro/chutoro.hpp>
 #include <cmath>
 #include <cstdlib>
@@ -155,4 +156,71 @@ TEST(Simd, EnvironmentOverrideSelectsEachTarget) {
 #else
   GTEST_SKIP() << "the CLI is not built";
 #endif
+}
+
+// The one-row-against-many kernels (the graph build's batched distances) give
+// every row exactly what the pair kernels give, bit for bit, on every target
+// and the reference, for any number of rows (the blocks of four and the rest),
+// rows in any order, repeated rows, and the euclidean fallback's scales.
+TEST(Simd, RowsKernelsEqualPairKernelsBitForBit) {
+  auto tables = std::vector<chutoro::detail::dense_kernel_table>{chutoro::detail::reference_kernels()};
+  for (const auto& t : chutoro::detail::compiled_simd_targets())
+    tables.push_back(chutoro::detail::dense_kernels_for(t.bits));
+  std::mt19937 rng(13);
+  std::normal_distribution<float> g(0.0f, 1.0f);
+  for (const auto& k : tables) {
+    SCOPED_TRACE("target " + k.target);
+    for (std::size_t dim : {1, 15, 16, 17, 64, 100, 784}) {
+      SCOPED_TRACE("dim " + std::to_string(dim));
+      const std::size_t stride = (dim + 15) / 16 * 16, rows = 13;
+      float* base = static_cast<float*>(::operator new[](rows* stride * sizeof(float), std::align_val_t{64}));
+      for (std::size_t r = 0; r < rows; ++r)
+        for (std::size_t c = 0; c < stride; ++c) {
+          const float scale = r == 5 ? 1e25f : r == 6 ? 1e-25f : 1.0f;  // the l2 fallback's rows
+          base[r * stride + c] = c < dim ? g(rng) * scale : 0.0f;
+        }
+      for (std::size_t n : {0, 1, 3, 4, 5, 8, 11}) {
+        std::vector<std::uint32_t> ids(n);
+        for (auto& i : ids) i = static_cast<std::uint32_t>(rng() % rows);
+        const float* q = base + (rng() % rows) * stride;
+        std::vector<float> l1(n, -1.0f), dot(n, -1.0f), l2(n, -1.0f);
+        k.l1_rows(q, base, stride, ids.data(), n, l1.data());
+        k.dot_rows(q, base, stride, ids.data(), n, dot.data());
+        k.l2_rows(q, base, stride, ids.data(), n, l2.data());
+        for (std::size_t j = 0; j < n; ++j) {
+          const float* b = base + std::size_t{ids[j]} * stride;
+          EXPECT_EQ(std::bit_cast<std::uint32_t>(l1[j]), std::bit_cast<std::uint32_t>(k.l1(q, b, stride)));
+          EXPECT_EQ(std::bit_cast<std::uint32_t>(dot[j]), std::bit_cast<std::uint32_t>(k.dot(q, b, stride)));
+          EXPECT_EQ(std::bit_cast<std::uint32_t>(l2[j]), std::bit_cast<std::uint32_t>(k.l2(q, b, stride)));
+        }
+      }
+      ::operator delete[](base, std::align_val_t{64});
+    }
+  }
+}
+
+// dense_source::distance_batch (runs of pairs sharing their first item through
+// the blocked kernels) equals distance() bit for bit, for every dense metric.
+TEST(Simd, DenseSourceDistanceBatchEqualsDistance) {
+  std::mt19937 rng(14);
+  std::normal_distribution<float> g(0.0f, 1.0f);
+  const std::size_t n = 9, dim = 100;
+  std::vector<float> v(n * dim);
+  for (auto& x : v) x = g(rng);
+  std::vector<chutoro::index_pair> pairs;
+  for (std::uint32_t a : {0u, 0u, 0u, 0u, 0u, 3u, 3u, 8u, 0u, 5u, 5u, 5u, 5u, 5u, 5u})
+    pairs.push_back({a, static_cast<std::uint32_t>(rng() % n)});
+  using chutoro::dense_metric;
+  for (dense_metric m : {dense_metric::euclidean, dense_metric::cosine, dense_metric::manhattan,
+                         dense_metric::chebyshev, dense_metric::seuclidean, dense_metric::canberra}) {
+    SCOPED_TRACE(std::string(chutoro::to_string(m)));
+    const chutoro::dense_source src(v, n, dim, m);
+    std::vector<float> out(pairs.size(), -1.0f);
+    src.distance_batch(pairs, out);
+    for (std::size_t k = 0; k < pairs.size(); ++k)
+      EXPECT_EQ(std::bit_cast<std::uint32_t>(out[k]),
+                std::bit_cast<std::uint32_t>(src.distance(pairs[k].a, pairs[k].b)));
+    std::vector<float> short_out(2);
+    EXPECT_THROW(src.distance_batch(pairs, short_out), chutoro::error);
+  }
 }

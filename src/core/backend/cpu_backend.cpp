@@ -70,6 +70,19 @@ inline constexpr float kRefineRatio = 2.0f;
 inline constexpr double kRefineTop = 0.03;
 inline constexpr std::size_t kRefineAllPairs = 1024;
 
+/// d(i, xs[k]) for every k (xs must not hold i): one batch call where the
+/// distance has one (distance_dispatch.hpp), else one call per pair.
+template <class Distance>
+std::vector<float> distances_from(const Distance& dist, std::uint32_t i, std::span<const std::uint32_t> xs) {
+  std::vector<float> d(xs.size());
+  if constexpr (requires(float* o) { dist.batch(i, xs, o); }) {
+    if (!xs.empty()) dist.batch(i, xs, d.data());
+  } else {
+    for (std::size_t k = 0; k < xs.size(); ++k) d[k] = dist(i, xs[k]);
+  }
+  return d;
+}
+
 template <class Index, class Distance, class Absorb>
 void refine_knn(Index& hnsw, candidate_graph& cg, const Distance& dist,
                 std::span<typename Index::worker> workers, const build_params& bp, Absorb&& absorb) {
@@ -140,8 +153,9 @@ void refine_knn(Index& hnsw, candidate_graph& cg, const Distance& dist,
     std::vector<float> pair(t * t, 0.0f);
     parallel_for(t, [&](std::size_t f) {
       auto& w = workers[static_cast<std::size_t>(omp_get_thread_num())];
-      for (std::size_t g = f + 1; g < t; ++g) pair[f * t + g] = dist(top[f], top[g]);
-      w.computed += t - f - 1;
+      const std::vector<float> d = distances_from(dist, top[f], std::span(top).subspan(f + 1));
+      std::copy(d.begin(), d.end(), pair.begin() + static_cast<std::ptrdiff_t>(f * t + f + 1));
+      w.computed += d.size();
     });
     parallel_for(t, [&](std::size_t f) {
       auto& w = workers[static_cast<std::size_t>(omp_get_thread_num())];
@@ -166,7 +180,8 @@ void refine_knn(Index& hnsw, candidate_graph& cg, const Distance& dist,
         if (l != i && std::find(own.begin(), own.end(), l) == own.end()) join.push_back(l);
     std::sort(join.begin(), join.end());
     join.erase(std::unique(join.begin(), join.end()), join.end());
-    for (const std::uint32_t l : join) w.edges.push_back({i, l, dist(i, l)});
+    const std::vector<float> d = distances_from(dist, i, join);
+    for (std::size_t r = 0; r < join.size(); ++r) w.edges.push_back({i, join[r], d[r]});
     w.computed += join.size();
   });
   absorb();
@@ -259,10 +274,26 @@ spanning_tree extend_with(hnsw_state& s, std::size_t n, const build_params& bp, 
 template <class Distance>
 void tile_with(const Distance& dist, std::span<const std::uint32_t> rows, std::span<const std::uint32_t> cols,
                std::span<float> out) {
-  for (std::size_t r = 0; r < rows.size(); ++r) {
-    float* o = out.data() + r * cols.size();
-    const std::uint32_t a = rows[r];
-    for (std::size_t c = 0; c < cols.size(); ++c) o[c] = cols[c] == a ? 0.0f : dist(a, cols[c]);
+  if constexpr (requires(std::span<const std::uint32_t> xs, float* o) { dist.batch(0u, xs, o); }) {
+    // One batch per row (the row's item against the columns, itself left out).
+    std::vector<std::uint32_t> others;
+    std::vector<float> d;
+    for (std::size_t r = 0; r < rows.size(); ++r) {
+      float* o = out.data() + r * cols.size();
+      const std::uint32_t a = rows[r];
+      others.clear();
+      for (const std::uint32_t c : cols)
+        if (c != a) others.push_back(c);
+      d.resize(others.size());
+      if (!others.empty()) dist.batch(a, std::span<const std::uint32_t>(others), d.data());
+      for (std::size_t c = 0, k = 0; c < cols.size(); ++c) o[c] = cols[c] == a ? 0.0f : d[k++];
+    }
+  } else {
+    for (std::size_t r = 0; r < rows.size(); ++r) {
+      float* o = out.data() + r * cols.size();
+      const std::uint32_t a = rows[r];
+      for (std::size_t c = 0; c < cols.size(); ++c) o[c] = cols[c] == a ? 0.0f : dist(a, cols[c]);
+    }
   }
 }
 

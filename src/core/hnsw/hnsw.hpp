@@ -150,6 +150,8 @@ class hnsw_index {
     // possible: this array is read at random at every visit).
     std::vector<std::uint16_t> visit_;
     std::vector<scored> cand_, found_;  // search_layer's heaps, kept for their capacity
+    std::vector<id_t> ids_;             // dq_many's batch, kept for its capacity
+    std::vector<float> ds_;
     std::uint16_t epoch_ = 0;
     id_t q_ = 0;
   };
@@ -378,6 +380,54 @@ class hnsw_index {
     return d;
   }
 
+  // Whether the distance measures one query against many items in one call:
+  // batch(q, xs, out) sets out[k] = d(q, xs[k]) bit for bit as operator()
+  // would (distance_dispatch.hpp: the blocked dense kernels, and
+  // data_source::distance_batch for sources outside chutoro).
+  static constexpr bool kBatched = requires(const Distance& f, id_t q, std::span<const id_t> xs, float* out) {
+    f.batch(q, xs, out);
+  };
+
+  // out[k] = dq(xs[k], w) for k < n, harvested in the same order as n calls
+  // of dq would (the same offers, counts and values): one batch call for the
+  // distance when the callable has one (kBatched), else one call per item.
+  void dq_many(const id_t* xs, std::size_t n, float* out, worker& w) const {
+    if constexpr (kBatched) {
+      w.ids_.clear();
+      for (std::size_t k = 0; k < n; ++k)
+        if (xs[k] != w.q_) w.ids_.push_back(xs[k]);
+      if (w.ids_.empty()) {
+        std::fill(out, out + n, 0.0f);
+        return;
+      }
+      w.ds_.resize(w.ids_.size());
+      dist_.batch(w.q_, std::span<const id_t>(w.ids_), w.ds_.data());
+      w.computed += w.ids_.size();
+      for (std::size_t k = 0, r = 0; k < n; ++k) {
+        if (xs[k] == w.q_) {
+          out[k] = 0.0f;
+          continue;
+        }
+        out[k] = w.ds_[r++];
+        offer(xs[k], w.q_, out[k], w);
+      }
+    } else {
+      for (std::size_t k = 0; k < n; ++k) out[k] = dq(xs[k], w);
+    }
+  }
+
+  // out[k] = raw(a, xs[k], w) for k < n (xs must not hold a), in one batch
+  // call where the distance has one; not harvested.
+  void raw_many(id_t a, const id_t* xs, std::size_t n, float* out, worker& w) const {
+    if constexpr (kBatched) {
+      if (n == 0) return;
+      dist_.batch(a, std::span<const id_t>(xs, n), out);
+      w.computed += n;
+    } else {
+      for (std::size_t k = 0; k < n; ++k) out[k] = raw(a, xs[k], w);
+    }
+  }
+
   // Queues d(x, y) for x's k-nearest list unless it cannot enter it.
   void offer(id_t x, id_t y, float d, worker& w) const {
     if (core_.empty() || !(d > core_[x])) w.offers.push_back({x, y, d});
@@ -389,11 +439,14 @@ class hnsw_index {
     for (bool changed = true; changed;) {
       changed = false;
       const id_t* lk = links(ep, l);
-      for (id_t k = 0; k < lk[0]; ++k) {
-        if (!first_visit(lk[1 + k], w)) continue;  // measured on this layer already, not better
-        const float d = dq(lk[1 + k], w);
-        if (d < ep_d) ep_d = d, ep = lk[1 + k], changed = true;
-      }
+      id_t fresh[kMaxLinks];
+      float d[kMaxLinks];
+      id_t n_fresh = 0;
+      for (id_t k = 0; k < lk[0]; ++k)
+        if (first_visit(lk[1 + k], w)) fresh[n_fresh++] = lk[1 + k];  // else measured on this layer already
+      dq_many(fresh, n_fresh, d, w);
+      for (id_t k = 0; k < n_fresh; ++k)
+        if (d[k] < ep_d) ep_d = d[k], ep = fresh[k], changed = true;
     }
   }
 
@@ -438,9 +491,12 @@ class hnsw_index {
         if constexpr (requires { dist_.prefetch(x); }) dist_.prefetch(x);
         if (!core_.empty()) __builtin_prefetch(&core_[x]);  // read by offer() after the distance
       }
+      // One query against the n_fresh items: one batch call where the distance has one.
+      float dist[kMaxLinks];
+      dq_many(fresh, n_fresh, dist, w);
       for (id_t k = 0; k < n_fresh; ++k) {
         const id_t x = fresh[k];
-        const float d = dq(x, w);
+        const float d = dist[k];
         if (found.size() < ef || d < found.front().d) {
           cand.push_back({d, x});
           std::push_heap(cand.begin(), cand.end(), std::greater<>());
@@ -552,8 +608,13 @@ class hnsw_index {
         found = search_layer(eps, ef_, l, w);
         eps = found;  // batch-mates are not searched through: their lists are being written
       }
+      // The earlier batch-mates on this layer, measured as one batch.
+      std::vector<id_t> mates;
       for (std::size_t j = 0; j < i; ++j)
-        if (g_.level[items[j]] >= l) found.push_back({dq(items[j], w), items[j]});
+        if (g_.level[items[j]] >= l) mates.push_back(items[j]);
+      std::vector<float> mate_d(mates.size());
+      dq_many(mates.data(), mates.size(), mate_d.data(), w);
+      for (std::size_t j = 0; j < mates.size(); ++j) found.push_back({mate_d[j], mates[j]});
       std::sort(found.begin(), found.end());
       const std::vector<scored> sel = select_harvest(q, found, l == 0 ? m0_ : m_, w);
       id_t* own = links(q, l);
@@ -578,7 +639,9 @@ class hnsw_index {
     std::vector<scored> cand;
     cand.reserve(cap + 1);
     cand.push_back({d_eq, q});
-    for (id_t k = 0; k < lk[0]; ++k) cand.push_back({raw(e, lk[1 + k], w), lk[1 + k]});
+    float d[kMaxLinks];
+    raw_many(e, lk + 1, lk[0], d, w);  // e against its whole list: one batch
+    for (id_t k = 0; k < lk[0]; ++k) cand.push_back({d[k], lk[1 + k]});
     std::sort(cand.begin(), cand.end());
     const std::vector<scored> sel = select_heuristic(cand, cap, w);
     lk[0] = static_cast<id_t>(sel.size());

@@ -155,6 +155,8 @@ std::vector<mst_edge> exact_prim(std::size_t n, const std::vector<float>& core, 
   edges.reserve(n - 1);
   std::uint32_t cur = 0;
   in_tree[0] = 1;
+  std::vector<std::uint32_t> outside;  // the batched step's vertices outside the tree, and their distances
+  std::vector<float> outside_d;
   // One parallel region per step only pays off when a step is long.
   const bool parallel = n >= 16384;
   for (std::size_t step = 1; step < n; ++step) {
@@ -163,8 +165,29 @@ std::vector<mst_edge> exact_prim(std::size_t n, const std::vector<float>& core, 
     std::uint32_t best_v = kNone;
     const float core_cur = core[cur];
     std::exception_ptr failure;
-#pragma omp parallel if (parallel)
-    {
+    bool batched = false;
+    if constexpr (requires(std::span<const std::uint32_t> xs, float* out) { dist.batch(cur, xs, out); }) {
+      if (!parallel) {
+        // One batch per step: cur against every vertex outside the tree (a
+        // plugin's or vectorised Python metric's distance_batch, or the blocked
+        // dense kernels), the same keys and order as the loop below.
+        outside.clear();
+        for (std::uint32_t v = 0; v < n; ++v)
+          if (!in_tree[v]) outside.push_back(v);
+        outside_d.resize(outside.size());
+        if (!outside.empty()) dist.batch(cur, std::span<const std::uint32_t>(outside), outside_d.data());
+        for (std::size_t k = 0; k < outside.size(); ++k) {
+          const std::uint32_t v = outside[k];
+          const key kv{std::max({outside_d[k], core_cur, core[v]}), std::min(cur, v), std::max(cur, v)};
+          if (kv < best[v]) best[v] = kv;
+          if (best_v == kNone || best[v] < best_k || (!(best_k < best[v]) && v < best_v))
+            best_k = best[v], best_v = v;
+        }
+        batched = true;
+      }
+    }
+#pragma omp parallel if (parallel && !batched)
+    if (!batched) {
       key lk{kInf, kNone, kNone};
       std::uint32_t lv = kNone;
       try {
