@@ -150,9 +150,9 @@ static int32_t fake_exact_tree(int32_t device, const float* rows, uint64_t n, ui
   return CHUTORO_CUDA_OK;
 }
 
-__attribute__((visibility("default"))) const chutoro_cuda_v2* chutoro_cuda_open(uint32_t host_abi_version,
+__attribute__((visibility("default"))) const chutoro_cuda_v3* chutoro_cuda_open(uint32_t host_abi_version,
                                                                                 char* error) {
-  static chutoro_cuda_v2 table;
+  static chutoro_cuda_v3 table;
   (void)host_abi_version;
   if (mode_is("refuse")) {
     say(error, CHUTORO_CUDA_ERR_INTERNAL, "the fake module refuses to open");

@@ -132,7 +132,7 @@ TEST(CudaLoader, WrongAbiVersion) {
   scoped_env mode("CHUTORO_FAKE_CUDA", "wrong_abi");
   const cuda_error e = expect_cuda_error([] { cuda_module m(fake_path); });
   EXPECT_EQ(e.status(), cuda_status::library_invalid);
-  EXPECT_TRUE(contains(e.reason(), "CUDA module ABI version 99, but this chutoro speaks version 2"))
+  EXPECT_TRUE(contains(e.reason(), "CUDA module ABI version 99, but this chutoro speaks version 3"))
       << e.reason();
   EXPECT_TRUE(contains(e.reason(), fake_path)) << e.reason();
 }
