@@ -163,7 +163,7 @@ typedef struct chutoro_cuda_v3 {
   /** Optional (CHUTORO_CUDA_STAGE_KNN_TREE): GPU candidates for FISHDBC
    *  (src/cuda/knn.cuh) on the rows, metrics and devices of exact_tree: the
    *  exact k-nearest-neighbour graph, k = min(n - 1, max(min_samples - 1,
-   *  k_graph, 1)) other items per item (k_graph 0: min_samples), ordered by
+   *  k_graph, 1)) other items per item (k_graph 0: 2 min_samples), ordered by
    *  (distance, id); core_out = the exact core distances; tree_out (room for
    *  max(n - 1, 0) edges) = the minimum spanning forest of the kNN edges
    *  under mutual reachability, its components joined by the lightest

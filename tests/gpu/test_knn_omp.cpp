@@ -8,19 +8,20 @@
 //    cosine, angular) and on integer data with many ties, every item's k
 //    neighbours are those of a brute-force kNN over the CPU's distances
 //    (data_source::distance), ordered by (distance, id): same ids, distances
-//    within 1e-5 relative (bit-identical on integer data, where every
-//    distance is exact).
+//    within 1e-5 relative, so only near-ties may swap (>= 99% of ids equal;
+//    bit-identical on integer data, where every distance is exact).
 //  - GpuKnn.CompleteGraphEqualsExact: with k = n - 1 the tree is the GPU
 //    exact stage's bit for bit and has the CPU exact oracle's edges and labels.
 //  - GpuKnn.AriOnBlobs / GpuKnn.AriOnSharedData: ARI vs the CPU exact
-//    oracle >= 0.99 at the default k (min_samples) on blobs and on the
+//    oracle >= 0.99 at the default k (2 min_samples) on blobs and on the
 //    shared data sets clusterable_data.npy and digits.csv; core distances
 //    equal the exact ones.
 //  - GpuKnn.DisconnectedGraphJoined: two far blobs with k = 2: the kNN graph
 //    has several components; the tree spans them, its weight equals the CPU
-//    forest's (Filter-Kruskal) over the kNN edges plus the tree's join edges,
-//    each join edge is the lightest edge between the components it joins
-//    at its round (checked through the final labels: equal to exact's).
+//    forest's (Filter-Kruskal) over the kNN edges plus the tree's join edges
+//    (so the kNN part is a minimum spanning forest), there are components - 1
+//    joins, and the bridge to the far blob is the exact tree's heaviest edge,
+//    splitting off exactly the far blob.
 //  - GpuKnn.SameResultOnAnyTileShapeAndThreadCount: tiles of 5 and all
 //    columns, heaps of 3 rows or all, 1 or all threads: the same bytes.
 //  - GpuKnn.SmallInputsAndBadInput: 1 to 5 items; a bad k is refused.
@@ -99,7 +100,9 @@ std::vector<std::int32_t> labels_of(const chutoro::spanning_tree& t, std::size_t
   return chutoro::extract_clusters(t, sp).labels;
 }
 
-bool near(double a, double b, double rel) { return std::fabs(a - b) <= rel * std::max(std::fabs(a), std::fabs(b)); }
+bool near(double a, double b, double rel, double abs = 0) {
+  return std::fabs(a - b) <= std::max(abs, rel * std::max(std::fabs(a), std::fabs(b)));
+}
 
 /// Brute-force kNN over the CPU's distances: row i's k nearest other items by (distance, id).
 std::vector<std::pair<float, std::uint32_t>> brute_row(const chutoro::data_source& src, std::size_t i,
@@ -121,14 +124,24 @@ TEST(GpuKnn, ListsEqualBruteForce) {
     opt.tile_cols = 37;  // several tiles, the last one short
     const cd::knn_lists got = cd::knn_graph(input_of(*src, m, 1), 12, opt);
     ASSERT_EQ(got.ids.size(), 300u * 12u);
+    // The CPU's dense kernels add in another order (exact.cuh): distances
+    // agree to 1e-5 relative (1 - <x, y> near 0 to a few float32 ulps of 1),
+    // so only near-ties may swap ids; each slot's neighbour is at the rank's
+    // distance, and almost every id is the brute force's.
+    std::size_t same = 0;
     for (std::size_t i = 0; i < 300; ++i) {
       const auto want = brute_row(*src, i, 12);
       for (std::size_t s = 0; s < 12; ++s) {
-        ASSERT_EQ(got.ids[i * 12 + s], want[s].second) << "metric " << static_cast<int>(m) << " row " << i << " slot " << s;
-        ASSERT_TRUE(near(got.dists[i * 12 + s], want[s].first, 1e-5))
-            << got.dists[i * 12 + s] << " vs " << want[s].first;
+        const std::uint32_t j = got.ids[i * 12 + s];
+        same += j == want[s].second;
+        ASSERT_TRUE(j != i && j < 300) << j;
+        ASSERT_TRUE(near(got.dists[i * 12 + s], want[s].first, 1e-5, 1e-6))
+            << "metric " << static_cast<int>(m) << " row " << i << " slot " << s << ": " << got.dists[i * 12 + s]
+            << " vs " << want[s].first;
+        ASSERT_TRUE(near(src->distance(i, j), want[s].first, 1e-5, 1e-6)) << "row " << i << " slot " << s;
       }
     }
+    EXPECT_GE(same, 300u * 12u * 99 / 100) << "metric " << static_cast<int>(m);
   }
   // Integer coordinates with duplicates: distances exact, ties everywhere,
   // broken by id alike.
@@ -236,14 +249,23 @@ TEST(GpuKnn, DisconnectedGraphJoined) {
     want_w += std::max({got.core[e.a], got.core[e.b], e.d});
   for (const auto& e : got.edges) got_w += e.d;
   EXPECT_TRUE(near(got_w, want_w, 1e-6)) << got_w << " vs " << want_w;
-  // Each join edge is a lightest edge between the far groups: labels as exact's.
+  // The bridge to the far blob is the lightest edge between it and the rest:
+  // the tree's heaviest edge, of the exact tree's heaviest weight, and
+  // removing it leaves the far blob (items 0..199, shifted) on one side.
   const chutoro::spanning_tree want = cpu_exact(*src, 2);
-  EXPECT_EQ(labels_of(as_tree(got.core, got.edges), 20), labels_of(want, 20));
-  // The heaviest join equals the exact tree's heaviest edge (the bridge to the far blob).
-  const double got_max = std::max_element(got.edges.begin(), got.edges.end(), [](auto& x, auto& y) {
-                           return x.d < y.d;
-                         })->d;
-  EXPECT_TRUE(near(got_max, want.edges.back().distance, 1e-5)) << got_max << " vs " << want.edges.back().distance;
+  const auto bridge = std::max_element(got.edges.begin(), got.edges.end(),
+                                       [](const cd::forest_edge& x, const cd::forest_edge& y) { return x.d < y.d; });
+  EXPECT_TRUE(near(bridge->d, want.edges.back().distance, 1e-5)) << bridge->d << " vs " << want.edges.back().distance;
+  EXPECT_TRUE((bridge->a < 200) != (bridge->b < 200)) << bridge->a << "-" << bridge->b;
+  std::vector<std::uint32_t> label(d.n);
+  std::iota(label.begin(), label.end(), 0u);
+  const auto find = [&](std::uint32_t v) {
+    while (label[v] != v) v = label[v] = label[label[v]];
+    return v;
+  };
+  for (const auto& e : got.edges)
+    if (&e != &*bridge) label[find(e.a)] = find(e.b);
+  for (std::uint32_t i = 0; i < d.n; ++i) EXPECT_EQ(find(i) == find(0), i < 200) << i;
 }
 
 TEST(GpuKnn, SameResultOnAnyTileShapeAndThreadCount) {

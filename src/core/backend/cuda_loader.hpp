@@ -134,7 +134,7 @@ class cuda_module {
 
   /// GPU candidates for FISHDBC (src/cuda/knn.cuh) on the rows, metrics and
   /// device of exact_tree: the exact kNN graph (k = min(n - 1,
-  /// max(min_samples - 1, k_graph, 1)); k_graph 0: min_samples), its minimum
+  /// max(min_samples - 1, k_graph, 1)); k_graph 0: 2 min_samples), its minimum
   /// spanning forest under mutual reachability, its components joined by
   /// exact lightest cross-component edges; the same spanning_tree shape as
   /// exact_tree (exact core distances; an approximate tree).
