@@ -387,7 +387,8 @@ int knn_main(int argc, char** argv, const chutoro::detail::cuda_module& module, 
   };
   auto knn = [&](const chutoro::data_source& src) {
     const chutoro::matrix_view v = *src.matrix();
-    return module.knn_tree(device, rows_of(src), v.rows, v.cols, v.stride, code, o.min_samples, 0, &components, {});
+    return module.knn_tree(device, rows_of(src), v.rows, v.cols, v.stride, code, o.min_samples, 0,
+                           &components, {});
   };
   double ari = -1, knn_part_s = 0, exact_part_s = 0;
   std::size_t part_components = 0;
@@ -405,8 +406,8 @@ int knn_main(int argc, char** argv, const chutoro::detail::cuda_module& module, 
         "\"knn_components_exact_rows\": %zu, \"ari_vs_gpu_exact\": %s}\n",
         partial ? "true" : "false", o.rows, o.dim, o.centers, o.metric.c_str(), o.min_samples,
         static_cast<unsigned long long>(o.seed), o.runs, device, json_string(info.name).c_str(),
-        json_string(module.build_info()).c_str(), generate_seconds, list(gpu_s).c_str(), gpu_median, components,
-        o.exact_rows, knn_part_s, exact_part_s, part_components, ari_text);
+        json_string(module.build_info()).c_str(), generate_seconds, list(gpu_s).c_str(), gpu_median,
+        components, o.exact_rows, knn_part_s, exact_part_s, part_components, ari_text);
     std::fflush(stdout);
   };
   try {
@@ -424,7 +425,8 @@ int knn_main(int argc, char** argv, const chutoro::detail::cuda_module& module, 
       exact_part_s = seconds_since(t0);
       chutoro::selection_params sp;
       sp.min_cluster_size = 50;
-      ari = adjusted_rand(chutoro::extract_clusters(approx, sp).labels, chutoro::extract_clusters(exact, sp).labels);
+      ari = adjusted_rand(chutoro::extract_clusters(approx, sp).labels,
+                          chutoro::extract_clusters(exact, sp).labels);
       emit(true);
     }
     for (int r = 0; r < o.runs; ++r) {

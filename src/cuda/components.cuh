@@ -63,13 +63,15 @@ struct is_set {
 
 /// Pointer jumping over roots[0..active) until each points at a root
 /// (parent[parent[r]] == parent[r]); jump has room for `active` values.
-inline void flatten_roots(thrust::device_vector<std::uint32_t>& parent, thrust::device_vector<std::uint32_t>& roots,
-                          std::size_t active, thrust::device_vector<std::uint32_t>& jump) {
+inline void flatten_roots(thrust::device_vector<std::uint32_t>& parent,
+                          thrust::device_vector<std::uint32_t>& roots, std::size_t active,
+                          thrust::device_vector<std::uint32_t>& jump) {
   const auto r_begin = roots.begin(), r_end = roots.begin() + static_cast<std::ptrdiff_t>(active);
   const std::uint32_t* p = thrust::raw_pointer_cast(parent.data());
   while (!thrust::all_of(r_begin, r_end, is_flat{p})) {
     thrust::transform(r_begin, r_end, jump.begin(), grandparent{p});
-    thrust::scatter(jump.begin(), jump.begin() + static_cast<std::ptrdiff_t>(active), r_begin, parent.begin());
+    thrust::scatter(jump.begin(), jump.begin() + static_cast<std::ptrdiff_t>(active), r_begin,
+                    parent.begin());
   }
 }
 
@@ -99,8 +101,8 @@ struct hook_edge {
                         lb = lb_ref.load(cuda::std::memory_order_relaxed);
     if (la == lb) return;
     const std::uint32_t lo = la < lb ? la : lb, hi = la < lb ? lb : la;
-    cuda::atomic_ref<std::uint32_t, cuda::thread_scope_device>(label[hi]).fetch_min(lo,
-                                                                                     cuda::std::memory_order_relaxed);
+    cuda::atomic_ref<std::uint32_t, cuda::thread_scope_device>(label[hi]).fetch_min(
+        lo, cuda::std::memory_order_relaxed);
     *changed = 1;
   }
 };
@@ -124,7 +126,8 @@ struct jump_all {
 /// jumping until no edge joins two labels; O((n + m) log n) work, the result
 /// independent of the schedule (the smallest id is unique).
 template <class Edge>
-void label_components(std::size_t n, const Edge* edges, std::size_t m, thrust::device_vector<std::uint32_t>& label) {
+void label_components(std::size_t n, const Edge* edges, std::size_t m,
+                      thrust::device_vector<std::uint32_t>& label) {
   using thrust::counting_iterator;
   label.resize(n);
   thrust::sequence(label.begin(), label.end());
@@ -135,8 +138,8 @@ void label_components(std::size_t n, const Edge* edges, std::size_t m, thrust::d
     thrust::for_each(counting_iterator<std::size_t>(0), counting_iterator<std::size_t>(m),
                      hook_edge<Edge>{edges, l, thrust::raw_pointer_cast(changed.data())});
     // Flatten: every label a root's (label[label[v]] == label[v]).
-    while (!thrust::all_of(counting_iterator<std::uint32_t>(0), counting_iterator<std::uint32_t>(n),
-                           is_flat{l}))
+    while (
+        !thrust::all_of(counting_iterator<std::uint32_t>(0), counting_iterator<std::uint32_t>(n), is_flat{l}))
       thrust::for_each(counting_iterator<std::size_t>(0), counting_iterator<std::size_t>(n), jump_all{l});
   }
 }

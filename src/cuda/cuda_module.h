@@ -173,8 +173,8 @@ typedef struct chutoro_cuda_v3 {
    *  ("knn", "mst") and statuses as exact_tree's. */
   int32_t (*knn_tree)(int32_t device, const float* rows, uint64_t n, uint64_t dim, uint64_t stride,
                       int32_t metric, uint64_t min_samples, uint64_t k_graph, float* core_out,
-                      chutoro_cuda_edge* tree_out, uint64_t* knn_components, chutoro_cuda_progress_fn progress,
-                      void* progress_context, char* error);
+                      chutoro_cuda_edge* tree_out, uint64_t* knn_components,
+                      chutoro_cuda_progress_fn progress, void* progress_context, char* error);
 
   /** Must be NULL in v3 (room for later stages: distance tiles, NN-descent). */
   void* reserved[3];

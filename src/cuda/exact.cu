@@ -99,15 +99,16 @@ std::int32_t exact_stage(std::int32_t device, const float* rows, std::uint64_t n
   in.metric = static_cast<exact_metric>(metric);
   in.min_samples = static_cast<std::size_t>(min_samples);
   char host_what[128];
-  std::snprintf(host_what, sizeof host_what, "exact HDBSCAN* of %llu x %llu rows", static_cast<unsigned long long>(n),
-                static_cast<unsigned long long>(dim));
+  std::snprintf(host_what, sizeof host_what, "exact HDBSCAN* of %llu x %llu rows",
+                static_cast<unsigned long long>(n), static_cast<unsigned long long>(dim));
   return run_stage(
       "exact tree", host_what, error, [&] { return out_of_memory(device, n, dim, needed, error); },
       [&]() -> std::int32_t {
         const exact_tree t = exact_hdbscan(in, opt);
         if (t.core.size() != n || t.edges.size() != n - 1) {
-          return fail(error, CHUTORO_CUDA_ERR_INTERNAL, "exact tree: %zu core distances, %zu edges for %llu items",
-                      t.core.size(), t.edges.size(), static_cast<unsigned long long>(n));
+          return fail(error, CHUTORO_CUDA_ERR_INTERNAL,
+                      "exact tree: %zu core distances, %zu edges for %llu items", t.core.size(),
+                      t.edges.size(), static_cast<unsigned long long>(n));
         }
         std::memcpy(core_out, t.core.data(), t.core.size() * sizeof(float));
         static_assert(sizeof(forest_edge) == sizeof(chutoro_cuda_edge));

@@ -415,7 +415,8 @@ struct scan_tile {
       const std::uint32_t cj = comp[j];
       if (cj == ci) continue;
       const float floor_j = floor[j];
-      if (weight_key(floor_i < floor_j ? floor_j : floor_i) > bound) continue;  // no edge of (i, j) can be lighter
+      if (weight_key(floor_i < floor_j ? floor_j : floor_i) > bound)
+        continue;  // no edge of (i, j) can be lighter
       const float core_j = core[j];
       const float lb = core_i < core_j ? core_j : core_i;
       js[m] = j, lbs[m] = lb, ++m;
@@ -586,8 +587,8 @@ void join_components(const exact_impl::distance& dist, thrust::device_vector<flo
                      seed_root{dist, raw(core), raw(roots), active, raw(best_w), raw(row_w), raw(row_p)});
     for (std::size_t c0 = 0; c0 < n; c0 += cols) {
       thrust::for_each(counting_iterator<std::size_t>(0), counting_iterator<std::size_t>(n),
-                       scan_tile{dist, raw(core), raw(floor), raw(comp), raw(best_w), raw(row_w), raw(row_p), c0,
-                                 std::min(n, c0 + cols)});
+                       scan_tile{dist, raw(core), raw(floor), raw(comp), raw(best_w), raw(row_w), raw(row_p),
+                                 c0, std::min(n, c0 + cols)});
       report("mst", edges, n - 1);
     }
     thrust::for_each(counting_iterator<std::size_t>(0), counting_iterator<std::size_t>(n),
@@ -636,8 +637,8 @@ inline thrust::device_vector<float> upload_columns(const exact_input& in) {
   using thrust::counting_iterator;
   thrust::device_vector<float> xt(in.n * in.stride);
   thrust::device_vector<float> rows(in.rows.data(), in.rows.data() + in.rows.size());
-  const auto gather = thrust::make_transform_iterator(counting_iterator<std::size_t>(0),
-                                                      exact_impl::transpose{exact_impl::raw(rows), in.n, in.stride});
+  const auto gather = thrust::make_transform_iterator(
+      counting_iterator<std::size_t>(0), exact_impl::transpose{exact_impl::raw(rows), in.n, in.stride});
   thrust::copy(gather, gather + static_cast<std::ptrdiff_t>(in.n * in.stride), xt.begin());
   return xt;
 }

@@ -181,10 +181,10 @@ std::int32_t forest_stage(std::int32_t device, std::uint64_t n, const chutoro_cu
       [&]() -> std::int32_t {
         const auto* e = reinterpret_cast<const forest_edge*>(edges);
         const auto* e2 = reinterpret_cast<const forest_edge*>(more);
-        const std::vector<forest_edge> forest =
-            streamed_forest(static_cast<std::size_t>(n), std::span<const forest_edge>(e, e == nullptr ? 0 : m),
-                            std::span<const forest_edge>(e2, e2 == nullptr ? 0 : m2),
-                            std::span<const float>(core, core == nullptr ? 0 : n));
+        const std::vector<forest_edge> forest = streamed_forest(
+            static_cast<std::size_t>(n), std::span<const forest_edge>(e, e == nullptr ? 0 : m),
+            std::span<const forest_edge>(e2, e2 == nullptr ? 0 : m2),
+            std::span<const float>(core, core == nullptr ? 0 : n));
         if (forest.size() > (n > 0 ? n - 1 : 0)) {
           return fail(error, CHUTORO_CUDA_ERR_INTERNAL, "spanning forest: %zu edges on %llu items",
                       forest.size(), static_cast<unsigned long long>(n));

@@ -154,7 +154,8 @@ constexpr std::size_t knn_heap_rows(std::size_t n, std::size_t k, std::size_t he
 /// account), Thrust's temporary storage not included.
 constexpr std::uint64_t knn_device_bytes(std::uint64_t n, std::uint64_t stride, std::uint64_t k,
                                          std::uint64_t heap_bytes) noexcept {
-  const std::uint64_t rows = std::min<std::uint64_t>(n, std::max<std::uint64_t>(1, heap_bytes / (8 * (k + 1))));
+  const std::uint64_t rows =
+      std::min<std::uint64_t>(n, std::max<std::uint64_t>(1, heap_bytes / (8 * (k + 1))));
   const std::uint64_t data = 4 * n * stride;
   const std::uint64_t lists = 8 * rows * k + 8 * n * k;
   const std::uint64_t forest = 45 * n * k + 65 * n;
@@ -239,8 +240,8 @@ struct to_weight {
 /// Step 2: the sorted kNN lists (n x k, row-major) on the device.
 template <class Report>
 void lists(const exact_impl::distance& dist, std::size_t n, std::size_t k, std::size_t cols,
-           std::size_t heap_bytes, thrust::device_vector<std::uint32_t>& ids, thrust::device_vector<float>& dists,
-           Report&& report) {
+           std::size_t heap_bytes, thrust::device_vector<std::uint32_t>& ids,
+           thrust::device_vector<float>& dists, Report&& report) {
   using thrust::counting_iterator;
   ids.resize(n * k);
   dists.resize(n * k);
@@ -272,7 +273,8 @@ inline knn_lists knn_graph(const exact_input& in, std::size_t k, const knn_optio
   check_exact_input(in, "GPU kNN");
   const std::size_t n = in.n;
   expects(n == 0 || (k >= 1 && k < n), error_code::invalid_argument,
-          "GPU kNN: k = " + std::to_string(k) + " neighbours for " + std::to_string(n) + " items (expected 1..n - 1)");
+          "GPU kNN: k = " + std::to_string(k) + " neighbours for " + std::to_string(n) +
+              " items (expected 1..n - 1)");
   knn_lists out;
   out.k = k;
   if (n == 0) return out;
@@ -281,9 +283,10 @@ inline knn_lists knn_graph(const exact_input& in, std::size_t k, const knn_optio
   const exact_impl::distance dist{thrust::raw_pointer_cast(xt.data()), n, in.stride, in.metric};
   thrust::device_vector<std::uint32_t> ids;
   thrust::device_vector<float> dists;
-  knn_impl::lists(dist, n, k, cols, opt.heap_bytes, ids, dists, [&](const char* s, std::size_t d, std::size_t t) {
-    if (opt.progress) opt.progress(s, d, t);
-  });
+  knn_impl::lists(dist, n, k, cols, opt.heap_bytes, ids, dists,
+                  [&](const char* s, std::size_t d, std::size_t t) {
+                    if (opt.progress) opt.progress(s, d, t);
+                  });
   out.ids.resize(n * k);
   out.dists.resize(n * k);
   thrust::copy(ids.begin(), ids.end(), out.ids.begin());
@@ -333,7 +336,8 @@ inline knn_tree knn_hdbscan(const exact_input& in, const knn_options& opt = {}) 
                       up.input_.begin(), knn_edge{raw(ids), raw(dists), k});
     boruvka_impl::release(ids);
     boruvka_impl::release(dists);
-    thrust::for_each(counting_iterator<std::uint64_t>(0), counting_iterator<std::uint64_t>(n * k), up.stage());
+    thrust::for_each(counting_iterator<std::uint64_t>(0), counting_iterator<std::uint64_t>(n * k),
+                     up.stage());
     forest = boruvka_solve(up, {}, {});
   }
 

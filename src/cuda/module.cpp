@@ -226,15 +226,15 @@ std::int32_t spanning_forest(std::int32_t device, std::uint64_t n, const chutoro
 
 /// The checks exact_tree and knn_tree share (`what` names the call).
 std::int32_t check_rows(const char* what, const float* rows, std::uint64_t n, std::uint64_t dim,
-                        std::uint64_t stride, std::int32_t metric, std::uint64_t min_samples, const float* core_out,
-                        const chutoro_cuda_edge* tree_out, char* error) {
+                        std::uint64_t stride, std::int32_t metric, std::uint64_t min_samples,
+                        const float* core_out, const chutoro_cuda_edge* tree_out, char* error) {
   if (n == 0 || n >= (std::uint64_t{1} << 32))
     return fail(error, CHUTORO_CUDA_ERR_INVALID_ARGUMENT, "%s: n = %llu items (expected 1..2^32 - 1)", what,
                 static_cast<unsigned long long>(n));
   if (dim == 0 || stride < dim || stride % 16 != 0)
     return fail(error, CHUTORO_CUDA_ERR_INVALID_ARGUMENT,
-                "%s: row stride %llu for %llu columns (expected a multiple of 16, at least the columns)", what,
-                static_cast<unsigned long long>(stride), static_cast<unsigned long long>(dim));
+                "%s: row stride %llu for %llu columns (expected a multiple of 16, at least the columns)",
+                what, static_cast<unsigned long long>(stride), static_cast<unsigned long long>(dim));
   if (metric < CHUTORO_CUDA_METRIC_EUCLIDEAN || metric > CHUTORO_CUDA_METRIC_ANGULAR)
     return fail(error, CHUTORO_CUDA_ERR_INVALID_ARGUMENT, "%s: unknown metric code %d", what,
                 static_cast<int>(metric));
@@ -261,9 +261,10 @@ std::int32_t exact_tree(std::int32_t device, const float* rows, std::uint64_t n,
 }
 
 std::int32_t knn_tree(std::int32_t device, const float* rows, std::uint64_t n, std::uint64_t dim,
-                      std::uint64_t stride, std::int32_t metric, std::uint64_t min_samples, std::uint64_t k_graph,
-                      float* core_out, chutoro_cuda_edge* tree_out, std::uint64_t* knn_components,
-                      chutoro_cuda_progress_fn progress, void* progress_context, char* error) {
+                      std::uint64_t stride, std::int32_t metric, std::uint64_t min_samples,
+                      std::uint64_t k_graph, float* core_out, chutoro_cuda_edge* tree_out,
+                      std::uint64_t* knn_components, chutoro_cuda_progress_fn progress,
+                      void* progress_context, char* error) {
   std::int32_t status =
       check_rows("knn_tree", rows, n, dim, stride, metric, min_samples, core_out, tree_out, error);
   if (status == CHUTORO_CUDA_OK) status = check_runs(device, error);

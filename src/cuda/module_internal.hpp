@@ -70,9 +70,10 @@ std::int32_t exact_stage(std::int32_t device, const float* rows, std::uint64_t n
 /// The kNN-candidates stage on the current device (knn.cu); arguments and
 /// result as chutoro_cuda_v3::knn_tree, already checked as exact_stage's.
 std::int32_t knn_stage(std::int32_t device, const float* rows, std::uint64_t n, std::uint64_t dim,
-                       std::uint64_t stride, std::int32_t metric, std::uint64_t min_samples, std::uint64_t k_graph,
-                       float* core_out, chutoro_cuda_edge* tree_out, std::uint64_t* knn_components,
-                       chutoro_cuda_progress_fn progress, void* progress_context, char* error);
+                       std::uint64_t stride, std::int32_t metric, std::uint64_t min_samples,
+                       std::uint64_t k_graph, float* core_out, chutoro_cuda_edge* tree_out,
+                       std::uint64_t* knn_components, chutoro_cuda_progress_fn progress,
+                       void* progress_context, char* error);
 
 /// CHUTORO_CUDA_MEMORY_LIMIT: the bytes (suffix K, M or G: KiB, MiB, GiB) a
 /// stage may plan to use; 0 when unset, -1 when malformed (*text: the value).

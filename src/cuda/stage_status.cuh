@@ -24,9 +24,10 @@ struct cancelled {};
 inline std::int32_t read_memory_limit(long double* limit, const char** text, char* error) {
   *limit = memory_limit(text);
   if (*limit >= 0) return CHUTORO_CUDA_OK;
-  return fail(error, CHUTORO_CUDA_ERR_INVALID_ARGUMENT,
-              "CHUTORO_CUDA_MEMORY_LIMIT=\"%.60s\" is not a byte count (digits, optionally followed by K, M or G)",
-              *text);
+  return fail(
+      error, CHUTORO_CUDA_ERR_INVALID_ARGUMENT,
+      "CHUTORO_CUDA_MEMORY_LIMIT=\"%.60s\" is not a byte count (digits, optionally followed by K, M or G)",
+      *text);
 }
 
 /// body() (a status) with every exception a status: cancelled ->

@@ -227,7 +227,8 @@ TEST(CudaLoader, KnnCandidatesWithoutTheStageOrOnTheCpu) {
     cuda_module m(fake_path);
     EXPECT_FALSE(m.has_knn_tree());
     const std::vector<float> rows(5 * 16, 1.0f);
-    const cuda_error e = expect_cuda_error([&] { (void)m.knn_tree(0, rows, 5, 3, 16, 0, 2, 0, nullptr, {}); });
+    const cuda_error e =
+        expect_cuda_error([&] { (void)m.knn_tree(0, rows, 5, 3, 16, 0, 2, 0, nullptr, {}); });
     EXPECT_EQ(e.code(), error_code::unsupported);
     EXPECT_TRUE(contains(e.reason(), "offers no kNN-candidates stage")) << e.reason();
   }
@@ -243,7 +244,8 @@ TEST(CudaLoader, KnnCandidatesWithoutTheStageOrOnTheCpu) {
       FAIL() << "candidates = knn ran on the CPU";
     } catch (const chutoro::error& e) {
       EXPECT_EQ(e.code(), error_code::unsupported);
-      EXPECT_TRUE(contains(e.what(), "candidates = knn (GPU kNN candidates) runs on a CUDA GPU only")) << e.what();
+      EXPECT_TRUE(contains(e.what(), "candidates = knn (GPU kNN candidates) runs on a CUDA GPU only"))
+          << e.what();
       EXPECT_TRUE(contains(e.what(), "use device=cuda")) << e.what();
     }
   }
@@ -656,7 +658,8 @@ TEST_F(CudaGpu, KnnCandidatesAgreeWithTheCpuExactMode) {
   EXPECT_EQ(gpu.stats.device, chutoro::device_kind::cuda);
   EXPECT_EQ(gpu.stats.candidates, chutoro::candidate_mode::knn);
   for (std::size_t i = 0; i < cpu.tree.n; ++i)
-    ASSERT_NEAR(gpu.tree.core_distances[i], cpu.tree.core_distances[i], 1e-5 * cpu.tree.core_distances[i]) << i;
+    ASSERT_NEAR(gpu.tree.core_distances[i], cpu.tree.core_distances[i], 1e-5 * cpu.tree.core_distances[i])
+        << i;
   EXPECT_GE(chutoro_test::adjusted_rand(gpu.labels, cpu.labels), 0.99);
   const chutoro::matrix_view v = *src.matrix();
   const std::span<const float> rows(static_cast<const float*>(v.data), v.rows * v.stride);

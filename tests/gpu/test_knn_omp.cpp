@@ -57,7 +57,8 @@ std::shared_ptr<chutoro::data_source> make_source(const chutoro_test::dense_data
     case exact_metric::cosine:
       return std::make_shared<chutoro::dense_source>(d.values, d.n, d.dim, chutoro::dense_metric::cosine);
     case exact_metric::angular:
-      return std::make_shared<chutoro::product_source>(d.values, d.n, d.dim, chutoro::product_metric::angular);
+      return std::make_shared<chutoro::product_source>(d.values, d.n, d.dim,
+                                                       chutoro::product_metric::angular);
     case exact_metric::euclidean:
     default:
       return std::make_shared<chutoro::dense_source>(d.values, d.n, d.dim, chutoro::dense_metric::euclidean);
@@ -116,8 +117,8 @@ std::vector<std::pair<float, std::uint32_t>> brute_row(const chutoro::data_sourc
 }
 
 TEST(GpuKnn, ListsEqualBruteForce) {
-  for (exact_metric m : {exact_metric::euclidean, exact_metric::manhattan, exact_metric::cosine,
-                         exact_metric::angular}) {
+  for (exact_metric m :
+       {exact_metric::euclidean, exact_metric::manhattan, exact_metric::cosine, exact_metric::angular}) {
     const auto d = chutoro_test::make_blobs(300, 7, 4, 0.1, 7 + static_cast<int>(m));
     const auto src = make_source(d, m);
     cd::knn_options opt;
@@ -136,8 +137,8 @@ TEST(GpuKnn, ListsEqualBruteForce) {
         same += j == want[s].second;
         ASSERT_TRUE(j != i && j < 300) << j;
         ASSERT_TRUE(near(got.dists[i * 12 + s], want[s].first, 1e-5, 1e-6))
-            << "metric " << static_cast<int>(m) << " row " << i << " slot " << s << ": " << got.dists[i * 12 + s]
-            << " vs " << want[s].first;
+            << "metric " << static_cast<int>(m) << " row " << i << " slot " << s << ": "
+            << got.dists[i * 12 + s] << " vs " << want[s].first;
         ASSERT_TRUE(near(src->distance(i, j), want[s].first, 1e-5, 1e-6)) << "row " << i << " slot " << s;
       }
     }
@@ -190,7 +191,8 @@ TEST(GpuKnn, CompleteGraphEqualsExact) {
   }
 }
 
-void expect_ari(const chutoro::data_source& src, exact_metric m, std::size_t ms, std::size_t mcs, double floor_ari) {
+void expect_ari(const chutoro::data_source& src, exact_metric m, std::size_t ms, std::size_t mcs,
+                double floor_ari) {
   const cd::knn_tree got = cd::knn_hdbscan(input_of(src, m, ms));
   const chutoro::spanning_tree want = cpu_exact(src, ms);
   for (std::size_t i = 0; i < got.core.size(); ++i)
@@ -245,17 +247,18 @@ TEST(GpuKnn, DisconnectedGraphJoined) {
   const auto forest = chutoro::detail::minimum_spanning_forest(d.n, knn, joins, got.core);
   ASSERT_EQ(forest.size(), 599u) << "kNN edges plus joins span the items";
   double want_w = 0, got_w = 0;
-  for (const auto& e : forest)
-    want_w += std::max({got.core[e.a], got.core[e.b], e.d});
+  for (const auto& e : forest) want_w += std::max({got.core[e.a], got.core[e.b], e.d});
   for (const auto& e : got.edges) got_w += e.d;
   EXPECT_TRUE(near(got_w, want_w, 1e-6)) << got_w << " vs " << want_w;
   // The bridge to the far blob is the lightest edge between it and the rest:
   // the tree's heaviest edge, of the exact tree's heaviest weight, and
   // removing it leaves the far blob (items 0..199, shifted) on one side.
   const chutoro::spanning_tree want = cpu_exact(*src, 2);
-  const auto bridge = std::max_element(got.edges.begin(), got.edges.end(),
-                                       [](const cd::forest_edge& x, const cd::forest_edge& y) { return x.d < y.d; });
-  EXPECT_TRUE(near(bridge->d, want.edges.back().distance, 1e-5)) << bridge->d << " vs " << want.edges.back().distance;
+  const auto bridge =
+      std::max_element(got.edges.begin(), got.edges.end(),
+                       [](const cd::forest_edge& x, const cd::forest_edge& y) { return x.d < y.d; });
+  EXPECT_TRUE(near(bridge->d, want.edges.back().distance, 1e-5))
+      << bridge->d << " vs " << want.edges.back().distance;
   EXPECT_TRUE((bridge->a < 200) != (bridge->b < 200)) << bridge->a << "-" << bridge->b;
   std::vector<std::uint32_t> label(d.n);
   std::iota(label.begin(), label.end(), 0u);

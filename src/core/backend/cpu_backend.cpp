@@ -276,7 +276,7 @@ spanning_tree cpu_backend::extend_hnsw(hnsw_state& s, const data_source& data, c
 }
 
 spanning_tree backend::build_knn(const data_source&, const build_params&, fit_stats&,
-                                const progress_fn&) const {
+                                 const progress_fn&) const {
   throw error(error_code::unsupported,
               "candidates = knn (GPU kNN candidates) runs on a CUDA GPU only, and this fit runs on the CPU "
               "(device=cpu, or device=auto, which never picks the GPU kNN stage): use device=cuda, or "

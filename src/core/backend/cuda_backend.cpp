@@ -125,15 +125,16 @@ class cuda_backend final : public cpu_backend {
     const std::size_t n = v.rows;
     const auto t0 = std::chrono::steady_clock::now();
     std::size_t components = 0;
-    spanning_tree tree = module_.knn_tree(
-        device_, std::span<const float>(static_cast<const float*>(v.data), n * v.stride), n, v.cols, v.stride,
-        metric, bp.min_samples.value(), 0, &components,
-        [&](std::string_view stage, std::size_t done, std::size_t total) {
-          if (progress) progress(stage, done, total);
-        });
+    spanning_tree tree =
+        module_.knn_tree(device_, std::span<const float>(static_cast<const float*>(v.data), n * v.stride), n,
+                         v.cols, v.stride, metric, bp.min_samples.value(), 0, &components,
+                         [&](std::string_view stage, std::size_t done, std::size_t total) {
+                           if (progress) progress(stage, done, total);
+                         });
     // All pairs for the kNN lists; the edges offered to the forest (n k, k =
     // 2 min_samples capped at n - 1); the join rounds' distances are not counted.
-    const std::uint64_t k = std::min<std::uint64_t>(n - 1, std::max<std::uint64_t>(1, 2 * bp.min_samples.value()));
+    const std::uint64_t k =
+        std::min<std::uint64_t>(n - 1, std::max<std::uint64_t>(1, 2 * bp.min_samples.value()));
     stats.distance_computations += std::uint64_t(n) * (n - 1);
     stats.candidate_edges += std::uint64_t(n) * k;
     stats.seconds_graph += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

@@ -332,9 +332,9 @@ spanning_tree cuda_module::checked_tree(const char* call, std::size_t n, std::ve
     if (e.a >= e.b || e.b >= n || !(e.d >= 0.0f) ||
         (k > 0 && (e.d < edges[k - 1].d || (e.d == edges[k - 1].d && e.a < edges[k - 1].a)))) {
       throw cuda_error(cuda_status::failed, error_code::internal,
-                       file_.string() + ": " + call + " returned edge " + std::to_string(k) + " (0-based) = (" +
-                           std::to_string(e.a) + ", " + std::to_string(e.b) + ", " + std::to_string(e.d) +
-                           ") for " + std::to_string(n) +
+                       file_.string() + ": " + call + " returned edge " + std::to_string(k) +
+                           " (0-based) = (" + std::to_string(e.a) + ", " + std::to_string(e.b) + ", " +
+                           std::to_string(e.d) + ") for " + std::to_string(n) +
                            " items (needs a < b < n, d >= 0, (d, a, b) order)");
     }
     tree.edges.push_back({e.a, e.b, static_cast<double>(e.d)});
@@ -359,10 +359,9 @@ spanning_tree cuda_module::exact_tree(
   std::vector<raw_edge> edges(n > 0 ? n - 1 : 0);
   progress_bridge bridge{&progress, nullptr};
   char* err = fresh_error_buffer();
-  const std::int32_t status =
-      vt_.exact_tree(device, rows.data(), n, dim, stride, metric, min_samples, core.data(),
-                     reinterpret_cast<chutoro_cuda_edge*>(edges.data()),
-                     progress ? &bridge_progress : nullptr, &bridge, err);
+  const std::int32_t status = vt_.exact_tree(device, rows.data(), n, dim, stride, metric, min_samples,
+                                             core.data(), reinterpret_cast<chutoro_cuda_edge*>(edges.data()),
+                                             progress ? &bridge_progress : nullptr, &bridge, err);
   if (bridge.thrown) std::rethrow_exception(bridge.thrown);  // the host's own cancellation
   if (status != CHUTORO_CUDA_OK) fail("exact_tree", status, err);
   return checked_tree("exact_tree", n, std::move(core), edges);
@@ -373,8 +372,9 @@ spanning_tree cuda_module::knn_tree(
     std::int32_t metric, std::size_t min_samples, std::size_t k_graph, std::size_t* knn_components,
     const std::function<void(std::string_view, std::size_t, std::size_t)>& progress) const {
   if (!has_knn_tree()) {
-    throw cuda_error(cuda_status::failed, error_code::unsupported,
-                     file_.string() + " offers no kNN-candidates stage (caps lacks CHUTORO_CUDA_STAGE_KNN_TREE)");
+    throw cuda_error(
+        cuda_status::failed, error_code::unsupported,
+        file_.string() + " offers no kNN-candidates stage (caps lacks CHUTORO_CUDA_STAGE_KNN_TREE)");
   }
   if (rows.size() != n * stride) {
     throw cuda_error(cuda_status::failed, error_code::invalid_argument,
