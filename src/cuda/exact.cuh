@@ -60,7 +60,11 @@
 //     clustering", SIGMOD 2021, applied to the tiled scan; strictly greater,
 //     so a tie that the ids would decide is never skipped). A row's best is
 //     offered to its component by an atomic minimum of the weight key after
-//     each tile, tightening the bound for the next tiles. Then per component
+//     each tile, tightening the bound for the next tiles; each root starts
+//     from a real candidate, its edge to the next root, so the bound prunes
+//     from the first tile on. These rounds (join_components) start from any
+//     partition into components: knn.cuh starts them from its kNN forest,
+//     with a per-item floor above core[i] as the row and column bound. Then per component
 //     the lightest (w, pair) by two scatter-min passes over the rows, hooking
 //     (a component hooks onto the one its edge leads to; of a mutual pair the
 //     smaller root stays), pointer jumping, relabelling. The number of
