@@ -295,7 +295,7 @@ TEST_F(Cli, DevicesSayWhyThereIsNone) {
   EXPECT_TRUE(j["module"].is_null());
   EXPECT_EQ(j["reason"], std::string("CHUTORO_CUDA_LIBRARY=") + CHUTORO_TEST_FAKE_CUDA +
                              ": CUDA module ABI version 99, "
-                             "but this chutoro speaks version 2; use the "
+                             "but this chutoro speaks version 3; use the "
                              "libchutoro_cuda.so built with it");
   scoped_env lib2("CHUTORO_CUDA_LIBRARY", CHUTORO_TEST_NO_ENTRY);
   j = run_json({"devices", "--json"});
