@@ -93,7 +93,7 @@ template <class Edge>
 struct hook_edge {
   const Edge* edges;
   std::uint32_t* label;
-  std::uint8_t* changed;
+  std::uint32_t* changed;
   CHUTORO_HD void operator()(std::size_t e) const {
     cuda::atomic_ref<std::uint32_t, cuda::thread_scope_device> la_ref(label[edges[e].a]),
         lb_ref(label[edges[e].b]);
@@ -103,7 +103,8 @@ struct hook_edge {
     const std::uint32_t lo = la < lb ? la : lb, hi = la < lb ? lb : la;
     cuda::atomic_ref<std::uint32_t, cuda::thread_scope_device>(label[hi]).fetch_min(
         lo, cuda::std::memory_order_relaxed);
-    *changed = 1;
+    cuda::atomic_ref<std::uint32_t, cuda::thread_scope_device>(*changed).store(
+        1, cuda::std::memory_order_relaxed);
   }
 };
 
@@ -131,7 +132,7 @@ void label_components(std::size_t n, const Edge* edges, std::size_t m,
   using thrust::counting_iterator;
   label.resize(n);
   thrust::sequence(label.begin(), label.end());
-  thrust::device_vector<std::uint8_t> changed(1, 1);
+  thrust::device_vector<std::uint32_t> changed(1, 1);
   std::uint32_t* l = thrust::raw_pointer_cast(label.data());
   while (changed[0] != 0) {
     changed[0] = 0;
