@@ -288,7 +288,7 @@ void add_build_options(CLI::App* c, build_options& o) {
   c->add_option(
        "--candidates", o.candidates,
        "auto (exact where it is cheap, else hnsw) | hnsw (FISHDBC) | exact (kd-tree at low dimension, "
-       "else all pairs, O(n^2))")
+       "else all pairs, O(n^2)) | knn (GPU kNN candidates, --device cuda only)")
       ->capture_default_str();
   c->add_option("--m", o.m, "HNSW links per node, >= 2")
       ->transform(integer_in(chutoro::param_limits::min_m, chutoro::param_limits::max_m))
@@ -434,8 +434,10 @@ chutoro::params make_params(const selection_options& sel, const build_options& b
     p.build.candidates = chutoro::candidate_mode::exact;
   } else if (b.candidates == "auto") {
     p.build.candidates = chutoro::candidate_mode::auto_select;
+  } else if (b.candidates == "knn") {
+    p.build.candidates = chutoro::candidate_mode::knn;
   } else {
-    throw usage_error("unknown --candidates \"" + b.candidates + "\"; choose auto, hnsw or exact");
+    throw usage_error("unknown --candidates \"" + b.candidates + "\"; choose auto, hnsw, exact or knn");
   }
   p.build.m = static_cast<std::size_t>(b.m);
   p.build.ef_construction = static_cast<std::size_t>(b.ef_construction);

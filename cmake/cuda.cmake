@@ -93,7 +93,8 @@ if(CHUTORO_HAVE_CUDA)
   add_library(chutoro_cuda MODULE
               ${CMAKE_CURRENT_SOURCE_DIR}/src/cuda/module.cpp
               ${CMAKE_CURRENT_SOURCE_DIR}/src/cuda/forest.cu
-              ${CMAKE_CURRENT_SOURCE_DIR}/src/cuda/exact.cu)
+              ${CMAKE_CURRENT_SOURCE_DIR}/src/cuda/exact.cu
+              ${CMAKE_CURRENT_SOURCE_DIR}/src/cuda/knn.cu)
   set_target_properties(chutoro_cuda PROPERTIES
     OUTPUT_NAME chutoro_cuda
     PREFIX "lib"

@@ -11,7 +11,10 @@
 #      edges over 10M items; the exact mode (GPU exact HDBSCAN* vs the CPU
 #      exact mode) on 100k x 128 and 400k x 15 blobs, the CPU on the first
 #      50k / 100k rows (its O(n^2) would take minutes; the bench extrapolates,
-#      labelled as such).
+#      labelled as such); GPU kNN candidates (issue 12, candidates = knn):
+#      ARI vs the GPU exact stage at 1M x 32, and the 10M x 32 target (under
+#      120 s), each step cut at 300 s (so the whole check may take up to 18
+#      minutes where these run long; never run: no GPU was at hand).
 # It runs the bundle scripts/gpu_bundle.sh built (build/gpu-bundle, or
 # CHUTORO_GPU_BUNDLE): on the device machine, carry that folder. Results go to
 # $OUT (else build/gpu-check): gpu_results.txt (everything, as it ran) and
@@ -109,6 +112,11 @@ if [ "$gpu" = yes ]; then
     --min-samples 10 --cpu-rows 50000
   step exact_400k_15 120 "$bin/chutoro_cuda_bench" exact --rows 400000 --dim 15 --centers 20 \
     --min-samples 10 --cpu-rows 100000
+  # GPU kNN candidates: ARI vs GPU exact at 1M x 32, then the 10M x 32 target (120 s).
+  step knn_1M_32 300 "$bin/chutoro_cuda_bench" knn --rows 1000000 --dim 32 --centers 20 \
+    --min-samples 10 --exact-rows 1000000
+  step knn_10M_32 300 "$bin/chutoro_cuda_bench" knn --rows 10000000 --dim 32 --centers 20 \
+    --min-samples 10 --exact-rows 0
 else
   say ""
   say "no GPU: $(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["reason"])' "$work/devices_json.log" 2>/dev/null || cat "$work/devices.log")"
@@ -182,6 +190,13 @@ for name in ("exact_100k_128", "exact_400k_15"):
         s["result"] = last_json_line(read(name, "log"))
         exact[name] = s
 summary["exact"] = exact or None
+knn = {}
+for name in ("knn_1M_32", "knn_10M_32"):
+    s = status(name)
+    if s is not None:
+        s["result"] = last_json_line(read(name, "log"))
+        knn[name] = s
+summary["knn"] = knn or None
 
 ok = tests.get("exit_status") == 0
 for s in memcheck.values():
@@ -190,6 +205,8 @@ for s in memcheck.values():
 if bench is not None:
     ok = ok and bench["exit_status"] == 0
 for s in exact.values():
+    ok = ok and s["exit_status"] == 0
+for s in knn.values():
     ok = ok and s["exit_status"] == 0
 summary["ok"] = ok
 json.dump(summary, open(path, "w"), indent=1)
@@ -219,6 +236,16 @@ for name, s in exact.items():
               f"({r['cpu_threads']} threads) vs GPU {r['gpu_median_seconds_cpu_rows']:.3f} s, speedup "
               f"{r['speedup_cpu_rows']:.2f}x; same labels {r['same_labels']}, same tree {r['same_tree_edges']}, "
               f"weight difference {r['tree_weight_relative_difference']:.2g}")
+    else:
+        print(f"{name}: failed,", s)
+for name, s in knn.items():
+    r = s.get("result")
+    if r:
+        full = (f"{r['gpu_median_seconds']:.3f} s" if r.get("gpu_median_seconds") is not None
+                else "did not finish (time limit)")
+        print(f"{name}: GPU kNN candidates {r['rows']} x {r['dim']} (min_samples {r['min_samples']}) {full}, "
+              f"kNN components {r['knn_components']}; on {r['exact_rows']} rows kNN {r['knn_seconds_exact_rows']:.3f} s "
+              f"vs GPU exact {r['exact_seconds_exact_rows']:.3f} s, ARI {r['ari_vs_gpu_exact']}")
     else:
         print(f"{name}: failed,", s)
 print("ok:", ok)

@@ -21,6 +21,15 @@
 // printed at once ("partial": true, gpu_median_seconds null), so a full-size
 // run cut off by a time limit still leaves a result; the last line is final.
 //
+// The kNN-candidates mode (first argument `knn`): the module's knn_tree
+// stage (GPU candidates for FISHDBC: exact kNN graph, its forest, exact joins)
+// on all N rows, timed, and on the first R rows (--exact-rows, default
+// min(N, 1,000,000); 0: none) its labels against the GPU exact stage's
+// (ARI at min_cluster_size 50), same options as `exact` otherwise:
+//   chutoro_cuda_bench knn [--rows N] [--dim D] [--centers C] [--min-samples K]
+//                          [--metric M] [--exact-rows R] [--runs R] [--seed S]
+// The ARI comparison is printed first ("partial": true), the full-size time last.
+//
 // Usage: chutoro_cuda_bench [--edges M] [--items N] [--runs R] [--seed S] [--no-core]
 // Defaults: 100,000,000 edges over 10,000,000 items (about 6 GB of host
 // memory), 3 runs, seed 1. Edges: uniform random pairs of items (self-loops
@@ -158,6 +167,7 @@ std::string json_string(const std::string& s) {
 
 struct exact_options {
   std::size_t rows = 100'000, dim = 128, centers = 20, min_samples = 10, cpu_rows = 0;
+  std::size_t exact_rows = ~std::size_t{0};  // knn mode: rows compared with GPU exact (unset: min(N, 1M))
   std::string metric = "euclidean";
   int runs = 1;
   std::uint64_t seed = 1;
@@ -185,6 +195,8 @@ exact_options parse_exact(int argc, char** argv) {
       o.min_samples = number();
     else if (a == "--cpu-rows")
       o.cpu_rows = number();
+    else if (a == "--exact-rows")
+      o.exact_rows = number();
     else if (a == "--runs")
       o.runs = static_cast<int>(number());
     else if (a == "--seed")
@@ -199,6 +211,8 @@ exact_options parse_exact(int argc, char** argv) {
   if (o.min_samples < 1 || o.min_samples > o.rows) usage("exact: --min-samples must be in [1, rows]");
   if (o.cpu_rows == 0) o.cpu_rows = std::min<std::size_t>(o.rows, 50'000);
   o.cpu_rows = std::clamp<std::size_t>(o.cpu_rows, o.min_samples, o.rows);
+  if (o.exact_rows == ~std::size_t{0}) o.exact_rows = std::min<std::size_t>(o.rows, 1'000'000);
+  if (o.exact_rows > 0) o.exact_rows = std::clamp<std::size_t>(o.exact_rows, o.min_samples, o.rows);
   return o;
 }
 
@@ -344,11 +358,96 @@ int exact_main(int argc, char** argv, const chutoro::detail::cuda_module& module
   return same_labels && gpu_edges + 1 == o.rows ? 0 : 3;
 }
 
+/// The adjusted Rand index of two labelings (noise -1 a label like any other).
+double adjusted_rand(const std::vector<std::int32_t>& a, const std::vector<std::int32_t>& b) {
+  std::map<std::pair<std::int32_t, std::int32_t>, double> both;
+  std::map<std::int32_t, double> ca, cb;
+  for (std::size_t i = 0; i < a.size(); ++i) both[{a[i], b[i]}] += 1, ca[a[i]] += 1, cb[b[i]] += 1;
+  auto pairs = [](double x) { return x * (x - 1) / 2; };
+  double sum = 0, sa = 0, sb = 0;
+  for (const auto& [k, v] : both) sum += pairs(v);
+  for (const auto& [k, v] : ca) sa += pairs(v);
+  for (const auto& [k, v] : cb) sb += pairs(v);
+  const double expected = sa * sb / pairs(static_cast<double>(a.size())), top = (sa + sb) / 2;
+  return top == expected ? 1.0 : (sum - expected) / (top - expected);
+}
+
+int knn_main(int argc, char** argv, const chutoro::detail::cuda_module& module, int device,
+             const chutoro::device_info& info) {
+  const exact_options o = parse_exact(argc, argv);
+  auto t0 = clock_type::now();
+  const std::vector<float> values = make_blobs(o);
+  const auto full = make_source(values, o.rows, o.dim, o.metric);
+  const double generate_seconds = seconds_since(t0);
+  const std::int32_t code = metric_code(o.metric);
+  std::size_t components = 0;
+  auto rows_of = [](const chutoro::data_source& src) {
+    const chutoro::matrix_view v = *src.matrix();
+    return std::span<const float>(static_cast<const float*>(v.data), v.rows * v.stride);
+  };
+  auto knn = [&](const chutoro::data_source& src) {
+    const chutoro::matrix_view v = *src.matrix();
+    return module.knn_tree(device, rows_of(src), v.rows, v.cols, v.stride, code, o.min_samples, 0,
+                           &components, {});
+  };
+  double ari = -1, knn_part_s = 0, exact_part_s = 0;
+  std::size_t part_components = 0;
+  std::vector<double> gpu_s;
+  auto emit = [&](bool partial) {
+    char gpu_median[32] = "null", ari_text[32] = "null";
+    if (!gpu_s.empty()) std::snprintf(gpu_median, sizeof gpu_median, "%.4f", median(gpu_s));
+    if (ari >= -0.5) std::snprintf(ari_text, sizeof ari_text, "%.5f", ari);
+    std::printf(
+        "{\"benchmark\": \"knn\", \"partial\": %s, \"rows\": %zu, \"dim\": %zu, \"centers\": %zu, "
+        "\"metric\": \"%s\", \"min_samples\": %zu, \"seed\": %llu, \"runs\": %d, "
+        "\"device\": {\"index\": %d, \"name\": %s}, \"module_build\": %s, \"generate_seconds\": %.3f, "
+        "\"gpu_seconds\": %s, \"gpu_median_seconds\": %s, \"knn_components\": %zu, \"exact_rows\": %zu, "
+        "\"knn_seconds_exact_rows\": %.4f, \"exact_seconds_exact_rows\": %.4f, "
+        "\"knn_components_exact_rows\": %zu, \"ari_vs_gpu_exact\": %s}\n",
+        partial ? "true" : "false", o.rows, o.dim, o.centers, o.metric.c_str(), o.min_samples,
+        static_cast<unsigned long long>(o.seed), o.runs, device, json_string(info.name).c_str(),
+        json_string(module.build_info()).c_str(), generate_seconds, list(gpu_s).c_str(), gpu_median,
+        components, o.exact_rows, knn_part_s, exact_part_s, part_components, ari_text);
+    std::fflush(stdout);
+  };
+  try {
+    (void)knn(*make_source(values, std::min<std::size_t>(o.rows, 1000), o.dim, o.metric));  // warm-up
+    if (o.exact_rows > 0) {
+      const auto part = make_source(values, o.exact_rows, o.dim, o.metric);
+      const chutoro::matrix_view v = *part->matrix();
+      t0 = clock_type::now();
+      const chutoro::spanning_tree approx = knn(*part);
+      knn_part_s = seconds_since(t0);
+      part_components = components;
+      t0 = clock_type::now();
+      const chutoro::spanning_tree exact =
+          module.exact_tree(device, rows_of(*part), v.rows, v.cols, v.stride, code, o.min_samples, {});
+      exact_part_s = seconds_since(t0);
+      chutoro::selection_params sp;
+      sp.min_cluster_size = 50;
+      ari = adjusted_rand(chutoro::extract_clusters(approx, sp).labels,
+                          chutoro::extract_clusters(exact, sp).labels);
+      emit(true);
+    }
+    for (int r = 0; r < o.runs; ++r) {
+      t0 = clock_type::now();
+      (void)knn(*full);
+      gpu_s.push_back(seconds_since(t0));
+    }
+  } catch (const chutoro::error& e) {
+    std::fprintf(stderr, "chutoro_cuda_bench: %s\n", e.what());
+    return 1;
+  }
+  emit(false);
+  return ari < 0 || ari >= 0.99 ? 0 : 3;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   const bool exact = argc > 1 && std::string(argv[1]) == "exact";
-  const options o = exact ? options{} : parse(argc, argv);
+  const bool knn = argc > 1 && std::string(argv[1]) == "knn";
+  const options o = exact || knn ? options{} : parse(argc, argv);
   const chutoro::detail::cuda_module* module = nullptr;
   int device = -1;
   chutoro::device_info info;
@@ -361,6 +460,7 @@ int main(int argc, char** argv) {
     return 1;
   }
   if (exact) return exact_main(argc, argv, *module, device, info);
+  if (knn) return knn_main(argc, argv, *module, device, info);
 
   std::vector<raw_edge> edges;
   std::vector<float> core;

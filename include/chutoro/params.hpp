@@ -28,6 +28,14 @@ enum class candidate_mode : int {
   /// reports the choice. A model whose choice was exact chooses again when
   /// add() grows it and may turn hnsw (then stays hnsw).
   auto_select = 2,
+  /// GPU candidates for FISHDBC at scale (device = cuda only; docs/gpu.md):
+  /// the exact k-nearest-neighbour graph of dense float32 rows (k = 2
+  /// min_samples) by tiles on the GPU, its minimum spanning forest, the
+  /// components left joined by their exact lightest edges. Exact core
+  /// distances, an approximate tree (ARI vs exact >= 0.99 in the tests).
+  /// On the CPU backend (device = cpu, or auto: never chosen by auto)
+  /// error(unsupported) says so.
+  knn = 3,
 };
 
 /// Where the graph stage runs (stable values, shared with the CLI's --device

@@ -181,7 +181,7 @@ class FISHDBC(ClusterMixin, BaseEstimator):
     store_centers : {None, "centroid", "medoid", "both"}, default=None
         Set ``centroids_`` / ``medoids_`` at fit (scikit-learn's
         ``HDBSCAN(store_centers=...)``; vector data only).
-    candidates : {"auto", "hnsw", "exact"}, default="auto"
+    candidates : {"auto", "hnsw", "exact", "knn"}, default="auto"
         Where the candidate edges of the spanning tree come from: ``"hnsw"``
         (FISHDBC, about O(n log n) distances), ``"exact"`` (HDBSCAN* itself:
         a kd-tree for euclidean/manhattan vectors of low dimension, else all
@@ -189,6 +189,10 @@ class FISHDBC(ClusterMixin, BaseEstimator):
         is cheap (the kd-tree at up to 8 dimensions, or at most 4096 items),
         else hnsw (docs/algorithm.md). ``candidates_`` says which ran; an
         exact model that :meth:`partial_fit` grows past all-pairs turns hnsw.
+        ``"knn"``: GPU candidates (``device="cuda"`` only, dense float32
+        vectors): the exact kNN graph on the GPU (k = 2 min_samples), its
+        spanning forest, components joined exactly (docs/gpu.md); never
+        chosen by ``"auto"``; on the CPU a ``NotImplementedError`` says so.
     m : int, default=16
         HNSW links per node on layers >= 1 (layer 0 keeps 2m), in [2, 1024].
     ef_construction : int, default=100
@@ -274,7 +278,7 @@ class FISHDBC(ClusterMixin, BaseEstimator):
     prediction_data_ : PredictionData
         With ``prediction_data=True`` or after :meth:`generate_prediction_data`.
     candidates_ : str
-        The candidate mode of the fitted tree, ``"hnsw"`` or ``"exact"``
+        The candidate mode of the fitted tree, ``"hnsw"``, ``"exact"`` or ``"knn"``
         (``candidates="auto"`` resolved; also ``fit_stats_["candidates"]``).
     n_features_in_ : int
         Number of columns of X (vector and precomputed inputs only).
@@ -890,7 +894,7 @@ class FISHDBC(ClusterMixin, BaseEstimator):
         p["cluster_selection_method"] = _choice(
             "cluster_selection_method", self.cluster_selection_method, ("eom", "leaf")
         )
-        p["candidates"] = _choice("candidates", self.candidates, ("auto", "hnsw", "exact"))
+        p["candidates"] = _choice("candidates", self.candidates, ("auto", "hnsw", "exact", "knn"))
         if not isinstance(self.allow_single_cluster, (bool, np.bool_)):
             raise TypeError(f"allow_single_cluster must be a bool (got {type(self.allow_single_cluster).__name__})")
         p["allow_single_cluster"] = bool(self.allow_single_cluster)

@@ -16,8 +16,9 @@ candidate_mode parse_candidate_mode(std::string_view s) {
   if (s == "hnsw") return candidate_mode::hnsw;
   if (s == "exact") return candidate_mode::exact;
   if (s == "auto") return candidate_mode::auto_select;
+  if (s == "knn") return candidate_mode::knn;
   throw error(error_code::invalid_argument,
-              "candidates: unknown value '" + std::string(s) + "' (expected auto, hnsw or exact)");
+              "candidates: unknown value '" + std::string(s) + "' (expected auto, hnsw, exact or knn)");
 }
 
 device_kind parse_device_kind(std::string_view s) {
@@ -50,6 +51,8 @@ std::string_view to_string(candidate_mode m) noexcept {
       return "exact";
     case candidate_mode::auto_select:
       return "auto";
+    case candidate_mode::knn:
+      return "knn";
     case candidate_mode::hnsw:
       break;
   }
@@ -94,9 +97,9 @@ void validate(const params& p) {
   expects(b.compaction_min_edges <= lim::max_compaction_min_edges, error_code::invalid_argument,
           "compaction_min_edges must be <= 2^32 (got " + std::to_string(b.compaction_min_edges) + ")");
   expects(b.candidates == candidate_mode::hnsw || b.candidates == candidate_mode::exact ||
-              b.candidates == candidate_mode::auto_select,
+              b.candidates == candidate_mode::auto_select || b.candidates == candidate_mode::knn,
           error_code::invalid_argument,
-          "candidates must be auto, hnsw or exact (got the value " +
+          "candidates must be auto, hnsw, exact or knn (got the value " +
               std::to_string(static_cast<int>(b.candidates)) + ")");
   expects(
       b.device == device_kind::auto_select || b.device == device_kind::cpu || b.device == device_kind::cuda,

@@ -130,11 +130,7 @@
 #include <string>
 #include <vector>
 
-#if defined(__CUDACC__)
-#define CHUTORO_HD __host__ __device__
-#else
-#define CHUTORO_HD
-#endif
+#include "cuda/components.cuh"  // hooking, pointer jumping, CHUTORO_HD
 
 namespace chutoro::cuda_detail {
 
@@ -262,7 +258,7 @@ struct hook {
     if (b == kNone) return;  // no crossing edge left: done for good
     const work_edge e = list[b & kLow];
     const std::uint32_t s = e.ca == r ? e.cb : e.ca;
-    if (best_e[s] == b && r < s) {  // mutual choice: the smaller id stays root
+    if (!components::hooks(r, s, best_e[s] == b)) {  // mutual choice: the smaller id stays root
       stays[k] = 1;
       return;
     }
@@ -282,16 +278,6 @@ struct reset_best {
   }
 };
 
-struct grandparent {
-  const std::uint32_t* parent;
-  CHUTORO_HD std::uint32_t operator()(std::uint32_t v) const { return parent[parent[v]]; }
-};
-
-struct is_flat {
-  const std::uint32_t* parent;
-  CHUTORO_HD bool operator()(std::uint32_t v) const { return parent[parent[v]] == parent[v]; }
-};
-
 struct relabel {
   const std::uint32_t* parent;
   CHUTORO_HD work_edge operator()(const work_edge& e) const {
@@ -303,9 +289,7 @@ struct crossing {
   CHUTORO_HD bool operator()(const work_edge& e) const { return e.ca != e.cb; }
 };
 
-struct is_set {
-  CHUTORO_HD bool operator()(std::uint8_t x) const { return x != 0; }
-};
+using components::is_set;
 
 /// Step 4: keys and the result edge of input edge i.
 struct pair_of {
@@ -462,18 +446,12 @@ inline std::vector<forest_edge> boruvka_solve(boruvka_upload& up, std::span<cons
     thrust::for_each(p0, p1, lightest_edge{raw(list), raw(input), raw(best_w), raw(best_p), raw(best_e)});
     thrust::for_each(counting_iterator<std::uint64_t>(0), counting_iterator<std::uint64_t>(active),
                      hook{raw(roots), raw(best_e), raw(list), raw(parent), raw(chosen), raw(stays)});
-    const auto r_begin = roots.begin(), r_end = roots.begin() + static_cast<std::ptrdiff_t>(active);
-    thrust::for_each(r_begin, r_end, reset_best{raw(best_w), raw(best_p), raw(best_e)});
-    while (!thrust::all_of(r_begin, r_end, is_flat{raw(parent)})) {
-      thrust::transform(r_begin, r_end, jump.begin(), grandparent{raw(parent)});
-      thrust::scatter(jump.begin(), jump.begin() + static_cast<std::ptrdiff_t>(active), r_begin,
-                      parent.begin());
-    }
+    thrust::for_each(roots.begin(), roots.begin() + static_cast<std::ptrdiff_t>(active),
+                     reset_best{raw(best_w), raw(best_p), raw(best_e)});
     // Pointer jumping leaves every previous root one step from its root (a root
     // is its own parent), so one lookup relabels an edge's ends.
-    const auto kept = thrust::copy_if(r_begin, r_end, stays.begin(), next_roots.begin(), is_set{});
-    active = static_cast<std::size_t>(kept - next_roots.begin());
-    roots.swap(next_roots);
+    components::flatten_roots(parent, roots, active, jump);
+    active = components::keep_roots(roots, next_roots, stays, active);
     const auto relabelled = thrust::make_transform_iterator(list.begin(), relabel{raw(parent)});
     const auto end = thrust::copy_if(relabelled, relabelled + static_cast<std::ptrdiff_t>(listed),
                                      spare.begin(), crossing{});

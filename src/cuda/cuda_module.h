@@ -1,10 +1,10 @@
-/* chutoro — the ABI between the host and its CUDA module, version 2 (plain C;
+/* chutoro — the ABI between the host and its CUDA module, version 3 (plain C;
  * no CUDA types, so the host compiles it with g++ and never links CUDA).
  *
  * The CUDA module libchutoro_cuda.so (src/cuda/module.cu, built by nvcc with
  * the CUDA runtime linked statically) exports one function,
  *
- *     const chutoro_cuda_v2* chutoro_cuda_open(uint32_t host_abi_version, char* error);
+ *     const chutoro_cuda_v3* chutoro_cuda_open(uint32_t host_abi_version, char* error);
  *
  * The host (src/core/backend/cuda_loader.cpp) dlopen()s the module, calls the
  * entry point once and receives a v-table. Opening touches neither the driver
@@ -14,10 +14,11 @@
  * Contract (the host checks what it can and reports every violation naming
  * the module file):
  *  - abi_version == CHUTORO_CUDA_ABI_VERSION; caps holds only
- *    CHUTORO_CUDA_CAPS_ALL_V2 bits;
+ *    CHUTORO_CUDA_CAPS_ALL_V3 bits;
  *  - versions, device_count and device_info are non-NULL; spanning_forest is
  *    non-NULL exactly when caps has CHUTORO_CUDA_STAGE_SPANNING_FOREST, and
- *    exact_tree exactly when caps has CHUTORO_CUDA_STAGE_EXACT_TREE;
+ *    exact_tree exactly when caps has CHUTORO_CUDA_STAGE_EXACT_TREE, knn_tree
+ *    exactly when caps has CHUTORO_CUDA_STAGE_KNN_TREE;
  *    reserved[] are NULL; build_info is a non-NULL string;
  *  - every function may be called from several threads at once, never
  *    throws and never aborts: failures (no driver, no device, out of device
@@ -27,7 +28,8 @@
  *
  * History: version 1 (issue 11) had the spanning-forest stage only; version
  * 2 adds exact_tree (the GPU exact mode), its metric codes, the progress
- * callback and CHUTORO_CUDA_ERR_CANCELLED. A host refuses a module of
+ * callback and CHUTORO_CUDA_ERR_CANCELLED; version 3 adds knn_tree (GPU
+ * kNN candidates, in the slot of v2's reserved[0]). A host refuses a module of
  * another version (and the module a host of another version).
  */
 #ifndef CHUTORO_CUDA_MODULE_H
@@ -40,7 +42,7 @@ extern "C" {
 #endif
 
 /** The ABI version this header describes. */
-#define CHUTORO_CUDA_ABI_VERSION 2u
+#define CHUTORO_CUDA_ABI_VERSION 3u
 
 /** Name of the one exported entry point (see chutoro_cuda_open_fn). */
 #define CHUTORO_CUDA_ENTRY_NAME "chutoro_cuda_open"
@@ -58,7 +60,9 @@ extern "C" {
 #define CHUTORO_CUDA_STAGE_SPANNING_FOREST 0x2u
 /** exact_tree is provided. */
 #define CHUTORO_CUDA_STAGE_EXACT_TREE 0x4u
-#define CHUTORO_CUDA_CAPS_ALL_V2 0x7u
+/** knn_tree is provided. */
+#define CHUTORO_CUDA_STAGE_KNN_TREE 0x8u
+#define CHUTORO_CUDA_CAPS_ALL_V3 0xFu
 
 /** Status codes. The first five say why no GPU can be used; the host
  *  reports them as "device cuda: <message>". */
@@ -106,8 +110,8 @@ typedef struct chutoro_cuda_device_info {
   uint64_t reserved1[2];       /**< 0 */
 } chutoro_cuda_device_info;
 
-/** The v-table the module returns. Field order is fixed for v2. */
-typedef struct chutoro_cuda_v2 {
+/** The v-table the module returns. Field order is fixed for v3 (v2's, with reserved[0] become knn_tree). */
+typedef struct chutoro_cuda_v3 {
   uint32_t abi_version; /**< must be CHUTORO_CUDA_ABI_VERSION */
   uint32_t caps;        /**< CHUTORO_CUDA_* caps bits */
   /** The CUDA runtime the module carries (linked statically), CUDART_VERSION
@@ -156,12 +160,28 @@ typedef struct chutoro_cuda_v2 {
                         int32_t metric, uint64_t min_samples, float* core_out, chutoro_cuda_edge* tree_out,
                         chutoro_cuda_progress_fn progress, void* progress_context, char* error);
 
-  /** Must be NULL in v2 (room for later stages: candidate generation, distance tiles). */
-  void* reserved[4];
-} chutoro_cuda_v2;
+  /** Optional (CHUTORO_CUDA_STAGE_KNN_TREE): GPU candidates for FISHDBC
+   *  (src/cuda/knn.cuh) on the rows, metrics and devices of exact_tree: the
+   *  exact k-nearest-neighbour graph, k = min(n - 1, max(min_samples - 1,
+   *  k_graph, 1)) other items per item (k_graph 0: 2 min_samples), ordered by
+   *  (distance, id); core_out = the exact core distances; tree_out (room for
+   *  max(n - 1, 0) edges) = the minimum spanning forest of the kNN edges
+   *  under mutual reachability, its components joined by the lightest
+   *  cross-component edges (exact tiled Borůvka rounds), as n - 1 edges (a <
+   *  b, d = w) sorted by (w, a, b); *knn_components (may be NULL) = the
+   *  components of the kNN graph (1: no join ran). Arguments, progress
+   *  ("knn", "mst") and statuses as exact_tree's. */
+  int32_t (*knn_tree)(int32_t device, const float* rows, uint64_t n, uint64_t dim, uint64_t stride,
+                      int32_t metric, uint64_t min_samples, uint64_t k_graph, float* core_out,
+                      chutoro_cuda_edge* tree_out, uint64_t* knn_components,
+                      chutoro_cuda_progress_fn progress, void* progress_context, char* error);
+
+  /** Must be NULL in v3 (room for later stages: distance tiles, NN-descent). */
+  void* reserved[3];
+} chutoro_cuda_v3;
 
 /** Signature of the exported entry point CHUTORO_CUDA_ENTRY_NAME. */
-typedef const chutoro_cuda_v2* (*chutoro_cuda_open_fn)(uint32_t host_abi_version, char* error);
+typedef const chutoro_cuda_v3* (*chutoro_cuda_open_fn)(uint32_t host_abi_version, char* error);
 
 #ifdef __cplusplus
 } /* extern "C" */

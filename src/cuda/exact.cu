@@ -12,11 +12,13 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstdio>
 #include <cstring>
 #include <span>
 
 #include "cuda/exact.cuh"
 #include "cuda/module_internal.hpp"
+#include "cuda/stage_status.cuh"
 
 namespace chutoro::cuda_detail {
 
@@ -29,9 +31,6 @@ static_assert(static_cast<int>(exact_metric::euclidean) == CHUTORO_CUDA_METRIC_E
 namespace {
 
 constexpr double kMiB = 1024.0 * 1024.0;
-
-/// Thrown through exact_hdbscan when the progress callback asks to stop.
-struct cancelled {};
 
 /// The heap budget of one row block: a quarter of the free memory, 16 MiB to 4 GiB.
 std::size_t heap_budget(std::size_t free_bytes) {
@@ -67,13 +66,8 @@ std::int32_t exact_stage(std::int32_t device, const float* rows, std::uint64_t n
                          float* core_out, chutoro_cuda_edge* tree_out, chutoro_cuda_progress_fn progress,
                          void* progress_context, char* error) {
   const char* limit_text = nullptr;
-  const long double limit = memory_limit(&limit_text);
-  if (limit < 0) {
-    return fail(
-        error, CHUTORO_CUDA_ERR_INVALID_ARGUMENT,
-        "CHUTORO_CUDA_MEMORY_LIMIT=\"%.60s\" is not a byte count (digits, optionally followed by K, M or G)",
-        limit_text);
-  }
+  long double limit = 0;
+  if (const std::int32_t s = read_memory_limit(&limit, &limit_text, error); s != CHUTORO_CUDA_OK) return s;
   std::size_t free_bytes = 0, total_bytes = 0;
   const cudaError_t e = cudaMemGetInfo(&free_bytes, &total_bytes);
   if (e != cudaSuccess) return translate(e, "cudaMemGetInfo", error);
@@ -104,38 +98,23 @@ std::int32_t exact_stage(std::int32_t device, const float* rows, std::uint64_t n
   in.stride = static_cast<std::size_t>(stride);
   in.metric = static_cast<exact_metric>(metric);
   in.min_samples = static_cast<std::size_t>(min_samples);
-  try {
-    const exact_tree t = exact_hdbscan(in, opt);
-    if (t.core.size() != n || t.edges.size() != n - 1) {
-      return fail(error, CHUTORO_CUDA_ERR_INTERNAL,
-                  "exact tree: %zu core distances, %zu edges for %llu items", t.core.size(), t.edges.size(),
-                  static_cast<unsigned long long>(n));
-    }
-    std::memcpy(core_out, t.core.data(), t.core.size() * sizeof(float));
-    static_assert(sizeof(forest_edge) == sizeof(chutoro_cuda_edge));
-    if (!t.edges.empty()) std::memcpy(tree_out, t.edges.data(), t.edges.size() * sizeof(forest_edge));
-    return CHUTORO_CUDA_OK;
-  } catch (const cancelled&) {
-    return fail(error, CHUTORO_CUDA_ERR_CANCELLED, "exact tree: cancelled");
-  } catch (const thrust::system::detail::bad_alloc&) {
-    return out_of_memory(device, n, dim, needed, error);
-  } catch (const thrust::system_error& x) {
-    if (x.code().category() == thrust::cuda_category()) {
-      const auto c = static_cast<cudaError_t>(x.code().value());
-      if (c == cudaErrorMemoryAllocation) return out_of_memory(device, n, dim, needed, error);
-      return translate(c, "exact tree", error);
-    }
-    return fail(error, CHUTORO_CUDA_ERR_CUDA, "exact tree: %s", x.what());
-  } catch (const std::bad_alloc&) {
-    return fail(error, CHUTORO_CUDA_ERR_OUT_OF_MEMORY,
-                "out of host memory: exact HDBSCAN* of %llu x %llu rows", static_cast<unsigned long long>(n),
-                static_cast<unsigned long long>(dim));
-  } catch (const chutoro::error& x) {
-    const bool bad_input =
-        x.code() == chutoro::error_code::invalid_argument || x.code() == chutoro::error_code::unsupported;
-    return fail(error, bad_input ? CHUTORO_CUDA_ERR_INVALID_ARGUMENT : CHUTORO_CUDA_ERR_INTERNAL, "%s",
-                x.what());
-  }
+  char host_what[128];
+  std::snprintf(host_what, sizeof host_what, "exact HDBSCAN* of %llu x %llu rows",
+                static_cast<unsigned long long>(n), static_cast<unsigned long long>(dim));
+  return run_stage(
+      "exact tree", host_what, error, [&] { return out_of_memory(device, n, dim, needed, error); },
+      [&]() -> std::int32_t {
+        const exact_tree t = exact_hdbscan(in, opt);
+        if (t.core.size() != n || t.edges.size() != n - 1) {
+          return fail(error, CHUTORO_CUDA_ERR_INTERNAL,
+                      "exact tree: %zu core distances, %zu edges for %llu items", t.core.size(),
+                      t.edges.size(), static_cast<unsigned long long>(n));
+        }
+        std::memcpy(core_out, t.core.data(), t.core.size() * sizeof(float));
+        static_assert(sizeof(forest_edge) == sizeof(chutoro_cuda_edge));
+        if (!t.edges.empty()) std::memcpy(tree_out, t.edges.data(), t.edges.size() * sizeof(forest_edge));
+        return CHUTORO_CUDA_OK;
+      });
 }
 
 }  // namespace chutoro::cuda_detail

@@ -60,7 +60,11 @@
 //     clustering", SIGMOD 2021, applied to the tiled scan; strictly greater,
 //     so a tie that the ids would decide is never skipped). A row's best is
 //     offered to its component by an atomic minimum of the weight key after
-//     each tile, tightening the bound for the next tiles. Then per component
+//     each tile, tightening the bound for the next tiles; each root starts
+//     from a real candidate, its edge to the next root, so the bound prunes
+//     from the first tile on. These rounds (join_components) start from any
+//     partition into components: knn.cuh starts them from its kNN forest,
+//     with a per-item floor above core[i] as the row and column bound. Then per component
 //     the lightest (w, pair) by two scatter-min passes over the rows, hooking
 //     (a component hooks onto the one its edge leads to; of a mutual pair the
 //     smaller root stays), pointer jumping, relabelling. The number of
@@ -115,7 +119,8 @@
 #include <string>
 #include <vector>
 
-#include "cuda/boruvka.cuh"  // forest_edge, order_key, offer, raw, CHUTORO_HD
+#include "cuda/boruvka.cuh"     // forest_edge, order_key, offer, raw, CHUTORO_HD
+#include "cuda/components.cuh"  // hooking, pointer jumping
 
 namespace chutoro::cuda_detail {
 
@@ -300,26 +305,44 @@ struct transpose {
 /// Step 2: rows r0 + t (t < count) fold columns [c0, c1) into their heaps
 /// (max-heaps of k values at heap[s * count + t], s < k). Columns are
 /// measured distance::kGroup at a time (the row's values loaded once).
+/// With `ids` (knn.cuh: the k nearest neighbours, not only their distances)
+/// each slot also holds the column's id at ids[s * count + t] and the heap
+/// orders (distance, id), so the kept neighbours do not depend on the tile
+/// order; the distances kept are the same either way.
 struct core_tile {
   distance dist;
   float* heap;
   std::size_t r0, count, k, c0, c1;
+  std::uint32_t* ids = nullptr;
 
-  CHUTORO_HD void push(std::size_t t, float d) const {
-    if (!(d < heap[t])) return;
+  /// (d1, j1) after (d2, j2) in the heap's order (ids only break ties when kept).
+  CHUTORO_HD bool after(float d1, std::uint32_t j1, float d2, std::uint32_t j2) const {
+    return d1 > d2 || (ids != nullptr && d1 == d2 && j1 > j2);
+  }
+  CHUTORO_HD std::uint32_t id_at(std::size_t s, std::size_t t) const {
+    return ids == nullptr ? 0 : ids[s * count + t];
+  }
+
+  CHUTORO_HD void push(std::size_t t, float d, std::size_t col) const {
+    const auto j = static_cast<std::uint32_t>(col);
+    if (!after(heap[t], id_at(0, t), d, j)) return;
     // Replace the top and sift down.
     std::size_t s = 0;
     for (;;) {
       const std::size_t l = 2 * s + 1;
       if (l >= k) break;
       std::size_t c = l;
-      if (l + 1 < k && heap[(l + 1) * count + t] > heap[l * count + t]) c = l + 1;
+      if (l + 1 < k && after(heap[(l + 1) * count + t], id_at(l + 1, t), heap[l * count + t], id_at(l, t)))
+        c = l + 1;
       const float hc = heap[c * count + t];
-      if (!(hc > d)) break;
+      const std::uint32_t ic = id_at(c, t);
+      if (!after(hc, ic, d, j)) break;
       heap[s * count + t] = hc;
+      if (ids != nullptr) ids[s * count + t] = ic;
       s = c;
     }
     heap[s * count + t] = d;
+    if (ids != nullptr) ids[s * count + t] = j;
   }
 
   CHUTORO_HD void operator()(std::size_t t) const {
@@ -335,12 +358,12 @@ struct core_tile {
       if (m == G) {
         dist.group(i, js, ds);
         for (int q = 0; q < G; ++q)
-          if (js[q] != i) push(t, ds[q]);
+          if (js[q] != i) push(t, ds[q], js[q]);
         m = 0;
       }
     }
     for (int q = 0; q < m; ++q)
-      if (js[q] != i) push(t, dist(i, js[q]));
+      if (js[q] != i) push(t, dist(i, js[q]), js[q]);
   }
 };
 
@@ -358,10 +381,14 @@ CHUTORO_HD inline std::uint32_t load(std::uint32_t& slot) {
 
 /// Step 3, the tiled scan: row i's lightest edge to another component over
 /// columns [c0, c1), kept in (row_w, row_p) across tiles, offered to its
-/// component's best_w.
+/// component's best_w. floor[i] <= the weight of every edge from i to another
+/// component (exact: core[i]; knn.cuh: also i's k-th neighbour distance, all
+/// k neighbours being inside i's component), so a row or a column whose
+/// floor exceeds the bound is skipped before measuring.
 struct scan_tile {
   distance dist;
   const float* core;
+  const float* floor;
   const std::uint32_t* comp;
   std::uint32_t* best_w;  // per root: weight key (atomic minimum)
   std::uint32_t* row_w;
@@ -371,8 +398,8 @@ struct scan_tile {
     const std::uint32_t ci = comp[i];
     std::uint32_t mw = row_w[i];
     u64 mp = row_p[i];
-    const float core_i = core[i];
-    const std::uint32_t own = weight_key(core_i);
+    const float core_i = core[i], floor_i = floor[i];
+    const std::uint32_t own = weight_key(floor_i);
     std::uint32_t bound = load(best_w[ci]);
     bound = mw < bound ? mw : bound;
     if (own > bound) return;  // every edge of i weighs >= core[i]
@@ -391,9 +418,11 @@ struct scan_tile {
     for (std::size_t j = c0; j < c1; ++j) {
       const std::uint32_t cj = comp[j];
       if (cj == ci) continue;
+      const float floor_j = floor[j];
+      if (weight_key(floor_i < floor_j ? floor_j : floor_i) > bound)
+        continue;  // no edge of (i, j) can be lighter
       const float core_j = core[j];
       const float lb = core_i < core_j ? core_j : core_i;
-      if (weight_key(lb) > bound) continue;  // no edge of (i, j) can be lighter
       js[m] = j, lbs[m] = lb, ++m;
       if (m == G) {
         dist.group(i, js, ds);
@@ -402,7 +431,7 @@ struct scan_tile {
       }
     }
     for (int q = 0; q < m; ++q) consider(js[q], lbs[q], dist(i, js[q]));
-    if (mw != row_w[i]) {
+    if (mw != row_w[i] || mp != row_p[i]) {  // a seed may be beaten by a smaller pair of its weight
       row_w[i] = mw, row_p[i] = mp;
       offer(best_w[ci], mw);
     }
@@ -441,7 +470,7 @@ struct hook {
     if (p == kNone) return;  // no other component: done
     const auto lo = static_cast<std::uint32_t>(p >> 32), hi = static_cast<std::uint32_t>(p & 0xFFFFFFFFull);
     const std::uint32_t s = comp[lo] == r ? comp[hi] : comp[lo];
-    if (best_p[s] == p && r < s) {  // mutual choice: the smaller root stays
+    if (!components::hooks(r, s, best_p[s] == p)) {  // mutual choice: the smaller root stays
       stays[k] = 1;
       return;
     }
@@ -460,21 +489,34 @@ struct reset_root {
   }
 };
 
-struct grandparent {
-  const std::uint32_t* parent;
-  CHUTORO_HD std::uint32_t operator()(std::uint32_t v) const { return parent[parent[v]]; }
+/// A seed for root roots[k]'s search: its edge to the next root (a real
+/// candidate, so the bound prunes from the first tile on).
+struct seed_root {
+  distance dist;
+  const float* core;
+  const std::uint32_t* roots;
+  std::size_t active;
+  std::uint32_t* best_w;
+  std::uint32_t* row_w;
+  u64* row_p;
+  CHUTORO_HD void operator()(std::size_t k) const {
+    const std::uint32_t i = roots[k], j = roots[k + 1 == active ? 0 : k + 1];
+    const float d = dist(i, j), lb = core[i] < core[j] ? core[j] : core[i];
+    const std::uint32_t wk = weight_key(lb < d ? d : lb);
+    row_w[i] = wk;
+    row_p[i] = i < j ? (u64{i} << 32) | j : (u64{j} << 32) | i;
+    offer(best_w[i], wk);  // i is its component's root
+  }
 };
-struct is_flat {
-  const std::uint32_t* parent;
-  CHUTORO_HD bool operator()(std::uint32_t v) const { return parent[parent[v]] == parent[v]; }
+struct is_root {
+  const std::uint32_t* comp;
+  CHUTORO_HD bool operator()(std::uint32_t i) const { return comp[i] == i; }
 };
 struct relabel {
   const std::uint32_t* parent;
   CHUTORO_HD std::uint32_t operator()(std::uint32_t c) const { return parent[c]; }
 };
-struct is_set {
-  CHUTORO_HD bool operator()(std::uint8_t x) const { return x != 0; }
-};
+using components::is_set;
 
 /// (w, a, b) order of tree edges.
 struct tree_order {
@@ -510,25 +552,108 @@ constexpr std::uint64_t exact_device_bytes(std::uint64_t n, std::uint64_t stride
   return 8 * n * stride + 4 * rows * k + 80 * n;
 }
 
+/// The components of a Borůvka on the implicit complete graph and the tree
+/// edges found so far: comp[i] = the root of i's component (an item of it,
+/// comp[root] == root); tree has room for n - 1 edges, the first `edges` set
+/// (d = the mutual reachability weight).
+struct join_state {
+  thrust::device_vector<std::uint32_t> comp;
+  thrust::device_vector<forest_edge> tree;
+  std::size_t edges = 0;
+};
+
+/// Step 3: Borůvka rounds on the complete mutual-reachability graph from the
+/// components of st until one is left; every round scans the columns in
+/// tiles of `cols` (see the file comment). floor: as scan_tile's.
+template <class Report>
+void join_components(const exact_impl::distance& dist, thrust::device_vector<float>& core,
+                     thrust::device_vector<float>& floor, std::size_t cols, join_state& st, Report&& report) {
+  using namespace exact_impl;
+  using thrust::counting_iterator;
+  const std::size_t n = st.comp.size();
+  thrust::device_vector<std::uint32_t>& comp = st.comp;
+  thrust::device_vector<std::uint32_t> parent(comp), roots(n), next_roots(n), jump(n);
+  thrust::device_vector<std::uint32_t> best_w(n, kNone32), row_w(n);
+  thrust::device_vector<u64> best_p(n, kNone), row_p(n);
+  thrust::device_vector<std::uint8_t> hooked(n), stays(n);
+  thrust::device_vector<forest_edge> edge_of(n);
+  // The roots: the items that name their own component.
+  std::size_t active = static_cast<std::size_t>(
+      thrust::copy_if(counting_iterator<std::uint32_t>(0),
+                      counting_iterator<std::uint32_t>(static_cast<std::uint32_t>(n)), roots.begin(),
+                      is_root{raw(comp)}) -
+      roots.begin());
+  std::size_t& edges = st.edges;
+  while (active > 1) {
+    thrust::fill(row_w.begin(), row_w.end(), kNone32);
+    thrust::fill(row_p.begin(), row_p.end(), kNone);
+    thrust::for_each(counting_iterator<std::size_t>(0), counting_iterator<std::size_t>(active),
+                     seed_root{dist, raw(core), raw(roots), active, raw(best_w), raw(row_w), raw(row_p)});
+    for (std::size_t c0 = 0; c0 < n; c0 += cols) {
+      thrust::for_each(counting_iterator<std::size_t>(0), counting_iterator<std::size_t>(n),
+                       scan_tile{dist, raw(core), raw(floor), raw(comp), raw(best_w), raw(row_w), raw(row_p),
+                                 c0, std::min(n, c0 + cols)});
+      report("mst", edges, n - 1);
+    }
+    thrust::for_each(counting_iterator<std::size_t>(0), counting_iterator<std::size_t>(n),
+                     best_pair_of{raw(comp), raw(best_w), raw(row_w), raw(row_p), raw(best_p)});
+    thrust::for_each(counting_iterator<std::size_t>(0), counting_iterator<std::size_t>(active),
+                     hook{raw(roots), raw(comp), raw(best_w), raw(best_p), raw(parent), raw(hooked),
+                          raw(stays), raw(edge_of)});
+    const auto e_end =
+        thrust::copy_if(edge_of.begin(), edge_of.begin() + static_cast<std::ptrdiff_t>(active),
+                        hooked.begin(), st.tree.begin() + static_cast<std::ptrdiff_t>(edges), is_set{});
+    const std::size_t added = static_cast<std::size_t>(e_end - st.tree.begin()) - edges;
+    expects(added > 0, error_code::internal, "GPU exact: a Borůvka round joined no components");
+    edges += added;
+    thrust::for_each(roots.begin(), roots.begin() + static_cast<std::ptrdiff_t>(active),
+                     reset_root{raw(best_w), raw(best_p)});
+    components::flatten_roots(parent, roots, active, jump);
+    active = components::keep_roots(roots, next_roots, stays, active);
+    thrust::transform(comp.begin(), comp.end(), comp.begin(), relabel{raw(parent)});
+  }
+  expects(edges == n - 1, error_code::internal,
+          "GPU exact: " + std::to_string(edges) + " tree edges for " + std::to_string(n) + " items");
+  report("mst", n - 1, n - 1);
+}
+
+/// The argument checks of exact_hdbscan (and knn_hdbscan): `what` names the stage.
+inline void check_exact_input(const exact_input& in, const std::string& what) {
+  const std::size_t n = in.n, stride = in.stride, ms = in.min_samples;
+  expects(stride >= in.dim && stride % 16 == 0 && stride > 0, error_code::invalid_argument,
+          what + ": row stride " + std::to_string(stride) + " for " + std::to_string(in.dim) +
+              " columns (expected a multiple of 16, at least the column count)");
+  expects(in.rows.size() == n * stride, error_code::invalid_argument,
+          what + ": " + std::to_string(in.rows.size()) + " values for " + std::to_string(n) +
+              " rows of stride " + std::to_string(stride));
+  expects(n < (std::size_t{1} << 32), error_code::unsupported,
+          what + ": " + std::to_string(n) + " items, at most 2^32 - 1");
+  expects(ms >= 1 && ms <= std::max<std::size_t>(n, 1), error_code::invalid_argument,
+          what + ": min_samples = " + std::to_string(ms) + " for " + std::to_string(n) +
+              " items (expected 1..n)");
+  expects(static_cast<int>(in.metric) >= 0 && static_cast<int>(in.metric) <= 4, error_code::invalid_argument,
+          what + ": unknown metric " + std::to_string(static_cast<int>(in.metric)));
+}
+
+/// Step 1: the rows uploaded and transposed to column-major (x_k of item i at
+/// k * n + i); the row-major copy is freed on return.
+inline thrust::device_vector<float> upload_columns(const exact_input& in) {
+  using thrust::counting_iterator;
+  thrust::device_vector<float> xt(in.n * in.stride);
+  thrust::device_vector<float> rows(in.rows.data(), in.rows.data() + in.rows.size());
+  const auto gather = thrust::make_transform_iterator(
+      counting_iterator<std::size_t>(0), exact_impl::transpose{exact_impl::raw(rows), in.n, in.stride});
+  thrust::copy(gather, gather + static_cast<std::ptrdiff_t>(in.n * in.stride), xt.begin());
+  return xt;
+}
+
 /// Exact core distances and minimum spanning tree under mutual reachability
 /// (see the file comment for the contract, algorithm, memory and errors).
 inline exact_tree exact_hdbscan(const exact_input& in, const exact_options& opt = {}) {
   using namespace exact_impl;
   using thrust::counting_iterator;
   const std::size_t n = in.n, stride = in.stride, ms = in.min_samples;
-  expects(stride >= in.dim && stride % 16 == 0 && stride > 0, error_code::invalid_argument,
-          "GPU exact: row stride " + std::to_string(stride) + " for " + std::to_string(in.dim) +
-              " columns (expected a multiple of 16, at least the column count)");
-  expects(in.rows.size() == n * stride, error_code::invalid_argument,
-          "GPU exact: " + std::to_string(in.rows.size()) + " values for " + std::to_string(n) +
-              " rows of stride " + std::to_string(stride));
-  expects(n < (std::size_t{1} << 32), error_code::unsupported,
-          "GPU exact: " + std::to_string(n) + " items, at most 2^32 - 1");
-  expects(ms >= 1 && ms <= std::max<std::size_t>(n, 1), error_code::invalid_argument,
-          "GPU exact: min_samples = " + std::to_string(ms) + " for " + std::to_string(n) +
-              " items (expected 1..n)");
-  expects(static_cast<int>(in.metric) >= 0 && static_cast<int>(in.metric) <= 4, error_code::invalid_argument,
-          "GPU exact: unknown metric " + std::to_string(static_cast<int>(in.metric)));
+  check_exact_input(in, "GPU exact");
   exact_tree out;
   out.core.assign(n, 0.0f);
   if (n == 0) return out;
@@ -538,14 +663,8 @@ inline exact_tree exact_hdbscan(const exact_input& in, const exact_options& opt 
   const std::size_t cols = std::min(n, opt.tile_cols > 0 ? opt.tile_cols : exact_tile_cols(n, stride));
 
   // 1. Upload and transpose.
-  thrust::device_vector<float> xt(n * stride);
-  {
-    thrust::device_vector<float> rows(in.rows.data(), in.rows.data() + in.rows.size());
-    const auto gather =
-        thrust::make_transform_iterator(counting_iterator<std::size_t>(0), transpose{raw(rows), n, stride});
-    thrust::copy(gather, gather + static_cast<std::ptrdiff_t>(n * stride), xt.begin());
-  }
-  const distance dist{raw(xt), n, stride, in.metric};
+  const thrust::device_vector<float> xt = upload_columns(in);
+  const distance dist{thrust::raw_pointer_cast(xt.data()), n, stride, in.metric};
 
   // 2. Core distances.
   thrust::device_vector<float> core(n, 0.0f);
@@ -570,56 +689,17 @@ inline exact_tree exact_hdbscan(const exact_input& in, const exact_options& opt 
   thrust::copy(core.begin(), core.end(), out.core.begin());
   if (n == 1) return out;
 
-  // 3. Borůvka rounds.
-  thrust::device_vector<std::uint32_t> comp(n), parent(n), roots(n), next_roots(n), jump(n);
-  thrust::device_vector<std::uint32_t> best_w(n, kNone32), row_w(n);
-  thrust::device_vector<u64> best_p(n, kNone), row_p(n);
-  thrust::device_vector<std::uint8_t> hooked(n), stays(n);
-  thrust::device_vector<forest_edge> edge_of(n), tree(n - 1);
-  thrust::sequence(comp.begin(), comp.end());
-  thrust::sequence(parent.begin(), parent.end());
-  thrust::sequence(roots.begin(), roots.end());
-  std::size_t active = n, edges = 0;
-  while (active > 1) {
-    thrust::fill(row_w.begin(), row_w.end(), kNone32);
-    thrust::fill(row_p.begin(), row_p.end(), kNone);
-    for (std::size_t c0 = 0; c0 < n; c0 += cols) {
-      thrust::for_each(counting_iterator<std::size_t>(0), counting_iterator<std::size_t>(n),
-                       scan_tile{dist, raw(core), raw(comp), raw(best_w), raw(row_w), raw(row_p), c0,
-                                 std::min(n, c0 + cols)});
-      report("mst", edges, n - 1);
-    }
-    thrust::for_each(counting_iterator<std::size_t>(0), counting_iterator<std::size_t>(n),
-                     best_pair_of{raw(comp), raw(best_w), raw(row_w), raw(row_p), raw(best_p)});
-    thrust::for_each(counting_iterator<std::size_t>(0), counting_iterator<std::size_t>(active),
-                     hook{raw(roots), raw(comp), raw(best_w), raw(best_p), raw(parent), raw(hooked),
-                          raw(stays), raw(edge_of)});
-    const auto e_end =
-        thrust::copy_if(edge_of.begin(), edge_of.begin() + static_cast<std::ptrdiff_t>(active),
-                        hooked.begin(), tree.begin() + static_cast<std::ptrdiff_t>(edges), is_set{});
-    const std::size_t added = static_cast<std::size_t>(e_end - tree.begin()) - edges;
-    expects(added > 0, error_code::internal, "GPU exact: a Borůvka round joined no components");
-    edges += added;
-    const auto r_begin = roots.begin(), r_end = roots.begin() + static_cast<std::ptrdiff_t>(active);
-    thrust::for_each(r_begin, r_end, reset_root{raw(best_w), raw(best_p)});
-    while (!thrust::all_of(r_begin, r_end, is_flat{raw(parent)})) {
-      thrust::transform(r_begin, r_end, jump.begin(), grandparent{raw(parent)});
-      thrust::scatter(jump.begin(), jump.begin() + static_cast<std::ptrdiff_t>(active), r_begin,
-                      parent.begin());
-    }
-    const auto kept = thrust::copy_if(r_begin, r_end, stays.begin(), next_roots.begin(), is_set{});
-    active = static_cast<std::size_t>(kept - next_roots.begin());
-    roots.swap(next_roots);
-    thrust::transform(comp.begin(), comp.end(), comp.begin(), relabel{raw(parent)});
-  }
-  expects(edges == n - 1, error_code::internal,
-          "GPU exact: " + std::to_string(edges) + " tree edges for " + std::to_string(n) + " items");
-  report("mst", n - 1, n - 1);
+  // 3. Borůvka rounds from singletons.
+  join_state st;
+  st.tree.resize(n - 1);
+  st.comp.resize(n);
+  thrust::sequence(st.comp.begin(), st.comp.end());
+  join_components(dist, core, core, cols, st, report);
 
   // 4. The tree in (w, a, b) order.
-  thrust::sort(tree.begin(), tree.end(), tree_order{});
+  thrust::sort(st.tree.begin(), st.tree.end(), tree_order{});
   out.edges.resize(n - 1);
-  thrust::copy(tree.begin(), tree.end(), out.edges.begin());
+  thrust::copy(st.tree.begin(), st.tree.end(), out.edges.begin());
   return out;
 }
 

@@ -21,12 +21,14 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <span>
 
 #include "cuda/boruvka.cuh"
 #include "cuda/module_internal.hpp"
+#include "cuda/stage_status.cuh"
 
 namespace chutoro::cuda_detail {
 
@@ -161,13 +163,8 @@ std::int32_t forest_stage(std::int32_t device, std::uint64_t n, const chutoro_cu
                           std::uint64_t m, const chutoro_cuda_edge* more, std::uint64_t m2, const float* core,
                           chutoro_cuda_edge* out, std::uint64_t* out_count, char* error) {
   const char* limit_text = nullptr;
-  const long double limit = memory_limit(&limit_text);
-  if (limit < 0) {
-    return fail(
-        error, CHUTORO_CUDA_ERR_INVALID_ARGUMENT,
-        "CHUTORO_CUDA_MEMORY_LIMIT=\"%.60s\" is not a byte count (digits, optionally followed by K, M or G)",
-        limit_text);
-  }
+  long double limit = 0;
+  if (const std::int32_t s = read_memory_limit(&limit, &limit_text, error); s != CHUTORO_CUDA_OK) return s;
   if (limit > 0 && static_cast<long double>(bytes_needed(n, m + m2)) > limit) {
     return fail(
         error, CHUTORO_CUDA_ERR_OUT_OF_MEMORY,
@@ -176,39 +173,26 @@ std::int32_t forest_stage(std::int32_t device, std::uint64_t n, const chutoro_cu
         static_cast<unsigned long long>(m + m2), static_cast<unsigned long long>(n),
         static_cast<double>(bytes_needed(n, m + m2)) / kMiB, limit_text);
   }
-  try {
-    const auto* e = reinterpret_cast<const forest_edge*>(edges);
-    const auto* e2 = reinterpret_cast<const forest_edge*>(more);
-    const std::vector<forest_edge> forest =
-        streamed_forest(static_cast<std::size_t>(n), std::span<const forest_edge>(e, e == nullptr ? 0 : m),
-                        std::span<const forest_edge>(e2, e2 == nullptr ? 0 : m2),
-                        std::span<const float>(core, core == nullptr ? 0 : n));
-    if (forest.size() > (n > 0 ? n - 1 : 0)) {
-      return fail(error, CHUTORO_CUDA_ERR_INTERNAL, "spanning forest: %zu edges on %llu items", forest.size(),
-                  static_cast<unsigned long long>(n));
-    }
-    if (!forest.empty()) std::memcpy(out, forest.data(), forest.size() * sizeof(forest_edge));
-    *out_count = forest.size();
-    return CHUTORO_CUDA_OK;
-  } catch (const thrust::system::detail::bad_alloc&) {
-    return out_of_memory(device, n, m + m2, error);
-  } catch (const thrust::system_error& x) {
-    if (x.code().category() == thrust::cuda_category()) {
-      const auto e = static_cast<cudaError_t>(x.code().value());
-      if (e == cudaErrorMemoryAllocation) return out_of_memory(device, n, m + m2, error);
-      return translate(e, "spanning forest", error);
-    }
-    return fail(error, CHUTORO_CUDA_ERR_CUDA, "spanning forest: %s", x.what());
-  } catch (const std::bad_alloc&) {
-    return fail(error, CHUTORO_CUDA_ERR_OUT_OF_MEMORY,
-                "out of host memory: the spanning forest of %llu edges on %llu items",
+  char host_what[128];
+  std::snprintf(host_what, sizeof host_what, "the spanning forest of %llu edges on %llu items",
                 static_cast<unsigned long long>(m + m2), static_cast<unsigned long long>(n));
-  } catch (const chutoro::error& x) {
-    const bool bad_input =
-        x.code() == chutoro::error_code::invalid_argument || x.code() == chutoro::error_code::unsupported;
-    return fail(error, bad_input ? CHUTORO_CUDA_ERR_INVALID_ARGUMENT : CHUTORO_CUDA_ERR_INTERNAL, "%s",
-                x.what());
-  }
+  return run_stage(
+      "spanning forest", host_what, error, [&] { return out_of_memory(device, n, m + m2, error); },
+      [&]() -> std::int32_t {
+        const auto* e = reinterpret_cast<const forest_edge*>(edges);
+        const auto* e2 = reinterpret_cast<const forest_edge*>(more);
+        const std::vector<forest_edge> forest = streamed_forest(
+            static_cast<std::size_t>(n), std::span<const forest_edge>(e, e == nullptr ? 0 : m),
+            std::span<const forest_edge>(e2, e2 == nullptr ? 0 : m2),
+            std::span<const float>(core, core == nullptr ? 0 : n));
+        if (forest.size() > (n > 0 ? n - 1 : 0)) {
+          return fail(error, CHUTORO_CUDA_ERR_INTERNAL, "spanning forest: %zu edges on %llu items",
+                      forest.size(), static_cast<unsigned long long>(n));
+        }
+        if (!forest.empty()) std::memcpy(out, forest.data(), forest.size() * sizeof(forest_edge));
+        *out_count = forest.size();
+        return CHUTORO_CUDA_OK;
+      });
 }
 
 }  // namespace chutoro::cuda_detail

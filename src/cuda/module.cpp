@@ -2,7 +2,7 @@
 // translation (host code: built by the host compiler against the CUDA
 // runtime API, linked with the static CUDA runtime into libchutoro_cuda.so).
 // The ABI is src/cuda/cuda_module.h; the forest stage is forest.cu, the
-// exact stage exact.cu.
+// exact stage exact.cu, the kNN-candidates stage knn.cu.
 #include <cuda_runtime_api.h>
 #include <dlfcn.h>
 
@@ -224,27 +224,35 @@ std::int32_t spanning_forest(std::int32_t device, std::uint64_t n, const chutoro
   });
 }
 
+/// The checks exact_tree and knn_tree share (`what` names the call).
+std::int32_t check_rows(const char* what, const float* rows, std::uint64_t n, std::uint64_t dim,
+                        std::uint64_t stride, std::int32_t metric, std::uint64_t min_samples,
+                        const float* core_out, const chutoro_cuda_edge* tree_out, char* error) {
+  if (n == 0 || n >= (std::uint64_t{1} << 32))
+    return fail(error, CHUTORO_CUDA_ERR_INVALID_ARGUMENT, "%s: n = %llu items (expected 1..2^32 - 1)", what,
+                static_cast<unsigned long long>(n));
+  if (dim == 0 || stride < dim || stride % 16 != 0)
+    return fail(error, CHUTORO_CUDA_ERR_INVALID_ARGUMENT,
+                "%s: row stride %llu for %llu columns (expected a multiple of 16, at least the columns)",
+                what, static_cast<unsigned long long>(stride), static_cast<unsigned long long>(dim));
+  if (metric < CHUTORO_CUDA_METRIC_EUCLIDEAN || metric > CHUTORO_CUDA_METRIC_ANGULAR)
+    return fail(error, CHUTORO_CUDA_ERR_INVALID_ARGUMENT, "%s: unknown metric code %d", what,
+                static_cast<int>(metric));
+  if (min_samples < 1 || min_samples > n)
+    return fail(error, CHUTORO_CUDA_ERR_INVALID_ARGUMENT, "%s: min_samples = %llu for %llu items", what,
+                static_cast<unsigned long long>(min_samples), static_cast<unsigned long long>(n));
+  if (rows == nullptr || core_out == nullptr || (n > 1 && tree_out == nullptr))
+    return fail(error, CHUTORO_CUDA_ERR_INVALID_ARGUMENT, "%s: a non-empty buffer is NULL", what);
+  return CHUTORO_CUDA_OK;
+}
+
 std::int32_t exact_tree(std::int32_t device, const float* rows, std::uint64_t n, std::uint64_t dim,
                         std::uint64_t stride, std::int32_t metric, std::uint64_t min_samples, float* core_out,
                         chutoro_cuda_edge* tree_out, chutoro_cuda_progress_fn progress,
                         void* progress_context, char* error) {
-  if (n == 0 || n >= (std::uint64_t{1} << 32))
-    return fail(error, CHUTORO_CUDA_ERR_INVALID_ARGUMENT, "exact_tree: n = %llu items (expected 1..2^32 - 1)",
-                static_cast<unsigned long long>(n));
-  if (dim == 0 || stride < dim || stride % 16 != 0)
-    return fail(
-        error, CHUTORO_CUDA_ERR_INVALID_ARGUMENT,
-        "exact_tree: row stride %llu for %llu columns (expected a multiple of 16, at least the columns)",
-        static_cast<unsigned long long>(stride), static_cast<unsigned long long>(dim));
-  if (metric < CHUTORO_CUDA_METRIC_EUCLIDEAN || metric > CHUTORO_CUDA_METRIC_ANGULAR)
-    return fail(error, CHUTORO_CUDA_ERR_INVALID_ARGUMENT, "exact_tree: unknown metric code %d",
-                static_cast<int>(metric));
-  if (min_samples < 1 || min_samples > n)
-    return fail(error, CHUTORO_CUDA_ERR_INVALID_ARGUMENT, "exact_tree: min_samples = %llu for %llu items",
-                static_cast<unsigned long long>(min_samples), static_cast<unsigned long long>(n));
-  if (rows == nullptr || core_out == nullptr || (n > 1 && tree_out == nullptr))
-    return fail(error, CHUTORO_CUDA_ERR_INVALID_ARGUMENT, "exact_tree: a non-empty buffer is NULL");
-  const std::int32_t status = check_runs(device, error);
+  std::int32_t status =
+      check_rows("exact_tree", rows, n, dim, stride, metric, min_samples, core_out, tree_out, error);
+  if (status == CHUTORO_CUDA_OK) status = check_runs(device, error);
   if (status != CHUTORO_CUDA_OK) return status;
   return with_device(device, error, [&](char* err) {
     return exact_stage(device, rows, n, dim, stride, metric, min_samples, core_out, tree_out, progress,
@@ -252,9 +260,25 @@ std::int32_t exact_tree(std::int32_t device, const float* rows, std::uint64_t n,
   });
 }
 
-const chutoro_cuda_v2 vtable = {
+std::int32_t knn_tree(std::int32_t device, const float* rows, std::uint64_t n, std::uint64_t dim,
+                      std::uint64_t stride, std::int32_t metric, std::uint64_t min_samples,
+                      std::uint64_t k_graph, float* core_out, chutoro_cuda_edge* tree_out,
+                      std::uint64_t* knn_components, chutoro_cuda_progress_fn progress,
+                      void* progress_context, char* error) {
+  std::int32_t status =
+      check_rows("knn_tree", rows, n, dim, stride, metric, min_samples, core_out, tree_out, error);
+  if (status == CHUTORO_CUDA_OK) status = check_runs(device, error);
+  if (status != CHUTORO_CUDA_OK) return status;
+  return with_device(device, error, [&](char* err) {
+    return knn_stage(device, rows, n, dim, stride, metric, min_samples, k_graph, core_out, tree_out,
+                     knn_components, progress, progress_context, err);
+  });
+}
+
+const chutoro_cuda_v3 vtable = {
     CHUTORO_CUDA_ABI_VERSION,
-    CHUTORO_CUDA_DETERMINISTIC | CHUTORO_CUDA_STAGE_SPANNING_FOREST | CHUTORO_CUDA_STAGE_EXACT_TREE,
+    CHUTORO_CUDA_DETERMINISTIC | CHUTORO_CUDA_STAGE_SPANNING_FOREST | CHUTORO_CUDA_STAGE_EXACT_TREE |
+        CHUTORO_CUDA_STAGE_KNN_TREE,
     CUDART_VERSION,
     0,  // min_compute_capability, set below
     CHUTORO_CUDA_BUILD_INFO,
@@ -263,7 +287,8 @@ const chutoro_cuda_v2 vtable = {
     &device_info,
     &spanning_forest,
     &exact_tree,
-    {nullptr, nullptr, nullptr, nullptr},
+    &knn_tree,
+    {nullptr, nullptr, nullptr},
 };
 
 }  // namespace
@@ -316,7 +341,7 @@ std::int32_t translate(cudaError_t e, const char* call, char* error) {
 
 }  // namespace chutoro::cuda_detail
 
-extern "C" __attribute__((visibility("default"))) const chutoro_cuda_v2* chutoro_cuda_open(
+extern "C" __attribute__((visibility("default"))) const chutoro_cuda_v3* chutoro_cuda_open(
     std::uint32_t host_abi_version, char* error) {
   using namespace chutoro::cuda_detail;
   if (host_abi_version != CHUTORO_CUDA_ABI_VERSION) {
@@ -327,8 +352,8 @@ extern "C" __attribute__((visibility("default"))) const chutoro_cuda_v2* chutoro
          static_cast<unsigned>(host_abi_version), static_cast<unsigned>(CHUTORO_CUDA_ABI_VERSION));
     return nullptr;
   }
-  static const chutoro_cuda_v2 table = [] {
-    chutoro_cuda_v2 t = vtable;
+  static const chutoro_cuda_v3 table = [] {
+    chutoro_cuda_v3 t = vtable;
     t.min_compute_capability = min_compute_capability();
     return t;
   }();

@@ -1,5 +1,5 @@
 // chutoro — what the CUDA module's translation units share (internal to
-// libchutoro_cuda.so: module.cpp, forest.cu, exact.cu). Needs the CUDA runtime headers.
+// libchutoro_cuda.so: module.cpp, forest.cu, exact.cu, knn.cu). Needs the CUDA runtime headers.
 #pragma once
 
 #include <cuda_runtime_api.h>
@@ -53,19 +53,27 @@ std::int32_t with_device(std::int32_t device, char* error, Body&& body) noexcept
 }
 
 /// The spanning-forest stage on the current device (forest.cu); arguments
-/// and result as chutoro_cuda_v2::spanning_forest, already checked: n <
+/// and result as chutoro_cuda_v3::spanning_forest, already checked: n <
 /// 2^32, non-empty buffers non-NULL, the device runs the module's code.
 std::int32_t forest_stage(std::int32_t device, std::uint64_t n, const chutoro_cuda_edge* edges,
                           std::uint64_t m, const chutoro_cuda_edge* more, std::uint64_t m2, const float* core,
                           chutoro_cuda_edge* out, std::uint64_t* out_count, char* error);
 
 /// The exact stage on the current device (exact.cu); arguments and result as
-/// chutoro_cuda_v2::exact_tree, already checked (shapes, metric code,
+/// chutoro_cuda_v3::exact_tree, already checked (shapes, metric code,
 /// min_samples, buffers, the device runs the module's code).
 std::int32_t exact_stage(std::int32_t device, const float* rows, std::uint64_t n, std::uint64_t dim,
                          std::uint64_t stride, std::int32_t metric, std::uint64_t min_samples,
                          float* core_out, chutoro_cuda_edge* tree_out, chutoro_cuda_progress_fn progress,
                          void* progress_context, char* error);
+
+/// The kNN-candidates stage on the current device (knn.cu); arguments and
+/// result as chutoro_cuda_v3::knn_tree, already checked as exact_stage's.
+std::int32_t knn_stage(std::int32_t device, const float* rows, std::uint64_t n, std::uint64_t dim,
+                       std::uint64_t stride, std::int32_t metric, std::uint64_t min_samples,
+                       std::uint64_t k_graph, float* core_out, chutoro_cuda_edge* tree_out,
+                       std::uint64_t* knn_components, chutoro_cuda_progress_fn progress,
+                       void* progress_context, char* error);
 
 /// CHUTORO_CUDA_MEMORY_LIMIT: the bytes (suffix K, M or G: KiB, MiB, GiB) a
 /// stage may plan to use; 0 when unset, -1 when malformed (*text: the value).

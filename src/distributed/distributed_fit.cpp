@@ -346,6 +346,9 @@ distributed_result distributed_fit(communicator& comm, const data_source& local,
             "distributed fit: sample_size must be >= 1 (got 0)");
     expects(p.build.candidates != candidate_mode::exact, error_code::unsupported,
             "distributed fit: candidates = exact is not distributed; use hnsw (FISHDBC) or auto");
+    expects(p.build.candidates != candidate_mode::knn, error_code::unsupported,
+            "distributed fit: candidates = knn (GPU kNN candidates) is not distributed; use hnsw (FISHDBC) "
+            "or auto");
     codec.emplace(local);
     expects(local.size() >= 1, error_code::invalid_argument,
             "distributed fit: this rank's slice holds no item");

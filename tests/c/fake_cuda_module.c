@@ -12,6 +12,8 @@
  *   bad_caps    caps claims the spanning-forest stage without the function
  *   bad_exact_caps  caps claims the exact stage without the function
  *   no_exact    two_gpus, but the module offers no exact stage
+ *   knn         two_gpus, and the module offers the kNN-candidates stage too
+ *               (knn_tree: exact_tree's answer, one kNN component)
  * Its spanning_forest (modes two_gpus and the like) returns the first n - 1
  * edges it is given, normalised to a < b: enough to test the host's
  * plumbing, not a forest. Its exact_tree reports progress once (stopping
@@ -150,9 +152,19 @@ static int32_t fake_exact_tree(int32_t device, const float* rows, uint64_t n, ui
   return CHUTORO_CUDA_OK;
 }
 
-__attribute__((visibility("default"))) const chutoro_cuda_v2* chutoro_cuda_open(uint32_t host_abi_version,
+static int32_t fake_knn_tree(int32_t device, const float* rows, uint64_t n, uint64_t dim, uint64_t stride,
+                             int32_t metric, uint64_t min_samples, uint64_t k_graph, float* core_out,
+                             chutoro_cuda_edge* tree_out, uint64_t* knn_components,
+                             chutoro_cuda_progress_fn progress, void* progress_context, char* error) {
+  (void)k_graph;
+  if (knn_components != NULL) *knn_components = 1;
+  return fake_exact_tree(device, rows, n, dim, stride, metric, min_samples, core_out, tree_out, progress,
+                         progress_context, error);
+}
+
+__attribute__((visibility("default"))) const chutoro_cuda_v3* chutoro_cuda_open(uint32_t host_abi_version,
                                                                                 char* error) {
-  static chutoro_cuda_v2 table;
+  static chutoro_cuda_v3 table;
   (void)host_abi_version;
   if (mode_is("refuse")) {
     say(error, CHUTORO_CUDA_ERR_INTERNAL, "the fake module refuses to open");
@@ -161,7 +173,8 @@ __attribute__((visibility("default"))) const chutoro_cuda_v2* chutoro_cuda_open(
   memset(&table, 0, sizeof table);
   table.abi_version = mode_is("wrong_abi") ? 99u : CHUTORO_CUDA_ABI_VERSION;
   table.caps = CHUTORO_CUDA_DETERMINISTIC | CHUTORO_CUDA_STAGE_SPANNING_FOREST |
-               (mode_is("no_exact") ? 0u : CHUTORO_CUDA_STAGE_EXACT_TREE);
+               (mode_is("no_exact") ? 0u : CHUTORO_CUDA_STAGE_EXACT_TREE) |
+               (mode_is("knn") ? CHUTORO_CUDA_STAGE_KNN_TREE : 0u);
   table.runtime_version = 13000;
   table.min_compute_capability = 75;
   table.build_info = "fake CUDA module (tests/c/fake_cuda_module.c)";
@@ -170,5 +183,6 @@ __attribute__((visibility("default"))) const chutoro_cuda_v2* chutoro_cuda_open(
   table.device_info = fake_device_info;
   table.spanning_forest = mode_is("bad_caps") ? NULL : fake_spanning_forest;
   table.exact_tree = (mode_is("bad_exact_caps") || mode_is("no_exact")) ? NULL : fake_exact_tree;
+  table.knn_tree = mode_is("knn") ? fake_knn_tree : NULL;
   return &table;
 }

@@ -295,7 +295,7 @@ TEST_F(Cli, DevicesSayWhyThereIsNone) {
   EXPECT_TRUE(j["module"].is_null());
   EXPECT_EQ(j["reason"], std::string("CHUTORO_CUDA_LIBRARY=") + CHUTORO_TEST_FAKE_CUDA +
                              ": CUDA module ABI version 99, "
-                             "but this chutoro speaks version 2; use the "
+                             "but this chutoro speaks version 3; use the "
                              "libchutoro_cuda.so built with it");
   scoped_env lib2("CHUTORO_CUDA_LIBRARY", CHUTORO_TEST_NO_ENTRY);
   j = run_json({"devices", "--json"});
@@ -1645,6 +1645,42 @@ TEST_F(Cli, DeviceCudaExactUsesTheModulesExactStage) {
       {"cluster", input, "--candidates", "exact", "--device", "cpu", "--output", c.string(), "--json"},
       "-u CHUTORO_DEVICE");
   EXPECT_EQ(slurp(g), slurp(c));
+}
+
+// --candidates knn: with --device cuda the module's kNN-candidates stage runs
+// (the stand-in module's chain tree; a module without it says so); on the
+// CPU (--device cpu, and auto) it is one clear error naming the fix.
+TEST_F(Cli, CandidatesKnnRunsOnlyOnTheGpu) {
+  need_data("clusterable_data.npy");
+  const std::string input = (data_dir / "clusterable_data.npy").string();
+  const fs::path g = dir_ / "gpu.csv";
+  for (const char* device : {"cpu", "auto"}) {
+    const run_result r =
+        run({"cluster", input, "--candidates", "knn", "--device", device, "--output", g.string()},
+            "-u CHUTORO_DEVICE");
+    EXPECT_EQ(r.rc, 1) << device;
+    EXPECT_EQ(count_lines(r.err), 1u) << r.err;
+    EXPECT_NE(r.err.find("candidates = knn (GPU kNN candidates) runs on a CUDA GPU only"), std::string::npos)
+        << r.err;
+    EXPECT_FALSE(fs::exists(g));
+  }
+  scoped_env lib("CHUTORO_CUDA_LIBRARY", CHUTORO_TEST_FAKE_CUDA);
+  {
+    scoped_env mode("CHUTORO_FAKE_CUDA", "two_gpus");  // a module without the stage
+    const run_result r =
+        run({"cluster", input, "--candidates", "knn", "--device", "cuda", "--output", g.string()},
+            "-u CHUTORO_DEVICE");
+    EXPECT_EQ(r.rc, 1);
+    EXPECT_NE(r.err.find("offers no kNN-candidates stage"), std::string::npos) << r.err;
+  }
+  scoped_env mode("CHUTORO_FAKE_CUDA", "knn");
+  const auto j = run_json(
+      {"cluster", input, "--candidates", "knn", "--device", "cuda", "--output", g.string(), "--json"},
+      "-u CHUTORO_DEVICE");
+  EXPECT_EQ(j["device"], "cuda");
+  EXPECT_EQ(j["candidates"], "knn");
+  EXPECT_EQ(j["candidates_requested"], "knn");
+  EXPECT_TRUE(fs::exists(g));
 }
 
 TEST_F(Cli, DeviceEnvironment) {

@@ -8,7 +8,7 @@
 // CudaModule: the real libchutoro_cuda.so (where the build has nvcc): it
 // loads and describes itself on any machine; without a GPU every query says
 // why, never crashes.
-// CudaGpu: the module's stages (forest, exact) on a GPU against the CPU; skipped with the
+// CudaGpu: the module's stages (forest, exact, knn) on a GPU against the CPU; skipped with the
 // reason where no GPU can be used (scripts/gpu_check.sh runs them on one).
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -132,7 +132,7 @@ TEST(CudaLoader, WrongAbiVersion) {
   scoped_env mode("CHUTORO_FAKE_CUDA", "wrong_abi");
   const cuda_error e = expect_cuda_error([] { cuda_module m(fake_path); });
   EXPECT_EQ(e.status(), cuda_status::library_invalid);
-  EXPECT_TRUE(contains(e.reason(), "CUDA module ABI version 99, but this chutoro speaks version 2"))
+  EXPECT_TRUE(contains(e.reason(), "CUDA module ABI version 99, but this chutoro speaks version 3"))
       << e.reason();
   EXPECT_TRUE(contains(e.reason(), fake_path)) << e.reason();
 }
@@ -214,6 +214,40 @@ TEST(CudaLoader, ExactTreePlumbing) {
     EXPECT_FALSE(m.has_exact_tree());
     const cuda_error e = expect_cuda_error([&] { (void)m.exact_tree(0, rows, 5, 3, 16, 0, 2, {}); });
     EXPECT_TRUE(contains(e.reason(), "offers no exact stage")) << e.reason();
+  }
+}
+
+// candidates = knn: a module without the stage says so; the CPU backend
+// (device cpu, and auto, which never picks it) refuses it naming the fix.
+TEST(CudaLoader, KnnCandidatesWithoutTheStageOrOnTheCpu) {
+  EXPECT_EQ(chutoro::parse_candidate_mode("knn"), chutoro::candidate_mode::knn);
+  EXPECT_EQ(chutoro::to_string(chutoro::candidate_mode::knn), "knn");
+  {
+    scoped_env mode("CHUTORO_FAKE_CUDA", "two_gpus");
+    cuda_module m(fake_path);
+    EXPECT_FALSE(m.has_knn_tree());
+    const std::vector<float> rows(5 * 16, 1.0f);
+    const cuda_error e =
+        expect_cuda_error([&] { (void)m.knn_tree(0, rows, 5, 3, 16, 0, 2, 0, nullptr, {}); });
+    EXPECT_EQ(e.code(), error_code::unsupported);
+    EXPECT_TRUE(contains(e.reason(), "offers no kNN-candidates stage")) << e.reason();
+  }
+  const auto d = chutoro_test::make_blobs(200, 4, 2, 0.1, 3);
+  chutoro::dense_source src(d.values, d.n, d.dim, chutoro::dense_metric::euclidean);
+  for (const auto device : {chutoro::device_kind::cpu, chutoro::device_kind::auto_select}) {
+    scoped_env no_env("CHUTORO_DEVICE", std::nullopt);
+    chutoro::params p;
+    p.build.candidates = chutoro::candidate_mode::knn;
+    p.build.device = device;
+    try {
+      (void)chutoro::fit(src, p);
+      FAIL() << "candidates = knn ran on the CPU";
+    } catch (const chutoro::error& e) {
+      EXPECT_EQ(e.code(), error_code::unsupported);
+      EXPECT_TRUE(contains(e.what(), "candidates = knn (GPU kNN candidates) runs on a CUDA GPU only"))
+          << e.what();
+      EXPECT_TRUE(contains(e.what(), "use device=cuda")) << e.what();
+    }
   }
 }
 
@@ -604,6 +638,36 @@ TEST_F(CudaGpu, ExactEqualsTheCpuExactMode) {
     EXPECT_TRUE(contains(e.reason(), "CHUTORO_CUDA_MEMORY_LIMIT=1M")) << e.reason();
   }
   EXPECT_EQ(module_->exact_tree(*device_, rows, v.rows, v.cols, v.stride, 0, 5, {}).edges.size(), 2999u);
+}
+
+// GPU kNN candidates through the whole pipeline (fit with device cuda,
+// candidates knn) against the CPU exact mode: exact core distances (float32
+// rounding), ARI >= 0.99; out of device memory is a clear error.
+TEST_F(CudaGpu, KnnCandidatesAgreeWithTheCpuExactMode) {
+  const auto d = chutoro_test::make_blobs(3000, 24, 6, 0.1, 22);
+  chutoro::dense_source src(d.values, d.n, d.dim, chutoro::dense_metric::euclidean);
+  chutoro::params p;
+  p.build.min_samples = 5;
+  p.selection.min_cluster_size = 20;
+  p.build.candidates = chutoro::candidate_mode::exact;
+  p.build.device = chutoro::device_kind::cpu;
+  const chutoro::result cpu = chutoro::fit(src, p);
+  p.build.candidates = chutoro::candidate_mode::knn;
+  p.build.device = chutoro::device_kind::cuda;
+  const chutoro::result gpu = chutoro::fit(src, p);
+  EXPECT_EQ(gpu.stats.device, chutoro::device_kind::cuda);
+  EXPECT_EQ(gpu.stats.candidates, chutoro::candidate_mode::knn);
+  for (std::size_t i = 0; i < cpu.tree.n; ++i)
+    ASSERT_NEAR(gpu.tree.core_distances[i], cpu.tree.core_distances[i], 1e-5 * cpu.tree.core_distances[i])
+        << i;
+  EXPECT_GE(chutoro_test::adjusted_rand(gpu.labels, cpu.labels), 0.99);
+  const chutoro::matrix_view v = *src.matrix();
+  const std::span<const float> rows(static_cast<const float*>(v.data), v.rows * v.stride);
+  scoped_env limit("CHUTORO_CUDA_MEMORY_LIMIT", "1M");
+  const cuda_error e = expect_cuda_error(
+      [&] { (void)module_->knn_tree(*device_, rows, v.rows, v.cols, v.stride, 0, 5, 0, nullptr, {}); });
+  EXPECT_EQ(e.status(), cuda_status::out_of_memory);
+  EXPECT_TRUE(contains(e.reason(), "kNN candidates of 3000 x 24 rows")) << e.reason();
 }
 
 TEST_F(CudaGpu, DeviceList) {

@@ -595,6 +595,20 @@ TEST(ModelFileFields, MinSamplesIsNamedNotTheItemCount) {
                      {"section KNNS", "field k = 4 differs from 6"});
 }
 
+// candidates = 4 (knn, GPU kNN candidates) is stored like exact (no graph
+// sections): an exact file marked 4 loads as a knn model; an hnsw file so
+// marked is refused (its graph sections do not belong to it).
+TEST(ModelFileFields, KnnModelsLoadAsKnn) {
+  const auto bytes =
+      crafted(chutoro::candidate_mode::exact).set<std::uint32_t>("PARM", kCandidates, 4).bytes();
+  const chutoro::model m = chutoro::model::from_bytes(bytes, nullptr, "crafted.chutoro");
+  EXPECT_EQ(m.parameters().build.candidates, chutoro::candidate_mode::knn);
+  EXPECT_EQ(m.stats().candidates, chutoro::candidate_mode::knn);
+  EXPECT_TRUE(
+      try_load(crafted(chutoro::candidate_mode::hnsw).set<std::uint32_t>("PARM", kCandidates, 4).bytes())
+          .threw);
+}
+
 TEST(ModelFileFields, EveryParameterIsRangeChecked) {
   struct field_case {
     std::size_t offset;
@@ -605,7 +619,11 @@ TEST(ModelFileFields, EveryParameterIsRangeChecked) {
   };
   const double nan = std::numeric_limits<double>::quiet_NaN(), inf = std::numeric_limits<double>::infinity();
   const std::vector<field_case> cases = {
-      {kCandidates, 4, 4, 0, {"field candidates = 4", "[0, 3]", "0 hnsw, 1 exact, 2 auto chose exact"}},
+      {kCandidates,
+       4,
+       5,
+       0,
+       {"field candidates = 5", "[0, 4]", "0 hnsw, 1 exact, 2 auto chose exact", "4 knn"}},
       {kCandidates, 4, 0xFFFFFFFFu, 0, {"field candidates = 4294967295"}},
       {kM, 8, 1, 0, {"field m = 1", "[2, 1024]"}},
       {kM, 8, 1025, 0, {"field m = 1025", "[2, 1024]"}},
@@ -842,8 +860,10 @@ TEST(ModelFileFields, ParallelCandidateEdgesRoundTrip) {
   model_file_bytes g(once);
   bool smallest = false;
   for (std::uint64_t e = 0; e < g.get<std::uint64_t>("FRST", 0); ++e)
-    if (std::min(g.get<std::uint32_t>("FRST", 8 + 12 * e), g.get<std::uint32_t>("FRST", 12 + 12 * e)) == tie_a &&
-        std::max(g.get<std::uint32_t>("FRST", 8 + 12 * e), g.get<std::uint32_t>("FRST", 12 + 12 * e)) == tie_b)
+    if (std::min(g.get<std::uint32_t>("FRST", 8 + 12 * e), g.get<std::uint32_t>("FRST", 12 + 12 * e)) ==
+            tie_a &&
+        std::max(g.get<std::uint32_t>("FRST", 8 + 12 * e), g.get<std::uint32_t>("FRST", 12 + 12 * e)) ==
+            tie_b)
       smallest = g.get<float>("FRST", 16 + 12 * e) == tie_d;
   EXPECT_TRUE(smallest) << "the forest did not keep the smallest raw distance of the tied parallel edges";
 }

@@ -130,7 +130,7 @@ def test_unfitted_estimator():
         ({"cluster_selection_epsilon": float("nan")}, ValueError, r"cluster_selection_epsilon must be a finite"),
         ({"cluster_selection_epsilon": "0"}, TypeError, r"cluster_selection_epsilon must be a number"),
         ({"allow_single_cluster": "yes"}, TypeError, r"allow_single_cluster must be a bool"),
-        ({"candidates": "brute"}, ValueError, r"candidates: unknown value 'brute' \(expected auto or hnsw or exact\)"),
+        ({"candidates": "brute"}, ValueError, r"candidates: unknown value 'brute' \(expected auto or hnsw or exact or knn\)"),
         ({"m": 1}, ValueError, r"m \(HNSW links per node\) must be in \[2, 1024\] \(got 1\)"),
         ({"m": 5000}, ValueError, r"must be in \[2, 1024\] \(got 5000\)"),
         ({"ef_construction": 0}, ValueError, r"ef_construction must be in \[1, 100000\] \(got 0\)"),

@@ -4,7 +4,8 @@
 //
 //   executor             the threads of a call (execution_scope)
 //   candidate generator  FISHDBC's HNSW build + harvest (extend_hnsw) and the
-//                        exact mode's all-pairs core distances + tree (build_exact)
+//                        exact mode's all-pairs core distances + tree (build_exact),
+//                        GPU kNN candidates (build_knn, CUDA backend only)
 //   spanning-forest      compactions and final trees of the candidate graph
 //     solver             (forest_solver, src/core/mst/candidate_graph.hpp)
 //   distance tiles       rows x cols blocks of distances (distance_tile)
@@ -90,6 +91,12 @@ class backend : public forest_solver {
   /// with the same result. Adds to `stats`.
   [[nodiscard]] virtual spanning_tree build_exact(const data_source& data, const build_params& bp,
                                                   fit_stats& stats, const progress_fn& progress) const = 0;
+  /// GPU candidates (candidates = knn, src/cuda/knn.cuh): exact core
+  /// distances and the spanning tree of the exact kNN graph joined across its
+  /// components. Only the CUDA backend has it; this default throws
+  /// error(unsupported) naming the device to use.
+  [[nodiscard]] virtual spanning_tree build_knn(const data_source& data, const build_params& bp,
+                                                fit_stats& stats, const progress_fn& progress) const;
 
   // ---- distance tiles
   /// out[r * cols.size() + c] = d(rows[r], cols[c]) for the items of `data`

@@ -314,6 +314,14 @@ spanning_tree cpu_backend::extend_hnsw(hnsw_state& s, const data_source& data, c
       data, [&](const auto& dist) { return extend_with(s, data.size(), bp, dist, stats, progress); });
 }
 
+spanning_tree backend::build_knn(const data_source&, const build_params&, fit_stats&,
+                                 const progress_fn&) const {
+  throw error(error_code::unsupported,
+              "candidates = knn (GPU kNN candidates) runs on a CUDA GPU only, and this fit runs on the CPU "
+              "(device=cpu, or device=auto, which never picks the GPU kNN stage): use device=cuda, or "
+              "candidates = hnsw (FISHDBC) or exact on the CPU");
+}
+
 spanning_tree cpu_backend::build_exact(const data_source& data, const build_params& bp, fit_stats& stats,
                                        const progress_fn& progress) const {
   const std::size_t n = data.size();

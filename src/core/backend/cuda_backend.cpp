@@ -8,7 +8,12 @@
 //    euclidean, cosine, manhattan; product_source: inner_product, angular):
 //    core distances and the tree on the device (src/cuda/exact.cuh), the
 //    hierarchy on the host. Other sources' exact mode stays on the CPU (the
-//    GPU has no stage for them), as does any stage the module lacks.
+//    GPU has no stage for them), as does any stage the module lacks;
+//  - GPU candidates (candidates = knn) of the same dense float32 sources:
+//    the exact kNN graph, its forest and the exact join of its components
+//    on the device (src/cuda/knn.cuh), the hierarchy on the host. This mode
+//    exists only here: other sources, or a module without the stage, are
+//    error(unsupported) naming why.
 // Every other stage is the CPU's.
 //
 // Which stages `auto` may use is the promotion gate (DESIGN.md section 4): a
@@ -17,6 +22,7 @@
 // docs/gpu.md). promoted_stages lists them; it is empty until such a
 // measurement exists, so `auto` runs on the CPU and says why, without
 // loading the module (no CUDA runtime start-up for CPU runs).
+#include <algorithm>
 #include <chrono>
 #include <chutoro/error.hpp>
 #include <chutoro/metrics.hpp>
@@ -37,11 +43,16 @@ namespace {
 /// same result). None yet: no GPU measurement has been made (docs/gpu.md).
 constexpr bool forest_promoted = false;
 constexpr bool exact_promoted = false;
+/// The kNN-candidates stage is never reached through `auto` (candidates =
+/// knn must be asked for, and the CPU backend refuses it); the gate stays
+/// closed until a GPU measurement exists (scripts/gpu_check.sh).
+constexpr bool knn_promoted = false;
 
 /// Which stages a cuda_backend runs on the GPU.
 struct gpu_stages {
   bool forest = true;
   bool exact = true;
+  bool knn = true;
 };
 
 /// The module's metric code for `data` when the exact stage takes it (dense
@@ -99,6 +110,37 @@ class cuda_backend final : public cpu_backend {
     return tree;
   }
 
+  [[nodiscard]] spanning_tree build_knn(const data_source& data, const build_params& bp, fit_stats& stats,
+                                        const progress_fn& progress) const override {
+    if (!stages_.knn) return cpu_backend::build_knn(data, bp, stats, progress);
+    expects(module_.has_knn_tree(), error_code::unsupported,
+            "candidates = knn: the CUDA module " + module_.file().string() +
+                " offers no kNN-candidates stage (caps lacks CHUTORO_CUDA_STAGE_KNN_TREE)");
+    const std::int32_t metric = exact_metric_code(data);
+    expects(metric >= 0, error_code::unsupported,
+            "candidates = knn on the GPU takes dense float32 vectors under euclidean, cosine, manhattan, "
+            "inner_product or angular; data source '" +
+                data.name() + "' is not one (use candidates = hnsw or exact)");
+    const matrix_view v = *data.matrix();
+    const std::size_t n = v.rows;
+    const auto t0 = std::chrono::steady_clock::now();
+    std::size_t components = 0;
+    spanning_tree tree =
+        module_.knn_tree(device_, std::span<const float>(static_cast<const float*>(v.data), n * v.stride), n,
+                         v.cols, v.stride, metric, bp.min_samples.value(), 0, &components,
+                         [&](std::string_view stage, std::size_t done, std::size_t total) {
+                           if (progress) progress(stage, done, total);
+                         });
+    // All pairs for the kNN lists; the edges offered to the forest (n k, k =
+    // 2 min_samples capped at n - 1); the join rounds' distances are not counted.
+    const std::uint64_t k =
+        std::min<std::uint64_t>(n - 1, std::max<std::uint64_t>(1, 2 * bp.min_samples.value()));
+    stats.distance_computations += std::uint64_t(n) * (n - 1);
+    stats.candidate_edges += std::uint64_t(n) * k;
+    stats.seconds_graph += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    return tree;
+  }
+
   [[nodiscard]] std::vector<raw_edge> minimum_spanning_forest(std::size_t n, std::span<const raw_edge> edges,
                                                               std::span<const raw_edge> more,
                                                               std::span<const float> core) const override {
@@ -135,14 +177,14 @@ std::shared_ptr<const backend> make_cuda_backend() {
 }
 
 std::shared_ptr<const backend> promoted_cuda_backend(std::string* reason) {
-  if (!forest_promoted && !exact_promoted) {
+  if (!forest_promoted && !exact_promoted && !knn_promoted) {
     *reason = auto_fallback_reason;
     return nullptr;
   }
   try {
     const cuda_module& module = require_cuda_module();
     return std::make_shared<cuda_backend>(module, module.pick_device(),
-                                          gpu_stages{forest_promoted, exact_promoted});
+                                          gpu_stages{forest_promoted, exact_promoted, knn_promoted});
   } catch (const cuda_error& e) {
     if (!gpu_unavailable(e.status())) throw;
     *reason = "no usable GPU: " + e.reason();

@@ -1,5 +1,5 @@
 // chutoro — the CUDA module loader (dlopen) and the checked wrapper around
-// its chutoro_cuda_v2 v-table. See cuda_loader.hpp.
+// its chutoro_cuda_v3 v-table. See cuda_loader.hpp.
 #include "core/backend/cuda_loader.hpp"
 
 #include <dlfcn.h>
@@ -108,7 +108,7 @@ cuda_module::cuda_module(const fs::path& file) : file_(file) {
     static_assert(sizeof(open_fn) == sizeof(sym));
     std::memcpy(&open_fn, &sym, sizeof(sym));
     char* err = fresh_error_buffer();
-    const chutoro_cuda_v2* vt = open_fn(CHUTORO_CUDA_ABI_VERSION, err);
+    const chutoro_cuda_v3* vt = open_fn(CHUTORO_CUDA_ABI_VERSION, err);
     if (vt == nullptr) {
       invalid(file_, std::string(CHUTORO_CUDA_ENTRY_NAME) +
                          " failed: " + message_or(err, "it returned NULL without a message"));
@@ -125,7 +125,7 @@ cuda_module::~cuda_module() {
   if (handle_ != nullptr) ::dlclose(handle_);
 }
 
-void cuda_module::adopt(const chutoro_cuda_v2* vt) {
+void cuda_module::adopt(const chutoro_cuda_v3* vt) {
   if (vt->abi_version != CHUTORO_CUDA_ABI_VERSION) {
     // Another layout: nothing else in it can be trusted.
     invalid(file_, "CUDA module ABI version " + std::to_string(vt->abi_version) +
@@ -140,13 +140,13 @@ void cuda_module::adopt(const chutoro_cuda_v2* vt) {
   require(vt_.device_count != nullptr, "device_count");
   require(vt_.device_info != nullptr, "device_info");
   require(vt_.build_info != nullptr, "build_info");
-  if ((vt_.caps & ~CHUTORO_CUDA_CAPS_ALL_V2) != 0) {
+  if ((vt_.caps & ~CHUTORO_CUDA_CAPS_ALL_V3) != 0) {
     char buf[16];
-    std::snprintf(buf, sizeof buf, "%x", vt_.caps & ~CHUTORO_CUDA_CAPS_ALL_V2);
+    std::snprintf(buf, sizeof buf, "%x", vt_.caps & ~CHUTORO_CUDA_CAPS_ALL_V3);
     invalid(file_,
             std::string("caps has unknown bits 0x") + buf +
-                " (ABI version 2 knows CHUTORO_CUDA_DETERMINISTIC, CHUTORO_CUDA_STAGE_SPANNING_FOREST and "
-                "CHUTORO_CUDA_STAGE_EXACT_TREE)");
+                " (ABI version 3 knows CHUTORO_CUDA_DETERMINISTIC, CHUTORO_CUDA_STAGE_SPANNING_FOREST, "
+                "CHUTORO_CUDA_STAGE_EXACT_TREE and CHUTORO_CUDA_STAGE_KNN_TREE)");
   }
   const bool has_forest = (vt_.caps & CHUTORO_CUDA_STAGE_SPANNING_FOREST) != 0;
   if (has_forest != (vt_.spanning_forest != nullptr)) {
@@ -161,9 +161,14 @@ void cuda_module::adopt(const chutoro_cuda_v2* vt) {
                        ? "caps has CHUTORO_CUDA_STAGE_EXACT_TREE but v-table field exact_tree is NULL"
                        : "v-table field exact_tree is set but caps lacks CHUTORO_CUDA_STAGE_EXACT_TREE");
   }
+  const bool has_knn = (vt_.caps & CHUTORO_CUDA_STAGE_KNN_TREE) != 0;
+  if (has_knn != (vt_.knn_tree != nullptr)) {
+    invalid(file_, has_knn ? "caps has CHUTORO_CUDA_STAGE_KNN_TREE but v-table field knn_tree is NULL"
+                           : "v-table field knn_tree is set but caps lacks CHUTORO_CUDA_STAGE_KNN_TREE");
+  }
   for (std::size_t k = 0; k < sizeof(vt_.reserved) / sizeof(vt_.reserved[0]); ++k) {
     if (vt_.reserved[k] != nullptr)
-      invalid(file_, "v-table field reserved[" + std::to_string(k) + "] must be NULL in ABI version 2");
+      invalid(file_, "v-table field reserved[" + std::to_string(k) + "] must be NULL in ABI version 3");
   }
   if (vt_.runtime_version <= 0 || vt_.min_compute_capability <= 0) {
     invalid(file_, "v-table fields runtime_version (" + std::to_string(vt_.runtime_version) +
@@ -315,6 +320,28 @@ std::int32_t bridge_progress(void* context, const char* stage, std::uint64_t don
 
 }  // namespace
 
+/// The tree a stage returned, checked (a < b < n, d >= 0, (d, a, b) order) and converted.
+spanning_tree cuda_module::checked_tree(const char* call, std::size_t n, std::vector<float>&& core,
+                                        const std::vector<raw_edge>& edges) const {
+  spanning_tree tree;
+  tree.n = n;
+  tree.core_distances = std::move(core);
+  tree.edges.reserve(edges.size());
+  for (std::size_t k = 0; k < edges.size(); ++k) {
+    const raw_edge& e = edges[k];
+    if (e.a >= e.b || e.b >= n || !(e.d >= 0.0f) ||
+        (k > 0 && (e.d < edges[k - 1].d || (e.d == edges[k - 1].d && e.a < edges[k - 1].a)))) {
+      throw cuda_error(cuda_status::failed, error_code::internal,
+                       file_.string() + ": " + call + " returned edge " + std::to_string(k) +
+                           " (0-based) = (" + std::to_string(e.a) + ", " + std::to_string(e.b) + ", " +
+                           std::to_string(e.d) + ") for " + std::to_string(n) +
+                           " items (needs a < b < n, d >= 0, (d, a, b) order)");
+    }
+    tree.edges.push_back({e.a, e.b, static_cast<double>(e.d)});
+  }
+  return tree;
+}
+
 spanning_tree cuda_module::exact_tree(
     int device, std::span<const float> rows, std::size_t n, std::size_t dim, std::size_t stride,
     std::int32_t metric, std::size_t min_samples,
@@ -328,32 +355,44 @@ spanning_tree cuda_module::exact_tree(
                      "exact tree: " + std::to_string(rows.size()) + " values for " + std::to_string(n) +
                          " rows of stride " + std::to_string(stride));
   }
-  spanning_tree tree;
-  tree.n = n;
-  tree.core_distances.assign(n, 0.0f);
+  std::vector<float> core(n, 0.0f);
   std::vector<raw_edge> edges(n > 0 ? n - 1 : 0);
   progress_bridge bridge{&progress, nullptr};
   char* err = fresh_error_buffer();
-  const std::int32_t status =
-      vt_.exact_tree(device, rows.data(), n, dim, stride, metric, min_samples, tree.core_distances.data(),
-                     reinterpret_cast<chutoro_cuda_edge*>(edges.data()),
-                     progress ? &bridge_progress : nullptr, &bridge, err);
+  const std::int32_t status = vt_.exact_tree(device, rows.data(), n, dim, stride, metric, min_samples,
+                                             core.data(), reinterpret_cast<chutoro_cuda_edge*>(edges.data()),
+                                             progress ? &bridge_progress : nullptr, &bridge, err);
   if (bridge.thrown) std::rethrow_exception(bridge.thrown);  // the host's own cancellation
   if (status != CHUTORO_CUDA_OK) fail("exact_tree", status, err);
-  tree.edges.reserve(edges.size());
-  for (std::size_t k = 0; k < edges.size(); ++k) {
-    const raw_edge& e = edges[k];
-    if (e.a >= e.b || e.b >= n || !(e.d >= 0.0f) ||
-        (k > 0 && (e.d < edges[k - 1].d || (e.d == edges[k - 1].d && e.a < edges[k - 1].a)))) {
-      throw cuda_error(cuda_status::failed, error_code::internal,
-                       file_.string() + ": exact_tree returned edge " + std::to_string(k) + " (0-based) = (" +
-                           std::to_string(e.a) + ", " + std::to_string(e.b) + ", " + std::to_string(e.d) +
-                           ") for " + std::to_string(n) +
-                           " items (needs a < b < n, d >= 0, (d, a, b) order)");
-    }
-    tree.edges.push_back({e.a, e.b, static_cast<double>(e.d)});
+  return checked_tree("exact_tree", n, std::move(core), edges);
+}
+
+spanning_tree cuda_module::knn_tree(
+    int device, std::span<const float> rows, std::size_t n, std::size_t dim, std::size_t stride,
+    std::int32_t metric, std::size_t min_samples, std::size_t k_graph, std::size_t* knn_components,
+    const std::function<void(std::string_view, std::size_t, std::size_t)>& progress) const {
+  if (!has_knn_tree()) {
+    throw cuda_error(
+        cuda_status::failed, error_code::unsupported,
+        file_.string() + " offers no kNN-candidates stage (caps lacks CHUTORO_CUDA_STAGE_KNN_TREE)");
   }
-  return tree;
+  if (rows.size() != n * stride) {
+    throw cuda_error(cuda_status::failed, error_code::invalid_argument,
+                     "knn tree: " + std::to_string(rows.size()) + " values for " + std::to_string(n) +
+                         " rows of stride " + std::to_string(stride));
+  }
+  std::vector<float> core(n, 0.0f);
+  std::vector<raw_edge> edges(n > 0 ? n - 1 : 0);
+  std::uint64_t components = 0;
+  progress_bridge bridge{&progress, nullptr};
+  char* err = fresh_error_buffer();
+  const std::int32_t status = vt_.knn_tree(device, rows.data(), n, dim, stride, metric, min_samples, k_graph,
+                                           core.data(), reinterpret_cast<chutoro_cuda_edge*>(edges.data()),
+                                           &components, progress ? &bridge_progress : nullptr, &bridge, err);
+  if (bridge.thrown) std::rethrow_exception(bridge.thrown);
+  if (status != CHUTORO_CUDA_OK) fail("knn_tree", status, err);
+  if (knn_components != nullptr) *knn_components = static_cast<std::size_t>(components);
+  return checked_tree("knn_tree", n, std::move(core), edges);
 }
 
 // ---- finding the module ------------------------------------------------------

@@ -85,6 +85,7 @@ class cuda_module {
   [[nodiscard]] bool has_exact_tree() const noexcept {
     return (vt_.caps & CHUTORO_CUDA_STAGE_EXACT_TREE) != 0;
   }
+  [[nodiscard]] bool has_knn_tree() const noexcept { return (vt_.caps & CHUTORO_CUDA_STAGE_KNN_TREE) != 0; }
   /// The CUDA runtime inside, 1000 * major + 10 * minor.
   [[nodiscard]] int runtime_version() const noexcept { return vt_.runtime_version; }
   /// The oldest compute capability it has code for, 10 * major + minor.
@@ -131,12 +132,28 @@ class cuda_module {
       std::int32_t metric, std::size_t min_samples,
       const std::function<void(std::string_view, std::size_t, std::size_t)>& progress) const;
 
+  /// GPU candidates for FISHDBC (src/cuda/knn.cuh) on the rows, metrics and
+  /// device of exact_tree: the exact kNN graph (k = min(n - 1,
+  /// max(min_samples - 1, k_graph, 1)); k_graph 0: 2 min_samples), its minimum
+  /// spanning forest under mutual reachability, its components joined by
+  /// exact lightest cross-component edges; the same spanning_tree shape as
+  /// exact_tree (exact core distances; an approximate tree).
+  /// *knn_components (may be null): the kNN graph's components. Progress
+  /// ("knn", "mst") and throws as exact_tree's (unsupported when the module
+  /// lacks CHUTORO_CUDA_STAGE_KNN_TREE).
+  [[nodiscard]] spanning_tree knn_tree(
+      int device, std::span<const float> rows, std::size_t n, std::size_t dim, std::size_t stride,
+      std::int32_t metric, std::size_t min_samples, std::size_t k_graph, std::size_t* knn_components,
+      const std::function<void(std::string_view, std::size_t, std::size_t)>& progress) const;
+
  private:
-  void adopt(const chutoro_cuda_v2* vt);
+  void adopt(const chutoro_cuda_v3* vt);
+  [[nodiscard]] spanning_tree checked_tree(const char* call, std::size_t n, std::vector<float>&& core,
+                                           const std::vector<raw_edge>& edges) const;
   [[noreturn]] void fail(const std::string& what, std::int32_t status, const char* message) const;
 
   void* handle_ = nullptr;
-  chutoro_cuda_v2 vt_{};
+  chutoro_cuda_v3 vt_{};
   std::filesystem::path file_;
   std::string build_info_;
 };

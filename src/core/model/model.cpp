@@ -327,8 +327,10 @@ spanning_tree model::impl::graph_stage(std::optional<detail::hnsw_state>& state,
                                        const progress_fn& progress) const {
   st.device = backend.device;
   st.device_fallback_reason = backend.fallback_reason;
-  st.candidates = state ? candidate_mode::hnsw : candidate_mode::exact;
+  const bool knn = !state && p.build.candidates == candidate_mode::knn;
+  st.candidates = state ? candidate_mode::hnsw : knn ? candidate_mode::knn : candidate_mode::exact;
   if (state) return backend.ptr->extend_hnsw(*state, *data, p.build, st, progress);
+  if (knn) return backend.ptr->build_knn(*data, p.build, st, progress);
   return backend.ptr->build_exact(*data, p.build, st, progress);
 }
 

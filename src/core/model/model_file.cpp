@@ -555,7 +555,9 @@ std::vector<std::byte> model::to_bytes() const {
   w.put<std::uint64_t>(*b.min_samples);
   // The resolved mode (the graph state), and whether auto chose it.
   const bool by_auto = b.candidates == candidate_mode::auto_select;
-  w.put<std::uint32_t>(m.hnsw ? (by_auto ? 3 : 0) : (by_auto ? 2 : 1));
+  w.put<std::uint32_t>(m.hnsw                                ? (by_auto ? 3 : 0)
+                       : b.candidates == candidate_mode::knn ? 4
+                                                             : (by_auto ? 2 : 1));
   w.put<std::uint64_t>(b.m), w.put<std::uint64_t>(b.ef_construction), w.put<std::uint64_t>(b.seed);
   w.put<std::uint64_t>(b.batch_size), w.put<std::uint64_t>(b.compaction_factor),
       w.put<std::uint64_t>(b.compaction_min_edges);
@@ -638,11 +640,12 @@ model model::from_bytes(std::span<const std::byte> bytes, std::shared_ptr<data_s
   r.next_section(kParams);
   const std::string at_most_n = "at most the item count n";
   const auto min_samples = r.in_range<std::uint64_t>("min_samples", 1, lim::max_items, at_most_n);
-  const auto stored_candidates =
-      r.in_range<std::uint32_t>("candidates", 0, 3, "0 hnsw, 1 exact, 2 auto chose exact, 3 auto chose hnsw");
+  const auto stored_candidates = r.in_range<std::uint32_t>(
+      "candidates", 0, 4, "0 hnsw, 1 exact, 2 auto chose exact, 3 auto chose hnsw, 4 knn");
   const bool hnsw_model = stored_candidates == 0 || stored_candidates == 3;
-  b.candidates =
-      stored_candidates >= 2 ? candidate_mode::auto_select : static_cast<candidate_mode>(stored_candidates);
+  b.candidates = stored_candidates == 4   ? candidate_mode::knn
+                 : stored_candidates >= 2 ? candidate_mode::auto_select
+                                          : static_cast<candidate_mode>(stored_candidates);
   b.m = r.in_range<std::uint64_t>("m", lim::min_m, lim::max_m);
   b.ef_construction =
       r.in_range<std::uint64_t>("ef_construction", lim::min_ef_construction, lim::max_ef_construction);
@@ -687,7 +690,9 @@ model model::from_bytes(std::span<const std::byte> bytes, std::shared_ptr<data_s
     r.fail_in("PARM", "field min_cluster_size = " + std::to_string(min_cluster_size) +
                           " is out of range [2, " + std::to_string(n) + "] (" + items_text + ")");
 
-  m->stats.candidates = hnsw_model ? candidate_mode::hnsw : candidate_mode::exact;
+  m->stats.candidates = hnsw_model               ? candidate_mode::hnsw
+                        : stored_candidates == 4 ? candidate_mode::knn
+                                                 : candidate_mode::exact;
   if (hnsw_model) {
     if (sections != 5)
       r.fail_in("header", "field sections = " + std::to_string(sections) +
