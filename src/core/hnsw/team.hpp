@@ -8,8 +8,11 @@
 // otherwise, and only the environment can say it). When another process holds
 // a core, a thread spinning there keeps the thread it waits for off the CPU,
 // and thousands of batches each lose a time slice. This barrier spins for at
-// most kSpin (about 20 microseconds), then sleeps in std::atomic::wait (a
+// most kSpin (200 microseconds), then sleeps in std::atomic::wait (a
 // futex on Linux), so a waiting thread gives its core to the one that is late.
+// kSpin was measured (docs/benchmarks.md, "Barrier spin"): 20 us slept
+// through most of the short waits of a quiet machine (2 threads 1.70x one on
+// 30k x 128, 200 us 1.94x) and 200 us costs 6% when a busy process shares a core.
 #pragma once
 
 #include <atomic>
@@ -26,7 +29,7 @@ namespace chutoro::detail {
 class team_barrier {
  public:
   /// Longest spin before sleeping.
-  static constexpr std::chrono::nanoseconds kSpin{20'000};
+  static constexpr std::chrono::nanoseconds kSpin{200'000};
 
   explicit team_barrier(int n = 1) noexcept : n_(n) {}
   /// Sets the thread count; only while no thread waits.
