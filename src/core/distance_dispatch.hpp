@@ -121,7 +121,7 @@ struct checked_distance_fn {
   const data_source* src;
   float operator()(std::uint32_t a, std::uint32_t b) const {
     const float d = src->distance(a, b);
-    if (!(d >= 0.0f)) fail(a, b, d, "distance");  // also catches NaN
+    if (!(d >= 0.0f)) fail(a, b, d, "");  // also catches NaN
     return d;
   }
   /// out[k] = d(q, xs[k]) through one data_source::distance_batch call (a
@@ -132,12 +132,12 @@ struct checked_distance_fn {
     for (std::size_t k = 0; k < xs.size(); ++k) pairs[k] = {q, xs[k]};
     src->distance_batch(pairs, std::span<float>(out, xs.size()));
     for (std::size_t k = 0; k < xs.size(); ++k)
-      if (!(out[k] >= 0.0f)) fail(q, xs[k], out[k], "distance_batch: d");
+      if (!(out[k] >= 0.0f)) fail(q, xs[k], out[k], " (returned by distance_batch)");
   }
-  [[noreturn]] void fail(std::uint32_t a, std::uint32_t b, float d, const char* how) const {
+  [[noreturn]] void fail(std::uint32_t a, std::uint32_t b, float d, const char* from) const {
     throw error(error_code::invalid_argument,
-                "data source '" + src->name() + "': " + how + "(" + std::to_string(a) + ", " +
-                    std::to_string(b) + ") = " + std::to_string(d) + " is not a non-negative number");
+                "data source '" + src->name() + "': distance(" + std::to_string(a) + ", " + std::to_string(b) +
+                    ") = " + std::to_string(d) + " is not a non-negative number" + from);
   }
 };
 
