@@ -2,8 +2,10 @@
 // distributed fit (docs/distributed.md, include/chutoro/distributed.hpp).
 //
 // A run is distributed when CHUTORO_DISTRIBUTED is 1/on, or when it is unset
-// (or "auto") and an MPI launcher started the process (OMPI_COMM_WORLD_SIZE,
-// PMI_SIZE or PMIX_RANK is set); CHUTORO_DISTRIBUTED=0/off runs one
+// (or "auto") and an MPI launcher started the process (OMPI_COMM_WORLD_SIZE or
+// PMI_SIZE is set, or PMIX_RANK with Slurm's SLURM_PROCID: PMIX_RANK alone is
+// also what a parent that initialised MPI as a singleton, e.g. a Python
+// script that imported mpi4py.MPI, leaves to its children); CHUTORO_DISTRIBUTED=0/off runs one
 // independent process. Every rank parses the same command line; the ranks
 // agree on the options and the input (distributed_fit compares them with
 // rank 0's) or fail together. Rank r reads part r of the input (.npy: its
@@ -48,7 +50,8 @@ bool distributed_launch() {
   if (!want.empty() && want != "auto")
     throw chutoro::error(chutoro::error_code::invalid_argument,
                          "CHUTORO_DISTRIBUTED=\"" + want + "\": use auto, on (1) or off (0)");
-  return !env("OMPI_COMM_WORLD_SIZE").empty() || !env("PMI_SIZE").empty() || !env("PMIX_RANK").empty();
+  return !env("OMPI_COMM_WORLD_SIZE").empty() || !env("PMI_SIZE").empty() ||
+         (!env("PMIX_RANK").empty() && !env("SLURM_PROCID").empty());
 }
 
 #if !CHUTORO_HAVE_MPI

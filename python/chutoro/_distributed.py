@@ -157,6 +157,17 @@ class _Transport:
 
 
 def _check_comm(comm: Any) -> Any:
+    if not type(comm).__module__.startswith("mpi4py"):
+        # Not a communicator: say so without importing mpi4py.MPI, whose import
+        # initialises MPI in this process (and its environment, which every
+        # subprocess then inherits, would make a `chutoro` CLI child believe it
+        # runs under mpirun). The package itself is imported to tell a missing
+        # mpi4py apart.
+        try:
+            import mpi4py  # noqa: F401
+        except ImportError:
+            _mpi()  # raises the ImportError that names the fix
+        raise TypeError(f"comm must be an mpi4py communicator such as MPI.COMM_WORLD (got {type(comm).__name__})")
     MPI = _mpi()
     if not isinstance(comm, MPI.Comm):
         raise TypeError(f"comm must be an mpi4py communicator such as MPI.COMM_WORLD (got {type(comm).__name__})")

@@ -201,6 +201,22 @@ TEST(DistributedCli, OneRankRunIsTheOneProcessRun) {
   EXPECT_EQ(slurp(dir / "one.csv"), slurp(dir / "np1.csv"));
 }
 
+TEST(DistributedCli, ASingletonParentsEnvironmentIsNotALaunch) {
+  // A process that initialised MPI as a singleton (a Python script after
+  // `from mpi4py import MPI`) passes PMIX_RANK, and no launcher's size, to
+  // the programs it starts: the CLI runs as one process there (a metric the
+  // distributed fit refuses works), and under Slurm (SLURM_PROCID too) it
+  // would be distributed.
+  const fs::path dir = tmp_dir();
+  const std::string npy = chutoro_test::data_path("clusterable_data.npy");
+  const run_result r = run("env -u OMPI_COMM_WORLD_SIZE -u PMI_SIZE -u SLURM_PROCID PMIX_RANK=0 " + cli +
+                               " cluster " + npy + " --metric chebyshev --json --output " +
+                               (dir / "one.csv").string(),
+                           dir);
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.out.find("\"distributed\""), std::string::npos) << r.out;
+}
+
 TEST(DistributedCli, TextInputsCutByByteRangesKeepEveryRowInOrder) {
   // Each rank reads only its byte range of a .csv or text file, cut at line
   // starts. With --overlap P every shard holds every item, so the result is
