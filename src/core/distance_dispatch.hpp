@@ -136,8 +136,8 @@ struct checked_distance_fn {
   }
   [[noreturn]] void fail(std::uint32_t a, std::uint32_t b, float d, const char* from) const {
     throw error(error_code::invalid_argument,
-                "data source '" + src->name() + "': distance(" + std::to_string(a) + ", " + std::to_string(b) +
-                    ") = " + std::to_string(d) + " is not a non-negative number" + from);
+                "data source '" + src->name() + "': distance(" + std::to_string(a) + ", " +
+                    std::to_string(b) + ") = " + std::to_string(d) + " is not a non-negative number" + from);
   }
 };
 

@@ -209,10 +209,10 @@ TEST(DistributedCli, ASingletonParentsEnvironmentIsNotALaunch) {
   // would be distributed.
   const fs::path dir = tmp_dir();
   const std::string npy = chutoro_test::data_path("clusterable_data.npy");
-  const run_result r = run("env -u OMPI_COMM_WORLD_SIZE -u PMI_SIZE -u SLURM_PROCID PMIX_RANK=0 " + cli +
-                               " cluster " + npy + " --metric chebyshev --json --output " +
-                               (dir / "one.csv").string(),
-                           dir);
+  const run_result r =
+      run("env -u OMPI_COMM_WORLD_SIZE -u PMI_SIZE -u SLURM_PROCID PMIX_RANK=0 " + cli + " cluster " + npy +
+              " --metric chebyshev --json --output " + (dir / "one.csv").string(),
+          dir);
   ASSERT_EQ(r.status, 0) << r.err;
   EXPECT_EQ(r.out.find("\"distributed\""), std::string::npos) << r.out;
 }
@@ -271,9 +271,10 @@ TEST(DistributedCli, TextInputsCutByByteRangesKeepEveryRowInOrder) {
                   dir)
                   .status,
               0);
-    const run_result z = run(mpirun(2) + cli + " cluster --candidates hnsw " + (dir / "blobs.csv.zst").string() +
-                                 " --json --overlap 2" + opts + (dir / "np2_z.csv").string(),
-                             dir);
+    const run_result z =
+        run(mpirun(2) + cli + " cluster --candidates hnsw " + (dir / "blobs.csv.zst").string() +
+                " --json --overlap 2" + opts + (dir / "np2_z.csv").string(),
+            dir);
     ASSERT_EQ(z.status, 0) << z.err;
     EXPECT_NE(z.out.find("\"input_cut_by_bytes\":false"), std::string::npos) << z.out;
     EXPECT_EQ(slurp(dir / "np2_z.csv"), slurp(dir / "one_z.csv"));
