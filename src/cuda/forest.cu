@@ -40,8 +40,6 @@ static_assert(offsetof(forest_edge, a) == offsetof(chutoro_cuda_edge, a) &&
 
 namespace {
 
-constexpr double kMiB = 1024.0 * 1024.0;
-
 /// Device memory the stage needs at most: boruvka.cuh's account
 /// (boruvka_device_bytes), plus an eighth for Thrust's temporary storage.
 std::uint64_t bytes_needed(std::uint64_t n, std::uint64_t m) {
@@ -50,17 +48,13 @@ std::uint64_t bytes_needed(std::uint64_t n, std::uint64_t m) {
 }
 
 std::int32_t out_of_memory(std::int32_t device, std::uint64_t n, std::uint64_t m, char* error) {
-  (void)cudaGetLastError();
-  std::size_t free_bytes = 0, total_bytes = 0;
-  if (cudaMemGetInfo(&free_bytes, &total_bytes) != cudaSuccess) free_bytes = total_bytes = 0;
-  (void)cudaGetLastError();
+  const device_memory_mib mem = device_memory_for_message();
   return fail(
       error, CHUTORO_CUDA_ERR_OUT_OF_MEMORY,
       "out of device memory: the spanning forest of %llu edges on %llu items needs about %.0f MiB of device "
       "memory; CUDA device %d has %.0f MiB free of %.0f MiB",
       static_cast<unsigned long long>(m), static_cast<unsigned long long>(n),
-      static_cast<double>(bytes_needed(n, m)) / kMiB, static_cast<int>(device),
-      static_cast<double>(free_bytes) / kMiB, static_cast<double>(total_bytes) / kMiB);
+      static_cast<double>(bytes_needed(n, m)) / kMiB, static_cast<int>(device), mem.free, mem.total);
 }
 
 /// Edges per upload chunk (12 MiB; two pinned staging buffers of this size).

@@ -19,6 +19,22 @@ namespace chutoro::cuda_detail {
 /// Thrown through a stage when its progress callback asks to stop.
 struct cancelled {};
 
+/// Bytes per MiB, for the messages.
+inline constexpr double kMiB = 1024.0 * 1024.0;
+
+/// Free and total device memory in MiB for an out-of-memory message, after
+/// the failed allocation's error is cleared (0 and 0 when the query fails too).
+struct device_memory_mib {
+  double free = 0, total = 0;
+};
+inline device_memory_mib device_memory_for_message() {
+  (void)cudaGetLastError();
+  std::size_t free_bytes = 0, total_bytes = 0;
+  if (cudaMemGetInfo(&free_bytes, &total_bytes) != cudaSuccess) free_bytes = total_bytes = 0;
+  (void)cudaGetLastError();
+  return {static_cast<double>(free_bytes) / kMiB, static_cast<double>(total_bytes) / kMiB};
+}
+
 /// CHUTORO_CUDA_MEMORY_LIMIT into *limit (0: unset) and *text (its value):
 /// CHUTORO_CUDA_OK, or CHUTORO_CUDA_ERR_INVALID_ARGUMENT naming the bad value.
 inline std::int32_t read_memory_limit(long double* limit, const char** text, char* error) {

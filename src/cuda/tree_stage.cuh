@@ -28,21 +28,15 @@ struct tree_stage_text {
 };
 
 namespace tree_stage_impl {
-inline constexpr double kMiB = 1024.0 * 1024.0;
-
 inline std::int32_t out_of_memory(const tree_stage_text& text, std::int32_t device, std::uint64_t n,
                                   std::uint64_t dim, std::uint64_t needed, char* error) {
-  (void)cudaGetLastError();
-  std::size_t free_bytes = 0, total_bytes = 0;
-  if (cudaMemGetInfo(&free_bytes, &total_bytes) != cudaSuccess) free_bytes = total_bytes = 0;
-  (void)cudaGetLastError();
+  const device_memory_mib mem = device_memory_for_message();
   return fail(
       error, CHUTORO_CUDA_ERR_OUT_OF_MEMORY,
       "out of device memory: %s of %llu x %llu rows %s about %.0f MiB of device memory; CUDA device %d "
       "has %.0f MiB free of %.0f MiB (%s)",
       text.what, static_cast<unsigned long long>(n), static_cast<unsigned long long>(dim), text.needs,
-      static_cast<double>(needed) / kMiB, static_cast<int>(device), static_cast<double>(free_bytes) / kMiB,
-      static_cast<double>(total_bytes) / kMiB, text.hint);
+      static_cast<double>(needed) / kMiB, static_cast<int>(device), mem.free, mem.total, text.hint);
 }
 }  // namespace tree_stage_impl
 
@@ -59,7 +53,6 @@ std::int32_t run_tree_stage(const tree_stage_text& text, std::int32_t device, co
                             std::uint64_t min_samples, Options& opt, PlanBytes&& plan_bytes, Solve&& solve,
                             Finish&& finish, float* core_out, chutoro_cuda_edge* tree_out,
                             chutoro_cuda_progress_fn progress, void* progress_context, char* error) {
-  using tree_stage_impl::kMiB;
   const char* limit_text = nullptr;
   long double limit = 0;
   if (const std::int32_t s = read_memory_limit(&limit, &limit_text, error); s != CHUTORO_CUDA_OK) return s;
