@@ -9,7 +9,8 @@
 // independent process. Every rank parses the same command line; the ranks
 // agree on the options and the input (distributed_fit compares them with
 // rank 0's) or fail together. Rank r reads part r of the input (.npy: its
-// rows only; .csv and text: its byte range, cut at line starts), rank 0 writes the one
+// rows only; .csv and text: its byte range, cut at line starts; Parquet and
+// Arrow IPC: the row groups / record batches holding its rows), rank 0 writes the one
 // output file atomically and prints the summary. Any failure: every rank
 // exits 1, rank 0 alone prints "chutoro: error: rank R: <cause>", and no
 // output file is left.
@@ -23,8 +24,10 @@
 
 #if CHUTORO_HAVE_MPI
 #include <cctype>
+#include <chutoro/arrow.hpp>
 #include <chutoro/distributed_mpi.hpp>
 #include <chutoro/fit.hpp>
+#include <chutoro/metric_table.hpp>
 #include <chutoro/scores.hpp>
 #include <cstring>
 #include <filesystem>
@@ -80,7 +83,8 @@ int run_fit_distributed(const cluster_options& o) {
     dist::agree(*comm, [&] {
       if (!o.save.empty())
         throw usage_error("fit --save is not distributed; run `chutoro cluster` under mpirun");
-      if (o.in.has_plugin) throw usage_error("--plugin is not distributed; give a .npy, .csv or text INPUT");
+      if (o.in.has_plugin)
+        throw usage_error("--plugin is not distributed; give a .npy, .csv, text, Parquet or Arrow INPUT");
       if (o.in.input.empty()) throw usage_error("INPUT is required");
       p = make_params(o.sel, o.build);
       apply_threads(o.run);
@@ -90,13 +94,7 @@ int run_fit_distributed(const cluster_options& o) {
         throw usage_error("--overlap " + std::to_string(o.overlap) + " is out of range: at least 1");
       dp.overlap = static_cast<std::size_t>(o.overlap);
       if (o.replication_margin >= 0) dp.replication_margin = o.replication_margin;
-      plan = plan_input(o.in);
-      if (plan.format != chutoro::input_format::npy && plan.format != chutoro::input_format::csv &&
-          plan.format != chutoro::input_format::lines)
-        throw chutoro::error(
-            chutoro::error_code::unsupported,
-            o.in.input + ": format " + plan.format_name +
-                " is not distributed yet; distributed runs read .npy, .csv and text (lines) files");
+      plan = plan_input(o.in);  // Parquet / Arrow without Arrow C++: unsupported, as in one process
       if (me == 0 && o.run.has_output) {
         check_output_path(o.run.output);
         if (same_file(o.run.output, o.in.input))
@@ -108,20 +106,33 @@ int run_fit_distributed(const cluster_options& o) {
     const auto t_read = clock_type::now();
     std::unique_ptr<chutoro::data_source> source;
     std::vector<std::string> labels;  // rank 0, csv with --label-column: every row's
-    const bool text = plan.format == chutoro::input_format::lines;
-    std::string metric = !o.in.metric.empty() ? o.in.metric : text ? "levenshtein" : "euclidean";
+    // Items of text: lines, or a Parquet/Arrow string column (known once read).
+    bool text = plan.format == chutoro::input_format::lines;
+    std::string metric;
     std::size_t dim = 0;
     std::string identity;
-    dist::agree(*comm, [&] {
-      if (text ? metric != "levenshtein"
-               : metric != "euclidean" && metric != "cosine" && metric != "manhattan")
+    // The metrics whose items move between ranks (distributed_fit's item records).
+    const auto check_metric = [&] {
+      metric = !o.in.metric.empty() ? o.in.metric : text ? "levenshtein" : "euclidean";
+      const chutoro::metric_info& m = chutoro::builtin_metric(metric);  // unknown: invalid_argument
+      metric = std::string(m.name);
+      const bool strings = m.items == chutoro::metric_items::strings;
+      const bool ok = text ? strings
+                           : !strings && m.kind != chutoro::source_kind::sparse &&
+                                 (m.kind != chutoro::source_kind::dense || metric == "euclidean" ||
+                                  metric == "cosine" || metric == "manhattan");
+      if (!ok)
         throw usage_error("--metric " + metric + " is not distributed for " + plan.format_name +
-                          (text ? "; choose levenshtein" : "; choose euclidean, cosine or manhattan"));
-    });
+                          (text ? " (strings); choose levenshtein or jaccard"
+                                : " (vectors); choose euclidean, cosine, manhattan, inner_product, angular, "
+                                  "hamming or tanimoto"));
+      if (!o.in.metric_params.empty()) throw usage_error("--metric-param is not distributed");
+    };
+    if (!plan.columnar) dist::agree(*comm, check_metric);
     // Text inputs (.csv, lines): each rank reads only its byte range, cut at
     // line starts (dist::text_part_of); gzip, zstd and quoted CSV files are read whole.
     dist::text_part in_text;
-    if (plan.format != chutoro::input_format::npy)
+    if (plan.format != chutoro::input_format::npy && !plan.columnar)
       in_text = dist::text_part_of(*comm, o.in.input, plan.format == chutoro::input_format::csv);
     // This rank's rows [lo, hi) of `total`.
     std::size_t total = 0, lo = 0, hi = 0;
@@ -132,12 +143,34 @@ int run_fit_distributed(const cluster_options& o) {
     };
     chutoro::dense_table part;
     std::vector<std::string> items;
+    std::size_t chunks_total = 0, chunks_read = 0;  // Parquet row groups / Arrow record batches
+    std::vector<std::uint64_t> chunks_by_rank;      // rank 0: the chunks each rank read
+    std::string column_name;
     dist::agree(*comm, [&] {
       if (plan.format == chutoro::input_format::npy) {
         chutoro::npy_part np =
             chutoro::read_npy_part(o.in.input, static_cast<std::size_t>(me), static_cast<std::size_t>(ranks));
         part = std::move(np.table);
         total = np.total_rows, lo = np.first_row, hi = lo + part.n;
+        return;
+      }
+      if (plan.columnar) {
+        // Parquet: the row groups holding this rank's rows; Arrow IPC: its record batches.
+        const auto col = o.in.has_column ? std::optional<std::string_view>(o.in.column) : std::nullopt;
+        chutoro::column_part cp =
+            plan.format == chutoro::input_format::parquet
+                ? chutoro::read_parquet_part(o.in.input, col, static_cast<std::size_t>(me),
+                                             static_cast<std::size_t>(ranks))
+                : chutoro::read_arrow_ipc_part(o.in.input, col, static_cast<std::size_t>(me),
+                                               static_cast<std::size_t>(ranks));
+        total = cp.total_rows, lo = cp.first_row, hi = lo + cp.column.size();
+        chunks_total = cp.chunks_total, chunks_read = cp.chunks_read;
+        column_name = cp.column.name;
+        text = cp.column.type == chutoro::column_data::kind::strings;
+        if (text)
+          items = std::move(cp.column.strings);
+        else
+          part = std::move(cp.column.dense);
         return;
       }
       // A parser's "<file>: line N" counts lines of this rank's text (header + its lines): the file's line.
@@ -192,6 +225,21 @@ int run_fit_distributed(const cluster_options& o) {
         if (me == 0) labels = std::move(all.labels);
       }
     });
+    if (plan.columnar) {
+      // The column's type (vectors or strings) is known now; a rank whose part is empty has none.
+      std::uint64_t kinds[2] = {hi > lo && text ? 1u : 0u, hi > lo && !text ? 1u : 0u};
+      comm->allreduce(std::span<std::uint64_t>(kinds, 2), dist::reduce_op::sum);
+      chunks_by_rank.assign(static_cast<std::size_t>(ranks), 0);
+      chunks_by_rank[static_cast<std::size_t>(me)] = chunks_read;
+      comm->allreduce(chunks_by_rank, dist::reduce_op::sum);
+      text = kinds[0] > 0;
+      dist::agree(*comm, [&] {
+        if (kinds[0] > 0 && kinds[1] > 0)
+          throw chutoro::error(chutoro::error_code::type_mismatch,
+                               o.in.input + ": the column holds strings on some ranks and vectors on others");
+        check_metric();
+      });
+    }
     if (in_text.split) {
       // Rows per rank: this rank's offset and the total.
       std::vector<std::uint64_t> counts(static_cast<std::size_t>(ranks), 0);
@@ -234,17 +282,17 @@ int run_fit_distributed(const cluster_options& o) {
                 (in_text.split ? " (text inputs are cut by bytes: fewer ranks, or a .npy file)" : ""));
       dim = part.dim;
       naming(o.in.input, [&] {
-        if (text) {
-          try {
-            source = std::make_unique<chutoro::string_source>(items);
-          } catch (const chutoro::error& e) {
-            // string_source numbers items from 0 in this rank's part; name the file's line.
-            throw chutoro::error(e.code(), std::string(e.what()) + " (item 0 of this part is line " +
-                                               std::to_string(lo + 1) + " of the file)");
-          }
-        } else {
-          source = std::make_unique<chutoro::dense_source>(part.values, part.n, part.dim,
-                                                           chutoro::parse_dense_metric(metric));
+        try {
+          source = text ? chutoro::make_string_source(items, metric)
+                        : chutoro::make_vector_source(part.values, part.n, part.dim, metric);
+        } catch (const chutoro::error& e) {
+          // The sources number items from 0 in this rank's part; name the file's line / row.
+          throw chutoro::error(
+              e.code(), std::string(e.what()) +
+                            (plan.format == chutoro::input_format::lines
+                                 ? " (item 0 of this part is line " + std::to_string(lo + 1) + " of the file)"
+                                 : " (row 0 of this part is row " + std::to_string(lo) +
+                                       " of the input, counting from 0)"));
         }
       });
       identity = "file=" + std::filesystem::path(o.in.input).filename().string() +
@@ -277,7 +325,7 @@ int run_fit_distributed(const cluster_options& o) {
     }
     s.t_start = t_start;
     s.input_name = o.in.input;
-    s.format_name = plan.format_name;
+    s.format_name = plan.format_name + (column_name.empty() ? "" : ", column " + column_name);
     s.metric = metric;
     s.n = r.n;
     s.dim = dim;
@@ -320,6 +368,9 @@ int run_fit_distributed(const cluster_options& o) {
                                {"replication", static_cast<double>(shard_items) / static_cast<double>(r.n)},
                                {"bytes_sent", sent},
                                {"per_rank", per_rank}});
+    if (plan.columnar)
+      s.json_extra.back().second["input_chunks"] = {{"total", chunks_total},
+                                                    {"read_per_rank", chunks_by_rank}};
     s.human_extra.push_back("ranks       " + std::to_string(ranks) + " (overlap " +
                             std::to_string(dp.overlap) + ", replication " +
                             fixed(static_cast<double>(shard_items) / static_cast<double>(r.n), 2) + ", " +

@@ -84,8 +84,11 @@ struct column_data {
 /// Not thread safe; reads the arrays, never releases or keeps them.
 class arrow_column_builder {
  public:
-  /// `what` starts every error message (e.g. the file name or "X").
-  explicit arrow_column_builder(std::string what) : what_(std::move(what)) {}
+  /// `what` starts every error message (e.g. the file name or "X"); messages
+  /// number rows from `first_row` (the row of a file that the first appended
+  /// row is, when only a part of the file is read).
+  explicit arrow_column_builder(std::string what, std::size_t first_row = 0)
+      : what_(std::move(what)), first_row_(first_row) {}
 
   /// Appends every row of `array` (whose type is `schema`). The first chunk fixes
   /// the kind and, for dense data, D; later chunks must agree (error type_mismatch).
@@ -103,6 +106,7 @@ class arrow_column_builder {
   bool started_ = false;
   column_data out_;
   std::size_t rows_ = 0;
+  std::size_t first_row_ = 0;
 };
 
 /// True when this build has the Parquet / Arrow IPC readers (CHUTORO_WITH_ARROW).
@@ -121,5 +125,38 @@ column_data read_parquet(const std::filesystem::path& path,
 /// the stream format is accepted too). Same column rule and errors as read_parquet.
 column_data read_arrow_ipc(const std::filesystem::path& path,
                            std::optional<std::string_view> column = std::nullopt);
+
+/// One part of a columnar file's rows (read_parquet_part, read_arrow_ipc_part).
+struct column_part {
+  /// Rows [first_row, first_row + column.size()) of the file. Empty (size 0,
+  /// kind dense) when the part holds no row (more parts than rows).
+  column_data column;
+  std::size_t first_row = 0;   ///< the file's row that is the column's row 0 (0-based)
+  std::size_t total_rows = 0;  ///< rows in the whole file (from its metadata)
+  /// The file's chunks (Parquet row groups, Arrow IPC record batches) and
+  /// how many of them this part read (decoded its column from).
+  std::size_t chunks_total = 0, chunks_read = 0;
+};
+
+/// Reads part `part` of `parts` of one column of a Parquet file, as
+/// read_parquet does, without reading the other row groups: the part's rows
+/// are [part * n / parts, (part + 1) * n / parts) (n the file's rows, from its
+/// footer, as read_npy_part splits), and only the row groups that hold some
+/// of them are read (their column chunk only), then cut to those rows. With
+/// many row groups a part reads about n / parts rows plus at most one row
+/// group at each end; a file of one row group is read by every part (each
+/// keeps its rows). For a distributed run's ranks (docs/distributed.md).
+/// Errors as read_parquet, naming rows by their index in the whole file;
+/// error(invalid_argument) when part >= parts.
+column_part read_parquet_part(const std::filesystem::path& path, std::optional<std::string_view> column,
+                              std::size_t part, std::size_t parts);
+
+/// The same for an Arrow IPC file (record batches instead of row groups; the
+/// file is memory-mapped and every batch's length is read to place the
+/// parts, which decodes nothing for uncompressed files; a compressed file's
+/// column is decompressed batch by batch for that count). The stream
+/// format, which has no index of its batches, is read whole and cut.
+column_part read_arrow_ipc_part(const std::filesystem::path& path, std::optional<std::string_view> column,
+                                std::size_t part, std::size_t parts);
 
 }  // namespace chutoro

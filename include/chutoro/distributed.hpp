@@ -179,9 +179,13 @@ struct distributed_result {
 /// partition-build-merge scheme of docs/distributed.md). `local` is this
 /// rank's slice, in global order: rank r's items get global ids after those
 /// of ranks 0..r-1. Every rank must hold at least one item. Supported:
-/// dense_source (any dense metric; k-means centres) and string_source
-/// (levenshtein; pivots drawn from the sample under the metric), with
-/// candidates = hnsw. `identity` names the
+/// dense_source (k-means centres), and with pivots drawn from the sample
+/// under the metric: string_source (levenshtein), set_source (jaccard; token
+/// sets move as their tokens, so each rank may number its tokens on its own
+/// with from_token_lines; id sets without a vocabulary move as ids, which
+/// must then mean the same on every rank), bit_source (hamming, tanimoto)
+/// and product_source (inner_product, angular); with candidates = hnsw.
+/// `identity` names the
 /// input (e.g. file name and size); it is compared across ranks with the
 /// parameters before any work: a difference throws on every rank.
 ///

@@ -27,6 +27,7 @@
 #include <chrono>
 #include <chutoro/distributed.hpp>
 #include <chutoro/fit.hpp>
+#include <chutoro/metrics.hpp>
 #include <cmath>
 #include <cstring>
 #include <exception>
@@ -206,63 +207,173 @@ std::vector<float> kmeans(std::span<const float> sample, std::size_t m, std::siz
   return centres;
 }
 
-/// How the partition moves items of one kind: dense_source rows (dim
-/// float32, as stored: cosine rows stay normalised) or string_source items
-/// (a uint32 count, then UTF-32 code points).
+/// How the partition moves items: each built-in kind has its record, written
+/// by put_item and read back by take (one seam per kind; the stages never
+/// look inside an item).
+///   dense     dim float32 (as stored: cosine rows stay normalised)
+///   strings   a uint32 count, then UTF-32 code points
+///   sets      a uint32 count, then per element: with a vocabulary (tokens
+///             read from text, numbered by each rank on its own) the token
+///             (uint32 length, UTF-8 bytes), which the receiver numbers
+///             again in its own source's vocabulary; without one, the uint32
+///             id (ids are then the same numbers on every rank)
+///   bits      words() uint64 words
+///   products  dim float32 (angular rows as stored: normalised)
 class item_codec {
  public:
   /// error(unsupported) for other sources.
-  explicit item_codec(const data_source& local)
-      : dense_(dynamic_cast<const dense_source*>(&local)),
-        strings_(dynamic_cast<const string_source*>(&local)),
-        dim_(local.dim()) {
-    expects(dense_ || strings_, error_code::unsupported,
-            "distributed fit: data source '" + local.name() + "' (" + std::string(to_string(local.kind())) +
-                ") is not supported: dense vectors and strings (levenshtein) are distributed so far");
+  explicit item_codec(const data_source& local) : local_(&local), dim_(local.dim()) {
+    switch (local.kind()) {
+      case source_kind::dense:
+      case source_kind::strings:
+      case source_kind::bits:
+      case source_kind::products:
+        kind_ = local.kind();
+        break;
+      case source_kind::sets:
+        kind_ = local.kind();
+        tokens_ = !static_cast<const set_source&>(local).vocabulary().empty();
+        break;
+      default:
+        throw error(error_code::unsupported,
+                    "distributed fit: data source '" + local.name() + "' (" +
+                        std::string(to_string(local.kind())) +
+                        ") is not supported: dense vectors, strings, token or id sets (jaccard), bit vectors "
+                        "(hamming, tanimoto) and inner-product rows are distributed so far");
+    }
   }
-  [[nodiscard]] bool dense() const noexcept { return dense_ != nullptr; }
+  /// Items with coordinates (k-means centres); the others get pivots.
+  [[nodiscard]] bool dense() const noexcept { return kind_ == source_kind::dense; }
+  /// What the records hold, for the ranks to compare before any work.
+  [[nodiscard]] std::string describe() const {
+    return std::string(to_string(kind_)) + (kind_ == source_kind::sets ? (tokens_ ? "/tokens" : "/ids") : "");
+  }
 
   /// Appends item i of `src` (a source of this codec's kind).
   void put_item(std::vector<std::byte>& out, const data_source& src, std::size_t i) const {
-    if (dense_) {
-      put_all(out, std::span<const float>(static_cast<const dense_source&>(src).row(i), dim_));
-    } else {
-      const std::span<const char32_t> cps = static_cast<const string_source&>(src).item(i);
-      put(out, static_cast<std::uint32_t>(cps.size()));
-      put_all(out, cps);
+    switch (kind_) {
+      case source_kind::dense:
+        put_all(out, std::span<const float>(static_cast<const dense_source&>(src).row(i), dim_));
+        break;
+      case source_kind::products:
+        put_all(out, std::span<const float>(static_cast<const product_source&>(src).row(i), dim_));
+        break;
+      case source_kind::bits: {
+        const auto& b = static_cast<const bit_source&>(src);
+        put_all(out, std::span<const std::uint64_t>(b.row(i), b.words()));
+        break;
+      }
+      case source_kind::sets: {
+        const auto& sets = static_cast<const set_source&>(src);
+        const std::span<const std::uint32_t> ids = sets.item(i);
+        put(out, static_cast<std::uint32_t>(ids.size()));
+        if (!tokens_) {
+          put_all(out, ids);
+          break;
+        }
+        for (const std::uint32_t id : ids) {
+          const std::string& token = sets.vocabulary()[id];
+          put(out, static_cast<std::uint32_t>(token.size()));
+          put_all(out,
+                  std::span<const std::byte>(reinterpret_cast<const std::byte*>(token.data()), token.size()));
+        }
+        break;
+      }
+      default: {
+        const std::span<const char32_t> cps = static_cast<const string_source&>(src).item(i);
+        put(out, static_cast<std::uint32_t>(cps.size()));
+        put_all(out, cps);
+      }
     }
   }
-  void put_item(std::vector<std::byte>& out, std::size_t i) const {
-    put_item(out, dense_ ? static_cast<const data_source&>(*dense_) : *strings_, i);
-  }
+  void put_item(std::vector<std::byte>& out, std::size_t i) const { put_item(out, *local_, i); }
 
   /// Items being read back.
   struct builder {
-    std::vector<float> values;
-    std::vector<std::string> strings;
+    std::vector<float> values;         // dense, products
+    std::vector<std::string> strings;  // strings (UTF-8); token sets (tokens joined by ' ')
+    std::vector<std::uint64_t> words;  // bits
+    std::vector<std::uint32_t> ids;    // id sets (CSR)
+    std::vector<std::size_t> offsets{0};
     std::size_t n = 0;
   };
   void take(reader& rd, builder& b) const {
-    if (dense_) {
-      b.values.resize((b.n + 1) * dim_);
-      rd.get_all(std::span<float>(b.values.data() + b.n * dim_, dim_));
-    } else {
-      std::vector<char32_t> cps(rd.get<std::uint32_t>());
-      rd.get_all(std::span<char32_t>(cps));
-      encode_utf8(cps, b.strings.emplace_back());
+    switch (kind_) {
+      case source_kind::dense:
+      case source_kind::products:
+        b.values.resize((b.n + 1) * dim_);
+        rd.get_all(std::span<float>(b.values.data() + b.n * dim_, dim_));
+        break;
+      case source_kind::bits: {
+        const std::size_t w = words();
+        b.words.resize((b.n + 1) * w);
+        rd.get_all(std::span<std::uint64_t>(b.words.data() + b.n * w, w));
+        break;
+      }
+      case source_kind::sets: {
+        const auto count = rd.get<std::uint32_t>();
+        if (!tokens_) {
+          const std::size_t at = b.ids.size();
+          b.ids.resize(at + count);
+          rd.get_all(std::span<std::uint32_t>(b.ids.data() + at, count));
+          b.offsets.push_back(b.ids.size());
+          break;
+        }
+        std::string& line = b.strings.emplace_back();
+        for (std::uint32_t t = 0; t < count; ++t) {
+          const auto len = rd.get<std::uint32_t>();
+          if (t > 0) line += ' ';
+          const std::size_t at = line.size();
+          line.resize(at + len);
+          rd.get_all(std::span<char>(line.data() + at, len));
+        }
+        break;
+      }
+      default: {
+        std::vector<char32_t> cps(rd.get<std::uint32_t>());
+        rd.get_all(std::span<char32_t>(cps));
+        encode_utf8(cps, b.strings.emplace_back());
+      }
     }
     ++b.n;
   }
-  /// A source of this kind and metric over the items read (none: null).
+  /// A source of this kind and metric over the items read (none: null),
+  /// compatible with this rank's source (token sets: numbered in its vocabulary).
   [[nodiscard]] std::unique_ptr<data_source> make(builder&& b) const {
     if (b.n == 0) return nullptr;
-    if (dense_) return std::make_unique<dense_source>(b.values, b.n, dim_, dense_->metric(), rows_normalized);
-    return std::make_unique<string_source>(b.strings);
+    switch (kind_) {
+      case source_kind::dense:
+        return std::make_unique<dense_source>(
+            b.values, b.n, dim_, static_cast<const dense_source&>(*local_).metric(), rows_normalized);
+      case source_kind::products:
+        return std::make_unique<product_source>(
+            b.values, b.n, dim_, static_cast<const product_source&>(*local_).metric(), rows_normalized);
+      case source_kind::bits: {
+        // Back to packed bytes, most significant bit first (bit k of a row is bit 63 - k % 64 of word k /
+        // 64).
+        const std::size_t w = words(), row_bytes = (dim_ + 7) / 8;
+        std::vector<std::uint8_t> packed(b.n * row_bytes);
+        for (std::size_t i = 0; i < b.n; ++i)
+          for (std::size_t k = 0; k < row_bytes; ++k)
+            packed[i * row_bytes + k] =
+                static_cast<std::uint8_t>(b.words[i * w + k / 8] >> (56 - 8 * (k % 8)));
+        return std::make_unique<bit_source>(packed, b.n, dim_,
+                                            static_cast<const bit_source&>(*local_).metric());
+      }
+      case source_kind::sets:
+        if (!tokens_) return std::make_unique<set_source>(b.ids, b.offsets);
+        return std::make_unique<set_source>(
+            set_source::from_token_lines(b.strings, static_cast<const set_source&>(*local_).vocabulary()));
+      default:
+        return std::make_unique<string_source>(b.strings);
+    }
   }
 
  private:
-  const dense_source* dense_;
-  const string_source* strings_;
+  [[nodiscard]] std::size_t words() const noexcept { return static_cast<const bit_source&>(*local_).words(); }
+  const data_source* local_;
+  source_kind kind_ = source_kind::external;
+  bool tokens_ = false;
   std::size_t dim_;
 };
 
@@ -352,8 +463,8 @@ distributed_result distributed_fit(communicator& comm, const data_source& local,
     codec.emplace(local);
     expects(local.size() >= 1, error_code::invalid_argument,
             "distributed fit: this rank's slice holds no item");
-    mine = describe(p, dp) + ";metric=" + local.name() + ";dim=" + std::to_string(local.dim()) +
-           ";input=" + std::string(identity);
+    mine = describe(p, dp) + ";metric=" + local.name() + ";items=" + codec->describe() +
+           ";dim=" + std::to_string(local.dim()) + ";input=" + std::string(identity);
   });
   std::vector<std::byte> reference = me == 0 ? to_bytes(mine) : std::vector<std::byte>{};
   comm.broadcast(reference, 0);

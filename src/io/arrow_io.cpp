@@ -8,10 +8,14 @@
 #include <arrow/ipc/reader.h>
 #include <parquet/arrow/reader.h>
 #include <parquet/exception.h>
+#include <parquet/file_reader.h>
+#include <parquet/metadata.h>
 
+#include <algorithm>
 #include <chutoro/arrow.hpp>
 #include <chutoro/error.hpp>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "io/io_common.hpp"
@@ -77,19 +81,63 @@ std::shared_ptr<arrow::io::ReadableFile> open_file(const std::filesystem::path& 
                         error_code::io);
 }
 
+std::unique_ptr<parquet::arrow::FileReader> open_parquet(const std::filesystem::path& path) {
+  auto file = open_file(path);
+  try {
+    return value_or_throw(parquet::arrow::OpenFile(file, arrow::default_memory_pool()), path,
+                          "not a readable Parquet file");
+  } catch (const parquet::ParquetException& e) {
+    throw error(error_code::parse, path.string() + ": not a readable Parquet file: " + e.what());
+  }
+}
+
+/// Part `part` of `parts` of n rows: [part * n / parts, (part + 1) * n / parts), as read_npy_part.
+std::pair<std::size_t, std::size_t> part_rows(std::size_t n, std::size_t part, std::size_t parts,
+                                              const std::filesystem::path& path) {
+  expects(parts > 0 && part < parts, error_code::invalid_argument,
+          path.string() + ": part " + std::to_string(part) + " of " + std::to_string(parts) +
+              " does not exist (parts are numbered 0..parts-1)");
+  const auto cut = [&](std::size_t k) {
+    return static_cast<std::size_t>(static_cast<unsigned __int128>(n) * k / parts);
+  };
+  return {cut(part), cut(part + 1)};
+}
+
+/// Appends rows [from, to) of the file to `b` out of the chunks starting at
+/// the file's rows `starts` (starts.size() = chunks + 1): `read(k)` gives
+/// chunk k's column, called only for chunks that hold some of those rows.
+template <class Read>
+void append_rows(arrow_column_builder& b, const std::vector<std::size_t>& starts, std::size_t from,
+                 std::size_t to, const std::filesystem::path& path, column_part& out, Read&& read) {
+  for (std::size_t k = 0; k + 1 < starts.size(); ++k) {
+    if (starts[k + 1] <= from || starts[k] >= to) continue;
+    const std::shared_ptr<arrow::ChunkedArray> chunks = read(k);
+    ++out.chunks_read;
+    const std::size_t a = std::max(from, starts[k]), e = std::min(to, starts[k + 1]);
+    expects(static_cast<std::size_t>(chunks->length()) == starts[k + 1] - starts[k], error_code::parse,
+            path.string() + ": chunk " + std::to_string(k) + " holds " + std::to_string(chunks->length()) +
+                " rows, but the file's metadata says " + std::to_string(starts[k + 1] - starts[k]));
+    const auto cut =
+        chunks->Slice(static_cast<std::int64_t>(a - starts[k]), static_cast<std::int64_t>(e - a));
+    for (const auto& chunk : cut->chunks())
+      if (chunk->length() > 0) append_chunk(b, *chunk, path);
+  }
+}
+
+column_part finish_part(arrow_column_builder&& b, column_part&& out, const std::string& name) {
+  if (b.rows() > 0)
+    out.column = std::move(b).finish(name);
+  else
+    out.column.name = name;
+  return std::move(out);
+}
+
 }  // namespace
 
 bool arrow_files_supported() noexcept { return true; }
 
 column_data read_parquet(const std::filesystem::path& path, std::optional<std::string_view> column) {
-  auto file = open_file(path);
-  std::unique_ptr<parquet::arrow::FileReader> reader;
-  try {
-    reader = value_or_throw(parquet::arrow::OpenFile(file, arrow::default_memory_pool()), path,
-                            "not a readable Parquet file");
-  } catch (const parquet::ParquetException& e) {
-    throw error(error_code::parse, path.string() + ": not a readable Parquet file: " + e.what());
-  }
+  const std::unique_ptr<parquet::arrow::FileReader> reader = open_parquet(path);
   std::shared_ptr<arrow::Schema> schema;
   check(reader->GetSchema(&schema), path, "cannot read the Parquet schema");
   const int idx = pick_column(*schema, column, path);
@@ -145,6 +193,93 @@ column_data read_arrow_ipc(const std::filesystem::path& path, std::optional<std:
     append_chunk(b, *batch->column(0), path);
   }
   return std::move(b).finish(name);
+}
+
+column_part read_parquet_part(const std::filesystem::path& path, std::optional<std::string_view> column,
+                              std::size_t part, std::size_t parts) {
+  const std::unique_ptr<parquet::arrow::FileReader> reader = open_parquet(path);
+  std::shared_ptr<arrow::Schema> schema;
+  check(reader->GetSchema(&schema), path, "cannot read the Parquet schema");
+  const int idx = pick_column(*schema, column, path);
+  const std::string name = schema->field(idx)->name();
+  column_part out;
+  // Row groups' sizes from the footer: nothing of the data is read.
+  const std::shared_ptr<parquet::FileMetaData> meta = reader->parquet_reader()->metadata();
+  out.chunks_total = static_cast<std::size_t>(meta->num_row_groups());
+  std::vector<std::size_t> starts(out.chunks_total + 1, 0);
+  for (std::size_t g = 0; g < out.chunks_total; ++g)
+    starts[g + 1] = starts[g] + static_cast<std::size_t>(meta->RowGroup(static_cast<int>(g))->num_rows());
+  out.total_rows = starts.back();
+  const auto [from, to] = part_rows(out.total_rows, part, parts, path);
+  out.first_row = from;
+  arrow_column_builder b(path.string() + ": column \"" + name + "\"", from);
+  append_rows(b, starts, from, to, path, out, [&](std::size_t g) {
+    std::shared_ptr<arrow::ChunkedArray> chunks;
+    const std::string what = "cannot read column \"" + name + "\" of row group " + std::to_string(g);
+    try {
+      // This row group's chunk of this top-level field only.
+      check(reader->RowGroup(static_cast<int>(g))->Column(idx)->Read(&chunks), path, what);
+    } catch (const parquet::ParquetException& e) {
+      throw error(error_code::parse, path.string() + ": " + what + ": " + e.what());
+    }
+    return chunks;
+  });
+  return finish_part(std::move(b), std::move(out), name);
+}
+
+column_part read_arrow_ipc_part(const std::filesystem::path& path, std::optional<std::string_view> column,
+                                std::size_t part, std::size_t parts) {
+  { io_detail::input_file probe(path); }  // a clear io error for missing files and directories
+  auto file = value_or_throw(arrow::io::MemoryMappedFile::Open(path.string(), arrow::io::FileMode::READ),
+                             path, "cannot open file", error_code::io);
+  auto as_file = arrow::ipc::RecordBatchFileReader::Open(file.get());
+  if (!as_file.ok()) {
+    // The stream format has no index of its batches: read whole, keep the part.
+    column_data all = read_arrow_ipc(path, column);
+    column_part out;
+    out.total_rows = all.size();
+    out.chunks_total = out.chunks_read = 1;
+    const auto [from, to] = part_rows(out.total_rows, part, parts, path);
+    out.first_row = from;
+    out.column.type = all.type;
+    out.column.name = all.name;
+    if (all.type == column_data::kind::dense) {
+      out.column.dense.dim = all.dense.dim;
+      out.column.dense.n = to - from;
+      out.column.dense.values.assign(
+          all.dense.values.begin() + static_cast<std::ptrdiff_t>(from * all.dense.dim),
+          all.dense.values.begin() + static_cast<std::ptrdiff_t>(to * all.dense.dim));
+    } else {
+      out.column.strings.assign(
+          std::make_move_iterator(all.strings.begin() + static_cast<std::ptrdiff_t>(from)),
+          std::make_move_iterator(all.strings.begin() + static_cast<std::ptrdiff_t>(to)));
+    }
+    return out;
+  }
+  const int idx = pick_column(*(*as_file)->schema(), column, path);
+  const std::string name = (*as_file)->schema()->field(idx)->name();
+  auto options = arrow::ipc::IpcReadOptions::Defaults();
+  options.included_fields = {idx};  // decode only this column
+  auto reader = value_or_throw(arrow::ipc::RecordBatchFileReader::Open(file.get(), options), path,
+                               "not a readable Arrow IPC file");
+  column_part out;
+  out.chunks_total = static_cast<std::size_t>(reader->num_record_batches());
+  std::vector<std::shared_ptr<arrow::RecordBatch>> batches(out.chunks_total);
+  std::vector<std::size_t> starts(out.chunks_total + 1, 0);
+  for (std::size_t k = 0; k < out.chunks_total; ++k) {
+    // Memory-mapped: the batch's buffers point into the mapping (no copy, no decoding when uncompressed).
+    batches[k] = value_or_throw(reader->ReadRecordBatch(static_cast<int>(k)), path,
+                                "cannot read record batch " + std::to_string(k));
+    starts[k + 1] = starts[k] + static_cast<std::size_t>(batches[k]->num_rows());
+  }
+  out.total_rows = starts.back();
+  const auto [from, to] = part_rows(out.total_rows, part, parts, path);
+  out.first_row = from;
+  arrow_column_builder b(path.string() + ": column \"" + name + "\"", from);
+  append_rows(b, starts, from, to, path, out, [&](std::size_t k) {
+    return std::make_shared<arrow::ChunkedArray>(arrow::ArrayVector{batches[k]->column(0)});
+  });
+  return finish_part(std::move(b), std::move(out), name);
 }
 
 }  // namespace chutoro

@@ -26,4 +26,14 @@ column_data read_arrow_ipc(const std::filesystem::path& path, std::optional<std:
   not_built(path, "Arrow IPC");
 }
 
+column_part read_parquet_part(const std::filesystem::path& path, std::optional<std::string_view>, std::size_t,
+                              std::size_t) {
+  not_built(path, "Parquet");
+}
+
+column_part read_arrow_ipc_part(const std::filesystem::path& path, std::optional<std::string_view>,
+                                std::size_t, std::size_t) {
+  not_built(path, "Arrow IPC");
+}
+
 }  // namespace chutoro

@@ -37,7 +37,7 @@ std::string type_text(const ArrowSchema& s) {
 void arrow_column_builder::append(const ArrowSchema& schema, const ArrowArray& array) {
   const std::string where = what_ + ": ";
   auto row_text = [&](std::int64_t r) {
-    return "row " + std::to_string(rows_ + static_cast<std::size_t>(r));
+    return "row " + std::to_string(first_row_ + rows_ + static_cast<std::size_t>(r));
   };
   expects(schema.format != nullptr, error_code::type_mismatch, where + "Arrow schema without a format");
   expects(schema.dictionary == nullptr && array.dictionary == nullptr, error_code::type_mismatch,
@@ -141,7 +141,7 @@ void arrow_column_builder::append(const ArrowSchema& schema, const ArrowArray& a
     }
     if (len != t.dim) {
       throw error(error_code::parse, where + row_text(r) + " has " + std::to_string(len) + " values, row " +
-                                         "0 has " + std::to_string(t.dim) +
+                                         std::to_string(first_row_) + " has " + std::to_string(t.dim) +
                                          " (every list must have the same length)");
     }
     for (std::int64_t k = b; k < e; ++k) {
