@@ -8,12 +8,15 @@
 #include <chutoro/distributed_mpi.hpp>
 #include <chutoro/fit.hpp>
 #include <chutoro/io.hpp>
+#include <chutoro/metric_table.hpp>
 #include <chutoro/metrics.hpp>
 #include <chutoro/scores.hpp>
 #include <cstring>
 #include <new>
+#include <random>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "test_data.hpp"
@@ -300,6 +303,123 @@ TEST(DistributedFit, StringsUnderLevenshtein) {
   EXPECT_EQ(everywhere.clusters.labels, one.labels);
 }
 
+namespace {
+
+/// Rows [r * n / P, (r + 1) * n / P): the part of rank r.
+std::pair<std::size_t, std::size_t> part_of(std::size_t n, int r, int P) {
+  return {n * static_cast<std::size_t>(r) / static_cast<std::size_t>(P),
+          n * static_cast<std::size_t>(r + 1) / static_cast<std::size_t>(P)};
+}
+
+/// n lines of tokens from 5 topics: line i takes 6 of topic i % 5's 15 words
+/// and one of 200 rare words (portable: no std distributions).
+std::vector<std::string> topic_lines(std::size_t n, std::uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::vector<std::string> lines(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    std::vector<int> words(15);
+    for (int w = 0; w < 15; ++w) words[static_cast<std::size_t>(w)] = w;
+    for (std::size_t k = 0; k < 6; ++k) {
+      std::swap(words[k], words[k + rng() % (15 - k)]);
+      lines[i] += "t" + std::to_string(i % 5) + "w" + std::to_string(words[k]) + " ";
+    }
+    lines[i] += "rare" + std::to_string(rng() % 200);
+  }
+  return lines;
+}
+
+}  // namespace
+
+TEST(DistributedFit, TokenSetsUnderJaccard) {
+  // Each rank numbers the tokens of its own lines (from_token_lines), so a
+  // token has another id on each rank: items move as their tokens.
+  auto c = world();
+  const int P = c->size(), me = c->rank();
+  const std::vector<std::string> lines = topic_lines(600, 7);
+  const auto [lo, hi] = part_of(lines.size(), me, P);
+  const chutoro::set_source mine =
+      chutoro::set_source::from_token_lines(std::span<const std::string>(lines).subspan(lo, hi - lo));
+  const chutoro::params p = small_params();
+  const dist::distributed_result r = dist::distributed_fit(*c, mine, p);
+  dist::distributed_params full;
+  full.overlap = static_cast<std::size_t>(P);
+  const dist::distributed_result everywhere = dist::distributed_fit(*c, mine, p, full);
+  // Id sets without a vocabulary (one numbering of all lines): items move as ids.
+  const chutoro::set_source all = chutoro::set_source::from_token_lines(lines);
+  std::vector<std::uint32_t> ids;
+  std::vector<std::size_t> offsets{0};
+  for (std::size_t i = lo; i < hi; ++i) {
+    ids.insert(ids.end(), all.item(i).begin(), all.item(i).end());
+    offsets.push_back(ids.size());
+  }
+  const dist::distributed_result by_ids =
+      dist::distributed_fit(*c, chutoro::set_source(ids, offsets), p, full);
+  if (me != 0) return;
+  const chutoro::result one = chutoro::fit(all, p);
+  ASSERT_EQ(r.clusters.labels.size(), lines.size());
+  EXPECT_GE(one.n_clusters(), 3u);
+  EXPECT_GE(chutoro::adjusted_rand_index(one.labels, r.clusters.labels), 0.98) << "P = " << P;
+  // Every shard holding every line: the one-process tree, bit for bit.
+  EXPECT_EQ(everywhere.tree.core_distances, one.tree.core_distances);
+  EXPECT_EQ(everywhere.clusters.labels, one.labels);
+  EXPECT_EQ(by_ids.tree.core_distances, one.tree.core_distances);
+  EXPECT_EQ(by_ids.clusters.labels, one.labels);
+}
+
+TEST(DistributedFit, BitVectorsUnderHammingAndTanimoto) {
+  // 600 rows of 100 bits (13 packed bytes, 4 pad bits): 5 prototypes, each row flips 6 bits.
+  auto c = world();
+  const int P = c->size(), me = c->rank();
+  constexpr std::size_t n = 600, nbits = 100, row_bytes = 13;
+  std::mt19937_64 rng(11);
+  std::vector<std::uint8_t> protos(5 * row_bytes), packed(n * row_bytes);
+  for (auto& b : protos) b = static_cast<std::uint8_t>(rng());
+  for (std::size_t i = 0; i < n; ++i) {
+    std::copy_n(protos.begin() + static_cast<std::ptrdiff_t>(i % 5 * row_bytes), row_bytes,
+                packed.begin() + static_cast<std::ptrdiff_t>(i * row_bytes));
+    for (int f = 0; f < 6; ++f) {
+      const std::size_t bit = rng() % nbits;
+      packed[i * row_bytes + bit / 8] ^= static_cast<std::uint8_t>(0x80u >> (bit % 8));
+    }
+  }
+  const auto [lo, hi] = part_of(n, me, P);
+  const chutoro::params p = small_params();
+  dist::distributed_params full;
+  full.overlap = static_cast<std::size_t>(P);
+  for (const auto metric : {chutoro::bit_metric::hamming, chutoro::bit_metric::tanimoto}) {
+    const chutoro::bit_source mine(
+        std::span<const std::uint8_t>(packed).subspan(lo * row_bytes, (hi - lo) * row_bytes), hi - lo, nbits,
+        metric);
+    const dist::distributed_result r = dist::distributed_fit(*c, mine, p);
+    const dist::distributed_result everywhere = dist::distributed_fit(*c, mine, p, full);
+    if (me != 0) continue;
+    const chutoro::result one = chutoro::fit(chutoro::bit_source(packed, n, nbits, metric), p);
+    const std::string name(chutoro::to_string(metric));
+    ASSERT_EQ(r.clusters.labels.size(), n);
+    EXPECT_GE(one.n_clusters(), 3u) << name;
+    EXPECT_GE(chutoro::adjusted_rand_index(one.labels, r.clusters.labels), 0.98) << name << " P = " << P;
+    EXPECT_EQ(everywhere.tree.core_distances, one.tree.core_distances) << name;
+    EXPECT_EQ(everywhere.clusters.labels, one.labels) << name;
+  }
+}
+
+TEST(DistributedFit, InnerProductRowsUnderAngular) {
+  auto c = world();
+  const int P = c->size(), me = c->rank();
+  const auto d = chutoro_test::make_blobs(600, 4, 4, 0.0, 17);
+  const auto [lo, hi] = part_of(d.n, me, P);
+  const chutoro::product_source mine(std::span<const float>(d.values.data() + lo * d.dim, (hi - lo) * d.dim),
+                                     hi - lo, d.dim, chutoro::product_metric::angular);
+  dist::distributed_params full;
+  full.overlap = static_cast<std::size_t>(P);
+  const dist::distributed_result everywhere = dist::distributed_fit(*c, mine, small_params(), full);
+  if (me != 0) return;
+  const chutoro::result one = chutoro::fit(
+      chutoro::product_source(d.values, d.n, d.dim, chutoro::product_metric::angular), small_params());
+  EXPECT_EQ(everywhere.tree.core_distances, one.tree.core_distances);
+  EXPECT_EQ(everywhere.clusters.labels, one.labels);
+}
+
 TEST(DistributedFit, DuplicatesAndTinyInputsLeaveShardsEmpty) {
   auto c = world();
   const int P = c->size(), me = c->rank();
@@ -392,23 +512,21 @@ TEST(DistributedFit, ARankWithABadParameterOrSourceStopsEveryRank) {
   }
   EXPECT_EQ(what.rfind("rank 0: min_cluster_size must be >= 2", 0), 0u) << what;
 
-  // The last rank brings token sets: not distributed yet.
-  const std::vector<std::string> lines = {"a b", "b c", "c d"};
-  const chutoro::set_source sets = chutoro::set_source::from_token_lines(lines);
+  // The last rank brings sparse rows: not distributed yet.
+  const std::vector<std::int64_t> indptr = {0, 1, 2, 3}, indices = {0, 1, 2};
+  const std::vector<float> nonzero = {1.0f, 2.0f, 3.0f};
+  const auto sparse = chutoro::make_sparse_source<std::int64_t>(indptr, indices, nonzero, 3, "euclidean");
   const chutoro::dense_source mine = slice(d, me, P);
   what = "no error";
   chutoro::error_code code{};
   try {
-    (void)dist::distributed_fit(*c, me == P - 1 ? static_cast<const chutoro::data_source&>(sets) : mine,
+    (void)dist::distributed_fit(*c, me == P - 1 ? *sparse : static_cast<const chutoro::data_source&>(mine),
                                 small_params());
   } catch (const dist::distributed_error& e) {
     what = e.what(), code = e.code();
   }
-  EXPECT_EQ(what.rfind("rank " + std::to_string(P - 1) +
-                           ": distributed fit: data source 'jaccard' (sets) is not supported",
-                       0),
-            0u)
-      << what;
+  EXPECT_EQ(what.rfind("rank " + std::to_string(P - 1) + ": distributed fit: data source '", 0), 0u) << what;
+  EXPECT_NE(what.find("(sparse) is not supported"), std::string::npos) << what;
   EXPECT_EQ(code, chutoro::error_code::unsupported);
 }
 
