@@ -155,7 +155,8 @@ column_part read_parquet_part(const std::filesystem::path& path, std::optional<s
 /// file is memory-mapped and every batch's length is read to place the
 /// parts, which decodes nothing for uncompressed files; a compressed file's
 /// column is decompressed batch by batch for that count). The stream
-/// format, which has no index of its batches, is read whole and cut.
+/// format, which has no index of its batches, is read whole and cut (it
+/// counts as one chunk, read by every part).
 column_part read_arrow_ipc_part(const std::filesystem::path& path, std::optional<std::string_view> column,
                                 std::size_t part, std::size_t parts);
 

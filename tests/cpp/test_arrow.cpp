@@ -173,6 +173,10 @@ TEST(ArrowFiles, NotBuiltIsAClearError) {
                "Parquet support was not built");
   expect_error([] { (void)chutoro::read_arrow_ipc("x.arrow"); }, error_code::unsupported,
                "Arrow IPC support was not built");
+  expect_error([] { (void)chutoro::read_parquet_part("x.parquet", std::nullopt, 0, 2); },
+               error_code::unsupported, "Parquet support was not built");
+  expect_error([] { (void)chutoro::read_arrow_ipc_part("x.arrow", std::nullopt, 1, 2); },
+               error_code::unsupported, "Arrow IPC support was not built");
 }
 
 #else
@@ -331,6 +335,58 @@ TEST_F(ArrowFiles, NullRowsAreRejectedNamingTheRow) {
   EXPECT_EQ(c.dense.n, 7u);
   EXPECT_EQ(c.dense.dim, 2u);
   EXPECT_EQ(c.dense.values[13], 12.0f);
+}
+
+TEST_F(ArrowFiles, PartsReadOnlyTheChunksHoldingTheirRows) {
+  // letter: 20,000 x 16 in Parquet row groups of 3,000 (7 groups), an IPC
+  // file in batches of 4,096 (5) and an IPC stream (read whole, then cut).
+  const auto& L = *letter_;
+  std::vector<float> values = L.values;
+  values[15001 * L.dim + 2] = std::nanf("");  // row 15001: the last of 3 parts
+  auto table = arrow::Table::Make(
+      arrow::schema({arrow::field("x", arrow::fixed_size_list(arrow::float32(), static_cast<int>(L.dim)))}),
+      {fixed_list(values, L.dim)});
+  const fs::path pq = tmp_dir() / "parts.parquet", ipc = tmp_dir() / "parts.arrow",
+                 st = tmp_dir() / "parts.arrows";
+  write_parquet(table, pq, 3000);
+  write_ipc(table, ipc, false);
+  // The stream is read whole by every part, so its rows are clean here.
+  write_ipc(arrow::Table::Make(table->schema(), {fixed_list(L.values, L.dim)}), st, true);
+  const auto read = [&](const fs::path& path, std::size_t part, std::size_t parts) {
+    return path == pq ? chutoro::read_parquet_part(path, "x", part, parts)
+                      : chutoro::read_arrow_ipc_part(path, "x", part, parts);
+  };
+  for (const auto& path : {pq, ipc, st}) {
+    // Parts 0 and 1 of 3 (rows [0, 6666) and [6666, 13333)), and part 0 of 1 up to the NaN.
+    std::vector<float> got;
+    for (std::size_t part = 0; part < 2; ++part) {
+      const chutoro::column_part c = read(path, part, 3);
+      EXPECT_EQ(c.total_rows, L.n) << path;
+      EXPECT_EQ(c.first_row, part * L.n / 3) << path;
+      ASSERT_EQ(c.column.dense.n, (part + 1) * L.n / 3 - part * L.n / 3) << path;
+      got.insert(got.end(), c.column.dense.values.begin(), c.column.dense.values.end());
+      if (path == pq) {
+        EXPECT_EQ(c.chunks_total, 7u);
+        EXPECT_EQ(c.chunks_read, 3u) << "rows 0..6665: groups 0-2; 6666..13332: groups 2-4";
+      } else if (path == ipc) {
+        EXPECT_EQ(c.chunks_total, 5u);
+        EXPECT_EQ(c.chunks_read, part == 0 ? 2u : 3u)
+            << "rows 0..6665: batches 0-1; 6666..13332: batches 1-3";
+      } else {
+        EXPECT_EQ(c.chunks_read, 1u) << "a stream is read whole";
+      }
+    }
+    EXPECT_EQ(got,
+              std::vector<float>(values.begin(), values.begin() + static_cast<std::ptrdiff_t>(got.size())))
+        << path;
+    // The NaN is named by its row in the whole file.
+    if (path != st)
+      expect_error([&] { (void)read(path, 2, 3); }, error_code::parse,
+                   "column \"x\": row 15001, value 2 is NaN");
+    // More parts than rows: an empty part.
+    EXPECT_EQ(read(path, 0, 40000).column.size(), 0u) << path;
+    expect_error([&] { (void)read(path, 3, 3); }, error_code::invalid_argument, "part 3 of 3 does not exist");
+  }
 }
 
 TEST_F(ArrowFiles, StringColumnsFeedLevenshtein) {
