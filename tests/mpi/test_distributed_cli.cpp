@@ -133,14 +133,68 @@ TEST(DistributedCli, TextLinesUnderLevenshtein) {
   const auto a = labels_of(dir / "one.csv"), b = labels_of(dir / "np2.csv");
   ASSERT_EQ(a.size(), (k + 79) / 80);
   EXPECT_EQ(a, b) << "overlap 2 at P = 2: every shard holds every word";
+  // A metric of vectors for text: refused by every rank, one message.
   const run_result m = run(mpirun(2) + cli + " cluster --candidates hnsw " + (dir / "words.txt").string() +
-                               " --metric jaccard" + opts + (dir / "jaccard.csv").string(),
+                               " --metric hamming" + opts + (dir / "hamming.csv").string(),
                            dir);
   EXPECT_EQ(m.status, 1);
-  EXPECT_NE(
-      m.err.find("chutoro: error: rank 0: --metric jaccard is not distributed for lines; choose levenshtein"),
-      std::string::npos)
+  EXPECT_NE(m.err.find("chutoro: error: rank 0: --metric hamming is not distributed for lines (strings); "
+                       "choose levenshtein or jaccard"),
+            std::string::npos)
       << m.err;
+}
+
+TEST(DistributedCli, TokenSetsAndBitVectors) {
+  // Token lines under jaccard (each rank numbers its own tokens; items move
+  // as tokens) and 0/1 rows under hamming and tanimoto (bit vectors), P = 2
+  // with overlap 2: every shard holds every item, so the output is the
+  // one-process output byte for byte.
+  const fs::path dir = tmp_dir();
+  {
+    std::ofstream f(dir / "docs.txt");
+    for (int i = 0; i < 400; ++i) {
+      for (int k = 0; k < 5; ++k) f << "t" << i % 4 << "w" << (i * 7 + k * 5) % 13 << " ";
+      f << "rare" << (i * 31) % 97 << "\n";
+    }
+    std::ofstream b(dir / "bits.csv");
+    for (int j = 0; j < 40; ++j) b << (j ? "," : "") << "b" << j;
+    b << "\n";
+    for (int i = 0; i < 400; ++i)
+      for (int j = 0; j < 40; ++j)  // 4 prototypes, 2 bits flipped per row
+        b << (((j * (i % 4 + 3)) % 7 < 3) != (j == (i * 11) % 40 || j == (i * 17 + 5) % 40))
+          << (j < 39 ? "," : "\n");
+  }
+  const std::string opts = " --candidates hnsw --min-cluster-size 10 --threads 1 --output ";
+  for (const std::string args :
+       {"docs.txt --metric jaccard", "bits.csv --metric hamming", "bits.csv --metric tanimoto"}) {
+    ASSERT_EQ(run(cli + " cluster " + (dir / args).string() + opts + (dir / "one.csv").string(), dir).status,
+              0)
+        << args;
+    const run_result r = run(
+        mpirun(2) + cli + " cluster " + (dir / args).string() + " --json" + opts + (dir / "np2.csv").string(),
+        dir);
+    ASSERT_EQ(r.status, 0) << args << ": " << r.err;
+    EXPECT_NE(r.out.find("\"distributed\":{\"ranks\":2"), std::string::npos) << r.out;
+    EXPECT_EQ(slurp(dir / "np2.csv"), slurp(dir / "one.csv")) << args;
+  }
+  // A value other than 0/1 in rank 1's rows: every rank stops, one message naming the rank and the row.
+  {
+    std::ofstream b(dir / "bad_bits.csv");
+    b << "b0,b1,b2\n";
+    for (int i = 0; i < 100; ++i) b << i % 2 << "," << (i == 70 ? 2 : 1) << ",0\n";
+  }
+  const run_result bad = run(mpirun(2) + cli + " cluster " + (dir / "bad_bits.csv").string() +
+                                 " --metric hamming --output " + (dir / "bad.csv").string(),
+                             dir);
+  EXPECT_EQ(bad.status, 1);
+  EXPECT_EQ(lines_of(bad.err).size() > 0 ? bad.err.find("chutoro: error:") : 0, 0u) << bad.err;
+  EXPECT_EQ(bad.err.find("chutoro: error:", 1), std::string::npos) << "one message: " << bad.err;
+  EXPECT_NE(bad.err.find("chutoro: error: rank 1: " + (dir / "bad_bits.csv").string() + ": "),
+            std::string::npos)
+      << bad.err;
+  EXPECT_NE(bad.err.find("(row 0 of this part is row 50 of the input, counting from 0)"), std::string::npos)
+      << bad.err;
+  EXPECT_FALSE(fs::exists(dir / "bad.csv"));
 }
 
 TEST(DistributedCli, BadValuesInOneRanksPartStopEveryRank) {
