@@ -287,12 +287,23 @@ int run_fit_distributed(const cluster_options& o) {
                         : chutoro::make_vector_source(part.values, part.n, part.dim, metric);
         } catch (const chutoro::error& e) {
           // The sources number items from 0 in this rank's part; name the file's line / row.
-          throw chutoro::error(
-              e.code(), std::string(e.what()) +
-                            (plan.format == chutoro::input_format::lines
-                                 ? " (item 0 of this part is line " + std::to_string(lo + 1) + " of the file)"
-                                 : " (row 0 of this part is row " + std::to_string(lo) +
-                                       " of the input, counting from 0)"));
+          if (plan.format == chutoro::input_format::lines)
+            throw chutoro::error(e.code(), std::string(e.what()) + " (item 0 of this part is line " +
+                                               std::to_string(lo + 1) + " of the file)");
+          // Vector sources say "row R" or "X[R, C]": R + lo is the input's row (0-based), as one process
+          // says.
+          std::string m = e.what();
+          for (const std::string_view at : {std::string_view("row "), std::string_view("X[")}) {
+            const std::size_t from = m.find(at);
+            std::size_t end = from == std::string::npos ? from : from + at.size();
+            while (end < m.size() && std::isdigit(static_cast<unsigned char>(m[end]))) ++end;
+            if (from == std::string::npos || end == from + at.size()) continue;
+            const std::size_t first = from + at.size();
+            m.replace(first, end - first, std::to_string(std::stoull(m.substr(first, end - first)) + lo));
+            throw chutoro::error(e.code(), m);
+          }
+          throw chutoro::error(e.code(), m + " (row 0 of this part is row " + std::to_string(lo) +
+                                             " of the input, counting from 0)");
         }
       });
       identity = "file=" + std::filesystem::path(o.in.input).filename().string() +
