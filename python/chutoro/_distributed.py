@@ -21,7 +21,9 @@ from chutoro import _core
 # Messages go in pieces of at most 1 GiB (MPI counts are C ints).
 _PIECE = 1 << 30
 _TAG_ALLTOALLV, _TAG_GATHER, _TAG_SIZE, _TAG_P2P = 7101, 7102, 7103, 7104
-_VECTOR_METRICS = ("euclidean", "cosine", "manhattan")
+# The vector metrics whose items move between ranks (docs/distributed.md, "Metrics"):
+# dense rows (k-means centres), product rows and 0/1 rows as bit vectors (pivots).
+_VECTOR_METRICS = ("euclidean", "cosine", "manhattan", "inner_product", "angular", "hamming", "tanimoto")
 
 
 def _mpi() -> Any:
@@ -214,10 +216,10 @@ def fit(est: Any, X: Any, comm: Any, overlap: int, replication_margin: float | N
         if p["candidates"] == "exact":
             raise NotImplementedError("candidates='exact' with comm=: the distributed fit builds FISHDBC (hnsw)")
         metric = p["metric"]
-        if not (metric in _VECTOR_METRICS or metric == "levenshtein"):
+        if not (metric in _VECTOR_METRICS or metric in ("levenshtein", "jaccard")):
             raise NotImplementedError(
-                f"metric={metric!r} with comm=: the distributed fit takes euclidean, cosine, manhattan (vectors) "
-                "or levenshtein (strings)"
+                f"metric={metric!r} with comm=: the distributed fit takes {', '.join(_VECTOR_METRICS)} (vectors), "
+                "levenshtein or jaccard (strings)"
             )
         overlap = e._int_param("overlap", overlap, 1)
         margin = float("inf") if replication_margin is None else float(replication_margin)
@@ -226,6 +228,9 @@ def fit(est: Any, X: Any, comm: Any, overlap: int, replication_margin: float | N
         X = e._select_columns(X, est.columns, fitted_names=None)
         if metric == "levenshtein":
             source = _core.StringSource(e._as_strings(X))
+        elif metric == "jaccard":
+            # Each rank numbers its own tokens; the items move between ranks as their tokens.
+            source = _core.TokenVocabulary().source(e._as_strings(X, metric))
         else:
             X = e._validate_dense(est, X, reset=True)
             source = e._dense_source(e._dense_float32(X), e._DENSE_METRICS[metric], p["metric_params"])

@@ -423,7 +423,8 @@ class FISHDBC(ClusterMixin, BaseEstimator):
             Collective: every rank calls ``fit`` with the same parameters
             and its own part of the data (at least one row), the parts in
             rank order forming the data set (vectors for euclidean, cosine,
-            manhattan, or strings for levenshtein). Each rank then holds
+            manhattan, inner_product, angular, hamming or tanimoto, or
+            strings for levenshtein or jaccard). Each rank then holds
             ``labels_``, ``probabilities_`` and ``outlier_scores_`` of its
             own rows (gather them with ``comm.gather``), ``cluster_persistence_``
             and ``distributed_`` (n, first: the global index of its first

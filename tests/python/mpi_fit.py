@@ -7,6 +7,7 @@ Cases (each collective over COMM_WORLD, in this order):
 - blobs: each rank passes its rows of blobs(); fitted twice with the same
   seed (determinism); rank 0 gathers labels, probabilities, outlier scores.
 - strings: the same for levenshtein on strings().
+- tokens, bits: jaccard on token_lines() and hamming on bits() with overlap = P.
 - self: rank 0 alone fits all blobs over COMM_SELF (P = 1: chutoro.fit's result).
 - nan: rank P-1's part holds a NaN: every rank must raise, naming rank P-1.
 - mismatch: rank P-1 asks another min_cluster_size: every rank must raise.
@@ -40,6 +41,24 @@ def strings() -> list[str]:
             s[int(rng.integers(0, len(s)))] = "abcdefghij"[int(rng.integers(0, 10))]
         out.append("".join(s))
     return out
+
+
+def token_lines() -> list[str]:
+    rng = np.random.default_rng(8)
+    return [
+        " ".join(f"t{i % 4}w{int(w)}" for w in rng.choice(12, 5, replace=False)) + f" rare{int(rng.integers(150))}"
+        for i in range(320)
+    ]
+
+
+def bits() -> np.ndarray:
+    rng = np.random.default_rng(9)
+    protos = rng.integers(0, 2, (4, 64))
+    rows = protos[np.arange(320) % 4].copy()
+    flips = rng.integers(0, 64, (320, 3))
+    for i in range(320):
+        rows[i, flips[i]] ^= 1
+    return rows.astype(np.float32)
 
 
 def part(n: int, rank: int, size: int) -> slice:
@@ -97,6 +116,19 @@ def main() -> None:
     g = gathered(comm, fitted(s_est.fit(S[part(len(S), rank, size)], comm=comm)))
     if rank == 0:
         res["strings_labels"] = g[0]
+
+    # Token sets (jaccard) and 0/1 rows (hamming), every shard holding every
+    # item (overlap = P): the one-process result exactly.
+    T = token_lines()
+    t_est = chutoro.FISHDBC(min_cluster_size=10, metric="jaccard", candidates="hnsw", random_state=3, n_jobs=1)
+    g = gathered(comm, fitted(t_est.fit(T[part(len(T), rank, size)], comm=comm, overlap=size)))
+    if rank == 0:
+        res["tokens_labels"], res["tokens_outlier_scores"] = g[0], g[2]
+    B = bits()
+    b_est = chutoro.FISHDBC(min_cluster_size=10, metric="hamming", candidates="hnsw", random_state=3, n_jobs=1)
+    g = gathered(comm, fitted(b_est.fit(B[part(len(B), rank, size)], comm=comm, overlap=size)))
+    if rank == 0:
+        res["bits_labels"], res["bits_outlier_scores"] = g[0], g[2]
 
     if rank == 0:
         one = chutoro.FISHDBC(min_cluster_size=15, random_state=3, n_jobs=1).fit(X, comm=MPI.COMM_SELF)

@@ -66,19 +66,28 @@ def one_process():
     X, S = m.blobs(), m.strings()
     est = chutoro.FISHDBC(min_cluster_size=15, random_state=3, n_jobs=1).fit(X)
     s_est = chutoro.FISHDBC(min_cluster_size=10, metric="levenshtein", random_state=3, n_jobs=1).fit(S)
-    return est, s_est, len(X)
+    same = dict(min_cluster_size=10, candidates="hnsw", random_state=3, n_jobs=1)
+    t_est = chutoro.FISHDBC(metric="jaccard", **same).fit(m.token_lines())
+    b_est = chutoro.FISHDBC(metric="hamming", **same).fit(m.bits())
+    return est, s_est, len(X), t_est, b_est
 
 
 @pytest.mark.parametrize("ranks", [2, 4])
 def test_fit_with_comm_under_mpirun(ranks, tmp_path, one_process):
     r = _run(ranks, tmp_path)
-    est, s_est, n = one_process
+    est, s_est, n, t_est, b_est = one_process
     # Agreement with the one-process fit (the target: ARI >= 0.98).
     assert r["blobs_labels"].shape == (n,)
     assert adjusted_rand_score(est.labels_, r["blobs_labels"]) >= 0.98
     assert len(np.unique(r["blobs_labels"][r["blobs_labels"] >= 0])) == len(np.unique(est.labels_[est.labels_ >= 0]))
     assert np.all((r["blobs_probabilities"] >= 0) & (r["blobs_probabilities"] <= 1))
     assert adjusted_rand_score(s_est.labels_, r["strings_labels"]) >= 0.98
+    # Token sets (each rank numbers its own tokens) and bit vectors at overlap = P: the one-process result.
+    assert len(np.unique(t_est.labels_)) >= 3 and len(np.unique(b_est.labels_)) >= 3
+    np.testing.assert_array_equal(r["tokens_labels"], t_est.labels_)
+    np.testing.assert_array_equal(r["tokens_outlier_scores"], t_est.outlier_scores_)
+    np.testing.assert_array_equal(r["bits_labels"], b_est.labels_)
+    np.testing.assert_array_equal(r["bits_outlier_scores"], b_est.outlier_scores_)
     # Same seed and P: the same result, bit for bit.
     assert int(r["blobs_deterministic"]) == 1
     # Each rank held its own rows: global offsets in rank order, rank 0 saw every rank's stats.
