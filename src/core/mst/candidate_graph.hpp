@@ -13,7 +13,9 @@
 // buffer is reserved at 1.125 x threshold, so it never grows by doubling).
 // Core-distance estimates only decrease as more distances arrive, so an edge
 // dropped by a compaction was the heaviest on a cycle when it was dropped;
-// this is FISHDBC's approximation. Not thread safe.
+// this is FISHDBC's approximation. An estimate not yet final can make an
+// edge look heavier than it will be; buffer_neighbour_edges() gives back
+// those whose final weight is a core distance. Not thread safe.
 //
 // Compactions and finish() solve their forests with the graph's
 // forest_solver: the pipeline passes its backend's (src/core/backend), so a
