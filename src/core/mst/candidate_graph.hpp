@@ -142,7 +142,7 @@ class candidate_graph {
   /// those whose final weight is a core distance. No distance is computed.
   /// Compacts whenever the buffer reaches the threshold, as harvesting does.
   /// Deterministic (the lists do not depend on the order of the offers).
-  /// O(changed items x k); returns the edges buffered.
+  /// O(n + changed items x k); returns the edges buffered.
   std::uint64_t buffer_neighbour_edges();
 
   /// Spanning tree: the minimum spanning forest of all candidate edges (forest
