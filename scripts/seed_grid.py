@@ -3,14 +3,17 @@
 
 Usage: scripts/seed_grid.py [--cli build/release/chutoro] [--old OTHER_CLI]
            [--data ../shared/data] [--sets shuttle.csv,...] [--seeds 1-10]
-           [--mcs 5,10,25] [--threads 2] [--cap 600]
+           [--mcs 5,10,25] [--threads 2] [--cap 600] [--extra "--candidates hnsw"]
 
 For each data set and min_cluster_size (min_samples = its default, the same
 value): one exact run (--candidates exact), then one hnsw run per seed with
 each CLI given; prints per (set, mcs) the minimum ARI vs exact over the seeds
-(and the seed giving it) and the summed hnsw wall time of each CLI, which
-were run alternately, so their ratio is fair on a shared machine. Stops
-starting new runs after --cap seconds. Standard library only.
+(and the seed giving it), the summed wall time of each CLI's runs, which
+were run alternately, so their ratio is fair on a shared machine, and their
+summed distance computations (--json). --extra passes further options to
+every run but the exact one (e.g. --candidates hnsw where auto would choose
+the exact mode). Stops starting new runs after --cap seconds. Standard
+library only.
 """
 import argparse
 import json
@@ -50,6 +53,7 @@ def main():
     ap.add_argument("--mcs", default="5,10,25")
     ap.add_argument("--threads", default="2")
     ap.add_argument("--cap", type=float, default=600.0)
+    ap.add_argument("--extra", default="", help="more options for every run but the exact one")
     a = ap.parse_args()
     clis = [("new", a.cli)] + ([("old", a.old)] if a.old else [])
     # --old env:NAME=VALUE runs --cli again with that environment variable set
@@ -59,8 +63,8 @@ def main():
         clis[1] = ("old", a.cli)
         env_of["old"] = {**os.environ, name: value}
     start = time.monotonic()
-    print("| data set | mcs | " + " | ".join(f"{n}: min ARI (seed) | {n}: hnsw s" for n, _ in clis) + " | seeds |")
-    print("| --- | --- | " + " | ".join("--- | ---" for _ in clis) + " | --- |")
+    print("| data set | mcs | " + " | ".join(f"{n}: min ARI (seed) | {n}: s | {n}: distances" for n, _ in clis) + " | seeds |")
+    print("| --- | --- | " + " | ".join("--- | --- | ---" for _ in clis) + " | --- |")
     with tempfile.TemporaryDirectory() as tmp:
         out = os.path.join(tmp, "labels.csv")
         for name in a.sets.split(","):
@@ -69,23 +73,25 @@ def main():
                 if time.monotonic() - start > a.cap:
                     print(f"(cap of {a.cap:.0f} s reached: {name} mcs {mcs} and later not run)")
                     return
-                common = ["--min-cluster-size", str(mcs), "--threads", a.threads]
+                common = ["--min-cluster-size", str(mcs), "--threads", a.threads] + a.extra.split()
                 # the exact oracle on one thread: its Prim meets the other threads
                 # once per item, which a shared machine punishes
                 run(a.cli, path, ["--min-cluster-size", str(mcs), "--threads", "1", "--candidates", "exact"], out)
                 exact = labels(out)
                 worst = {n: (2.0, None) for n, _ in clis}
                 secs = {n: 0.0 for n, _ in clis}
+                dists = {n: 0 for n, _ in clis}
                 done = 0
                 for seed in seeds_of(a.seeds):
                     if time.monotonic() - start > a.cap:
                         break
                     for n, cli in clis:
-                        _, s = run(cli, path, common + ["--seed", str(seed)], out, env_of.get(n))
+                        js, s = run(cli, path, common + ["--seed", str(seed)], out, env_of.get(n))
                         secs[n] += s
+                        dists[n] += js["distance_computations"]
                         worst[n] = min(worst[n], (ari(exact, labels(out)), seed))
                     done += 1
-                cells = " | ".join(f"{worst[n][0]:.3f} ({worst[n][1]}) | {secs[n]:.1f}" for n, _ in clis)
+                cells = " | ".join(f"{worst[n][0]:.4f} ({worst[n][1]}) | {secs[n]:.1f} | {dists[n]}" for n, _ in clis)
                 print(f"| {name} | {mcs} | {cells} | {done} |", flush=True)
 
 

@@ -356,3 +356,54 @@ TEST(MstCandidateGraph, FinishAndCompactIsLossless) {
   EXPECT_EQ(all.compactions(), 0u);
   EXPECT_LT(compacted.forest().size() + compacted.buffered().size(), offered / 4);
 }
+
+TEST(MstCandidateGraph, NeighbourPairsGiveBackEdgesACompactionDropped) {
+  // min_samples 3: the core distance is the 2nd nearest other item. Items 1,
+  // 2, 3, 5 are a dense group; item 0 meets 3 (d 4) and 1 (d 5), so while it
+  // knows only these two its estimate is 5 and both edges weigh 5: the
+  // compaction keeps (0, 1) by the tie order and drops (0, 3). Item 4 then
+  // brings core(0) down to 4.5, so (0, 3) would weigh 4.5 and (0, 1) still 5.
+  auto build = [] {
+    chutoro::detail::candidate_graph g(6, 3, 16, std::size_t{1} << 20);
+    for (const raw_edge& e : std::vector<raw_edge>{{1, 2, 1.0f},
+                                                   {2, 3, 1.0f},
+                                                   {1, 3, 1.5f},
+                                                   {3, 5, 1.0f},
+                                                   {1, 5, 1.2f},
+                                                   {2, 5, 1.1f},
+                                                   {0, 1, 5.0f},
+                                                   {0, 3, 4.0f}})
+      g.edge(e.a, e.b, e.d);
+    g.compact();
+    g.edge(0, 4, 4.5f);
+    g.edge(4, 5, 6.0f);
+    return g;
+  };
+  auto weight_of = [](const chutoro::spanning_tree& t, std::int64_t a, std::int64_t b) {
+    for (const auto& e : t.edges)
+      if ((e.a == a && e.b == b) || (e.a == b && e.b == a)) return e.distance;
+    return -1.0;
+  };
+  chutoro::detail::candidate_graph without = build(), with = build();
+  const chutoro::spanning_tree lossy = without.finish();
+  EXPECT_EQ(lossy.core_distances[0], 4.5f);
+  EXPECT_EQ(weight_of(lossy, 0, 1), 5.0);  // the heavier edge replaces (0, 3)
+  EXPECT_EQ(weight_of(lossy, 0, 3), -1.0);
+  EXPECT_GT(with.buffer_neighbour_edges(), 0u);
+  const chutoro::spanning_tree got = with.finish();
+  EXPECT_EQ(weight_of(got, 0, 3), 4.5);  // back, at max(core(0) = 4.5, core(3) = 1, d = 4)
+  EXPECT_EQ(weight_of(got, 0, 1), -1.0);
+  EXPECT_EQ(got.core_distances, lossy.core_distances);
+  EXPECT_EQ(with.buffer_neighbour_edges(), 0u);  // no list changed since
+
+  // A pair offered to one side only (a search's offer) reaches the other's list.
+  chutoro::detail::candidate_graph g(3, 2, 16, std::size_t{1} << 20);
+  const std::vector<raw_edge> none, offers{{0, 1, 2.0f}};
+  const std::vector<std::span<const raw_edge>> e{none}, o{offers};
+  g.absorb(e, o);
+  EXPECT_EQ(g.known_neighbours(1), 0u);
+  EXPECT_EQ(g.buffer_neighbour_edges(), 1u);  // (0, 1), once
+  EXPECT_EQ(g.core_distance(1), 2.0f);
+  ASSERT_EQ(g.buffered().size(), 1u);
+  EXPECT_EQ(g.buffered()[0].d, 2.0f);
+}

@@ -263,6 +263,8 @@ spanning_tree extend_with(hnsw_state& s, std::size_t n, const build_params& bp, 
   for (const auto& w : workers) stats.distance_computations += w.computed;
   stats.seconds_graph += seconds_since(t0);
   const auto t1 = std::chrono::steady_clock::now();
+  // The k-nearest pairs as edges (docs/algorithm.md): no distance computed.
+  (void)s.candidates.buffer_neighbour_edges();
   spanning_tree tree = s.candidates.finish_and_compact();  // what add() continues from
   stats.candidate_edges += s.candidates.harvested() - harvested_before;
   stats.peak_buffered_edges = std::max(stats.peak_buffered_edges, s.candidates.peak_buffered());

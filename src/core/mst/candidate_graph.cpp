@@ -35,6 +35,7 @@ candidate_graph::candidate_graph(std::size_t n, std::size_t min_samples, std::si
       knn_id_(n * k_),
       count_(n, 0),
       core_(n, k_ == 0 ? 0.0f : kInf),
+      changed_(n, 0),
       solver_(solver ? std::move(solver) : cpu_forest_solver()) {}
 
 void candidate_graph::set_solver(std::shared_ptr<const forest_solver> solver) {
@@ -93,6 +94,7 @@ void candidate_graph::offer(std::uint32_t i, std::uint32_t j, float d) noexcept 
   if (c == k_ && !above(0, d, j)) return;  // not among the k nearest
   for (std::uint32_t s = 0; s < c; ++s)
     if (hi[s] == j) return;  // pair already known
+  changed_[i] = 1;
   if (c < k_) {
     // sift up
     std::size_t pos = c++;
@@ -301,6 +303,35 @@ void candidate_graph::compact() {
   buffer_.reserve(threshold_ + threshold_ / 8);
 }
 
+std::uint64_t candidate_graph::buffer_neighbour_edges() {
+  if (k_ == 0) return 0;
+  auto holds = [&](std::size_t i, std::uint32_t j) {
+    const std::uint32_t* hi = &knn_id_[i * k_];
+    return std::find(hi, hi + count_[i], j) != hi + count_[i];
+  };
+  // Offers first, so that both sides' lists are final before any pair is
+  // buffered. An offer that enters j's list marks j changed; its new pair
+  // (j, i) is i's already, so one round suffices.
+  const std::size_t n = n_;
+  for (std::size_t i = 0; i < n; ++i)
+    if (changed_[i])
+      for (std::size_t s = 0; s < count_[i]; ++s)
+        offer(knn_id_[i * k_ + s], static_cast<std::uint32_t>(i), knn_d_[i * k_ + s]);
+  std::uint64_t added = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    if (!changed_[i]) continue;
+    for (std::size_t s = 0; s < count_[i]; ++s) {
+      const std::uint32_t j = knn_id_[i * k_ + s];
+      if (j < i && changed_[j] && holds(j, static_cast<std::uint32_t>(i))) continue;  // buffered from j
+      buffer_.push_back({static_cast<std::uint32_t>(i), j, knn_d_[i * k_ + s]});
+      ++added;
+      if (buffer_.size() >= threshold_) compact();
+    }
+  }
+  std::fill(changed_.begin(), changed_.end(), std::uint8_t{0});
+  return added;
+}
+
 spanning_tree candidate_graph::finish() const {
   std::vector<raw_edge> forest;
   return finish_into(forest);
@@ -397,6 +428,7 @@ void candidate_graph::grow(std::size_t n) {
   knn_id_.resize(n * k_);
   count_.resize(n, 0);
   core_.resize(n, k_ == 0 ? 0.0f : kInf);
+  changed_.resize(n, 0);
   n_ = n;
 }
 
@@ -410,6 +442,7 @@ void candidate_graph::restore(std::vector<float> knn_d, std::vector<std::uint32_
   forest_ = std::move(forest);
   buffer_ = std::move(buffered);
   core_.assign(n_, k_ == 0 ? 0.0f : kInf);
+  changed_.assign(n_, 0);  // the stored edges already hold these lists' pairs
   for (std::size_t i = 0; i < n_; ++i)
     if (k_ > 0 && count_[i] == k_)
       core_[i] = *std::max_element(knn_d_.begin() + static_cast<std::ptrdiff_t>(i * k_),

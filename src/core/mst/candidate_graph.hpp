@@ -13,7 +13,9 @@
 // buffer is reserved at 1.125 x threshold, so it never grows by doubling).
 // Core-distance estimates only decrease as more distances arrive, so an edge
 // dropped by a compaction was the heaviest on a cycle when it was dropped;
-// this is FISHDBC's approximation. Not thread safe.
+// this is FISHDBC's approximation. An estimate not yet final can make an
+// edge look heavier than it will be; buffer_neighbour_edges() gives back
+// those whose final weight is a core distance. Not thread safe.
 //
 // Compactions and finish() solve their forests with the graph's
 // forest_solver: the pipeline passes its backend's (src/core/backend), so a
@@ -131,6 +133,18 @@ class candidate_graph {
   /// current mutual reachability (FISHDBC's compaction).
   void compact();
 
+  /// Makes the k-nearest lists' pairs candidate edges again (docs/algorithm.md,
+  /// "k-nearest pairs as edges"): for every item whose list changed since the
+  /// last call (or since restore()), each pair (i, j) it holds is first offered
+  /// to j's list (the offers of a search reach one side only), then buffered as
+  /// an edge (a pair in both lists once). A compaction drops an edge whose
+  /// weight a not yet final core estimate inflated; the final lists give back
+  /// those whose final weight is a core distance. No distance is computed.
+  /// Compacts whenever the buffer reaches the threshold, as harvesting does.
+  /// Deterministic (the lists do not depend on the order of the offers).
+  /// O(n + changed items x k); returns the edges buffered.
+  std::uint64_t buffer_neighbour_edges();
+
   /// Spanning tree: the minimum spanning forest of all candidate edges (forest
   /// and buffer) under the current core distances, disconnected parts joined
   /// by infinite edges; edges (mutual reachability) sorted by (distance, a, b).
@@ -189,6 +203,7 @@ class candidate_graph {
   std::vector<std::uint32_t> knn_id_;  // n x k
   std::vector<std::uint32_t> count_;   // filled slots per item
   std::vector<float> core_;            // n: the heap roots (inf while not full), dense for fast filtering
+  std::vector<std::uint8_t> changed_;  // n: 1 when the list changed since buffer_neighbour_edges()
   std::vector<raw_edge> forest_, buffer_;
   std::uint64_t harvested_ = 0, peak_ = 0, compactions_ = 0;
   std::shared_ptr<const forest_solver> solver_;
