@@ -673,7 +673,9 @@ distributed_result distributed_fit(communicator& comm, const data_source& local,
         break;
     }
   bounded = bounded || to_metric != nullptr;
-  if (dp.boundary_reach > 0 && bounded && P > 1) {
+  // Nothing to search where every item is on every rank that owns a centre
+  // (a rank without centres holds no item's nearest centre).
+  if (dp.boundary_reach > 0 && bounded && overlap < ranks_with_centres) {
     std::vector<std::vector<std::uint32_t>> asked(P);  // per rank: this rank's items sent there, in order
     outgoing.assign(P, {});
     agree(comm, [&] {
@@ -874,17 +876,6 @@ distributed_result distributed_fit(communicator& comm, const data_source& local,
       if (uf.unite(0, i)) t.edges.push_back({0, i, std::numeric_limits<double>::infinity()});
     forest = {};
     res.clusters = extract_clusters(t, p.selection);
-    if (const char* dump = std::getenv("TMP_DUMP")) {  // TMP diagnosis
-      std::FILE* f = std::fopen(dump, "wb");
-      std::fwrite(t.core_distances.data(), 4, n, f);
-      for (const auto& e : t.edges) {
-        std::uint32_t ab[2] = {static_cast<std::uint32_t>(e.a), static_cast<std::uint32_t>(e.b)};
-        double d = e.distance;
-        std::fwrite(ab, 4, 2, f);
-        std::fwrite(&d, 8, 1, f);
-      }
-      std::fclose(f);
-    }
   });
   rs.seconds_hierarchy = seconds_since(t0);
 
