@@ -766,7 +766,7 @@ distributed_result distributed_fit(communicator& comm, const data_source& local,
       // keep the links the build gave them.
       const std::size_t ef0 = state->graph.ef_construction;
       state->graph.ef_construction = std::min(ef0, std::max<std::size_t>(2 * k_eff, 32));
-      (void)be.ptr->extend_hnsw(*state, *shard, p.build, fs, {});
+      be.ptr->insert_hnsw(*state, *shard, p.build, fs);
       state->graph.ef_construction = ef0;
       rs.boundary_distances += fs.distance_computations;
       rs.candidate_edges += fs.candidate_edges;
