@@ -706,13 +706,17 @@ distributed_result distributed_fit(communicator& comm, const data_source& local,
           if (pivots) {
             bound = (static_cast<double>(d[c]) - static_cast<double>(d[s])) / 2;
           } else {
-            // y nearer c than every other centre: beyond each bisecting hyperplane
-            double h = 0;
-            for (std::size_t o = 0; o < n_centres; ++o) {
+            // y nearer c than every other centre: beyond each bisecting
+            // hyperplane. The one with x's nearest centre first; the others
+            // (C more steps) only where that one leaves c within reach.
+            const auto beyond = [&](std::size_t o) {
               const double gap = centre_gap[o * n_centres + c];
-              if (o != c && gap > 0)
-                h = std::max(h, (static_cast<double>(d[c]) - static_cast<double>(d[o])) / (2 * gap));
-            }
+              return o != c && gap > 0 ? (static_cast<double>(d[c]) - static_cast<double>(d[o])) / (2 * gap)
+                                       : 0.0;
+            };
+            double h = beyond(s);
+            if (to_metric(h, dim) < dp.boundary_reach * core)
+              for (std::size_t o = 0; o < n_centres; ++o) h = std::max(h, beyond(o));
             bound = to_metric(h, dim);
           }
           rank_bound[r] = std::min(rank_bound[r], bound);
