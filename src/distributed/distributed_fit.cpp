@@ -30,9 +30,8 @@
 #include <chrono>
 #include <chutoro/distributed.hpp>
 #include <chutoro/fit.hpp>
+#include <chutoro/metrics.hpp>
 #include <cmath>
-#include <cstdio>
-#include <cstdlib>
 #include <cstring>
 #include <exception>
 #include <limits>
@@ -656,7 +655,22 @@ distributed_result distributed_fit(communicator& comm, const data_source& local,
   // units; strings (a metric), (d(x, c) - d(x, s)) / 2.
   const std::uint64_t boundary_bytes0 = comm.counters().bytes_sent;
   const std::uint64_t boundary_rounds0 = comm.counters().collectives;
-  bool bounded = !codec->dense();
+  // Pivots (items without coordinates) need a metric for the triangle
+  // inequality: levenshtein, jaccard, hamming and tanimoto are; of the
+  // product rows only angular (inner_product is not: no search).
+  bool bounded = false;
+  switch (local.kind()) {
+    case source_kind::strings:
+    case source_kind::sets:
+    case source_kind::bits:
+      bounded = true;
+      break;
+    case source_kind::products:
+      bounded = static_cast<const product_source&>(local).metric() == product_metric::angular;
+      break;
+    default:
+      break;
+  }
   double (*to_metric)(double, std::size_t) = nullptr;  // L2 on the rows -> a lower bound in the metric
   if (codec->dense()) switch (static_cast<const dense_source&>(local).metric()) {
       case dense_metric::euclidean:
