@@ -86,11 +86,11 @@ int run_fit_distributed(const cluster_options& o) {
       apply_threads(o.run);
       p.build.device = apply_device(o.run);
       p.build.threads = static_cast<int>(o.run.threads);
+      dp.boundary_reach = o.boundary_reach;
       if (o.overlap < 1)
         throw usage_error("--overlap " + std::to_string(o.overlap) + " is out of range: at least 1");
       dp.overlap = static_cast<std::size_t>(o.overlap);
       if (o.replication_margin >= 0) dp.replication_margin = o.replication_margin;
-      dp.boundary_reach = o.boundary_reach;
       plan = plan_input(o.in);
       if (plan.format != chutoro::input_format::npy && plan.format != chutoro::input_format::csv &&
           plan.format != chutoro::input_format::lines)
