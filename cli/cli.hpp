@@ -104,6 +104,7 @@ struct cluster_options {
   // cluster under mpirun (docs/distributed.md)
   long long overlap = 2;           // ranks per item
   double replication_margin = -1;  // < 0: unset (no limit)
+  double boundary_reach = 0.5;     // distributed_params::boundary_reach
 };
 
 /// `chutoro add` and `chutoro predict`.

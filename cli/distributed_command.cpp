@@ -90,6 +90,7 @@ int run_fit_distributed(const cluster_options& o) {
       apply_threads(o.run);
       p.build.device = apply_device(o.run);
       p.build.threads = static_cast<int>(o.run.threads);
+      dp.boundary_reach = o.boundary_reach;
       if (o.overlap < 1)
         throw usage_error("--overlap " + std::to_string(o.overlap) + " is out of range: at least 1");
       dp.overlap = static_cast<std::size_t>(o.overlap);
@@ -347,7 +348,8 @@ int run_fit_distributed(const cluster_options& o) {
     std::uint64_t distances = 0, partition = 0, shard_items = 0, sent = 0;
     double graph = 0, forest = 0;
     for (const dist::rank_stats& x : r.all_ranks) {
-      distances += x.distance_computations, partition += x.partition_distances, shard_items += x.shard_items;
+      distances += x.distance_computations + x.boundary_distances, partition += x.partition_distances,
+          shard_items += x.shard_items;
       sent += x.bytes_sent;
       graph = std::max(graph, x.seconds_build), forest = std::max(forest, x.seconds_merge + x.seconds_forest);
       per_rank.push_back({{"local_items", x.local_items},
@@ -359,6 +361,12 @@ int run_fit_distributed(const cluster_options& o) {
                           {"bytes_sent", x.bytes_sent},
                           {"bytes_received", x.bytes_received},
                           {"collectives", x.collectives},
+                          {"boundary",
+                           {{"items", x.boundary_items},
+                            {"queries", x.boundary_queries},
+                            {"distances", x.boundary_distances},
+                            {"bytes_sent", x.boundary_bytes_sent},
+                            {"rounds", x.boundary_rounds}}},
                           {"seconds",
                            {{"partition", x.seconds_partition},
                             {"build", x.seconds_build},

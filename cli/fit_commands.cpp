@@ -63,6 +63,12 @@ CLI::App* add_cluster_command(CLI::App& app, cluster_options& o) {
                 "Under mpirun: a further centre's rank takes the item only within (1 + this) times its "
                 "nearest centre's distance (default: no limit)")
       ->check(number_at_least_zero());
+  c->add_option("--boundary-reach", o.boundary_reach,
+                "Under mpirun: an item is also searched in another rank's shard when a lower bound on its "
+                "distance to that rank's cells is below this times its core distance (1: every shard that "
+                "could hold a nearer neighbour; 0: off)")
+      ->capture_default_str()
+      ->check(number_at_least_zero());
   return c;
 }
 

@@ -6,7 +6,7 @@
 // two clusterings. Timings on a shared machine only mean something side by
 // side; work and bytes do not depend on the load.
 //
-//   mpirun -np 4 chutoro_distributed_bench --n 100000 --dim 16 --centers 20 --reference
+//   mpirun -np 4 chutoro_distributed_bench --n 100000 --dim 16 --centers 20 --reference [--reach R]
 #include <chrono>
 #include <chutoro/distributed_mpi.hpp>
 #include <chutoro/fit.hpp>
@@ -26,7 +26,7 @@ namespace dist = chutoro::distributed;
 int main(int argc, char** argv) {
   dist::mpi_session mpi(&argc, &argv);
   std::size_t n = 100000, dim = 16, centers = 20, overlap = 2, mcs = 10, ms = 10;
-  double noise = 0.05, margin = std::numeric_limits<double>::infinity();
+  double noise = 0.05, margin = std::numeric_limits<double>::infinity(), reach = 0.5;
   std::uint64_t seed = 16100;
   bool reference = false;
   for (int i = 1; i < argc; ++i) {
@@ -48,6 +48,8 @@ int main(int argc, char** argv) {
       seed = next();
     else if (a == "--margin")
       margin = std::strtod(argv[++i], nullptr);
+    else if (a == "--reach")
+      reach = std::strtod(argv[++i], nullptr);
     else if (a == "--reference")
       reference = true;
     else {
@@ -69,6 +71,7 @@ int main(int argc, char** argv) {
   dist::distributed_params dp;
   dp.overlap = overlap;
   dp.replication_margin = margin;
+  dp.boundary_reach = reach;
   const auto t0 = std::chrono::steady_clock::now();
   const dist::distributed_result r = dist::distributed_fit(*comm, mine, p, dp);
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -78,11 +81,12 @@ int main(int argc, char** argv) {
   if (!std::isinf(margin)) j["replication_margin"] = margin;
   j["min_cluster_size"] = mcs, j["min_samples"] = ms, j["seconds"] = seconds;
   j["clusters"] = r.clusters.n_clusters();
-  std::uint64_t build = 0, part = 0, sent = 0, shard = 0;
+  std::uint64_t build = 0, part = 0, sent = 0, shard = 0, bq = 0, bd = 0, bb = 0;
   nlohmann::ordered_json ranks = nlohmann::ordered_json::array();
   for (const auto& s : r.all_ranks) {
     build += s.distance_computations, part += s.partition_distances, sent += s.bytes_sent,
         shard += s.shard_items;
+    bq += s.boundary_queries, bd += s.boundary_distances, bb += s.boundary_bytes_sent;
     ranks.push_back({{"local_items", s.local_items},
                      {"shard_items", s.shard_items},
                      {"distance_computations", s.distance_computations},
@@ -98,6 +102,8 @@ int main(int argc, char** argv) {
                        {"forest", s.seconds_forest},
                        {"hierarchy", s.seconds_hierarchy}}}});
   }
+  j["boundary_reach"] = reach;
+  j["boundary"] = {{"queries", bq}, {"distances", bd}, {"bytes_sent", bb}};
   j["build_distances"] = build, j["partition_distances"] = part, j["bytes_sent"] = sent;
   j["bytes_sent_per_item"] = static_cast<double>(sent) / static_cast<double>(n);
   j["replication"] = static_cast<double>(shard) / static_cast<double>(n);
@@ -111,7 +117,7 @@ int main(int argc, char** argv) {
         {"clusters", one.n_clusters()},
         {"ari_vs_distributed", chutoro::adjusted_rand_index(one.labels, r.clusters.labels)}};
     j["distances_vs_reference"] =
-        static_cast<double>(build + part) / static_cast<double>(one.stats.distance_computations);
+        static_cast<double>(build + part + bd) / static_cast<double>(one.stats.distance_computations);
   }
   j["per_rank"] = ranks;
   std::cout << j.dump() << std::endl;

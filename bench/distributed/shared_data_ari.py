@@ -3,6 +3,7 @@ shared data sets (docs/distributed.md, "Measurements"), P = 2, 4, 8, default
 overlap 2. Counts and bytes, not times (the ranks share this machine's cores).
 
     python bench/distributed/shared_data_ari.py [DATA_DIR] > table.md
+    EXTRA="--boundary-reach 0" python bench/distributed/shared_data_ari.py   # options for the mpirun runs
 Needs build/release/chutoro built with MPI, Open MPI's mpirun, scikit-learn.
 """
 
@@ -30,6 +31,7 @@ SETS = [  # file, options
     ("words_en.txt", ["--min-cluster-size", "10", "--min-samples", "5"]),  # every 10th word, levenshtein
 ]
 ONLY = os.environ.get("ONLY")  # run one data set
+EXTRA = os.environ.get("EXTRA", "").split()  # more options for the distributed runs
 ENV = dict(
     os.environ,
     OMPI_ALLOW_RUN_AS_ROOT="1",
@@ -54,8 +56,8 @@ def labels(path: Path) -> np.ndarray:
 
 
 def main() -> None:
-    print("| data set | P | replication | distances (x one process) | bytes sent / item | ARI vs one process | each rank read |")
-    print("| --- | --- | --- | --- | --- | --- | --- |")
+    print("| data set | P | replication | boundary queries / item | distances (x one process) | bytes sent / item | ARI vs one process | each rank read |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     with tempfile.TemporaryDirectory() as tmp:
         t = Path(tmp)
         for name, opts in SETS:
@@ -69,11 +71,12 @@ def main() -> None:
             one = run([], path, opts, t / "one.csv")
             ref = labels(t / "one.csv")
             for np_ in (2, 4, 8):
-                r = run(["mpirun", "-np", str(np_), "--oversubscribe"], path, opts, t / "p.csv")
+                r = run(["mpirun", "-np", str(np_), "--oversubscribe"], path, opts + EXTRA, t / "p.csv")
                 d = r["distributed"]
                 ari = adjusted_rand_score(ref, labels(t / "p.csv"))
                 print(
                     f"| {name} ({one['n']:,} x {one.get('dim') or 'str'}) | {np_} | {d['replication']:.2f} | "
+                    f"{sum(x['boundary']['queries'] for x in d['per_rank']) / one['n']:.2f} | "
                     f"{r['distance_computations'] / one['distance_computations']:.2f} | "
                     f"{d['bytes_sent'] / one['n']:.0f} | {ari:.4f} | {'byte ranges' if d.get('input_cut_by_bytes') else 'npy rows' if name.endswith('.npy') else 'whole'} |",
                     flush=True,

@@ -145,6 +145,21 @@ struct distributed_params {
   /// them to the ranks by their share of the sample, largest first to the
   /// least loaded rank, so that shards come out of similar sizes. Must be >= 1.
   std::size_t centres_per_rank = 4;
+  /// The boundary search (docs/distributed.md, step 4b). After the k-nearest
+  /// merge, item x goes as a query to each rank t not holding it for which
+  /// L(x, t) < boundary_reach x core(x), where L(x, t) is a lower bound on
+  /// d(x, y) for every y whose nearest centre is one of t's: the distance of
+  /// x to the bisecting hyperplanes between centres (euclidean, cosine,
+  /// manhattan, chebyshev rows; L2 on the rows turned into the metric's
+  /// units), or (d(x, c) - d(x, s)) / 2 for pivots under a metric (strings; s
+  /// x's nearest pivot). The query is inserted into t's shard with a narrow
+  /// beam, and the pairs found there join x's k-nearest list (its core
+  /// distance) and t's candidate edges. 1: every shard that could hold a
+  /// neighbour nearer than x's core distance is searched (certified up to
+  /// the search's own approximation); 0.5 (the default): only shards whose
+  /// bound is below half the core distance, at a fraction of the cost; 0:
+  /// off. Other dense metrics: off. Must be >= 0.
+  double boundary_reach = 0.5;
 };
 
 /// One rank's work and communication in distributed_fit.
@@ -158,6 +173,14 @@ struct rank_stats {
   std::uint64_t bytes_sent = 0;             ///< to other ranks, all stages
   std::uint64_t bytes_received = 0;
   std::uint64_t collectives = 0;  ///< collective rounds
+  /// The boundary search (distributed_params::boundary_reach): this rank's
+  /// items it sent to other shards as queries, the queries its shard took
+  /// in, the distances it computed for the step (its items against the
+  /// centres, and the queries' insertion into its shard: not counted in
+  /// distance_computations), and its bytes sent and collective rounds in the
+  /// step (counted in bytes_sent and collectives too).
+  std::uint64_t boundary_items = 0, boundary_queries = 0, boundary_distances = 0, boundary_bytes_sent = 0,
+                boundary_rounds = 0;
   double seconds_partition = 0, seconds_build = 0, seconds_merge = 0, seconds_forest = 0,
          seconds_hierarchy = 0;
 };

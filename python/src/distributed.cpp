@@ -124,6 +124,11 @@ nb::dict stats_dict(const dist::rank_stats& s) {
   d["bytes_sent"] = s.bytes_sent;
   d["bytes_received"] = s.bytes_received;
   d["collectives"] = s.collectives;
+  d["boundary_items"] = s.boundary_items;
+  d["boundary_queries"] = s.boundary_queries;
+  d["boundary_distances"] = s.boundary_distances;
+  d["boundary_bytes_sent"] = s.boundary_bytes_sent;
+  d["boundary_rounds"] = s.boundary_rounds;
   d["seconds_partition"] = s.seconds_partition;
   d["seconds_build"] = s.seconds_build;
   d["seconds_merge"] = s.seconds_merge;

@@ -11,6 +11,9 @@
 //   4 merge   each replica's k-nearest list goes to the item's home rank (the
 //             rank whose slice holds it), which keeps the k smallest of the
 //             union: the global core distance, sent back to every replica
+//   4b boundary  an item whose core distance exceeds a lower bound on its
+//             distance to another rank's cells is inserted into that shard;
+//             its list there joins the merge
 //   5 forest  each shard's minimum spanning forest under the global core
 //             distances (the backend's solver), then a binary-tree reduction:
 //             the forest of a union of forests is the forest of the union
@@ -428,7 +431,8 @@ std::string describe(const params& p, const distributed_params& dp) {
          ";overlap=" + std::to_string(dp.overlap) + ";sample_size=" + std::to_string(dp.sample_size) +
          ";kmeans_iterations=" + std::to_string(dp.kmeans_iterations) +
          ";centres_per_rank=" + std::to_string(dp.centres_per_rank) +
-         ";replication_margin=" + number(dp.replication_margin);
+         ";replication_margin=" + number(dp.replication_margin) +
+         ";boundary_reach=" + number(dp.boundary_reach);
 }
 
 distributed_result distributed_fit(communicator& comm, const data_source& local, const params& p_in,
@@ -451,6 +455,8 @@ distributed_result distributed_fit(communicator& comm, const data_source& local,
     expects(dp.overlap >= 1, error_code::invalid_argument, "distributed fit: overlap must be >= 1 (got 0)");
     expects(dp.replication_margin >= 0, error_code::invalid_argument,
             "distributed fit: replication_margin must be >= 0 (got " + number(dp.replication_margin) + ")");
+    expects(dp.boundary_reach >= 0, error_code::invalid_argument,
+            "distributed fit: boundary_reach must be >= 0 (got " + number(dp.boundary_reach) + ")");
     expects(dp.centres_per_rank >= 1, error_code::invalid_argument,
             "distributed fit: centres_per_rank must be >= 1 (got 0)");
     expects(dp.sample_size >= 1, error_code::invalid_argument,
@@ -608,14 +614,15 @@ distributed_result distributed_fit(communicator& comm, const data_source& local,
   }
   const std::size_t overlap = std::min(dp.overlap, ranks_with_centres);
   std::vector<std::vector<std::byte>> outgoing(P);
+  constexpr std::uint32_t none = std::numeric_limits<std::uint32_t>::max();
+  std::vector<std::uint32_t> choice;  // item i's shards: choice[i * overlap ..], `none` past the last
   agree(comm, [&] {
     // A further centre's rank takes the item only within (1 +
     // replication_margin) of the nearest centre's distance (dense: squared).
     const double band = std::isinf(dp.replication_margin) ? std::numeric_limits<double>::infinity()
                         : codec->dense() ? (1.0 + dp.replication_margin) * (1.0 + dp.replication_margin)
                                          : 1.0 + dp.replication_margin;
-    constexpr std::uint32_t none = std::numeric_limits<std::uint32_t>::max();
-    std::vector<std::uint32_t> choice(n_local * overlap, none);
+    choice.assign(n_local * overlap, none);
 #pragma omp parallel for schedule(static)
     for (std::size_t i = 0; i < n_local; ++i) {
       std::vector<std::pair<float, std::uint32_t>> d(n_centres);
@@ -653,6 +660,7 @@ distributed_result distributed_fit(communicator& comm, const data_source& local,
   std::optional<detail::hnsw_state> state;
   detail::backend_choice be;
   std::unique_ptr<detail::execution_scope> scope;
+  std::unique_ptr<data_source> shard;
   agree(comm, [&] {
     be = detail::select_backend(p.build.device);
     scope = be.ptr->enter(p.build.threads);
@@ -676,8 +684,8 @@ distributed_result distributed_fit(communicator& comm, const data_source& local,
     incoming = {};
     const std::size_t m = gid.size();
     rs.shard_items = m;
+    shard = codec->make(std::move(b));
     if (m < 2) return;  // no pair to measure: the item's replicas elsewhere carry it
-    const std::unique_ptr<data_source> shard = codec->make(std::move(b));
     state.emplace(p.build, be.ptr);
     fit_stats fs;
     (void)be.ptr->extend_hnsw(*state, *shard, p.build, fs, {});
@@ -688,59 +696,235 @@ distributed_result distributed_fit(communicator& comm, const data_source& local,
 
   // ---- 4 merge k-nearest lists at the items' home ranks: global core distances
   t0 = clock_type::now();
-  const std::size_t m = gid.size();
+  std::size_t m = gid.size();
+  using knn_list = std::vector<std::pair<float, std::uint32_t>>;  // (distance, global id)
+  // The union of an item's lists without repeats (one neighbour's distance is
+  // the same bits in every shard), its k smallest by (distance, id) as the
+  // candidate graph orders its lists; returns the core distance (the k-th).
+  const auto settle = [k](knn_list& l) {
+    std::sort(l.begin(), l.end(), [](const auto& a, const auto& b) {
+      return a.second < b.second || (a.second == b.second && a.first < b.first);
+    });
+    l.erase(
+        std::unique(l.begin(), l.end(), [](const auto& a, const auto& b) { return a.second == b.second; }),
+        l.end());
+    std::sort(l.begin(), l.end());
+    if (l.size() > k) l.resize(k);
+    return k == 0 ? 0.0f : (l.size() >= k ? l[k - 1].first : std::numeric_limits<float>::infinity());
+  };
+  // Appends shard item i's k-nearest list (count, then global id and distance per neighbour).
+  const auto put_list = [&](std::vector<std::byte>& out, std::size_t i) {
+    const std::uint32_t known = state ? state->candidates.known()[i] : 0;
+    put(out, known);
+    for (std::uint32_t j = 0; j < known; ++j) {
+      put(out, gid[state->candidates.knn_ids()[i * k + j]]);
+      put(out, state->candidates.knn_distances()[i * k + j]);
+    }
+  };
+  const auto take_list = [](reader& rd, knn_list& l) {
+    const auto known = rd.get<std::uint32_t>();
+    for (std::uint32_t j = 0; j < known; ++j) {
+      const auto nb = rd.get<std::uint32_t>();
+      const auto d = rd.get<float>();
+      l.emplace_back(d, nb);
+    }
+  };
   outgoing.assign(P, {});
   agree(comm, [&] {
     for (std::size_t i = 0; i < m; ++i) {
       auto& out = outgoing[home_of(gid[i])];
       put(out, gid[i]);
-      const std::uint32_t known = state ? state->candidates.known()[i] : 0;
-      put(out, known);
-      for (std::uint32_t j = 0; j < known; ++j) {
-        put(out, gid[state->candidates.knn_ids()[i * k + j]]);
-        put(out, state->candidates.knn_distances()[i * k + j]);
-      }
+      put_list(out, i);
     }
   });
   incoming = comm.alltoallv(std::move(outgoing));
-  std::vector<float> home_core(n_local);  // this rank's slice, global order
-  outgoing.assign(P, {});
+  std::vector<float> home_core(n_local);             // this rank's slice, global order
+  std::vector<knn_list> lists(n_local);              // its items' merged lists
+  std::vector<std::vector<std::uint32_t>> order(P);  // per shard rank: its items from here, in its order
   agree(comm, [&] {
-    std::vector<std::vector<std::pair<float, std::uint32_t>>> lists(n_local);
-    std::vector<std::vector<std::uint32_t>> order(P);  // per sending rank: its items, in its order
     for (std::size_t r = 0; r < P; ++r) {
       reader rd(incoming[r]);
       while (!rd.done()) {
         const auto g = rd.get<std::uint32_t>();
-        const auto known = rd.get<std::uint32_t>();
         expects(g >= first && g < first + n_local, error_code::internal,
                 "distributed fit: a list reached the wrong home");
         order[r].push_back(static_cast<std::uint32_t>(g - first));
-        auto& l = lists[g - first];
-        for (std::uint32_t j = 0; j < known; ++j) {
-          const auto nb = rd.get<std::uint32_t>();
-          const auto d = rd.get<float>();
-          l.emplace_back(d, nb);
-        }
+        take_list(rd, lists[g - first]);
       }
     }
     incoming = {};
-    for (std::size_t i = 0; i < n_local; ++i) {
-      auto& l = lists[i];
-      // The union of the replicas' lists without repeats (one neighbour's
-      // distance is the same bits in every shard), ordered by (distance, id)
-      // as the candidate graph orders its lists.
-      std::sort(l.begin(), l.end(), [](const auto& a, const auto& b) {
-        return a.second < b.second || (a.second == b.second && a.first < b.first);
-      });
-      l.erase(
-          std::unique(l.begin(), l.end(), [](const auto& a, const auto& b) { return a.second == b.second; }),
-          l.end());
-      std::sort(l.begin(), l.end());
-      home_core[i] =
-          k == 0 ? 0.0f : (l.size() >= k ? l[k - 1].first : std::numeric_limits<float>::infinity());
-      l = {};
+    for (std::size_t i = 0; i < n_local; ++i) home_core[i] = settle(lists[i]);
+  });
+
+  // ---- 4b boundary search: an item whose core distance exceeds a lower
+  // bound on its distance to the cells of a rank that does not hold it is
+  // inserted into that rank's shard; the pairs found there join its list.
+  // The bound, for y whose nearest centre is c, x's nearest being s:
+  // vectors, the distance of x to the bisecting hyperplane of s and c,
+  // (|x - c|^2 - |x - s|^2) / (2 |s - c|) on the stored rows, in the metric's
+  // units; strings (a metric), (d(x, c) - d(x, s)) / 2.
+  const std::uint64_t boundary_bytes0 = comm.counters().bytes_sent;
+  const std::uint64_t boundary_rounds0 = comm.counters().collectives;
+  // Pivots (items without coordinates) need a metric for the triangle
+  // inequality: levenshtein, jaccard, hamming and tanimoto are; of the
+  // product rows only angular (inner_product is not: no search).
+  bool bounded = false;
+  switch (local.kind()) {
+    case source_kind::strings:
+    case source_kind::sets:
+    case source_kind::bits:
+      bounded = true;
+      break;
+    case source_kind::products:
+      bounded = static_cast<const product_source&>(local).metric() == product_metric::angular;
+      break;
+    default:
+      break;
+  }
+  double (*to_metric)(double, std::size_t) = nullptr;  // L2 on the rows -> a lower bound in the metric
+  if (codec->dense()) switch (static_cast<const dense_source&>(local).metric()) {
+      case dense_metric::euclidean:
+      case dense_metric::manhattan:  // >= L2
+        to_metric = [](double h, std::size_t) { return h; };
+        break;
+      case dense_metric::cosine:  // 1 - cos = L2^2 / 2 on normalised rows
+        to_metric = [](double h, std::size_t) { return h * h / 2; };
+        break;
+      case dense_metric::chebyshev:  // >= L2 / sqrt(dim)
+        to_metric = [](double h, std::size_t d) { return h / std::sqrt(static_cast<double>(d)); };
+        break;
+      default:
+        break;
     }
+  bounded = bounded || to_metric != nullptr;
+  // Nothing to search where every item is on every rank that owns a centre
+  // (a rank without centres holds no item's nearest centre).
+  if (dp.boundary_reach > 0 && bounded && overlap < ranks_with_centres) {
+    std::vector<std::vector<std::uint32_t>> asked(P);  // per rank: this rank's items sent there, in order
+    outgoing.assign(P, {});
+    agree(comm, [&] {
+      std::vector<float> centre_gap;  // |c_a - c_b| (dense)
+      if (codec->dense()) {
+        centre_gap.resize(n_centres * n_centres);
+        for (std::size_t a = 0; a < n_centres; ++a)
+          for (std::size_t b = 0; b < n_centres; ++b)
+            centre_gap[a * n_centres + b] =
+                std::sqrt(squared_l2(centres.data() + a * dim, centres.data() + b * dim, dim));
+      }
+      std::vector<std::uint8_t> send(n_local * P, 0);
+#pragma omp parallel for schedule(static)
+      for (std::size_t i = 0; i < n_local; ++i) {
+        std::vector<float> d(n_centres);
+        for (std::size_t c = 0; c < n_centres; ++c)
+          d[c] = pivots ? pivots->cross_distance(local, i, c)
+                        : squared_l2(static_cast<const dense_source&>(local).row(i), centres.data() + c * dim,
+                                     dim);
+        const std::size_t s = static_cast<std::size_t>(std::min_element(d.begin(), d.end()) - d.begin());
+        const double core = home_core[i];
+        const std::uint32_t* held = choice.data() + i * overlap;
+        std::vector<double> rank_bound(P, std::numeric_limits<double>::infinity());
+        for (std::size_t c = 0; c < n_centres; ++c) {
+          const std::uint32_t r = owner[c];
+          if (std::find(held, held + overlap, r) != held + overlap) continue;
+          double bound = 0;
+          if (pivots) {
+            bound = (static_cast<double>(d[c]) - static_cast<double>(d[s])) / 2;
+          } else {
+            // y nearer c than every other centre: beyond each bisecting
+            // hyperplane. The one with x's nearest centre first; the others
+            // (C more steps) only where that one leaves c within reach.
+            const auto beyond = [&](std::size_t o) {
+              const double gap = centre_gap[o * n_centres + c];
+              return o != c && gap > 0 ? (static_cast<double>(d[c]) - static_cast<double>(d[o])) / (2 * gap)
+                                       : 0.0;
+            };
+            double h = beyond(s);
+            if (to_metric(h, dim) < dp.boundary_reach * core)
+              for (std::size_t o = 0; o < n_centres; ++o) h = std::max(h, beyond(o));
+            bound = to_metric(h, dim);
+          }
+          rank_bound[r] = std::min(rank_bound[r], bound);
+        }
+        for (std::size_t r = 0; r < P; ++r)
+          if (rank_bound[r] < dp.boundary_reach * core) send[i * P + r] = 1;
+      }
+      rs.boundary_distances += n_local * n_centres;
+      for (std::size_t i = 0; i < n_local; ++i)
+        for (std::size_t r = 0; r < P; ++r)
+          if (send[i * P + r]) {
+            asked[r].push_back(static_cast<std::uint32_t>(i));
+            put(outgoing[r], static_cast<std::uint32_t>(first + i));
+            codec->put_item(outgoing[r], i);
+            ++rs.boundary_items;
+          }
+    });
+    incoming = comm.alltoallv(std::move(outgoing));
+    outgoing.assign(P, {});
+    agree(comm, [&] {
+      // The shard's items, then the queries (by sending rank, in its order),
+      // inserted into the shard's graph after its own items: the queries'
+      // k-nearest lists and candidate edges come from the same HNSW
+      // insertion and harvest as the build's.
+      item_codec::builder b;
+      std::vector<std::byte> row;
+      for (std::size_t i = 0; i < m; ++i) {
+        row.clear();
+        codec->put_item(row, *shard, i);
+        reader rd(row);
+        codec->take(rd, b);
+      }
+      std::vector<std::size_t> from(P + 1, m);  // queries of rank r: shard items from[r]..from[r+1]-1
+      for (std::size_t r = 0; r < P; ++r) {
+        reader rd(incoming[r]);
+        while (!rd.done()) {
+          gid.push_back(rd.get<std::uint32_t>());
+          codec->take(rd, b);
+        }
+        from[r + 1] = gid.size();
+        incoming[r] = {};
+      }
+      incoming = {};
+      if (gid.size() == m) return;
+      rs.boundary_queries = gid.size() - m;
+      shard = codec->make(std::move(b));
+      if (!state) state.emplace(p.build, be.ptr);
+      fit_stats fs;
+      // A narrow beam: a query needs its k nearest, not a well-linked graph
+      // (beam max(2k, 32), at most ef_construction); the shard's own items
+      // keep the links the build gave them.
+      const std::size_t ef0 = state->graph.ef_construction;
+      state->graph.ef_construction = std::min(ef0, std::max<std::size_t>(2 * k_eff, 32));
+      be.ptr->insert_hnsw(*state, *shard, p.build, fs);
+      state->graph.ef_construction = ef0;
+      rs.boundary_distances += fs.distance_computations;
+      rs.candidate_edges += fs.candidate_edges;
+      for (std::size_t r = 0; r < P; ++r)
+        for (std::size_t i = from[r]; i < from[r + 1]; ++i) put_list(outgoing[r], i);
+      m = gid.size();
+      rs.shard_items = m;
+    });
+    incoming = comm.alltoallv(std::move(outgoing));
+    agree(comm, [&] {
+      for (std::size_t r = 0; r < P; ++r) {
+        reader rd(incoming[r]);
+        for (const std::uint32_t i : asked[r]) take_list(rd, lists[i]);
+        expects(rd.done(), error_code::internal,
+                "distributed fit: a boundary reply is longer than its queries");
+        // rank r's shard now holds these items too, after its own
+        order[r].insert(order[r].end(), asked[r].begin(), asked[r].end());
+      }
+      incoming = {};
+      for (std::size_t r = 0; r < P; ++r)
+        for (const std::uint32_t i : asked[r]) home_core[i] = settle(lists[i]);
+    });
+    rs.boundary_bytes_sent = comm.counters().bytes_sent - boundary_bytes0;
+    rs.boundary_rounds = comm.counters().collectives - boundary_rounds0;
+  }
+  lists = {};
+
+  // ---- 4c the global core distances back to every shard holding the item
+  outgoing.assign(P, {});
+  agree(comm, [&] {
     for (std::size_t r = 0; r < P; ++r)
       for (const std::uint32_t li : order[r]) put(outgoing[r], home_core[li]);
   });
@@ -753,6 +937,7 @@ distributed_result distributed_fit(communicator& comm, const data_source& local,
     for (std::size_t i = 0; i < m; ++i) shard_core[i] = from[home_of(gid[i])].get<float>();
   });
   incoming = {};
+  shard.reset();
   rs.seconds_merge = seconds_since(t0);
 
   // ---- 5 spanning forests: the shard's, then a binary-tree reduction to rank 0
@@ -764,7 +949,8 @@ distributed_result distributed_fit(communicator& comm, const data_source& local,
                                                                     state->candidates.buffered(), shard_core);
     state.reset();
     forest.reserve(f.size());
-    // Global ids keep the shard's order (gid ascends), so ties break alike.
+    // Global ids keep the shard's order (gid ascends) up to the boundary
+    // queries, which follow the shard's own items: ties break by shard order.
     for (const raw_edge& e : f)
       forest.push_back({gid[e.a], gid[e.b], std::max({shard_core[e.a], shard_core[e.b], e.d})});
     rs.forest_edges = forest.size();

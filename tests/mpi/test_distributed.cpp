@@ -172,11 +172,12 @@ TEST(DistributedFit, AgreesWithTheOneProcessFitOnBlobs) {
   EXPECT_GE(ari, 0.98) << "P = " << P;
   EXPECT_GE(one.n_clusters(), 6u);
   ASSERT_EQ(r.all_ranks.size(), static_cast<std::size_t>(P));
-  std::uint64_t local = 0, shard = 0;
-  for (const auto& s : r.all_ranks) local += s.local_items, shard += s.shard_items;
+  std::uint64_t local = 0, shard = 0, queries = 0;
+  for (const auto& s : r.all_ranks)
+    local += s.local_items, shard += s.shard_items, queries += s.boundary_queries;
   EXPECT_EQ(local, d.n);
-  // Every item lands in min(overlap, P) shards.
-  EXPECT_EQ(shard, d.n * std::min<std::size_t>(2, static_cast<std::size_t>(P)));
+  // Every item lands in min(overlap, P) shards, then in those the boundary search sent it to.
+  EXPECT_EQ(shard - queries, d.n * std::min<std::size_t>(2, static_cast<std::size_t>(P)));
 }
 
 TEST(DistributedFit, FullOverlapIsTheOneProcessFitBitForBit) {
@@ -223,9 +224,10 @@ TEST(DistributedFit, ReplicationMarginKeepsReplicasNearBoundaries) {
   // Every rank was given the bad value: the lowest names it, the count of the others follows.
   EXPECT_EQ(what.rfind("rank 0: distributed fit: replication_margin must be >= 0 (got -1)", 0), 0u) << what;
   if (me != 0) return;
+  // Routed replicas only (shard_items also counts the boundary search's queries).
   std::uint64_t a = 0, b = 0;
-  for (const auto& s : none.all_ranks) a += s.shard_items;
-  for (const auto& s : some.all_ranks) b += s.shard_items;
+  for (const auto& s : none.all_ranks) a += s.shard_items - s.boundary_queries;
+  for (const auto& s : some.all_ranks) b += s.shard_items - s.boundary_queries;
   EXPECT_EQ(a, d.n);
   if (P > 1) {
     EXPECT_GT(b, d.n);
@@ -233,11 +235,72 @@ TEST(DistributedFit, ReplicationMarginKeepsReplicasNearBoundaries) {
   }
   // Balanced shards: 4 centres per rank dealt largest first to the least loaded rank.
   std::uint64_t largest = 0;
-  for (const auto& s : none.all_ranks) largest = std::max<std::uint64_t>(largest, s.shard_items);
+  for (const auto& s : none.all_ranks)
+    largest = std::max<std::uint64_t>(largest, s.shard_items - s.boundary_queries);
   EXPECT_LE(static_cast<double>(largest), 1.25 * static_cast<double>(d.n) / P) << "largest shard " << largest;
   const chutoro::result one = chutoro::fit(
       chutoro::dense_source(d.values, d.n, d.dim, chutoro::dense_metric::euclidean), small_params());
   EXPECT_GE(chutoro::adjusted_rand_index(one.labels, some.clusters.labels), 0.98);
+}
+
+TEST(DistributedFit, BoundarySearchOnlyLowersCoreDistancesAndCountsItsWork) {
+  // Overlap 1 on a few blobs that 4P cells cut: without the boundary search,
+  // items near a cell boundary miss neighbours held only by another rank and
+  // keep too-large core distances. The search (reach 1: every shard that
+  // could hold a nearer neighbour) adds pairs to the merge, so no core
+  // distance grows, and nearly all reach the exact ones.
+  auto c = world();
+  const int P = c->size(), me = c->rank();
+  const auto d = chutoro_test::make_blobs(3000, 3, 3, 0.05, 5);
+  chutoro::params p = small_params();
+  dist::distributed_params dp;
+  dp.overlap = 1;
+  dp.boundary_reach = 0;
+  const dist::distributed_result off = dist::distributed_fit(*c, slice(d, me, P), p, dp);
+  dp.boundary_reach = 1;
+  const dist::distributed_result on = dist::distributed_fit(*c, slice(d, me, P), p, dp);
+  dp.boundary_reach = -0.5;
+  std::string what = "no error";
+  try {
+    (void)dist::distributed_fit(*c, slice(d, me, P), p, dp);
+  } catch (const dist::distributed_error& e) {
+    what = e.what();
+  }
+  EXPECT_EQ(what.rfind("rank 0: distributed fit: boundary_reach must be >= 0 (got -0.5)", 0), 0u) << what;
+  // The step's rounds are collectives: every rank counts the same.
+  EXPECT_EQ(off.stats.boundary_rounds, 0u);
+  EXPECT_EQ(on.stats.boundary_rounds, P > 1 ? 8u : 0u);  // 2 all-to-all-v and 3 agreements of 2
+  if (me != 0) return;
+  const chutoro::dense_source all(d.values, d.n, d.dim, chutoro::dense_metric::euclidean);
+  chutoro::params exact_p = p;
+  exact_p.build.candidates = chutoro::candidate_mode::exact;
+  const chutoro::result exact = chutoro::fit(all, exact_p);
+  std::size_t grew = 0, off_large = 0, on_large = 0;
+  for (std::size_t i = 0; i < d.n; ++i) {
+    grew += on.tree.core_distances[i] > off.tree.core_distances[i];
+    off_large += off.tree.core_distances[i] > exact.tree.core_distances[i] * (1 + 1e-6f);
+    on_large += on.tree.core_distances[i] > exact.tree.core_distances[i] * (1 + 1e-6f);
+  }
+  EXPECT_EQ(grew, 0u);
+  EXPECT_LE(on_large, d.n / 200) << "off: " << off_large;
+  std::uint64_t items = 0, queries = 0, shard = 0, bytes = 0;
+  for (const auto& s : on.all_ranks) {
+    items += s.boundary_items, queries += s.boundary_queries, shard += s.shard_items;
+    bytes += s.boundary_bytes_sent;
+    EXPECT_LE(s.boundary_bytes_sent, s.bytes_sent);
+    EXPECT_EQ(s.boundary_rounds, on.stats.boundary_rounds);
+  }
+  EXPECT_EQ(items, queries);  // every query sent was taken in
+  EXPECT_EQ(shard, d.n + queries);
+  for (const auto& s : off.all_ranks) {
+    EXPECT_EQ(s.boundary_items + s.boundary_queries + s.boundary_distances + s.boundary_bytes_sent, 0u);
+  }
+  if (P > 1) {
+    EXPECT_GT(off_large, 4 * on_large + 10);  // the cells cut the blobs: the step had work to do
+    EXPECT_GT(queries, 0u);
+    EXPECT_GT(bytes, queries * (4 + 3 * sizeof(float)));  // a query is its id and its row
+  }
+  EXPECT_GE(chutoro::adjusted_rand_index(chutoro::fit(all, p).labels, on.clusters.labels), 0.98);
 }
 
 TEST(DistributedFit, AgreesOnTheSharedDataReadInParts) {

@@ -84,6 +84,14 @@ class backend : public forest_solver {
   [[nodiscard]] virtual spanning_tree extend_hnsw(hnsw_state& s, const data_source& data,
                                                   const build_params& bp, fit_stats& stats,
                                                   const progress_fn& progress) const = 0;
+  /// extend_hnsw without its kNN refinement and without the tree: inserts
+  /// items s.graph.inserted..data.size()-1 so that they find their nearest
+  /// items among those already there (the distributed fit's boundary
+  /// queries), harvesting as extend_hnsw does. The refinement already ran
+  /// for the items there; running it again would search them again. Adds to
+  /// `stats`. Same contract otherwise.
+  virtual void insert_hnsw(hnsw_state& s, const data_source& data, const build_params& bp,
+                           fit_stats& stats) const = 0;
   /// The exact mode (Campello et al. 2013): exact core distances (k =
   /// *bp.min_samples) and the minimum spanning tree of the complete graph
   /// under mutual reachability. O(n^2) distances; the CPU backend uses a
@@ -121,6 +129,8 @@ class cpu_backend : public backend {
   [[nodiscard]] std::unique_ptr<execution_scope> enter(int threads) const override;
   [[nodiscard]] spanning_tree extend_hnsw(hnsw_state& s, const data_source& data, const build_params& bp,
                                           fit_stats& stats, const progress_fn& progress) const override;
+  void insert_hnsw(hnsw_state& s, const data_source& data, const build_params& bp,
+                   fit_stats& stats) const override;
   [[nodiscard]] spanning_tree build_exact(const data_source& data, const build_params& bp, fit_stats& stats,
                                           const progress_fn& progress) const override;
   void distance_tile(const data_source& data, std::span<const std::uint32_t> rows,

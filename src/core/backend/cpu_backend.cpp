@@ -189,7 +189,7 @@ void refine_knn(Index& hnsw, candidate_graph& cg, const Distance& dist,
 
 template <class Distance>
 spanning_tree extend_with(hnsw_state& s, std::size_t n, const build_params& bp, const Distance& dist,
-                          fit_stats& stats, const progress_fn& progress) {
+                          fit_stats& stats, const progress_fn& progress, bool refine = true) {
   using index_t = hnsw_index<Distance>;
   const auto t0 = std::chrono::steady_clock::now();
   const std::size_t first = s.graph.inserted;
@@ -259,7 +259,7 @@ spanning_tree extend_with(hnsw_state& s, std::size_t n, const build_params& bp, 
     if (compact) s.candidates.compact();
     tick(done, done == order.size());
   }
-  refine_knn(hnsw, s.candidates, dist, std::span(workers), bp, absorb);
+  if (refine) refine_knn(hnsw, s.candidates, dist, std::span(workers), bp, absorb);
   for (const auto& w : workers) stats.distance_computations += w.computed;
   stats.seconds_graph += seconds_since(t0);
   const auto t1 = std::chrono::steady_clock::now();
@@ -314,6 +314,14 @@ spanning_tree cpu_backend::extend_hnsw(hnsw_state& s, const data_source& data, c
                                        fit_stats& stats, const progress_fn& progress) const {
   return with_distance(
       data, [&](const auto& dist) { return extend_with(s, data.size(), bp, dist, stats, progress); });
+}
+
+void cpu_backend::insert_hnsw(hnsw_state& s, const data_source& data, const build_params& bp,
+                              fit_stats& stats) const {
+  with_distance(data, [&](const auto& dist) {
+    (void)extend_with(s, data.size(), bp, dist, stats, {}, false);
+    return 0;
+  });
 }
 
 spanning_tree backend::build_knn(const data_source&, const build_params&, fit_stats&,
