@@ -84,9 +84,10 @@
 // is data + max(16 B x n x min_samples + 66 B x n, 16 B x (n + rows) x
 // min_samples + 8 B x n): from 2^20 items on (rows <= n / 4) at most data +
 // 20 B x n x min_samples + 66 B x n; below 2^18 items (one block, rows = n)
-// up to data + 32 B x n x min_samples + 8 B x n. Plus Thrust's temporaries. The first version fed an edge
-// list to boruvka.cuh (45 B per kNN edge): data + 90 B x n x min_samples + 73 B x n. Computed from the
-// allocations, not measured on a GPU (docs/gpu.md).
+// up to data + 32 B x n x min_samples + 8 B x n. Plus Thrust's temporaries.
+// The first version fed an edge list to boruvka.cuh (45 B per kNN edge):
+// data + 90 B x n x min_samples + 73 B x n. Computed from the allocations,
+// not measured on a GPU (docs/gpu.md).
 //
 // Determinism: bit-identical whatever the thread count, tile shape or
 // schedule (every choice is under a strict order; atomics are minima).
