@@ -50,6 +50,23 @@ step() {
   return 0
 }
 
+# sampled_step NAME SECONDS CMD...: step, with nvidia-smi sampling the GPU's
+# memory.used (MiB) every 100 ms into $work/NAME.mem while it runs (the kNN
+# steps: their device memory, beside the plan the benchmark prints).
+sampled_step() {
+  local name="$1" sampler=""
+  if command -v nvidia-smi >/dev/null 2>&1; then
+    nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits -lms 100 >"$work/$name.mem" 2>/dev/null &
+    sampler=$!
+  fi
+  step "$@"
+  if [ -n "$sampler" ]; then
+    kill "$sampler" 2>/dev/null
+    wait "$sampler" 2>/dev/null
+  fi
+  return 0
+}
+
 if [ ! -x "$bundle/bin/chutoro_tests" ]; then
   echo "gpu_check.sh: no bundle at $bundle: run scripts/gpu_bundle.sh first (here), and carry $bundle to the GPU machine" >&2
   exit 2
@@ -113,9 +130,13 @@ if [ "$gpu" = yes ]; then
   step exact_400k_15 120 "$bin/chutoro_cuda_bench" exact --rows 400000 --dim 15 --centers 20 \
     --min-samples 10 --cpu-rows 100000
   # GPU kNN candidates: ARI vs GPU exact at 1M x 32, then the 10M x 32 target (120 s).
-  step knn_1M_32 300 "$bin/chutoro_cuda_bench" knn --rows 1000000 --dim 32 --centers 20 \
+  # Each prints planned_device_bytes (knn_plan.hpp: 1M x 32 at min_samples 10:
+  # about 380 MiB; 10M x 32: about 3,800 MiB, an eighth for Thrust included);
+  # nvidia-smi samples the device memory used meanwhile (the 1M step also runs
+  # the GPU exact stage for the ARI).
+  sampled_step knn_1M_32 300 "$bin/chutoro_cuda_bench" knn --rows 1000000 --dim 32 --centers 20 \
     --min-samples 10 --exact-rows 1000000
-  step knn_10M_32 300 "$bin/chutoro_cuda_bench" knn --rows 10000000 --dim 32 --centers 20 \
+  sampled_step knn_10M_32 300 "$bin/chutoro_cuda_bench" knn --rows 10000000 --dim 32 --centers 20 \
     --min-samples 10 --exact-rows 0
 else
   say ""
@@ -195,6 +216,12 @@ for name in ("knn_1M_32", "knn_10M_32"):
     s = status(name)
     if s is not None:
         s["result"] = last_json_line(read(name, "log"))
+        # nvidia-smi's memory.used samples (MiB, the whole device: the CUDA
+        # context and other processes included): the first, the peak, the rise.
+        mem = [int(x) for x in (read(name, "mem") or "").split() if x.strip().isdigit()]
+        if mem:
+            s["memory_used_mib"] = {"first": mem[0], "peak": max(mem), "rise": max(mem) - mem[0],
+                                    "samples": len(mem)}
         knn[name] = s
 summary["knn"] = knn or None
 
@@ -245,7 +272,9 @@ for name, s in knn.items():
                 else "did not finish (time limit)")
         print(f"{name}: GPU kNN candidates {r['rows']} x {r['dim']} (min_samples {r['min_samples']}) {full}, "
               f"kNN components {r['knn_components']}; on {r['exact_rows']} rows kNN {r['knn_seconds_exact_rows']:.3f} s "
-              f"vs GPU exact {r['exact_seconds_exact_rows']:.3f} s, ARI {r['ari_vs_gpu_exact']}")
+              f"vs GPU exact {r['exact_seconds_exact_rows']:.3f} s, ARI {r['ari_vs_gpu_exact']}; planned device "
+              f"memory {r.get('planned_device_bytes', 0) / 2**20:.0f} MiB (computed), nvidia-smi memory.used "
+              f"{s.get('memory_used_mib', 'not sampled')} (measured)")
     else:
         print(f"{name}: failed,", s)
 print("ok:", ok)

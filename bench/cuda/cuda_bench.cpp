@@ -29,6 +29,9 @@
 //   chutoro_cuda_bench knn [--rows N] [--dim D] [--centers C] [--min-samples K]
 //                          [--metric M] [--exact-rows R] [--runs R] [--seed S]
 // The ARI comparison is printed first ("partial": true), the full-size time last.
+// planned_device_bytes: what the stage plans to allocate for the N rows
+// (knn_plan.hpp's knn_planned_bytes, with the device's free memory when
+// listed: a computed figure, to set beside a measured peak).
 //
 // Usage: chutoro_cuda_bench [--edges M] [--items N] [--runs R] [--seed S] [--no-core]
 // Defaults: 100,000,000 edges over 10,000,000 items (about 6 GB of host
@@ -60,6 +63,7 @@
 #include "core/backend/backend.hpp"
 #include "core/backend/cuda_loader.hpp"
 #include "core/mst/candidate_graph.hpp"
+#include "cuda/knn_plan.hpp"
 
 namespace {
 
@@ -393,6 +397,8 @@ int knn_main(int argc, char** argv, const chutoro::detail::cuda_module& module, 
   double ari = -1, knn_part_s = 0, exact_part_s = 0;
   std::size_t part_components = 0;
   std::vector<double> gpu_s;
+  const std::uint64_t planned = chutoro::cuda_detail::knn_planned_bytes(
+      full->matrix()->rows, full->matrix()->stride, o.min_samples, 0, info.free_memory_bytes);
   auto emit = [&](bool partial) {
     char gpu_median[32] = "null", ari_text[32] = "null";
     if (!gpu_s.empty()) std::snprintf(gpu_median, sizeof gpu_median, "%.4f", median(gpu_s));
@@ -403,11 +409,13 @@ int knn_main(int argc, char** argv, const chutoro::detail::cuda_module& module, 
         "\"device\": {\"index\": %d, \"name\": %s}, \"module_build\": %s, \"generate_seconds\": %.3f, "
         "\"gpu_seconds\": %s, \"gpu_median_seconds\": %s, \"knn_components\": %zu, \"exact_rows\": %zu, "
         "\"knn_seconds_exact_rows\": %.4f, \"exact_seconds_exact_rows\": %.4f, "
-        "\"knn_components_exact_rows\": %zu, \"ari_vs_gpu_exact\": %s}\n",
+        "\"knn_components_exact_rows\": %zu, \"ari_vs_gpu_exact\": %s, \"planned_device_bytes\": %llu, "
+        "\"free_memory_bytes\": %llu}\n",
         partial ? "true" : "false", o.rows, o.dim, o.centers, o.metric.c_str(), o.min_samples,
         static_cast<unsigned long long>(o.seed), o.runs, device, json_string(info.name).c_str(),
         json_string(module.build_info()).c_str(), generate_seconds, list(gpu_s).c_str(), gpu_median,
-        components, o.exact_rows, knn_part_s, exact_part_s, part_components, ari_text);
+        components, o.exact_rows, knn_part_s, exact_part_s, part_components, ari_text,
+        static_cast<unsigned long long>(planned), static_cast<unsigned long long>(info.free_memory_bytes));
     std::fflush(stdout);
   };
   try {

@@ -1,8 +1,10 @@
 // chutoro — the component bookkeeping that the Thrust Borůvka solvers share
-// (boruvka.cuh on an edge list, exact.cuh and knn.cuh on the implicit
-// complete graph): the hooking rule, pointer jumping over the roots that
-// hooked, the new root list, and the connected components of an edge list
-// on the device (knn.cuh: the components of the kNN forest).
+// (boruvka.cuh on an edge list, exact.cuh on the implicit complete graph,
+// knn.cuh on the kNN lists and then the complete graph): the hooking rule,
+// pointer jumping over the roots that hooked, the new root list, and the
+// connected components of an edge list on the device (label_components: the
+// first version of knn.cuh labelled its kNN forest so; now the kNN tests'
+// reference of that version does).
 //
 // Components are named by a root item r with parent[r] == r. A Borůvka round
 // hooks roots onto other roots (parent[r] = s, each root writing only its own

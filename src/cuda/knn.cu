@@ -1,6 +1,7 @@
 // chutoro — the CUDA module's kNN-candidates stage: GPU candidates for
 // FISHDBC at scale (knn.cuh: exact kNN graph by tiles, its minimum spanning
-// forest under mutual reachability, an exact join of its components) on
+// forest under mutual reachability by Borůvka rounds over the lists, an exact
+// join of its components) on
 // Thrust's CUDA system behind the C ABI (cuda_module.h), with its failures
 // turned into statuses. Device memory is planned before anything is
 // allocated (knn_device_bytes plus an eighth for Thrust's temporaries): a

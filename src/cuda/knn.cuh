@@ -26,7 +26,7 @@
 //    same value exact_hdbscan gives), 0 for min_samples 1;
 //  - the candidate edges are the n k kNN edges; their minimum spanning forest
 //    under mutual reachability w = max(core[a], core[b], d), ties by (w, min
-//    id, max id), by boruvka.cuh's Borůvka;
+//    id, max id), by Borůvka rounds over the lists themselves;
 //  - then Borůvka rounds on the complete graph (exact.cuh's join_components)
 //    from the forest's components until one is left: every component's
 //    lightest edge to another component, found by an exact tiled scan, is
@@ -49,30 +49,45 @@
 //     neighbour distance) follow (every item outside i's list is at least
 //     that far, and none of i's list is in another component: the scan's
 //     bound, exact.cuh's scan_tile).
-//  3. The n k kNN edges written straight into boruvka_upload's device input,
-//     the lists freed, boruvka_solve: the forest (raw distances) to the host.
-//  4. The forest's components on the device (components.cuh's
-//     label_components: each item labelled with its component's smallest
-//     item, the root), its edges weighted by mutual reachability.
+//  3. Borůvka rounds over the row-major lists (list_forest; the lists are
+//     the graph, no edge list is built): entry (i, slot) is the edge (i,
+//     ids[i k + slot]), weighed on the fly, w = max(core[a], core[b], d).
+//     Each round, every entry joining two components offers its weight to
+//     both components (atomic minima; an edge may be in one list only, so
+//     both ends are offered), then among the entries at that weight the
+//     smallest pair (min id, max id): the order of boruvka.cuh and exact.cuh.
+//     Hooking, pointer jumping and relabelling as in exact.cuh's rounds
+//     (components.cuh); a component with no crossing entry is done. Rounds
+//     end when no entry joins two components: the minimum spanning forest of
+//     the kNN graph (unique under the strict order, so the same edges the
+//     first version of this stage got from boruvka.cuh over an edge list of
+//     the n k entries: tested, GpuKnn.ListForestEqualsEdgeListForest).
+//  4. The lists freed; the forest's components are the rounds' (comp: each
+//     item's root).
 //  5. join_components (exact.cuh): at most ceil(log2 c) rounds for c
 //     components, each a pruned tiled scan; a root's first candidate is its
 //     edge to the next root, so the bound prunes from the first tile on.
 //  6. The n - 1 edges sorted by (w, a, b) to the host.
 //
-// Complexity: O(n^2 dim) for the kNN lists (the tiles), O(n k) for the forest
-// (plus Thrust sorts of its n - 1 edges), and per join round at most O(n^2
+// Complexity: O(n^2 dim) for the kNN lists (the tiles), O(n k) per forest
+// round (at most ceil(log2 n) rounds), and per join round at most O(n^2
 // dim), pruned: rows and columns whose floor exceeds their component's best
 // candidate are skipped unmeasured. Beyond the size where the all-pairs kNN
 // pass pays (n^2 dim ~ 10^16 flops, ~minutes on one GPU), an approximate kNN
 // graph (NN-descent) would replace step 2 only: docs/gpu.md.
 //
-// Device memory (knn_device_bytes): the rows (4 B x n x stride; twice during
-// the transpose), the heaps of one row block (8 B x rows x k) and the lists
-// (8 B x n x k), then the Borůvka input and working lists (45 B x n x k; the
-// lists freed first), then the join's per-item state (about 100 B x n):
-// peak about data + 45 B x n x k + 165 B x n, plus Thrust's temporaries; at
-// the default k = 2 min_samples that is data + 90 B x n x min_samples, over
-// the 64 B target (docs/gpu.md says what would bring it down).
+// Device memory (knn_device_bytes, phase by phase): data = the rows (4 B x n
+// x stride), twice during the transpose; then data + the lists (8 B x n x k)
+// + one row block's heaps (8 B x rows x k, rows <= max(2^18, n / 4)) + 8 B x
+// n; then data + the lists + 66 B x n (the forest rounds); then data + 78 B x
+// n (the join, the lists freed). At the default k = 2 min_samples the peak
+// is data + max(16 B x n x min_samples + 66 B x n, 16 B x (n + rows) x
+// min_samples + 8 B x n): from 2^20 items on (rows <= n / 4) at most data +
+// 20 B x n x min_samples + 66 B x n; below 2^18 items (one block, rows = n)
+// up to data + 32 B x n x min_samples + 8 B x n. Plus Thrust's temporaries.
+// The first version fed an edge list to boruvka.cuh (45 B per kNN edge):
+// data + 90 B x n x min_samples + 73 B x n. Computed from the allocations,
+// not measured on a GPU (docs/gpu.md).
 //
 // Determinism: bit-identical whatever the thread count, tile shape or
 // schedule (every choice is under a strict order; atomics are minima).
@@ -101,6 +116,7 @@
 #include "cuda/boruvka.cuh"
 #include "cuda/components.cuh"
 #include "cuda/exact.cuh"
+#include "cuda/knn_plan.hpp"  // knn_neighbours, knn_heap_rows, knn_device_bytes
 
 namespace chutoro::cuda_detail {
 
@@ -136,31 +152,6 @@ struct knn_lists {
   std::vector<std::uint32_t> ids;
   std::vector<float> dists;
 };
-
-/// Neighbours per item: min(n - 1, max(min_samples - 1, k_graph, 1)), k_graph
-/// = 2 min_samples when 0.
-constexpr std::size_t knn_neighbours(std::size_t n, std::size_t min_samples, std::size_t k_graph) noexcept {
-  const std::size_t kg = k_graph == 0 ? 2 * min_samples : k_graph;
-  const std::size_t k = std::max<std::size_t>({min_samples > 0 ? min_samples - 1 : 0, kg, 1});
-  return n == 0 ? 0 : std::min(n - 1, k);
-}
-
-/// Rows per kNN block: as many as heap_bytes holds (8 B per slot), 1..n.
-constexpr std::size_t knn_heap_rows(std::size_t n, std::size_t k, std::size_t heap_bytes) noexcept {
-  return std::min(n, std::max<std::size_t>(1, heap_bytes / (8 * std::max<std::size_t>(k, 1))));
-}
-
-/// Device memory knn_hdbscan needs at most, in bytes (the file comment's
-/// account), Thrust's temporary storage not included.
-constexpr std::uint64_t knn_device_bytes(std::uint64_t n, std::uint64_t stride, std::uint64_t k,
-                                         std::uint64_t heap_bytes) noexcept {
-  const std::uint64_t rows =
-      std::min<std::uint64_t>(n, std::max<std::uint64_t>(1, heap_bytes / (8 * (k + 1))));
-  const std::uint64_t data = 4 * n * stride;
-  const std::uint64_t lists = 8 * rows * k + 8 * n * k;
-  const std::uint64_t forest = 45 * n * k + 65 * n;
-  return data + std::max({data, lists, forest}) + 165 * n;
-}
 
 namespace knn_impl {
 
@@ -218,22 +209,60 @@ struct core_and_floor {
   }
 };
 
-/// kNN edge e = i * k + s as (i, ids[e], dists[e]).
-struct knn_edge {
+/// Mutual reachability weight key of the kNN entry (i, j) at distance d:
+/// boruvka.cuh's weigh() of the edge (the CPU's operand order), so every
+/// entry weighs what the edge-list forest gave it.
+CHUTORO_HD inline std::uint32_t entry_key(const float* core, std::uint32_t i, std::uint32_t j, float d) {
+  const std::uint32_t a = i < j ? i : j, b = i < j ? j : i;
+  const float c = core[a] < core[b] ? core[b] : core[a];
+  return boruvka_impl::weight_key(c < d ? d : c);
+}
+
+/// Step 3, a Borůvka round over the lists, first reduce: entry e = i * k + s
+/// (the edge (i, ids[e])) joining two components offers its weight key to
+/// both components' best_w (the edge is in i's list, perhaps not in j's: so
+/// both ends are offered, and the per-component minima cover every kNN edge).
+struct list_lightest_weight {
   const std::uint32_t* ids;
   const float* dists;
+  const float* core;
+  const std::uint32_t* comp;
   std::size_t k;
-  CHUTORO_HD forest_edge operator()(std::size_t e) const {
-    return forest_edge{static_cast<std::uint32_t>(e / k), ids[e], dists[e]};
+  std::uint32_t* best_w;
+  CHUTORO_HD void operator()(std::size_t e) const {
+    const auto i = static_cast<std::uint32_t>(e / k);
+    const std::uint32_t j = ids[e], ci = comp[i], cj = comp[j];
+    if (ci == cj) return;
+    const std::uint32_t wk = entry_key(core, i, j, dists[e]);
+    boruvka_impl::offer(best_w[ci], wk);
+    boruvka_impl::offer(best_w[cj], wk);
   }
 };
 
-/// A forest edge with d = its mutual reachability weight (exact.cuh's order of operands).
-struct to_weight {
+/// Second reduce: among the entries at a component's best weight, the
+/// smallest pair key (min id << 32 | max id): the order (w, min id, max id)
+/// of boruvka.cuh and exact.cuh. A pair listed twice (i in j's list and j in
+/// i's) has one distance (every metric here is symmetric bit for bit), so
+/// (w, pair) names one edge.
+struct list_lightest_pair {
+  const std::uint32_t* ids;
+  const float* dists;
   const float* core;
-  CHUTORO_HD forest_edge operator()(const forest_edge& e) const {
-    const float lb = core[e.a] < core[e.b] ? core[e.b] : core[e.a];
-    return forest_edge{e.a, e.b, lb < e.d ? e.d : lb};
+  const std::uint32_t* comp;
+  std::size_t k;
+  const std::uint32_t* best_w;
+  boruvka_impl::u64* best_p;
+  CHUTORO_HD void operator()(std::size_t e) const {
+    const auto i = static_cast<std::uint32_t>(e / k);
+    const std::uint32_t j = ids[e], ci = comp[i], cj = comp[j];
+    if (ci == cj) return;
+    const std::uint32_t wk = entry_key(core, i, j, dists[e]);
+    const bool at_i = best_w[ci] == wk, at_j = best_w[cj] == wk;
+    if (!at_i && !at_j) return;
+    using boruvka_impl::u64;
+    const u64 p = i < j ? (u64{i} << 32) | j : (u64{j} << 32) | i;
+    if (at_i) boruvka_impl::offer(best_p[ci], p);
+    if (at_j) boruvka_impl::offer(best_p[cj], p);
   }
 };
 
@@ -263,6 +292,56 @@ void lists(const exact_impl::distance& dist, std::size_t n, std::size_t k, std::
                      sort_heap{raw(heap), raw(heap_ids), r0, count, k, raw(dists), raw(ids)});
   }
   report("knn", n, n);
+}
+
+/// Step 3: Borůvka rounds over the row-major lists (n x k: the lists are the
+/// graph, no edge list is built) from singletons until no kNN edge joins two
+/// components: per component the lightest entry under (w, min id, max id),
+/// then exact.cuh's hooking, pointer jumping and relabelling. st.comp gets
+/// each item's root, st.tree the forest's edges (d = the mutual reachability
+/// weight), st.edges their count. At most ceil(log2 n) rounds of O(n k).
+template <class Report>
+void list_forest(const thrust::device_vector<std::uint32_t>& ids, const thrust::device_vector<float>& dists,
+                 const thrust::device_vector<float>& core, std::size_t n, std::size_t k, join_state& st,
+                 Report&& report) {
+  using namespace exact_impl;
+  using thrust::counting_iterator;
+  thrust::device_vector<std::uint32_t>& comp = st.comp;
+  comp.resize(n);
+  thrust::sequence(comp.begin(), comp.end());
+  st.tree.resize(n - 1);
+  thrust::device_vector<std::uint32_t> parent(comp), roots(comp), next_roots(n), jump(n), best_w(n, kNone32);
+  thrust::device_vector<u64> best_p(n, kNone);
+  thrust::device_vector<std::uint8_t> hooked(n), stays(n);
+  thrust::device_vector<forest_edge> edge_of(n);
+  const auto* id = thrust::raw_pointer_cast(ids.data());
+  const auto* ds = thrust::raw_pointer_cast(dists.data());
+  const auto* cr = thrust::raw_pointer_cast(core.data());
+  const counting_iterator<std::size_t> e0(0), e1(n * k);
+  std::size_t active = n;
+  std::size_t& edges = st.edges;
+  edges = 0;
+  while (active > 1) {
+    thrust::for_each(e0, e1, list_lightest_weight{id, ds, cr, raw(comp), k, raw(best_w)});
+    thrust::for_each(e0, e1, list_lightest_pair{id, ds, cr, raw(comp), k, raw(best_w), raw(best_p)});
+    thrust::for_each(counting_iterator<std::size_t>(0), counting_iterator<std::size_t>(active),
+                     hook{raw(roots), raw(comp), raw(best_w), raw(best_p), raw(parent), raw(hooked),
+                          raw(stays), raw(edge_of)});
+    const auto e_end =
+        thrust::copy_if(edge_of.begin(), edge_of.begin() + static_cast<std::ptrdiff_t>(active),
+                        hooked.begin(), st.tree.begin() + static_cast<std::ptrdiff_t>(edges), is_set{});
+    const std::size_t added = static_cast<std::size_t>(e_end - st.tree.begin()) - edges;
+    if (added == 0) break;  // no kNN edge joins two components: the forest is complete
+    edges += added;
+    thrust::for_each(roots.begin(), roots.begin() + static_cast<std::ptrdiff_t>(active),
+                     reset_root{raw(best_w), raw(best_p)});
+    // A root without a crossing entry leaves the list for good (every entry
+    // touching its component, from either end, lies inside it).
+    components::flatten_roots(parent, roots, active, jump);
+    active = components::keep_roots(roots, next_roots, stays, active);
+    thrust::transform(comp.begin(), comp.end(), comp.begin(), relabel{raw(parent)});
+    report("mst", edges, n - 1);
+  }
 }
 
 }  // namespace knn_impl
@@ -320,7 +399,7 @@ inline knn_tree knn_hdbscan(const exact_input& in, const knn_options& opt = {}) 
   const thrust::device_vector<float> xt = upload_columns(in);
   const exact_impl::distance dist{thrust::raw_pointer_cast(xt.data()), n, in.stride, in.metric};
   thrust::device_vector<float> core(n), floor(n);
-  std::vector<forest_edge> forest;
+  join_state st;
   {
     thrust::device_vector<std::uint32_t> ids;
     thrust::device_vector<float> dists;
@@ -329,27 +408,10 @@ inline knn_tree knn_hdbscan(const exact_input& in, const knn_options& opt = {}) 
                      core_and_floor{raw(dists), k, ms, raw(core), raw(floor)});
     thrust::copy(core.begin(), core.end(), out.core.begin());
 
-    // 3. The kNN edges into the Borůvka input; the lists freed; the forest.
-    boruvka_check(n, n * k, n);
-    boruvka_upload up(n, n * k, std::span<const float>(out.core));
-    thrust::transform(counting_iterator<std::size_t>(0), counting_iterator<std::size_t>(n * k),
-                      up.input_.begin(), knn_edge{raw(ids), raw(dists), k});
-    boruvka_impl::release(ids);
-    boruvka_impl::release(dists);
-    thrust::for_each(counting_iterator<std::uint64_t>(0), counting_iterator<std::uint64_t>(n * k),
-                     up.stage());
-    forest = boruvka_solve(up, {}, {});
+    // 3-4. The lists' minimum spanning forest and its components; the lists freed.
+    list_forest(ids, dists, core, n, k, st, report);
   }
-
-  // 4. The forest's components; its edges weighted.
-  join_state st;
-  st.tree.resize(n - 1);
-  thrust::copy(forest.begin(), forest.end(), st.tree.begin());
-  components::label_components(n, boruvka_impl::raw(st.tree), forest.size(), st.comp);
-  thrust::transform(st.tree.begin(), st.tree.begin() + static_cast<std::ptrdiff_t>(forest.size()),
-                    st.tree.begin(), to_weight{raw(core)});
-  st.edges = forest.size();
-  out.knn_components = n - forest.size();
+  out.knn_components = n - st.edges;
 
   // 5. Join the components (no round when the kNN graph is connected).
   join_components(dist, core, floor, cols, st, report);

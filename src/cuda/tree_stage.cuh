@@ -14,6 +14,7 @@
 #include <span>
 
 #include "cuda/exact.cuh"
+#include "cuda/knn_plan.hpp"  // tree_stage_heap_bytes
 #include "cuda/module_internal.hpp"
 #include "cuda/stage_status.cuh"
 
@@ -61,7 +62,7 @@ std::int32_t run_tree_stage(const tree_stage_text& text, std::int32_t device, co
   if (e != cudaSuccess) return translate(e, "cudaMemGetInfo", error);
   std::size_t room = free_bytes;
   if (limit > 0 && limit < static_cast<long double>(room)) room = static_cast<std::size_t>(limit);
-  opt.heap_bytes = std::clamp<std::size_t>(room / 4, std::size_t{16} << 20, std::size_t{4} << 30);
+  opt.heap_bytes = static_cast<std::size_t>(tree_stage_heap_bytes(room));
   const std::uint64_t base = plan_bytes(opt), needed = base + base / 8;
   auto out_of_memory = [&] { return tree_stage_impl::out_of_memory(text, device, n, dim, needed, error); };
   if (needed > room) {

@@ -22,6 +22,17 @@
 //    (so the kNN part is a minimum spanning forest), there are components - 1
 //    joins, and the bridge to the far blob is the exact tree's heaviest edge,
 //    splitting off exactly the far blob.
+//  - GpuKnn.ListForestEqualsEdgeListForest: the forest found by Borůvka
+//    rounds directly over the kNN lists (knn_hdbscan's step 3) gives the
+//    bytes of the first version of the stage, which wrote the n k kNN edges
+//    into an edge list for boruvka.cuh's forest (rebuilt here from
+//    knn_graph, boruvka_forest, label_components and join_components):
+//    core distances, every tree edge and weight, the kNN components; all
+//    five metrics, min_samples 1 to 10, k 1 to 2 min_samples, connected and
+//    disconnected kNN graphs, integer data with heavy ties, 1 or all threads.
+//  - GpuKnn.DeviceBytesPlan: knn_device_bytes is the largest phase of the
+//    file comment's account, and at the default k it stays within the
+//    issue's data + 64 B x n x min_samples for min_samples >= 2.
 //  - GpuKnn.SameResultOnAnyTileShapeAndThreadCount: tiles of 5 and all
 //    columns, heaps of 3 rows or all, 1 or all threads: the same bytes.
 //  - GpuKnn.SmallInputsAndBadInput: 1 to 5 items; a bad k is refused.
@@ -269,6 +280,132 @@ TEST(GpuKnn, DisconnectedGraphJoined) {
   for (const auto& e : got.edges)
     if (&e != &*bridge) label[find(e.a)] = find(e.b);
   for (std::uint32_t i = 0; i < d.n; ++i) EXPECT_EQ(find(i) == find(0), i < 200) << i;
+}
+
+/// The kNN stage as first built (before Borůvka ran on the lists
+/// themselves): the n k kNN edges as an edge list, boruvka.cuh's forest of
+/// them under mutual reachability, its components (label_components), the
+/// join (join_components), the tree sorted by (w, a, b).
+cd::knn_tree edge_list_reference(const cd::exact_input& in, const cd::knn_options& opt) {
+  const std::size_t n = in.n, ms = in.min_samples;
+  const std::size_t k = cd::knn_neighbours(n, ms, opt.k_graph);
+  const cd::knn_lists l = cd::knn_graph(in, k, opt);
+  cd::knn_tree out;
+  out.k = k;
+  out.core.assign(n, 0.0f);
+  std::vector<float> floor(n);
+  std::vector<cd::forest_edge> edges;
+  for (std::size_t i = 0; i < n; ++i) {
+    const float c = ms > 1 ? l.dists[i * k + (ms - 2)] : 0.0f, r = l.dists[i * k + (k - 1)];
+    out.core[i] = c;
+    floor[i] = c < r ? r : c;
+    for (std::size_t s = 0; s < k; ++s)
+      edges.push_back({static_cast<std::uint32_t>(i), l.ids[i * k + s], l.dists[i * k + s]});
+  }
+  std::vector<cd::forest_edge> forest = cd::boruvka_forest(n, edges, {}, out.core);
+  for (auto& e : forest) {  // the mutual reachability weight, knn.cuh's old to_weight
+    const float lb = out.core[e.a] < out.core[e.b] ? out.core[e.b] : out.core[e.a];
+    e.d = lb < e.d ? e.d : lb;
+  }
+  cd::join_state st;
+  st.tree.resize(n - 1);
+  thrust::copy(forest.begin(), forest.end(), st.tree.begin());
+  cd::components::label_components(n, thrust::raw_pointer_cast(st.tree.data()), forest.size(), st.comp);
+  st.edges = forest.size();
+  out.knn_components = n - forest.size();
+  const thrust::device_vector<float> xt = cd::upload_columns(in);
+  const std::size_t cols = std::min(n, opt.tile_cols > 0 ? opt.tile_cols : cd::exact_tile_cols(n, in.stride));
+  const cd::exact_impl::distance dist{thrust::raw_pointer_cast(xt.data()), n, in.stride, in.metric};
+  thrust::device_vector<float> core(out.core.begin(), out.core.end()), fl(floor.begin(), floor.end());
+  cd::join_components(dist, core, fl, cols, st, [](const char*, std::size_t, std::size_t) {});
+  thrust::sort(st.tree.begin(), st.tree.end(), cd::exact_impl::tree_order{});
+  out.edges.resize(n - 1);
+  thrust::copy(st.tree.begin(), st.tree.end(), out.edges.begin());
+  return out;
+}
+
+void expect_same_tree(const cd::knn_tree& got, const cd::knn_tree& want, const std::string& what) {
+  ASSERT_EQ(got.k, want.k) << what;
+  ASSERT_EQ(got.knn_components, want.knn_components) << what;
+  ASSERT_EQ(got.core.size(), want.core.size()) << what;
+  for (std::size_t i = 0; i < got.core.size(); ++i)
+    ASSERT_EQ(std::bit_cast<std::uint32_t>(got.core[i]), std::bit_cast<std::uint32_t>(want.core[i]))
+        << what << ": core " << i;
+  ASSERT_EQ(got.edges.size(), want.edges.size()) << what;
+  for (std::size_t e = 0; e < got.edges.size(); ++e) {
+    ASSERT_EQ(got.edges[e].a, want.edges[e].a) << what << ": edge " << e;
+    ASSERT_EQ(got.edges[e].b, want.edges[e].b) << what << ": edge " << e;
+    ASSERT_EQ(std::bit_cast<std::uint32_t>(got.edges[e].d), std::bit_cast<std::uint32_t>(want.edges[e].d))
+        << what << ": edge " << e;
+  }
+}
+
+TEST(GpuKnn, ListForestEqualsEdgeListForest) {
+  // Blobs with a far group (k = 1 or 2 leaves the kNN graph in pieces).
+  auto d = chutoro_test::make_blobs(500, 6, 5, 0.1, 77);
+  for (std::size_t i = 0; i < 120; ++i) d.values[i * d.dim] += 300.0f;
+  const auto src = make_source(d, exact_metric::euclidean);
+  // Integer coordinates: exact distances, ties everywhere.
+  chutoro_test::dense_data t;
+  t.n = 300, t.dim = 3;
+  for (std::size_t i = 0; i < t.n * t.dim; ++i) t.values.push_back(static_cast<float>((i * 7919) % 5));
+  const auto ties = make_source(t, exact_metric::manhattan);
+  struct config {
+    const chutoro::data_source* src;
+    exact_metric m;
+    std::size_t ms, k_graph;
+  };
+  const config configs[] = {
+      {src.get(), exact_metric::euclidean, 5, 0},     {src.get(), exact_metric::euclidean, 2, 2},
+      {src.get(), exact_metric::euclidean, 1, 1},     {src.get(), exact_metric::manhattan, 3, 3},
+      {src.get(), exact_metric::cosine, 1, 0},        {src.get(), exact_metric::angular, 10, 0},
+      {src.get(), exact_metric::inner_product, 4, 0}, {ties.get(), exact_metric::manhattan, 4, 4},
+      {ties.get(), exact_metric::euclidean, 1, 1},    {ties.get(), exact_metric::manhattan, 6, 0},
+  };
+  std::size_t disconnected = 0;
+  for (const config& c : configs) {
+    const auto in = input_of(*c.src, c.m, c.ms);
+    cd::knn_options opt;
+    opt.k_graph = c.k_graph;
+    opt.tile_cols = 97;
+    const std::string what = "metric " + std::to_string(static_cast<int>(c.m)) + ", min_samples " +
+                             std::to_string(c.ms) + ", k_graph " + std::to_string(c.k_graph) + ", n " +
+                             std::to_string(in.n);
+    const cd::knn_tree want = edge_list_reference(in, opt);
+    disconnected += want.knn_components > 1;
+    for (int threads : {0, 1}) {
+      const int saved = omp_get_max_threads();
+      if (threads > 0) omp_set_num_threads(threads);
+      const cd::knn_tree got = cd::knn_hdbscan(in, opt);
+      omp_set_num_threads(saved);
+      expect_same_tree(got, want, what + ", threads " + std::to_string(threads));
+    }
+  }
+  EXPECT_GE(disconnected, 2u) << "the cases must include disconnected kNN graphs";
+}
+
+TEST(GpuKnn, DeviceBytesPlan) {
+  // 1M x 32 (stride 32), min_samples 10, the default k = 20, a 4 GiB heap
+  // budget: the rounds over the lists are the largest phase.
+  const std::uint64_t n = 1000000, ms = 10, k = cd::knn_neighbours(n, ms, 0);
+  ASSERT_EQ(k, 20u);
+  const std::uint64_t data = 4 * n * 32, heap = std::uint64_t{4} << 30;
+  const std::uint64_t rows = cd::knn_heap_rows(n, k, heap);
+  EXPECT_EQ(rows, 262144u) << "rows per heap block: max(2^18, n / 4)";
+  const std::uint64_t want =
+      data + std::max({data, 8 * n * k + 8 * rows * k + 8 * n, 8 * n * k + 66 * n, 78 * n});
+  EXPECT_EQ(cd::knn_device_bytes(n, 32, k, heap), want);
+  EXPECT_EQ(want, data + 8 * n * k + 66 * n);
+  // Within the target of data + 64 B x n x min_samples at the default k.
+  for (std::uint64_t m : {2, 5, 10, 32, 100})
+    for (std::uint64_t items : {std::uint64_t{100000}, std::uint64_t{10000000}}) {
+      const std::uint64_t kk = cd::knn_neighbours(items, m, 0);
+      EXPECT_LE(cd::knn_device_bytes(items, 32, kk, heap), 4 * items * 32 + 64 * items * m)
+          << items << " items, min_samples " << m;
+    }
+  // A small heap budget: one row per block.
+  EXPECT_EQ(cd::knn_heap_rows(1000, 20, 8), 1u);
+  EXPECT_EQ(cd::knn_heap_rows(10, 20, heap), 10u);
 }
 
 TEST(GpuKnn, SameResultOnAnyTileShapeAndThreadCount) {
