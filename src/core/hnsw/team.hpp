@@ -191,6 +191,11 @@ class team_barrier {
       count_.store(0, std::memory_order_relaxed);
       gen_.store(gen + 1, std::memory_order_release);
       if (n > 1) gen_.notify_all();
+      if (grow_to_ > 0) {
+        width_.store(grow_to_, std::memory_order_release);
+        width_.notify_all();
+        grow_to_ = 0;
+      }
     } else {
       const auto start = std::chrono::steady_clock::now();
       for (unsigned i = 1;; ++i) {
@@ -235,11 +240,13 @@ class team_barrier {
       window_lost_ = 0, window_batches_ = 0, window_wall_ = {};
     }
     batch_start_ = now;
-    const int before = width_.load(std::memory_order_relaxed);
-    if (w != before) {
+    // A shrink is published now, before the barrier releases anyone; a
+    // growth only after (grow_to_, in arrive): a re-admitted thread must not
+    // arrive at the next phase while this one is still being closed.
+    if (w < width_.load(std::memory_order_relaxed))
       width_.store(w, std::memory_order_release);
-      if (w > before) width_.notify_all();
-    }
+    else if (w > width_.load(std::memory_order_relaxed))
+      grow_to_ = w;
   }
 
   static void relax() noexcept {
@@ -255,6 +262,7 @@ class team_barrier {
   std::vector<mark> marks_;  // per team thread, written by that thread only
   // Completion-only state (the barrier orders the completions).
   int last_width_ = 1;
+  int grow_to_ = 0;  // the width to publish once the batch's last barrier has released
   std::uint32_t backoff_ = 16, countdown_ = 0;
   bool probing_ = false;
   int window_batches_ = 0;
