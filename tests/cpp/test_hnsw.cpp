@@ -21,16 +21,6 @@
 //    compaction, the harvest with the triangle rule gives the same core
 //    distances and a spanning tree of exactly the same weight as keeping every
 //    pair an insertion compares, with fewer than 3/4 of the edges.
-//  - HnswDeterminism.SameGraphWhenTheTeamShrinksAndGrows: a two-thread build
-//    whose team parks and re-admits its second thread every few batches
-//    (forced through a fake CPU clock) builds the same graph and harvest as a
-//    one-thread build, and runs every after_part part once per batch.
-//  - HnswTeamBarrier.*: the insertion team's barrier (team.hpp) runs each
-//    completion once after all active threads arrived; on a (faked) busy
-//    machine it parks a thread after one window and re-admits it after a
-//    doubling backoff, gets every thread back once the machine is quiet,
-//    changes the width by one thread at a time, releases parked threads when
-//    the team ends and keeps the width across regions of the same size.
 //  - QualityDefaultVsExact.*: on digits.csv, clusterable_data.npy and
 //    chameleon_ds3.csv (full files, default params, min_cluster_size 5) the
 //    default hnsw mode's labels agree with the exact mode's at ARI >= 0.95.
@@ -41,7 +31,6 @@
 #include <chrono>
 #include <chutoro/chutoro.hpp>
 #include <cstdio>
-#include <cstdlib>
 #include <mutex>
 #include <span>
 #include <thread>
@@ -316,14 +305,14 @@ TEST(HnswTeamBarrier, CompletionRunsOncePerPhaseBeforeAnyThreadLeaves) {
     std::atomic<int> wrong{0};
     std::vector<std::thread> team;
     for (int t = 0; t < threads; ++t)
-      team.emplace_back([&, t] {
+      team.emplace_back([&] {
         for (int p = 0; p < kPhases; ++p) {
           {
             static std::mutex m;
             std::lock_guard<std::mutex> lock(m);
             ++arrived[static_cast<std::size_t>(p)];
           }
-          barrier.arrive_and_wait(t, [&] {
+          barrier.arrive_and_wait([&] {
             if (arrived[static_cast<std::size_t>(p)] != threads) ++wrong;
             ++completed[static_cast<std::size_t>(p)];
           });
@@ -334,232 +323,4 @@ TEST(HnswTeamBarrier, CompletionRunsOncePerPhaseBeforeAnyThreadLeaves) {
     EXPECT_EQ(wrong.load(), 0) << threads << " threads";
     EXPECT_EQ(std::count(completed.begin(), completed.end(), 1), kPhases);
   }
-}
-
-namespace {
-
-// The team's CPU clock, faked (team_barrier::policy::cpu_ns): while g_busy,
-// every reading is a second earlier than the one before (each work phase
-// loses more than a second: far beyond any window's budget, however loaded
-// the machine running the test); otherwise CPU time = wall time (the
-// barrier's readings bracket the wall ones, so nothing is ever lost).
-std::atomic<bool> g_busy{false};
-std::atomic<std::int64_t> g_busy_readings{0};
-std::int64_t fake_cpu_ns() {
-  if (g_busy.load(std::memory_order_relaxed))
-    return (std::int64_t{1} << 60) - ++g_busy_readings * 1'000'000'000;
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
-
-chutoro::detail::team_barrier::policy fast_policy(std::uint32_t first_backoff, std::uint32_t max_backoff) {
-  chutoro::detail::team_barrier::policy p;
-  p.window_batches = 2;
-  p.min_window = std::chrono::nanoseconds{0};
-  p.first_backoff = first_backoff;
-  p.max_backoff = max_backoff;
-  p.cpu_ns = fake_cpu_ns;
-  return p;
-}
-
-// Runs `batches` batches of kItems items on a team of n threads as
-// insert_team does (wait_admitted, two barriers, end_batch); busy(b) says
-// whether the machine is busy during batch b. Checks, per batch, that every
-// completion ran once after all the batch's active threads arrived, and that
-// every item was done exactly once; returns the width of each batch.
-struct team_run {
-  static constexpr int kItems = 8;
-  std::vector<int> widths;
-  int wrong = 0;
-  std::vector<int> exits;  // per thread: 1 once it left the loop
-
-  template <class Busy>
-  team_run(chutoro::detail::team_barrier& barrier, int n, int batches, Busy busy) {
-    std::vector<std::atomic<int>> done(static_cast<std::size_t>(batches) * kItems);
-    std::atomic<int> next{0}, arrived{0}, bad{0};
-    int batch = 0, phase = 0;  // written by completions only
-    g_busy = busy(0);
-    barrier.reset(n);
-    exits.assign(static_cast<std::size_t>(n), 0);
-    std::vector<std::thread> team;
-    for (int t = 0; t < n; ++t)
-      team.emplace_back([&, t] {
-        while (barrier.wait_admitted(t)) {
-          if (t >= barrier.width()) ++bad;  // a parked thread took part
-          ++arrived;
-          for (int i; (i = next.fetch_add(1)) < kItems;) {
-            ++done[static_cast<std::size_t>(batch * kItems + i)];
-            std::this_thread::sleep_for(std::chrono::microseconds(20));
-          }
-          const int seen = phase;
-          barrier.arrive_and_wait(t, [&] {
-            if (arrived.load() != barrier.width()) ++bad;  // not every active thread came
-            ++phase;
-          });
-          if (phase != seen + 1) ++bad;  // the completion ran once, before anyone left
-          barrier.arrive_and_wait(t, [&] { ++phase; });
-          if (phase != seen + 2) ++bad;
-          if (!barrier.end_batch(t, [&] {
-                widths.push_back(barrier.width());
-                arrived = 0, next = 0;
-                ++batch, ++phase;
-                if (batch == batches) return false;
-                g_busy = busy(batch);
-                return true;
-              }))
-            break;
-          if (phase != seen + 3) ++bad;
-        }
-        exits[static_cast<std::size_t>(t)] = 1;
-      });
-    for (auto& th : team) th.join();
-    g_busy = false;
-    wrong = bad.load();
-    for (auto& d : done) wrong += d.load() != 1;
-  }
-};
-
-// Lengths of the runs of batches with width < n.
-std::vector<int> parked_runs(const std::vector<int>& widths, int n) {
-  std::vector<int> runs;
-  int len = 0;
-  for (const int w : widths) {
-    if (w < n) {
-      ++len;
-    } else if (len > 0) {
-      runs.push_back(len), len = 0;
-    }
-  }
-  if (len > 0) runs.push_back(len);
-  return runs;
-}
-
-// A build through insert_team (all batches in one region) on `threads`
-// threads; flaky: the fake clock says busy all along, and the team parks and
-// re-admits its second thread every few batches.
-struct team_build {
-  chutoro::detail::hnsw_graph graph;
-  index idx;
-  std::vector<index::worker> workers;
-  std::vector<int> widths;
-  int bad_parts = 0;
-  team_build(const chutoro::data_source& src, int threads, bool flaky)
-      : graph(16, 100, 42), idx(graph, source_distance{&src}) {
-    graph.grow(src.size());
-    for (int t = 0; t < threads; ++t) workers.emplace_back(src.size());
-    if (flaky) idx.team().set_policy(fast_policy(3, 3));
-    std::vector<std::uint32_t> ids(src.size());
-    for (std::uint32_t i = 0; i < ids.size(); ++i) ids[i] = i;
-    std::vector<std::atomic<int>> parts(8);
-    std::atomic<int> expected{1};
-    g_busy = flaky;
-    idx.insert_team(
-        ids,
-        [](std::size_t inserted, std::size_t left) {
-          return chutoro::detail::next_batch(inserted, 32, left);
-        },
-        workers, [&](int p, int n) { ++parts[static_cast<std::size_t>(p)], expected = n; },
-        [&](std::size_t) {
-          widths.push_back(idx.team().width());
-          for (int p = 0; p < 8; ++p)
-            bad_parts += parts[static_cast<std::size_t>(p)].exchange(0) != (p < expected);
-          return true;
-        },
-        [](std::size_t) {});
-    g_busy = false;
-  }
-  std::vector<std::tuple<std::uint32_t, std::uint32_t, float>> harvest() const {
-    std::vector<std::tuple<std::uint32_t, std::uint32_t, float>> out;
-    for (const auto& w : workers)
-      for (const auto* buffer : {&w.edges, &w.offers})
-        for (const auto& e : *buffer) out.emplace_back(e.a, e.b, buffer == &w.edges ? e.d : -e.d - 1);
-    std::sort(out.begin(), out.end());
-    return out;
-  }
-  std::uint64_t computed() const {
-    std::uint64_t c = 0;
-    for (const auto& w : workers) c += w.computed;
-    return c;
-  }
-};
-
-}  // namespace
-
-// The adaptive width (team.hpp): on a busy machine (every active thread's
-// wall time lost) the second thread parks after one window; it is re-admitted
-// after a backoff that doubles (4, 8, 16, 16: capped) while the machine stays
-// busy; once the machine is quiet the next re-admission holds and both threads
-// work to the end. Every batch's completions run once, every item once.
-TEST(HnswTeamBarrier, ParksALateThreadAndReadmitsItWhenQuiet) {
-  chutoro::detail::team_barrier barrier;
-  barrier.set_policy(fast_policy(4, 16));
-  const team_run run(barrier, 2, 160, [](int b) { return b < 70; });
-  EXPECT_EQ(run.wrong, 0);
-  ASSERT_EQ(run.widths.size(), 160u);
-  EXPECT_EQ(run.widths[0], 2);
-  EXPECT_EQ(*std::min_element(run.widths.begin(), run.widths.begin() + 10), 1) << "never parked while busy";
-  const std::vector<int> runs = parked_runs(run.widths, 2);
-  ASSERT_GE(runs.size(), 4u);
-  EXPECT_EQ(runs[0], 4);
-  EXPECT_EQ(runs[1], 8);
-  EXPECT_EQ(runs[2], 16);
-  EXPECT_EQ(runs[3], 16);
-  for (std::size_t b = 110; b < run.widths.size(); ++b) EXPECT_EQ(run.widths[b], 2) << "batch " << b;
-  EXPECT_EQ(run.exits, std::vector<int>(2, 1));
-}
-
-// Three threads shrink one at a time to one and grow back to three, one
-// thread per probe, once the machine is quiet; no deadlock on the way.
-TEST(HnswTeamBarrier, ShrinksAndGrowsOneThreadAtATime) {
-  chutoro::detail::team_barrier barrier;
-  barrier.set_policy(fast_policy(4, 8));
-  const team_run run(barrier, 3, 200, [](int b) { return b < 60; });
-  EXPECT_EQ(run.wrong, 0);
-  ASSERT_EQ(run.widths.size(), 200u);
-  for (std::size_t b = 1; b < run.widths.size(); ++b)
-    EXPECT_LE(std::abs(run.widths[b] - run.widths[b - 1]), 1) << "batch " << b;
-  EXPECT_EQ(*std::min_element(run.widths.begin(), run.widths.begin() + 60), 1);
-  for (std::size_t b = 150; b < run.widths.size(); ++b) EXPECT_EQ(run.widths[b], 3) << "batch " << b;
-  EXPECT_EQ(run.exits, std::vector<int>(3, 1));
-}
-
-// A team that ends while threads are parked releases them (no thread left
-// waiting); the next region of the same size starts at the width the last
-// one ended with (the state a compaction between two regions keeps), a
-// region of another size with every thread.
-TEST(HnswTeamBarrier, EndsWithParkedThreadsAndKeepsTheWidth) {
-  chutoro::detail::team_barrier barrier;
-  barrier.set_policy(fast_policy(1000, 1000));
-  const team_run busy(barrier, 3, 40, [](int) { return true; });
-  EXPECT_EQ(busy.wrong, 0);
-  EXPECT_EQ(busy.widths.back(), 1);
-  EXPECT_EQ(busy.exits, std::vector<int>(3, 1));
-  EXPECT_EQ(barrier.width(), 1);
-  const team_run again(barrier, 3, 5, [](int) { return false; });
-  EXPECT_EQ(again.wrong, 0);
-  EXPECT_EQ(again.widths.front(), 1);
-  const team_run other(barrier, 2, 5, [](int) { return false; });
-  EXPECT_EQ(other.wrong, 0);
-  EXPECT_EQ(other.widths.front(), 2);
-}
-
-// The graph does not depend on which threads take part: a two-thread build
-// whose team parks and re-admits its second thread every few batches (forced
-// through a fake CPU clock) harvests the same edges, computes the same number
-// of distances and answers every search like a one-thread build; after_part
-// runs every part of every batch exactly once.
-TEST(HnswDeterminism, SameGraphWhenTheTeamShrinksAndGrows) {
-  const dense_data d = make_blobs(2000, 8, 5, 0.05, 11);
-  chutoro::dense_source src(d.values, d.n, d.dim, chutoro::dense_metric::euclidean);
-  team_build one(src, 1, false), two(src, 2, true);
-  EXPECT_EQ(one.bad_parts, 0);
-  EXPECT_EQ(two.bad_parts, 0);
-  EXPECT_GT(std::count(two.widths.begin(), two.widths.end(), 1), 5) << "the team never parked a thread";
-  EXPECT_GT(std::count(two.widths.begin(), two.widths.end(), 2), 5) << "the team never re-admitted it";
-  EXPECT_EQ(one.computed(), two.computed());
-  EXPECT_TRUE(one.harvest() == two.harvest()) << "the harvested edge multisets differ";
-  EXPECT_EQ(one.graph.links0, two.graph.links0);
-  EXPECT_EQ(one.graph.upper, two.graph.upper);
-  EXPECT_EQ(one.graph.entry, two.graph.entry);
 }

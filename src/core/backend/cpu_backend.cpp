@@ -224,9 +224,8 @@ spanning_tree extend_with(hnsw_state& s, std::size_t n, const build_params& bp, 
     if (progress) progress("graph", done, order.size());
   });
   // One OpenMP parallel region inserts the batches (hnsw_index::insert_team):
-  // after each batch the team offers the harvest to the k-nearest lists (in
-  // parts of the items, one per active team thread, taken dynamically), one
-  // thread buffers the edges; when the
+  // after each batch the team offers the harvest to the k-nearest lists (each
+  // thread its share of the items), one thread buffers the edges; when the
   // buffer reaches the threshold the team stops and the compaction runs with
   // all threads between two regions.
   auto spans = [&](auto member) {
@@ -242,9 +241,9 @@ spanning_tree extend_with(hnsw_state& s, std::size_t n, const build_params& bp, 
         std::span(order).subspan(done),
         [&](std::size_t inserted, std::size_t left) { return next_batch(inserted, bp.batch_size, left); },
         workers,
-        [&](int part, int parts) {
+        [&](int t, int threads) {
           s.candidates.absorb_part(spans(&worker_t::edges), spans(&worker_t::offers),
-                                   static_cast<std::uint32_t>(part), static_cast<std::uint32_t>(parts));
+                                   static_cast<std::uint32_t>(t), static_cast<std::uint32_t>(threads));
         },
         [&](std::size_t inserted) {
           const auto edges = spans(&worker_t::edges);

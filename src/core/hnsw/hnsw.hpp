@@ -19,10 +19,8 @@
 // No locks: phase 1 only reads shared lists, phase 2 gives each list to one
 // thread. One OpenMP parallel region serves all the batches of a build
 // (insert_team); its threads meet at a team_barrier (team.hpp) whose spin is
-// bounded by the library and which parks threads that a busy machine keeps
-// descheduling, so a busy core does not stall the build. The graph, and so
-// the harvested multiset of edges, depends only on the seed and the batch
-// schedule, never on the thread count, the threads that took part or timing.
+// bounded by the library, so a busy core does not stall the build. The graph, and so the harvested multiset
+// of edges, depends only on the seed and the batch schedule, never on the thread count or timing.
 #pragma once
 
 #include <omp.h>
@@ -184,24 +182,22 @@ class hnsw_index {
   /// of batch_of(inserted, left) items (inserted: items in the graph, left:
   /// items of `order` not inserted yet) inside one OpenMP parallel region of
   /// up to workers.size() threads (worker t serves team thread t). After
-  /// each batch, the team runs after_part(p, parts) for p = 0..parts-1 (the
-  /// harvest's parallel part; parts = the threads active in that batch, each
-  /// part on one thread, taken dynamically), then one thread runs after_batch(done),
+  /// each batch, every team thread t of `threads` runs after_part(t, threads)
+  /// (the harvest's parallel part), then one thread runs after_batch(done),
   /// done = items of `order` inserted; it returns false to leave the region
   /// early (e.g. for a compaction that wants all threads). on_caller(done)
   /// runs on the calling thread (team thread 0) after each batch (progress).
   /// Returns `done`. The threads meet at a team_barrier three times per
   /// batch (after the searches, after the reverse links, after after_part),
-  /// which spins at most 200 us before it sleeps, so a thread that waits does
-  /// not keep a late one off a shared core, and which parks threads while the
-  /// machine keeps descheduling them (team.hpp). The graph does not depend
-  /// on the thread count, the active threads or timing. The first exception thrown by
+  /// which spins at most a few microseconds before it sleeps, so a thread
+  /// that waits does not keep a late one off a shared core. The graph does
+  /// not depend on the thread count or timing. The first exception thrown by
   /// any part stops the work at the end of its batch and is rethrown here.
   template <class BatchOf, class AfterPart, class AfterBatch, class OnCaller>
   std::size_t insert_team(std::span<const id_t> order, BatchOf&& batch_of, std::span<worker> workers,
                           AfterPart&& after_part, AfterBatch&& after_batch, OnCaller&& on_caller) {
     batch_job job;
-    team_barrier& barrier = team_;
+    team_barrier barrier;
     std::size_t done = 0;
     bool stop = false;  // written by barrier completions only, read after them
     std::atomic<bool> failed{false};
@@ -232,33 +228,24 @@ class hnsw_index {
         barrier.reset(omp_get_num_threads());
         const int t = omp_get_thread_num();
         worker& w = workers[static_cast<std::size_t>(t)];
-        // Threads t >= barrier.width() are parked (team.hpp: the width
-        // adapts to a busy machine); the active ones share all the work.
-        while (barrier.wait_admitted(t)) {
+        for (;;) {
           guard([&] { plan_part(job, w, failed); });
-          barrier.arrive_and_wait(t, [&] { guard([&] { group_links(job); }); });
+          barrier.arrive_and_wait([&] { guard([&] { group_links(job); }); });
           guard([&] { link_part(job, w, failed); });
-          barrier.arrive_and_wait(t, [&] {
+          barrier.arrive_and_wait([&] {
             guard([&] { end_batch(job); });
             done += job.items.size() + job.first;
-            job.next.store(0, std::memory_order_relaxed);
           });
-          // The harvest's parts, one per active thread, taken dynamically:
-          // a thread that starts late does not hold one back.
-          const int parts = barrier.width();
-          for (std::size_t p;
-               (p = job.next.fetch_add(1, std::memory_order_relaxed)) < static_cast<std::size_t>(parts);)
-            guard([&] { after_part(static_cast<int>(p), parts); });
-          if (!barrier.end_batch(t, [&] {
-                bool more = true;
-                guard([&] { more = after_batch(done); });
-                if (more)
-                  start_next();
-                else
-                  stop = true;
-                return !stop;
-              }))
-            break;
+          guard([&] { after_part(t, barrier.size()); });
+          barrier.arrive_and_wait([&] {
+            bool more = true;
+            guard([&] { more = after_batch(done); });
+            if (more)
+              start_next();
+            else
+              stop = true;
+          });
+          if (stop) break;
           if (t == 0) guard([&] { on_caller(done); });
         }
       }
@@ -285,9 +272,6 @@ class hnsw_index {
   }
 
   [[nodiscard]] std::size_t inserted() const noexcept { return g_.inserted; }
-  /// insert_team's barrier, whose adaptive width (team.hpp) tests steer
-  /// through team().set_policy; width() says how many threads took part last.
-  [[nodiscard]] team_barrier& team() noexcept { return team_; }
 
  private:
   struct link_request {
@@ -666,7 +650,6 @@ class hnsw_index {
 
   static constexpr std::size_t kMaxLinks = 2048;  // 2m for m <= 1024 (validate() caps m)
   hnsw_graph& g_;
-  team_barrier team_;  // insert_team's; keeps its adaptive width across the calls of one build
   std::size_t m_, m0_, ef_;
   Distance dist_;
   std::span<const float> core_;
