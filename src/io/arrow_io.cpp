@@ -132,6 +132,19 @@ column_part finish_part(arrow_column_builder&& b, column_part&& out, const std::
   return std::move(out);
 }
 
+// An IPC file's reader again, decoding only the chosen column (`probe`
+// opened the same file without options, for its schema), and the column's name.
+std::pair<std::shared_ptr<arrow::ipc::RecordBatchFileReader>, std::string> open_ipc_column(
+    arrow::io::RandomAccessFile* file, const arrow::ipc::RecordBatchFileReader& probe,
+    std::optional<std::string_view> column, const std::filesystem::path& path) {
+  const int idx = pick_column(*probe.schema(), column, path);
+  auto options = arrow::ipc::IpcReadOptions::Defaults();
+  options.included_fields = {idx};  // decode only this column
+  return {value_or_throw(arrow::ipc::RecordBatchFileReader::Open(file, options), path,
+                         "not a readable Arrow IPC file"),
+          probe.schema()->field(idx)->name()};
+}
+
 }  // namespace
 
 bool arrow_files_supported() noexcept { return true; }
@@ -159,12 +172,7 @@ column_data read_arrow_ipc(const std::filesystem::path& path, std::optional<std:
   // The file format (Feather v2, .arrow) first; the stream format otherwise.
   auto as_file = arrow::ipc::RecordBatchFileReader::Open(file.get());
   if (as_file.ok()) {
-    const int idx = pick_column(*(*as_file)->schema(), column, path);
-    const std::string name = (*as_file)->schema()->field(idx)->name();
-    auto options = arrow::ipc::IpcReadOptions::Defaults();
-    options.included_fields = {idx};  // decode only this column
-    auto reader = value_or_throw(arrow::ipc::RecordBatchFileReader::Open(file.get(), options), path,
-                                 "not a readable Arrow IPC file");
+    auto [reader, name] = open_ipc_column(file.get(), **as_file, column, path);
     arrow_column_builder b(path.string() + ": column \"" + name + "\"");
     for (int k = 0; k < reader->num_record_batches(); ++k) {
       auto batch = value_or_throw(reader->ReadRecordBatch(k), path, "cannot read record batch");
@@ -256,12 +264,7 @@ column_part read_arrow_ipc_part(const std::filesystem::path& path, std::optional
     }
     return out;
   }
-  const int idx = pick_column(*(*as_file)->schema(), column, path);
-  const std::string name = (*as_file)->schema()->field(idx)->name();
-  auto options = arrow::ipc::IpcReadOptions::Defaults();
-  options.included_fields = {idx};  // decode only this column
-  auto reader = value_or_throw(arrow::ipc::RecordBatchFileReader::Open(file.get(), options), path,
-                               "not a readable Arrow IPC file");
+  auto [reader, name] = open_ipc_column(file.get(), **as_file, column, path);
   column_part out;
   out.chunks_total = static_cast<std::size_t>(reader->num_record_batches());
   std::vector<std::shared_ptr<arrow::RecordBatch>> batches(out.chunks_total);

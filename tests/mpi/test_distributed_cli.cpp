@@ -16,47 +16,14 @@
 #include <string>
 #include <vector>
 
+#include "mpirun_cli.hpp"
 #include "test_data.hpp"
 
 namespace fs = std::filesystem;
 
 namespace {
 
-struct run_result {
-  int status = -1;
-  std::string out, err;
-};
-
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-fs::path tmp_dir() {
-  const fs::path d =
-      fs::path(CHUTORO_TEST_TMP) / ::testing::UnitTest::GetInstance()->current_test_info()->name();
-  fs::remove_all(d);
-  fs::create_directories(d);
-  return d;
-}
-
-/// Runs a shell command line, capturing its standard output and error.
-run_result run(const std::string& command, const fs::path& dir) {
-  const fs::path out = dir / "stdout.txt", err = dir / "stderr.txt";
-  const int rc = std::system((command + " >" + out.string() + " 2>" + err.string()).c_str());
-  run_result r;
-  r.status = WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
-  r.out = slurp(out), r.err = slurp(err);
-  fs::remove(out), fs::remove(err);
-  return r;
-}
-
-std::string mpirun(int np) {
-  return std::string(CHUTORO_MPIEXEC) + " -np " + std::to_string(np) + " --oversubscribe ";
-}
-const std::string cli = CHUTORO_CLI_PATH;
+using namespace mpirun_cli;
 
 std::vector<std::int32_t> labels_of(const fs::path& csv) {
   std::vector<std::int32_t> labels;
