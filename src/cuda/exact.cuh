@@ -562,6 +562,52 @@ struct join_state {
   std::size_t edges = 0;
 };
 
+/// One Borůvka's per-round buffers over n items, for join_components and
+/// knn.cuh's list_forest: each root's lightest pair (best_w, best_p; reset
+/// between rounds), the live roots and the hooking state.
+struct round_buffers {
+  explicit round_buffers(const thrust::device_vector<std::uint32_t>& comp)
+      : parent(comp),
+        roots(comp),
+        next_roots(comp.size()),
+        jump(comp.size()),
+        best_w(comp.size(), exact_impl::kNone32),
+        best_p(comp.size(), exact_impl::kNone),
+        hooked(comp.size()),
+        stays(comp.size()),
+        edge_of(comp.size()) {}
+  thrust::device_vector<std::uint32_t> parent, roots, next_roots, jump, best_w;
+  thrust::device_vector<exact_impl::u64> best_p;
+  thrust::device_vector<std::uint8_t> hooked, stays;
+  thrust::device_vector<forest_edge> edge_of;
+};
+
+/// The end of a round, once best_w/best_p hold each of the `active` roots'
+/// lightest pair: every root hooks along its pair (components::hooks), the
+/// chosen edges are appended to st.tree; then, if any was, the roots' pairs
+/// are reset, pointers jumped, the roots that stay kept (active updated) and
+/// st.comp relabelled. Returns the edges added (0: no root had another
+/// component to reach, and nothing else changed).
+inline std::size_t hook_and_contract(round_buffers& r, join_state& st, std::size_t& active) {
+  using namespace exact_impl;
+  using thrust::counting_iterator;
+  thrust::for_each(counting_iterator<std::size_t>(0), counting_iterator<std::size_t>(active),
+                   hook{raw(r.roots), raw(st.comp), raw(r.best_w), raw(r.best_p), raw(r.parent),
+                        raw(r.hooked), raw(r.stays), raw(r.edge_of)});
+  const auto e_end =
+      thrust::copy_if(r.edge_of.begin(), r.edge_of.begin() + static_cast<std::ptrdiff_t>(active),
+                      r.hooked.begin(), st.tree.begin() + static_cast<std::ptrdiff_t>(st.edges), is_set{});
+  const std::size_t added = static_cast<std::size_t>(e_end - st.tree.begin()) - st.edges;
+  if (added == 0) return 0;
+  st.edges += added;
+  thrust::for_each(r.roots.begin(), r.roots.begin() + static_cast<std::ptrdiff_t>(active),
+                   reset_root{raw(r.best_w), raw(r.best_p)});
+  components::flatten_roots(r.parent, r.roots, active, r.jump);
+  active = components::keep_roots(r.roots, r.next_roots, r.stays, active);
+  thrust::transform(st.comp.begin(), st.comp.end(), st.comp.begin(), relabel{raw(r.parent)});
+  return added;
+}
+
 /// Step 3: Borůvka rounds on the complete mutual-reachability graph from the
 /// components of st until one is left; every round scans the columns in
 /// tiles of `cols` (see the file comment). floor: as scan_tile's.
@@ -572,45 +618,31 @@ void join_components(const exact_impl::distance& dist, thrust::device_vector<flo
   using thrust::counting_iterator;
   const std::size_t n = st.comp.size();
   thrust::device_vector<std::uint32_t>& comp = st.comp;
-  thrust::device_vector<std::uint32_t> parent(comp), roots(n), next_roots(n), jump(n);
-  thrust::device_vector<std::uint32_t> best_w(n, kNone32), row_w(n);
-  thrust::device_vector<u64> best_p(n, kNone), row_p(n);
-  thrust::device_vector<std::uint8_t> hooked(n), stays(n);
-  thrust::device_vector<forest_edge> edge_of(n);
+  round_buffers r(comp);
+  thrust::device_vector<std::uint32_t> row_w(n);
+  thrust::device_vector<u64> row_p(n);
   // The roots: the items that name their own component.
   std::size_t active = static_cast<std::size_t>(
       thrust::copy_if(counting_iterator<std::uint32_t>(0),
-                      counting_iterator<std::uint32_t>(static_cast<std::uint32_t>(n)), roots.begin(),
+                      counting_iterator<std::uint32_t>(static_cast<std::uint32_t>(n)), r.roots.begin(),
                       is_root{raw(comp)}) -
-      roots.begin());
+      r.roots.begin());
   std::size_t& edges = st.edges;
   while (active > 1) {
     thrust::fill(row_w.begin(), row_w.end(), kNone32);
     thrust::fill(row_p.begin(), row_p.end(), kNone);
     thrust::for_each(counting_iterator<std::size_t>(0), counting_iterator<std::size_t>(active),
-                     seed_root{dist, raw(core), raw(roots), active, raw(best_w), raw(row_w), raw(row_p)});
+                     seed_root{dist, raw(core), raw(r.roots), active, raw(r.best_w), raw(row_w), raw(row_p)});
     for (std::size_t c0 = 0; c0 < n; c0 += cols) {
       thrust::for_each(counting_iterator<std::size_t>(0), counting_iterator<std::size_t>(n),
-                       scan_tile{dist, raw(core), raw(floor), raw(comp), raw(best_w), raw(row_w), raw(row_p),
-                                 c0, std::min(n, c0 + cols)});
+                       scan_tile{dist, raw(core), raw(floor), raw(comp), raw(r.best_w), raw(row_w),
+                                 raw(row_p), c0, std::min(n, c0 + cols)});
       report("mst", edges, n - 1);
     }
     thrust::for_each(counting_iterator<std::size_t>(0), counting_iterator<std::size_t>(n),
-                     best_pair_of{raw(comp), raw(best_w), raw(row_w), raw(row_p), raw(best_p)});
-    thrust::for_each(counting_iterator<std::size_t>(0), counting_iterator<std::size_t>(active),
-                     hook{raw(roots), raw(comp), raw(best_w), raw(best_p), raw(parent), raw(hooked),
-                          raw(stays), raw(edge_of)});
-    const auto e_end =
-        thrust::copy_if(edge_of.begin(), edge_of.begin() + static_cast<std::ptrdiff_t>(active),
-                        hooked.begin(), st.tree.begin() + static_cast<std::ptrdiff_t>(edges), is_set{});
-    const std::size_t added = static_cast<std::size_t>(e_end - st.tree.begin()) - edges;
-    expects(added > 0, error_code::internal, "GPU exact: a Borůvka round joined no components");
-    edges += added;
-    thrust::for_each(roots.begin(), roots.begin() + static_cast<std::ptrdiff_t>(active),
-                     reset_root{raw(best_w), raw(best_p)});
-    components::flatten_roots(parent, roots, active, jump);
-    active = components::keep_roots(roots, next_roots, stays, active);
-    thrust::transform(comp.begin(), comp.end(), comp.begin(), relabel{raw(parent)});
+                     best_pair_of{raw(comp), raw(r.best_w), raw(row_w), raw(row_p), raw(r.best_p)});
+    expects(hook_and_contract(r, st, active) > 0, error_code::internal,
+            "GPU exact: a Borůvka round joined no components");
   }
   expects(edges == n - 1, error_code::internal,
           "GPU exact: " + std::to_string(edges) + " tree edges for " + std::to_string(n) + " items");

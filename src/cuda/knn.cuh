@@ -310,10 +310,7 @@ void list_forest(const thrust::device_vector<std::uint32_t>& ids, const thrust::
   comp.resize(n);
   thrust::sequence(comp.begin(), comp.end());
   st.tree.resize(n - 1);
-  thrust::device_vector<std::uint32_t> parent(comp), roots(comp), next_roots(n), jump(n), best_w(n, kNone32);
-  thrust::device_vector<u64> best_p(n, kNone);
-  thrust::device_vector<std::uint8_t> hooked(n), stays(n);
-  thrust::device_vector<forest_edge> edge_of(n);
+  round_buffers r(comp);
   const auto* id = thrust::raw_pointer_cast(ids.data());
   const auto* ds = thrust::raw_pointer_cast(dists.data());
   const auto* cr = thrust::raw_pointer_cast(core.data());
@@ -322,24 +319,11 @@ void list_forest(const thrust::device_vector<std::uint32_t>& ids, const thrust::
   std::size_t& edges = st.edges;
   edges = 0;
   while (active > 1) {
-    thrust::for_each(e0, e1, list_lightest_weight{id, ds, cr, raw(comp), k, raw(best_w)});
-    thrust::for_each(e0, e1, list_lightest_pair{id, ds, cr, raw(comp), k, raw(best_w), raw(best_p)});
-    thrust::for_each(counting_iterator<std::size_t>(0), counting_iterator<std::size_t>(active),
-                     hook{raw(roots), raw(comp), raw(best_w), raw(best_p), raw(parent), raw(hooked),
-                          raw(stays), raw(edge_of)});
-    const auto e_end =
-        thrust::copy_if(edge_of.begin(), edge_of.begin() + static_cast<std::ptrdiff_t>(active),
-                        hooked.begin(), st.tree.begin() + static_cast<std::ptrdiff_t>(edges), is_set{});
-    const std::size_t added = static_cast<std::size_t>(e_end - st.tree.begin()) - edges;
-    if (added == 0) break;  // no kNN edge joins two components: the forest is complete
-    edges += added;
-    thrust::for_each(roots.begin(), roots.begin() + static_cast<std::ptrdiff_t>(active),
-                     reset_root{raw(best_w), raw(best_p)});
+    thrust::for_each(e0, e1, list_lightest_weight{id, ds, cr, raw(comp), k, raw(r.best_w)});
+    thrust::for_each(e0, e1, list_lightest_pair{id, ds, cr, raw(comp), k, raw(r.best_w), raw(r.best_p)});
     // A root without a crossing entry leaves the list for good (every entry
     // touching its component, from either end, lies inside it).
-    components::flatten_roots(parent, roots, active, jump);
-    active = components::keep_roots(roots, next_roots, stays, active);
-    thrust::transform(comp.begin(), comp.end(), comp.begin(), relabel{raw(parent)});
+    if (hook_and_contract(r, st, active) == 0) break;  // no kNN edge joins two components: done
     report("mst", edges, n - 1);
   }
 }
